@@ -1,0 +1,53 @@
+"""The isolated signer: the only holder of the operator key.
+
+The service (``twopm signer serve``) lives in the private modules; what other packages use is
+exported here: the caller library (:class:`SignerClient`, :class:`Transactor`), the policy
+helpers that ``twopm up`` needs, the settings, and the error tree.
+"""
+
+from signer._auth import sign_request
+from signer._errors import (
+    REASONS,
+    ClientError,
+    ConfigError,
+    SignerError,
+    SignerRefused,
+    SignerUnavailable,
+    TransactionFailed,
+    TransactionReverted,
+)
+from signer._policy import (
+    OPERATOR_FUNCTIONS,
+    Limits,
+    Policy,
+    TypedDataDomain,
+    load_policy,
+    parse_policy,
+    policy_for_deployment,
+)
+from signer._settings import SignerSettings
+from signer.client import SignedTransaction, SignedTypedData, SignerClient, Transactor
+
+__all__ = [
+    "OPERATOR_FUNCTIONS",
+    "REASONS",
+    "ClientError",
+    "ConfigError",
+    "Limits",
+    "Policy",
+    "SignedTransaction",
+    "SignedTypedData",
+    "SignerClient",
+    "SignerError",
+    "SignerRefused",
+    "SignerSettings",
+    "SignerUnavailable",
+    "TransactionFailed",
+    "TransactionReverted",
+    "Transactor",
+    "TypedDataDomain",
+    "load_policy",
+    "parse_policy",
+    "policy_for_deployment",
+    "sign_request",
+]

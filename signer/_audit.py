@@ -1,0 +1,188 @@
+"""Append-only, hash-chained JSON-lines audit log.
+
+Each line is one JSON object with ``seq`` (1, 2, ...), ``prev`` (the ``hash`` of the line
+before; 64 zeros for the first) and ``hash``: the SHA-256 (hex) of the canonical JSON of the
+entry without its ``hash`` member (sorted keys, no spaces, UTF-8). Editing a line breaks its
+own hash; removing or reordering lines breaks the ``prev``/``seq`` link of the next one. The
+signer also keeps the head (last ``seq`` and ``hash``) in its database, in the same transaction
+as the signature it records, so cutting entries off the end is caught too
+(:func:`verify_audit_log` with ``expected_head``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signer._errors import ConfigError
+
+GENESIS = "0" * 64
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """The hash of an entry: SHA-256 of its canonical JSON without the ``hash`` member.
+
+    Args:
+        entry: The entry.
+
+    Returns:
+        64 hex characters.
+    """
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The last entry of a log.
+
+    Attributes:
+        seq: Its sequence number (0 for an empty log).
+        hash: Its hash (:data:`GENESIS` for an empty log).
+    """
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The result of :func:`verify_audit_log`.
+
+    Attributes:
+        ok: True when every check passed.
+        entries: Number of well-linked entries read before the first problem.
+        head: The last good entry.
+        bad_line: 1-based line number of the first bad line, or None.
+        problem: What is wrong, or None.
+    """
+
+    ok: bool
+    entries: int
+    head: AuditHead
+    bad_line: int | None = None
+    problem: str | None = None
+
+
+def verify_audit_log(path: Path, expected_head: AuditHead | None = None) -> AuditReport:
+    """Check a log's hash chain, and optionally that it reaches an expected head.
+
+    Args:
+        path: The log file (a missing file is an empty log).
+        expected_head: The head recorded elsewhere (the signer's database); when given, the
+            entry with that ``seq`` must exist and have that hash.
+
+    Returns:
+        The report; ``bad_line`` points at the first line that is not what it should be.
+    """
+    head = AuditHead(0, GENESIS)
+    expected_at: int | None = None
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        lines: list[bytes] = []
+    else:
+        with handle:
+            lines = handle.read().split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for number, raw in enumerate(lines, start=1):
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            return AuditReport(False, head.seq, head, number, "not a JSON object")
+        if not isinstance(entry, dict):
+            return AuditReport(False, head.seq, head, number, "not a JSON object")
+        if entry.get("seq") != head.seq + 1:
+            return AuditReport(
+                False,
+                head.seq,
+                head,
+                number,
+                f"seq {entry.get('seq')!r} where {head.seq + 1} was expected "
+                "(an entry was removed, reordered or inserted)",
+            )
+        if entry.get("prev") != head.hash:
+            return AuditReport(
+                False,
+                head.seq,
+                head,
+                number,
+                "prev does not match the hash of the line before "
+                "(an entry was removed, reordered or inserted)",
+            )
+        if entry.get("hash") != entry_hash(entry):
+            return AuditReport(
+                False, head.seq, head, number, "hash mismatch (the entry was edited)"
+            )
+        head = AuditHead(int(entry["seq"]), str(entry["hash"]))
+        if expected_head is not None and head.seq == expected_head.seq:
+            expected_at = number
+            if head.hash != expected_head.hash:
+                return AuditReport(
+                    False, head.seq - 1, head, number, "differs from the head in the database"
+                )
+    if expected_head is not None and expected_head.seq > 0 and expected_at is None:
+        return AuditReport(
+            False,
+            head.seq,
+            head,
+            len(lines) + 1,
+            f"log ends at seq {head.seq} but the database recorded seq {expected_head.seq} "
+            "(entries were cut off the end)",
+        )
+    return AuditReport(True, head.seq, head)
+
+
+class AuditLog:
+    """Appends entries to the log; one writer (the signer, under its lock).
+
+    Args:
+        path: The log file; created with mode 0600 when missing.
+        head: The head to continue from (from :func:`verify_audit_log`).
+
+    Raises:
+        ConfigError: The file cannot be opened.
+    """
+
+    def __init__(self, path: Path, head: AuditHead) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open audit log {path}: {exc.strerror}") from exc
+        self.path = path
+        self.head = head
+
+    def append(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Append one entry and fsync it.
+
+        Args:
+            fields: The entry's content (JSON-serialisable; must not contain ``seq``,
+                ``prev`` or ``hash``).
+
+        Returns:
+            The entry as written, with ``seq``, ``prev`` and ``hash``.
+
+        Raises:
+            OSError: The write or fsync failed (the caller rolls back its transaction).
+        """
+        entry = {**fields, "seq": self.head.seq + 1, "prev": self.head.hash}
+        entry["hash"] = entry_hash(entry)
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        data = line.encode() + b"\n"
+        written = os.write(self._fd, data)
+        if written != len(data):
+            raise OSError(f"short write to the audit log ({written} of {len(data)} bytes)")
+        os.fsync(self._fd)
+        self.head = AuditHead(entry["seq"], entry["hash"])
+        return entry
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self._fd)

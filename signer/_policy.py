@@ -1,0 +1,672 @@
+"""The signing policy: what the signer may sign, loaded from TOML once at start.
+
+File format (every wei amount may be a TOML integer or a decimal string, since TOML integers
+stop at 2**63 - 1)::
+
+    chain_id = 534351
+
+    [limits]
+    max_value_per_tx_wei = "0"               # value carried by one transaction
+    max_value_per_window_wei = "0"           # total value signed over the rolling window
+    value_window_s = 86400                   # the rolling window, seconds
+    max_gas_per_tx = 3000000                 # gas limit of one transaction
+    max_fee_per_gas_wei = "200000000000"     # EIP-1559 maxFeePerGas (and so the priority fee)
+    max_tx_per_hour = 600                    # signed transactions over the last 3600 s
+
+    [[contracts]]
+    name = "InferenceLedger"                 # informative
+    address = "0x..."
+    functions = [
+        "recordBatch(uint256,bytes32,address[],uint256[],uint32)",
+        "settle(uint256,uint64)",
+    ]
+
+    [[typed_data]]                           # EIP-712 domains that may be signed
+    name = "2PM InferenceLedger"
+    version = "1"
+    chain_id = 534351
+    verifying_contract = "0x..."
+    primary_types = ["SpendingCap"]
+
+Functions are human signatures; each becomes a 4-byte selector (the first four bytes of the
+Keccak-256 of the canonical signature, Solidity ABI spec "Function Selector") checked against
+the calldata, and the rest of the calldata must ABI-decode with the signature's argument types.
+
+The :attr:`Policy.digest` is the SHA-256 of the canonical JSON of the parsed policy (sorted
+keys, checksummed addresses, canonical signatures), so comments and layout do not change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_abi.grammar import normalize as abi_normalize
+from eth_abi.grammar import parse as abi_parse
+from eth_utils import is_address, keccak, to_checksum_address
+
+from signer._errors import ConfigError, MalformedRequest, PolicyViolation
+
+_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
+@dataclass(frozen=True)
+class AllowedFunction:
+    """One allowed function of a contract.
+
+    Attributes:
+        signature: Canonical signature, for example ``settle(uint256,uint64)``.
+        selector: Its 4-byte selector.
+        arg_types: Its canonical ABI argument types.
+    """
+
+    signature: str
+    selector: bytes
+    arg_types: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> AllowedFunction:
+        """Parse a human function signature.
+
+        Args:
+            text: ``name(type,type,...)``; ``uint`` and ``int`` are normalised to 256 bits,
+                tuples are written ``(type,type)``.
+
+        Returns:
+            The function with its selector.
+
+        Raises:
+            ConfigError: The text is not a valid signature.
+        """
+        text = text.replace(" ", "")
+        open_at = text.find("(")
+        if open_at <= 0 or not text.endswith(")") or not _NAME.match(text[:open_at]):
+            raise ConfigError(f"not a function signature: {text!r}")
+        inner = text[open_at + 1 : -1]
+        types = tuple(_split_types(inner)) if inner else ()
+        canonical_types = []
+        for t in types:
+            try:
+                normal = abi_normalize(t)
+                abi_parse(normal).validate()
+            except Exception as exc:  # eth_abi raises several parse/validation error types
+                raise ConfigError(f"bad type {t!r} in {text!r}: {exc}") from exc
+            canonical_types.append(normal)
+        signature = f"{text[:open_at]}({','.join(canonical_types)})"
+        return cls(signature, keccak(text=signature)[:4], tuple(canonical_types))
+
+
+@dataclass(frozen=True)
+class AllowedContract:
+    """A destination contract and its allowed functions.
+
+    Attributes:
+        name: A label for people (not checked).
+        address: Checksummed address.
+        functions: Allowed functions by selector.
+    """
+
+    name: str
+    address: str
+    functions: Mapping[bytes, AllowedFunction]
+
+
+@dataclass(frozen=True)
+class TypedDataDomain:
+    """An EIP-712 domain the signer may sign for, with its allowed primary types.
+
+    Attributes:
+        name: Domain ``name``.
+        version: Domain ``version``.
+        chain_id: Domain ``chainId``; must equal the policy's chain id.
+        verifying_contract: Domain ``verifyingContract``, checksummed.
+        primary_types: Allowed ``primaryType`` values.
+    """
+
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str
+    primary_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what is signed. All amounts in wei; 0 forbids any value.
+
+    Attributes:
+        max_value_per_tx_wei: Value of one transaction.
+        max_value_per_window_wei: Total value over :attr:`value_window_s`.
+        value_window_s: The rolling window for value, seconds.
+        max_gas_per_tx: Gas limit of one transaction.
+        max_fee_per_gas_wei: ``maxFeePerGas`` (the priority fee may not exceed it either).
+        max_tx_per_hour: Signed transactions over the last 3600 s.
+    """
+
+    max_value_per_tx_wei: int = 0
+    max_value_per_window_wei: int = 0
+    value_window_s: int = 86_400
+    max_gas_per_tx: int = 3_000_000
+    max_fee_per_gas_wei: int = 200 * 10**9
+    max_tx_per_hour: int = 600
+
+
+@dataclass(frozen=True)
+class TxRequest:
+    """An EIP-1559 transaction to sign, without its nonce (the signer assigns it).
+
+    Attributes:
+        chain_id: EIP-155 chain id.
+        to: Destination (checksummed).
+        data: Calldata.
+        value_wei: Value sent.
+        gas: Gas limit.
+        max_fee_per_gas_wei: EIP-1559 ``maxFeePerGas``.
+        max_priority_fee_per_gas_wei: EIP-1559 ``maxPriorityFeePerGas``.
+    """
+
+    chain_id: int
+    to: str
+    data: bytes
+    value_wei: int
+    gas: int
+    max_fee_per_gas_wei: int
+    max_priority_fee_per_gas_wei: int
+
+    def to_eth_account(self, nonce: int) -> dict[str, Any]:
+        """The dict eth-account's ``sign_transaction`` takes.
+
+        Args:
+            nonce: The nonce the signer assigned.
+
+        Returns:
+            A typed (type 2) transaction dict.
+        """
+        return {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": self.to,
+            "value": self.value_wei,
+            "data": "0x" + self.data.hex(),
+            "gas": self.gas,
+            "maxFeePerGas": self.max_fee_per_gas_wei,
+            "maxPriorityFeePerGas": self.max_priority_fee_per_gas_wei,
+            "accessList": [],
+        }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded policy. Build it with :func:`load_policy` or :func:`parse_policy`.
+
+    Attributes:
+        chain_id: The one chain id signed for.
+        contracts: Allowed destinations by checksummed address.
+        limits: The caps.
+        typed_data: Allowed EIP-712 domains.
+    """
+
+    chain_id: int
+    contracts: Mapping[str, AllowedContract]
+    limits: Limits
+    typed_data: tuple[TypedDataDomain, ...]
+
+    def canonical(self) -> dict[str, Any]:
+        """The policy as plain JSON data (wei amounts as decimal strings).
+
+        Returns:
+            A dict whose sorted-key JSON is what :attr:`digest` hashes.
+        """
+        lim = self.limits
+        return {
+            "chain_id": self.chain_id,
+            "limits": {
+                "max_value_per_tx_wei": str(lim.max_value_per_tx_wei),
+                "max_value_per_window_wei": str(lim.max_value_per_window_wei),
+                "value_window_s": lim.value_window_s,
+                "max_gas_per_tx": lim.max_gas_per_tx,
+                "max_fee_per_gas_wei": str(lim.max_fee_per_gas_wei),
+                "max_tx_per_hour": lim.max_tx_per_hour,
+            },
+            "contracts": [
+                {
+                    "name": c.name,
+                    "address": c.address,
+                    "functions": sorted(f.signature for f in c.functions.values()),
+                }
+                for c in sorted(self.contracts.values(), key=lambda c: c.address.lower())
+            ],
+            "typed_data": [
+                {
+                    "name": d.name,
+                    "version": d.version,
+                    "chain_id": d.chain_id,
+                    "verifying_contract": d.verifying_contract,
+                    "primary_types": sorted(d.primary_types),
+                }
+                for d in sorted(
+                    self.typed_data, key=lambda d: (d.verifying_contract.lower(), d.name)
+                )
+            ],
+        }
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of the canonical JSON (sorted keys, no spaces)."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def check_transaction(self, tx: TxRequest) -> AllowedFunction:
+        """Check the per-transaction rules (the rolling-window caps are checked by the store).
+
+        Args:
+            tx: The request.
+
+        Returns:
+            The allowed function the calldata calls.
+
+        Raises:
+            PolicyViolation: With reason ``wrong_chain``, ``unknown_contract``,
+                ``unknown_function``, ``value_over_cap``, ``gas_over_cap`` or ``fee_over_cap``.
+            MalformedRequest: The calldata does not decode (``malformed_calldata``).
+        """
+        lim = self.limits
+        if tx.chain_id != self.chain_id:
+            raise PolicyViolation(
+                "wrong_chain", f"chain id {tx.chain_id} is not the policy's {self.chain_id}"
+            )
+        contract = self.contracts.get(tx.to)
+        if contract is None:
+            raise PolicyViolation("unknown_contract", f"{tx.to} is not an allowed contract")
+        function = contract.functions.get(tx.data[:4])
+        if function is None:
+            raise PolicyViolation(
+                "unknown_function",
+                f"selector 0x{tx.data[:4].hex()} is not an allowed function of {contract.name}",
+            )
+        try:
+            abi_decode(list(function.arg_types), tx.data[4:], strict=True)
+        except (DecodingError, ValueError, OverflowError) as exc:
+            raise MalformedRequest(
+                "malformed_calldata", f"calldata does not decode as {function.signature}"
+            ) from exc
+        if tx.value_wei > lim.max_value_per_tx_wei:
+            raise PolicyViolation(
+                "value_over_cap",
+                f"value {tx.value_wei} wei is over the cap of {lim.max_value_per_tx_wei} wei",
+            )
+        if tx.gas > lim.max_gas_per_tx:
+            raise PolicyViolation(
+                "gas_over_cap", f"gas {tx.gas} is over the cap of {lim.max_gas_per_tx}"
+            )
+        if tx.max_fee_per_gas_wei > lim.max_fee_per_gas_wei:
+            raise PolicyViolation(
+                "fee_over_cap",
+                f"maxFeePerGas {tx.max_fee_per_gas_wei} wei is over the cap of "
+                f"{lim.max_fee_per_gas_wei} wei",
+            )
+        if tx.max_priority_fee_per_gas_wei > tx.max_fee_per_gas_wei:
+            raise PolicyViolation(
+                "fee_over_cap", "maxPriorityFeePerGas is over maxFeePerGas (EIP-1559)"
+            )
+        return function
+
+    def check_typed_data(self, domain: Mapping[str, Any], primary_type: str) -> TypedDataDomain:
+        """Check an EIP-712 domain and primary type against the allowed domains.
+
+        Args:
+            domain: The message's ``domain`` object.
+            primary_type: Its ``primaryType``.
+
+        Returns:
+            The matching allowed domain.
+
+        Raises:
+            PolicyViolation: With reason ``wrong_chain``, ``typed_data_domain_not_allowed`` or
+                ``typed_data_type_not_allowed``.
+        """
+        chain_id = domain.get("chainId")
+        if chain_id is not None and _as_int(chain_id) != self.chain_id:
+            raise PolicyViolation(
+                "wrong_chain", f"domain chainId {chain_id} is not the policy's {self.chain_id}"
+            )
+        contract = domain.get("verifyingContract")
+        for allowed in self.typed_data:
+            if (
+                domain.get("name") == allowed.name
+                and domain.get("version") == allowed.version
+                and chain_id is not None
+                and isinstance(contract, str)
+                and contract.lower() == allowed.verifying_contract.lower()
+                and not set(domain) - {"name", "version", "chainId", "verifyingContract"}
+            ):
+                if primary_type not in allowed.primary_types:
+                    raise PolicyViolation(
+                        "typed_data_type_not_allowed",
+                        f"primary type {primary_type!r} is not allowed for domain {allowed.name!r}",
+                    )
+                return allowed
+        raise PolicyViolation(
+            "typed_data_domain_not_allowed", "the EIP-712 domain is not an allowed domain"
+        )
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and check a policy file.
+
+    Args:
+        path: The TOML file.
+
+    Returns:
+        The policy.
+
+    Raises:
+        ConfigError: The file cannot be read or is not a valid policy.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy {path}: {exc.strerror}") from exc
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, *, source: str = "policy") -> Policy:
+    """Parse policy TOML.
+
+    Args:
+        text: The TOML text.
+        source: Name used in error messages.
+
+    Returns:
+        The policy.
+
+    Raises:
+        ConfigError: Invalid TOML, unknown keys, or invalid values.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    _only_keys(raw, {"chain_id", "limits", "contracts", "typed_data"}, source)
+    chain_id = _positive_int(raw.get("chain_id"), f"{source}: chain_id")
+    lim_raw = raw.get("limits", {})
+    if not isinstance(lim_raw, dict):
+        raise ConfigError(f"{source}: [limits] must be a table")
+    _only_keys(lim_raw, set(Limits.__dataclass_fields__), f"{source} [limits]")
+    defaults = Limits()
+    limits = Limits(
+        **{
+            name: _nonneg_int(lim_raw.get(name, getattr(defaults, name)), f"{source}: {name}")
+            for name in Limits.__dataclass_fields__
+        }
+    )
+    if limits.value_window_s <= 0:
+        raise ConfigError(f"{source}: value_window_s must be positive")
+    contracts: dict[str, AllowedContract] = {}
+    for i, entry in enumerate(_table_list(raw.get("contracts", []), f"{source}: contracts")):
+        where = f"{source}: contracts[{i}]"
+        _only_keys(entry, {"name", "address", "functions"}, where)
+        address = _address(entry.get("address"), where)
+        if address in contracts:
+            raise ConfigError(f"{where}: {address} is listed twice")
+        names = entry.get("functions")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{where}: functions must be a non-empty list of signatures")
+        functions: dict[bytes, AllowedFunction] = {}
+        for name in names:
+            fn = AllowedFunction.parse(name)
+            if fn.selector in functions and functions[fn.selector].signature != fn.signature:
+                raise ConfigError(f"{where}: selector clash between {fn.signature} and another")
+            functions[fn.selector] = fn
+        label = entry.get("name", address)
+        contracts[address] = AllowedContract(str(label), address, functions)
+    domains = []
+    for i, entry in enumerate(_table_list(raw.get("typed_data", []), f"{source}: typed_data")):
+        where = f"{source}: typed_data[{i}]"
+        _only_keys(
+            entry, {"name", "version", "chain_id", "verifying_contract", "primary_types"}, where
+        )
+        types = entry.get("primary_types")
+        if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+            raise ConfigError(f"{where}: primary_types must be a non-empty list of names")
+        domain_chain = _positive_int(entry.get("chain_id", chain_id), f"{where}: chain_id")
+        if domain_chain != chain_id:
+            raise ConfigError(f"{where}: chain_id {domain_chain} is not the policy's {chain_id}")
+        name, version = entry.get("name"), entry.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise ConfigError(f"{where}: name and version must be strings")
+        domains.append(
+            TypedDataDomain(
+                name,
+                version,
+                domain_chain,
+                _address(entry.get("verifying_contract"), where),
+                frozenset(types),
+            )
+        )
+    return Policy(chain_id, contracts, limits, tuple(domains))
+
+
+#: The functions the operator calls, per contract (``twopm up`` allows these).
+OPERATOR_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "InferenceLedger": ("recordBatch", "settle", "authorizeSpending"),
+    "SubnetRegistry": (
+        "createSubnet",
+        "publishModel",
+        "setPrice",
+        "setMinStake",
+        "setOwnerShare",
+        "transferSubnetOwnership",
+        "acceptSubnetOwnership",
+    ),
+    "NodeRegistry": ("register", "update"),
+}
+
+#: Signatures used when a contract's ABI artifact is not available.
+_FALLBACK_SIGNATURES: dict[str, str] = {
+    "recordBatch": "recordBatch(uint256,bytes32,address[],uint256[],uint32)",
+    "settle": "settle(uint256,uint64)",
+    "authorizeSpending": "authorizeSpending(address,uint256,uint64,uint64,bytes)",
+    "createSubnet": "createSubnet(string,uint256,uint256,uint16)",
+    "publishModel": "publishModel(uint256,bytes32,string,bytes32,bytes32,address[],uint16[])",
+    "setPrice": "setPrice(uint256,uint256)",
+    "setMinStake": "setMinStake(uint256,uint256)",
+    "setOwnerShare": "setOwnerShare(uint256,uint16)",
+    "transferSubnetOwnership": "transferSubnetOwnership(uint256,address)",
+    "acceptSubnetOwnership": "acceptSubnetOwnership(uint256)",
+    "register": "register(string,string)",
+    "update": "update(string,string)",
+}
+
+
+def signatures_from_abi(abi: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    """Canonical signatures of the named functions in a contract ABI.
+
+    Args:
+        abi: The contract's JSON ABI.
+        names: Function names; every overload of each name is included.
+
+    Returns:
+        The signatures, in the order of ``names``.
+
+    Raises:
+        ConfigError: A name is not a function of the ABI.
+    """
+    out = []
+    for name in names:
+        found = [
+            f"{name}({','.join(_abi_type(i) for i in item.get('inputs', []))})"
+            for item in abi
+            if item.get("type") == "function" and item.get("name") == name
+        ]
+        if not found:
+            raise ConfigError(f"{name} is not a function of the contract ABI")
+        out.extend(found)
+    return out
+
+
+def policy_for_deployment(
+    addresses: Mapping[str, str],
+    *,
+    chain_id: int,
+    limits: Limits | None = None,
+    abis: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    typed_data: Sequence[TypedDataDomain] = (),
+) -> str:
+    """Write the policy TOML that lets the operator run a 2PM deployment, and nothing more.
+
+    Allows the functions in :data:`OPERATOR_FUNCTIONS` on those of ``addresses`` that are
+    ``InferenceLedger``, ``SubnetRegistry`` or ``NodeRegistry`` (other names, such as the
+    staking vault and the mock tokens, are left out: the operator has no business there).
+
+    Args:
+        addresses: Contract name -> address (``Deployment.addresses``).
+        chain_id: The chain id.
+        limits: The caps; :class:`Limits` defaults (no value, 3M gas, 200 gwei, 600 tx/h) when
+            None.
+        abis: Contract name -> ABI, to take exact signatures from; when a name is missing,
+            ``contracts/artifacts/<Name>.json`` is read if present, else built-in signatures
+            are used.
+        typed_data: EIP-712 domains to allow.
+
+    Returns:
+        The TOML text; it parses with :func:`parse_policy`.
+
+    Raises:
+        ConfigError: An address is invalid or an ABI lacks an operator function.
+    """
+    lim = limits or Limits()
+    lines = [
+        "# 2PM signer policy, written by signer.policy_for_deployment",
+        f"chain_id = {int(chain_id)}",
+        "",
+        "[limits]",
+        f'max_value_per_tx_wei = "{lim.max_value_per_tx_wei}"',
+        f'max_value_per_window_wei = "{lim.max_value_per_window_wei}"',
+        f"value_window_s = {lim.value_window_s}",
+        f"max_gas_per_tx = {lim.max_gas_per_tx}",
+        f'max_fee_per_gas_wei = "{lim.max_fee_per_gas_wei}"',
+        f"max_tx_per_hour = {lim.max_tx_per_hour}",
+    ]
+    for name, fn_names in OPERATOR_FUNCTIONS.items():
+        if name not in addresses:
+            continue
+        address = _address(addresses[name], name)
+        abi = (abis or {}).get(name) or _artifact_abi(name)
+        if abi is not None:
+            signatures = signatures_from_abi(abi, fn_names)
+        else:
+            signatures = [_FALLBACK_SIGNATURES[n] for n in fn_names]
+        lines += [
+            "",
+            "[[contracts]]",
+            f"name = {json.dumps(name)}",
+            f'address = "{address}"',
+            "functions = [",
+            *(f"    {json.dumps(s)}," for s in signatures),
+            "]",
+        ]
+    for d in typed_data:
+        lines += [
+            "",
+            "[[typed_data]]",
+            f"name = {json.dumps(d.name)}",
+            f"version = {json.dumps(d.version)}",
+            f"chain_id = {d.chain_id}",
+            f'verifying_contract = "{d.verifying_contract}"',
+            f"primary_types = {json.dumps(sorted(d.primary_types))}",
+        ]
+    text = "\n".join(lines) + "\n"
+    parse_policy(text, source="generated policy")
+    return text
+
+
+def _artifact_abi(name: str) -> list[dict[str, Any]] | None:
+    path = Path(__file__).resolve().parent.parent / "contracts" / "artifacts" / f"{name}.json"
+    try:
+        abi = json.loads(path.read_text(encoding="utf-8"))["abi"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return abi if isinstance(abi, list) else None
+
+
+def _abi_type(param: Mapping[str, Any]) -> str:
+    typ = str(param["type"])
+    if typ.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param.get("components", []))
+        return f"({inner}){typ[len('tuple') :]}"
+    return typ
+
+
+def _split_types(inner: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(inner):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ConfigError(f"unbalanced parentheses in {inner!r}")
+        elif ch == "," and depth == 0:
+            parts.append(inner[start:i])
+            start = i + 1
+    if depth:
+        raise ConfigError(f"unbalanced parentheses in {inner!r}")
+    parts.append(inner[start:])
+    if any(not p for p in parts):
+        raise ConfigError(f"empty type in {inner!r}")
+    return parts
+
+
+def _only_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = set(table) - allowed
+    if extra:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(extra))}")
+
+
+def _table_list(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{where} must be an array of tables ([[...]])")
+    return value
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("bool is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value, 0) if value.startswith("0x") else int(value)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+def _nonneg_int(value: Any, where: str) -> int:
+    try:
+        number = _as_int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where} must be an integer or a decimal string") from exc
+    if number < 0:
+        raise ConfigError(f"{where} must not be negative")
+    return number
+
+
+def _positive_int(value: Any, where: str) -> int:
+    number = _nonneg_int(value, where)
+    if number == 0:
+        raise ConfigError(f"{where} must be positive")
+    return number
+
+
+def _address(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise ConfigError(f"{where}: {value!r} is not an address")
+    return str(to_checksum_address(value))
