@@ -146,7 +146,7 @@ def expect_revert(call: ContractFunction, sender: str, *, value: int = 0) -> Con
         AssertionError: The call does not revert, or reverts without a known custom error.
     """
     try:
-        call.call({"from": Web3.to_checksum_address(sender), "value": value})
+        call.call({"from": Web3.to_checksum_address(sender), "value": value})  # type: ignore[arg-type]
     except (ContractCustomError, ContractLogicError) as exc:
         decoded = _revert_from(exc)
         if isinstance(decoded, ContractRevert):

@@ -1,0 +1,52 @@
+"""The ``twopm`` command line.
+
+Command groups are plugins: each part of 2PM declares ``register(subparsers)`` under the entry-point
+group ``twopm.commands`` in ``pyproject.toml``, so this module imports none of the services
+(``gateway``, ``trainer``, ``signer``) itself and loads only the group that is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from clients.errors import CliError
+
+ENTRY_POINT_GROUP = "twopm.commands"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered command group."""
+    parser = argparse.ArgumentParser(
+        prog="twopm",
+        description="2PM: private federated models served as subnets on Scroll.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        register = entry.load()
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``twopm`` with ``argv`` (the process arguments when ``None``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except CliError as exc:
+        print(f"twopm: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("twopm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

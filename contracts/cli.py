@@ -1,0 +1,209 @@
+"""``twopm chain``: run a local anvil chain and deploy the contracts.
+
+twopm chain up [--state-dir DIR] [--port N] [--deploy]
+twopm chain deploy --rpc-url URL (--private-key-file FILE | --dev-account N) --out FILE
+                   [--operator ADDRESS] [--fee-recipient ADDRESS] [--token SYMBOL=ADDRESS ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import stat
+import sys
+from pathlib import Path
+from types import FrameType
+
+from eth_account import Account
+from web3 import Web3
+from web3.providers.rpc import HTTPProvider
+
+from clients.errors import CliError
+from contracts._errors import ContractRevert
+from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
+from contracts.deploy import TOKEN_KIND, deploy_all
+
+#: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``chain`` command group to the ``twopm`` parser."""
+    chain = subparsers.add_parser("chain", help="run a local chain, deploy the contracts")
+    commands = chain.add_subparsers(dest="chain_command", metavar="COMMAND", required=True)
+
+    up = commands.add_parser(
+        "up", help="start a local anvil (Scroll Sepolia chain id) until Ctrl-C"
+    )
+    up.add_argument(
+        "--state-dir", type=Path, default=Path(".state/chain"), help="where chain.json goes"
+    )
+    up.add_argument(
+        "--port", type=int, default=8545, help="JSON-RPC port (default 8545; 0: any free)"
+    )
+    up.add_argument("--chain-id", type=int, default=SCROLL_SEPOLIA_CHAIN_ID)
+    up.add_argument(
+        "--deploy", action="store_true", help="also deploy the contracts (deployment.json)"
+    )
+    up.set_defaults(handler=_up)
+
+    deploy = commands.add_parser(
+        "deploy", help="deploy the contract set and write a deployment file"
+    )
+    deploy.add_argument("--rpc-url", default="http://127.0.0.1:8545")
+    key = deploy.add_mutually_exclusive_group(required=True)
+    key.add_argument(
+        "--private-key-file", type=Path, help="file (mode 0600) holding the deployer key"
+    )
+    key.add_argument(
+        "--dev-account", type=int, help="index of an anvil development account (local only)"
+    )
+    deploy.add_argument(
+        "--operator", help="InferenceLedger operator address (default: the deployer)"
+    )
+    deploy.add_argument("--fee-recipient", help="protocol fee recipient (default: the deployer)")
+    deploy.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        metavar="SYMBOL=ADDRESS",
+        help="list an existing staking token (stETH, wstETH, rETH); without any, local stand-ins are deployed",
+    )
+    deploy.add_argument("--out", type=Path, default=Path(".state/chain/deployment.json"))
+    deploy.set_defaults(handler=_deploy)
+
+
+def dev_private_key(index: int) -> str:
+    """Private key of anvil's development account ``index`` (from its public mnemonic)."""
+    if not 0 <= index < 100:
+        raise CliError(f"--dev-account must be between 0 and 99, not {index}")
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return str(account.key.to_0x_hex())
+
+
+def read_private_key_file(path: Path) -> str:
+    """Read a hex private key from a file that only its owner can read.
+
+    Raises:
+        CliError: The file is missing, readable by others, or holds no valid key.
+    """
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise CliError(f"cannot read key file {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CliError(f"key file {path} is readable by others; run: chmod 600 {path}")
+    try:
+        Account.from_key(text)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"key file {path} does not hold a valid private key") from exc
+    return text
+
+
+def _parse_tokens(items: list[str]) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for item in items:
+        symbol, _, address = item.partition("=")
+        if symbol not in TOKEN_KIND or not Web3.is_address(address):
+            raise CliError(
+                f"--token {item!r}: expected SYMBOL=ADDRESS with SYMBOL in {sorted(TOKEN_KIND)}"
+            )
+        tokens[symbol] = Web3.to_checksum_address(address)
+    return tokens
+
+
+def _connect(rpc_url: str) -> Web3:
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    try:
+        w3.eth.chain_id  # noqa: B018 - a round trip to check the endpoint
+    except Exception as exc:
+        raise CliError(f"cannot reach a JSON-RPC endpoint at {rpc_url}") from exc
+    return w3
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    w3 = _connect(args.rpc_url)
+    chain_id = w3.eth.chain_id
+    tokens = _parse_tokens(args.token)
+    if args.dev_account is not None:
+        if chain_id not in (SCROLL_SEPOLIA_CHAIN_ID, 31337) or not _is_anvil(w3):
+            raise CliError("--dev-account is for a local anvil chain only; use --private-key-file")
+        key = dev_private_key(args.dev_account)
+    else:
+        key = read_private_key_file(args.private_key_file)
+    if not tokens and not _is_anvil(w3):
+        raise CliError("not a local chain: give the staking tokens with --token SYMBOL=ADDRESS")
+    deployer = Account.from_key(key).address
+    if w3.eth.get_balance(deployer) == 0:
+        raise CliError(f"deployer {deployer} has no ETH on chain {chain_id}")
+    try:
+        deployment = deploy_all(
+            w3,
+            key,
+            operator=args.operator or deployer,
+            fee_recipient=args.fee_recipient,
+            local_tokens=not tokens,
+            tokens=tokens or None,
+        )
+    except ContractRevert as exc:
+        raise CliError(f"deployment reverted: {exc}") from exc
+    deployment.write(args.out)
+    for name, address in deployment.addresses.items():
+        print(f"{name:16} {address}")
+    print(f"deployment file: {args.out}")
+    return 0
+
+
+def _is_anvil(w3: Web3) -> bool:
+    try:
+        version = w3.client_version
+    except Exception:
+        return False
+    return version.lower().startswith("anvil")
+
+
+def _up(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        chain = Anvil.start(
+            chain_id=args.chain_id, port=args.port or None, log_path=state_dir / "anvil.log"
+        )
+    except AnvilError as exc:
+        raise CliError(str(exc)) from exc
+    with chain:
+        info = {
+            "rpc_url": chain.rpc_url,
+            "chain_id": chain.chain_id,
+            "pid": chain.pid,
+            "accounts": [
+                {"address": a.address, "private_key": a.private_key} for a in chain.accounts
+            ],
+        }
+        if args.deploy:
+            deployment = deploy_all(
+                chain.w3, chain.accounts[0].private_key, operator=chain.accounts[0].address
+            )
+            deployment.write(state_dir / "deployment.json")
+            info["contracts"] = deployment.addresses
+        (state_dir / "chain.json").write_text(json.dumps(info, indent=2) + "\n")
+        print(
+            f"anvil on {chain.rpc_url} (chain id {chain.chain_id}); details in {state_dir / 'chain.json'}"
+        )
+        if args.deploy:
+            print(f"contracts deployed; deployment file: {state_dir / 'deployment.json'}")
+        print("press Ctrl-C to stop", flush=True)
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            code = chain.wait()
+        except KeyboardInterrupt:
+            print("stopping anvil", file=sys.stderr)
+            return 0
+    raise CliError(f"anvil exited unexpectedly with code {code}; see {state_dir / 'anvil.log'}")
