@@ -1,0 +1,459 @@
+"""Chain reads for the gate and billing, cached briefly and dropped on contract events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from eth_utils import keccak, to_checksum_address
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import ContractLogicError
+
+from gateway._errors import ConfigurationError, NotFound, ServiceUnavailable
+from gateway._metrics import Metrics
+
+__all__ = ["ChainReader", "CreditView", "SubnetInfo", "TTLCache", "load_abi"]
+
+_log = logging.getLogger("gateway.chain")
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+REQUIRED_CONTRACTS = ("StakingVault", "SubnetRegistry", "InferenceLedger")
+
+
+def load_abi(name: str) -> list[dict[str, Any]]:
+    """ABI of a 2PM contract from the committed artifacts.
+
+    Args:
+        name: Contract name, e.g. ``"InferenceLedger"``.
+
+    Returns:
+        The ABI list.
+    """
+    from contracts.deploy import load_artifact
+
+    return list(load_artifact(name).abi)
+
+
+class TTLCache(Generic[K, V]):
+    """A bounded least-recently-used cache whose entries expire.
+
+    Args:
+        max_entries: Most entries kept; the least recently used is evicted first.
+        ttl_s: Seconds an entry is served after it was stored.
+        clock: Monotonic clock in seconds (injectable).
+    """
+
+    def __init__(
+        self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._max = max_entries
+        self._ttl_s = ttl_s
+        self._clock = clock
+
+    def get(self, key: K) -> V | None:
+        """A live entry or None.
+
+        Args:
+            key: Cache key.
+
+        Returns:
+            The value, or None when absent or expired.
+        """
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] <= self._clock():
+            self._data.pop(key, None)
+            return None
+        self._data.move_to_end(key)
+        return item[1]
+
+    def put(self, key: K, value: V) -> None:
+        """Store a value for ``ttl_s``.
+
+        Args:
+            key: Cache key.
+            value: Value.
+        """
+        self._data[key] = (self._clock() + self._ttl_s, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        """Forget an entry.
+
+        Args:
+            key: Cache key.
+        """
+        self._data.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass(frozen=True)
+class SubnetInfo:
+    """A subnet as the registry has it.
+
+    Attributes:
+        subnet_id: Id.
+        name: Name.
+        owner: EIP-55 owner address.
+        price_wei: Price per request (row), wei.
+        min_stake_wei: Minimum active stake to call it, wei of ETH.
+        current_version: Current model version (0 before the first publication).
+        model_hash: 0x-hex content hash of the current model (zero before publication).
+        artifact_uri: Where the current model's artifact lives.
+        feature_schema_hash: 0x-hex hash of the feature schema.
+    """
+
+    subnet_id: int
+    name: str
+    owner: str
+    price_wei: int
+    min_stake_wei: int
+    current_version: int
+    model_hash: str
+    artifact_uri: str
+    feature_schema_hash: str
+
+
+@dataclass(frozen=True)
+class CreditView:
+    """Why a user can or cannot be charged, from ``InferenceLedger``.
+
+    Attributes:
+        balance_wei: Deposited credit.
+        pending_withdrawal_wei: Credit promised to a pending withdrawal.
+        cap_wei: ``maxTotalSpend`` of the signed authorisation (0 when none).
+        spent_wei: Spent under the current authorisation.
+        cap_expiry_s: Unix time the authorisation expires (0 when none).
+        spendable_wei: ``spendableOf``: what may still be debited.
+    """
+
+    balance_wei: int
+    pending_withdrawal_wei: int
+    cap_wei: int
+    spent_wei: int
+    cap_expiry_s: int
+    spendable_wei: int
+
+
+def _topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+# Events that change a user's stake, by topic0 -> index of the topic holding the account.
+_STAKE_EVENTS = {
+    _topic("Staked(address,address,uint256,uint256)"): 1,
+    _topic("WithdrawalRequested(uint256,address,address,uint256,uint64)"): 2,
+    _topic("Withdrawn(uint256,address,address,uint256,uint256)"): 2,
+}
+_LEDGER_USER_EVENTS = {
+    _topic("Deposited(address,address,uint256)"): 1,
+    _topic("CreditWithdrawalRequested(address,uint256,uint64)"): 1,
+    _topic("CreditWithdrawalCancelled(address)"): 1,
+    _topic("CreditWithdrawn(address,uint256)"): 1,
+    _topic("SpendingAuthorized(address,uint256,uint64,uint64)"): 1,
+    _topic("SpendingRevoked(address)"): 1,
+}
+
+
+def _topic_address(topic: Any) -> str:
+    raw = bytes(topic)
+    return "0x" + raw[-20:].hex()
+
+
+class ChainReader:
+    """Reads stake, subnets and credit; caches them and follows contract logs.
+
+    Args:
+        w3: Async web3 client.
+        addresses: Contract name -> address (needs StakingVault, SubnetRegistry,
+            InferenceLedger).
+        metrics: Cache hit/miss counters.
+        cache_ttl_s: Seconds a read is served from the cache.
+        cache_max_entries: Bound of each cache.
+
+    Raises:
+        ConfigurationError: A required contract address is missing.
+    """
+
+    def __init__(
+        self,
+        w3: AsyncWeb3,
+        addresses: dict[str, str],
+        metrics: Metrics,
+        *,
+        cache_ttl_s: float = 5.0,
+        cache_max_entries: int = 10_000,
+    ) -> None:
+        missing = [n for n in REQUIRED_CONTRACTS if n not in addresses]
+        if missing:
+            raise ConfigurationError(f"contract addresses missing: {', '.join(missing)}")
+        self.w3 = w3
+        self.addresses = {k: to_checksum_address(v) for k, v in addresses.items()}
+        self.vault = w3.eth.contract(
+            address=self.addresses["StakingVault"], abi=load_abi("StakingVault")
+        )
+        self.registry = w3.eth.contract(
+            address=self.addresses["SubnetRegistry"], abi=load_abi("SubnetRegistry")
+        )
+        self.ledger = w3.eth.contract(
+            address=self.addresses["InferenceLedger"], abi=load_abi("InferenceLedger")
+        )
+        self._metrics = metrics
+        self._stake: TTLCache[str, int] = TTLCache(cache_max_entries, cache_ttl_s)
+        self._spendable: TTLCache[str, int] = TTLCache(cache_max_entries, cache_ttl_s)
+        self._subnets: TTLCache[int, SubnetInfo] = TTLCache(cache_max_entries, cache_ttl_s)
+        self._last_block: int | None = None
+
+    @classmethod
+    def connect(
+        cls, rpc_url: str, addresses: dict[str, str], metrics: Metrics, **kwargs: Any
+    ) -> ChainReader:
+        """Build a reader over HTTP JSON-RPC.
+
+        Args:
+            rpc_url: JSON-RPC URL.
+            addresses: Contract name -> address.
+            metrics: Metrics.
+            **kwargs: ``cache_ttl_s``, ``cache_max_entries``.
+
+        Returns:
+            The reader.
+        """
+        w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+        return cls(w3, addresses, metrics, **kwargs)
+
+    def _count(self, kind: str, hit: bool) -> None:
+        self._metrics.cache.labels(kind, "hit" if hit else "miss").inc()
+
+    async def _call(self, fn: Any) -> Any:
+        try:
+            return await fn.call()
+        except ContractLogicError:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailable("the chain is unreachable") from exc
+
+    async def stake_wei(self, user: str) -> int:
+        """Active stake of ``user`` (``StakingVault.stakedValueOf``), wei of ETH.
+
+        Args:
+            user: Address (any case).
+
+        Returns:
+            Wei of ETH.
+
+        Raises:
+            ServiceUnavailable: The chain is unreachable.
+        """
+        key = user.lower()
+        cached = self._stake.get(key)
+        self._count("stake", cached is not None)
+        if cached is not None:
+            return cached
+        value = int(await self._call(self.vault.functions.stakedValueOf(to_checksum_address(user))))
+        self._stake.put(key, value)
+        return value
+
+    async def spendable_wei(self, user: str) -> int:
+        """What ``user`` may still be charged (``InferenceLedger.spendableOf``), wei.
+
+        Args:
+            user: Address (any case).
+
+        Returns:
+            Wei.
+
+        Raises:
+            ServiceUnavailable: The chain is unreachable.
+        """
+        key = user.lower()
+        cached = self._spendable.get(key)
+        self._count("spendable", cached is not None)
+        if cached is not None:
+            return cached
+        value = int(await self._call(self.ledger.functions.spendableOf(to_checksum_address(user))))
+        self._spendable.put(key, value)
+        return value
+
+    async def credit_view(self, user: str) -> CreditView:
+        """The ledger's account, authorisation and withdrawal of ``user`` (uncached).
+
+        Args:
+            user: Address (any case).
+
+        Returns:
+            The view.
+
+        Raises:
+            ServiceUnavailable: The chain is unreachable.
+        """
+        addr = to_checksum_address(user)
+        f = self.ledger.functions
+        account, auth, pending, spendable = await asyncio.gather(
+            self._call(f.accountOf(addr)),
+            self._call(f.authorizationOf(addr)),
+            self._call(f.pendingWithdrawalOf(addr)),
+            self._call(f.spendableOf(addr)),
+        )
+        return CreditView(
+            balance_wei=int(account[0]),
+            pending_withdrawal_wei=int(pending[0]),
+            cap_wei=int(auth[0]),
+            spent_wei=int(account[1]),
+            cap_expiry_s=int(auth[1]),
+            spendable_wei=int(spendable),
+        )
+
+    async def subnet(self, subnet_id: int) -> SubnetInfo:
+        """A subnet and its current model.
+
+        Args:
+            subnet_id: Id.
+
+        Returns:
+            The subnet.
+
+        Raises:
+            NotFound: No such subnet.
+            ServiceUnavailable: The chain is unreachable.
+        """
+        cached = self._subnets.get(subnet_id)
+        self._count("subnet", cached is not None)
+        if cached is not None:
+            return cached
+        if subnet_id < 1 or subnet_id >= 2**256:
+            raise NotFound(f"no subnet {subnet_id}")
+        try:
+            s = await self._call(self.registry.functions.subnetOf(subnet_id))
+        except ContractLogicError as exc:
+            raise NotFound(f"no subnet {subnet_id}") from exc
+        owner, _share, version, _created, price, min_stake, name = s
+        model_hash = "0x" + "00" * 32
+        schema_hash = "0x" + "00" * 32
+        uri = ""
+        if version:
+            m = await self._call(self.registry.functions.modelOf(subnet_id, version))
+            model_hash = "0x" + bytes(m[0]).hex()
+            schema_hash = "0x" + bytes(m[1]).hex()
+            uri = str(m[4])
+        info = SubnetInfo(
+            subnet_id=subnet_id,
+            name=str(name),
+            owner=to_checksum_address(owner),
+            price_wei=int(price),
+            min_stake_wei=int(min_stake),
+            current_version=int(version),
+            model_hash=model_hash,
+            artifact_uri=uri,
+            feature_schema_hash=schema_hash,
+        )
+        self._subnets.put(subnet_id, info)
+        return info
+
+    async def subnet_count(self) -> int:
+        """Number of subnets (ids run from 1 to this).
+
+        Returns:
+            The count.
+        """
+        return int(await self._call(self.registry.functions.subnetCount()))
+
+    def forget_user(self, user: str) -> None:
+        """Drop a user's cached stake and credit.
+
+        Args:
+            user: Address (any case).
+        """
+        self._stake.drop(user.lower())
+        self._spendable.drop(user.lower())
+
+    def forget_spendable(self, user: str) -> None:
+        """Drop a user's cached spendable credit (after a batch debited them).
+
+        Args:
+            user: Address (any case).
+        """
+        self._spendable.drop(user.lower())
+
+    async def poll_events(self) -> int:
+        """Read new logs of the three contracts once and drop the cache entries they touch.
+
+        Returns:
+            Number of logs seen.
+
+        Raises:
+            ServiceUnavailable: The chain is unreachable.
+        """
+        try:
+            head = int(await self.w3.eth.block_number)
+            if self._last_block is None:
+                self._last_block = head
+                return 0
+            if head <= self._last_block:
+                return 0
+            logs = await self.w3.eth.get_logs(
+                {
+                    "fromBlock": self._last_block + 1,
+                    "toBlock": head,
+                    "address": [
+                        self.addresses["StakingVault"],
+                        self.addresses["SubnetRegistry"],
+                        self.addresses["InferenceLedger"],
+                    ],
+                }
+            )
+        except Exception as exc:
+            raise ServiceUnavailable("the chain is unreachable") from exc
+        vault = self.addresses["StakingVault"].lower()
+        registry = self.addresses["SubnetRegistry"].lower()
+        for log in logs:
+            topics = log["topics"]
+            if not topics:
+                continue
+            t0 = "0x" + bytes(topics[0]).hex()
+            where = str(log["address"]).lower()
+            if where == vault:
+                idx = _STAKE_EVENTS.get(t0)
+                if idx is not None and len(topics) > idx:
+                    self._stake.drop(_topic_address(topics[idx]))
+                elif idx is None:  # token reconfigured: every value may change
+                    self._stake.clear()
+            elif where == registry:
+                if len(topics) > 1:
+                    self._subnets.drop(int.from_bytes(bytes(topics[1]), "big"))
+            else:
+                idx = _LEDGER_USER_EVENTS.get(t0)
+                if idx is not None and len(topics) > idx:
+                    self._spendable.drop(_topic_address(topics[idx]))
+        self._last_block = head
+        return len(logs)
+
+    async def follow_events(self, interval_s: float) -> None:
+        """Poll logs forever (run as a background task).
+
+        Args:
+            interval_s: Seconds between polls.
+        """
+        while True:
+            try:
+                await self.poll_events()
+            except ServiceUnavailable:
+                _log.warning("event poll failed; retrying")
+            await asyncio.sleep(interval_s)

@@ -1,0 +1,243 @@
+"""The gateway's errors and the one function that renders them as RFC 9457 problems.
+
+The tree::
+
+    GatewayError                       500  (detail hidden)
+    ├── ConfigurationError             startup only, never rendered
+    ├── BadRequest                     400
+    ├── NotAuthenticated               401
+    │   └── SignInRejected             401  (SIWE message or signature refused)
+    ├── PaymentRequired                402  (credit or spending cap short)
+    ├── Forbidden                      403
+    │   └── InsufficientStake          403  (required and actual stake)
+    ├── NotFound                       404
+    ├── Conflict                       409
+    ├── RateLimited                    429  (Retry-After)
+    ├── UpstreamError                  502  (signer or chain answered badly)
+    └── ServiceUnavailable             503  (queue full, chain unreachable)
+
+Foreign errors (web3, redis, httpx, siwe) are translated where they are caught, with
+``raise ... from exc``; anything that still escapes becomes a 500 whose detail is hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, ClassVar
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+__all__ = [
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "Forbidden",
+    "GatewayError",
+    "InsufficientStake",
+    "NotAuthenticated",
+    "NotFound",
+    "PaymentRequired",
+    "RateLimited",
+    "ServiceUnavailable",
+    "SignInRejected",
+    "UpstreamError",
+    "problem_response",
+]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://2pm.dev/problems/"
+
+_log = logging.getLogger("gateway")
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose.
+
+    Attributes:
+        status_code: HTTP status of the problem response.
+        title: Short, fixed summary of the problem type.
+        slug: Last part of the problem ``type`` URI.
+        extra: Extension members added to the problem body.
+        headers: Extra response headers.
+    """
+
+    status_code: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal server error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class ConfigurationError(GatewayError):
+    """The settings are inconsistent or incomplete (raised at startup)."""
+
+    title = "Gateway misconfigured"
+    slug = "configuration"
+
+
+class BadRequest(GatewayError):
+    """The request is malformed."""
+
+    status_code = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+
+class NotAuthenticated(GatewayError):
+    """No valid session or API key came with the request."""
+
+    status_code = 401
+    title = "Not authenticated"
+    slug = "not-authenticated"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="2pm"'})
+        super().__init__(detail, **kwargs)
+
+
+class SignInRejected(NotAuthenticated):
+    """A SIWE message or its signature was refused."""
+
+    title = "Sign-in rejected"
+    slug = "sign-in-rejected"
+
+
+class PaymentRequired(GatewayError):
+    """Credit or the signed spending cap does not cover the price."""
+
+    status_code = 402
+    title = "Payment required"
+    slug = "payment-required"
+
+
+class Forbidden(GatewayError):
+    """The caller is known but may not do this."""
+
+    status_code = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class InsufficientStake(Forbidden):
+    """Active stake is below the subnet's minimum."""
+
+    title = "Insufficient stake"
+    slug = "insufficient-stake"
+
+
+class NotFound(GatewayError):
+    """The resource does not exist."""
+
+    status_code = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(GatewayError):
+    """The request conflicts with the current state."""
+
+    status_code = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class RateLimited(GatewayError):
+    """The caller's token bucket is empty."""
+
+    status_code = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after_s: float, **kwargs: Any) -> None:
+        seconds = max(1, math.ceil(retry_after_s))
+        kwargs.setdefault("headers", {"Retry-After": str(seconds)})
+        kwargs.setdefault("extra", {"retry_after_s": seconds})
+        super().__init__(detail, **kwargs)
+
+
+class UpstreamError(GatewayError):
+    """The signer or the chain answered with an error."""
+
+    status_code = 502
+    title = "Upstream error"
+    slug = "upstream"
+
+
+class ServiceUnavailable(GatewayError):
+    """A dependency is down or a bound is reached; retry later."""
+
+    status_code = 503
+    title = "Service unavailable"
+    slug = "unavailable"
+
+
+def _render(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    slug: str,
+    detail: str | None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "instance": request.url.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Render any exception as an RFC 9457 problem; the detail of 500s is hidden.
+
+    Args:
+        request: The request that failed.
+        exc: What was raised.
+
+    Returns:
+        An ``application/problem+json`` response.
+    """
+    if isinstance(exc, GatewayError):
+        if exc.status_code >= 500 and exc.status_code != 503 and exc.status_code != 502:
+            _log.error("internal error on %s", request.url.path, exc_info=exc)
+            return _render(request, 500, GatewayError.title, GatewayError.slug, None)
+        return _render(
+            request, exc.status_code, exc.title, exc.slug, exc.detail, dict(exc.extra), exc.headers
+        )
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        members: dict[str, Any] = {}
+        if isinstance(exc.extra, dict):
+            members = dict(exc.extra)
+        elif exc.extra:
+            members = {"errors": exc.extra}
+        title = {
+            400: "Bad request",
+            401: "Not authenticated",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Request entity too large",
+        }.get(exc.status_code, "Client error")
+        slug = title.lower().replace(" ", "-")
+        return _render(
+            request, exc.status_code, title, slug, exc.detail, members, dict(exc.headers or {})
+        )
+    _log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return _render(request, 500, GatewayError.title, GatewayError.slug, None)

@@ -1,0 +1,574 @@
+"""Receipts of paid requests and the durable queue they wait in until recorded on chain.
+
+Two backends with one interface: SQLite (WAL) in memory mode, Redis Streams in Redis mode.
+A receipt is appended before the response is sent. The recorder takes candidates in
+arrival order, writes its batches durably (``open``), has them signed and mined, and only
+then completes them: the receipts become ``recorded`` and leave the stream. A batch that
+is ``open`` after a crash is resumed with the same signer idempotency key, so it is
+mined at most once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway._errors import ServiceUnavailable
+
+__all__ = [
+    "BatchRecord",
+    "Receipt",
+    "ReceiptQueue",
+    "RedisReceiptQueue",
+    "SqliteReceiptQueue",
+    "StoredReceipt",
+    "new_receipt_id",
+]
+
+
+def new_receipt_id() -> str:
+    """A fresh receipt id.
+
+    Returns:
+        0x-prefixed hex of 32 random bytes (the ``bytes32 receiptId`` on chain).
+    """
+    return "0x" + secrets.token_bytes(32).hex()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One paid request, as ``InferenceLedger.Receipt`` has it.
+
+    Attributes:
+        receipt_id: 0x-hex bytes32.
+        user: EIP-55 address charged.
+        subnet_id: Subnet that served it.
+        model_hash: 0x-hex bytes32 of the model that answered.
+        request_hash: 0x-hex keccak-256 of the request body.
+        response_hash: 0x-hex keccak-256 of the response body.
+        price_wei: Amount charged (price per row times rows), wei.
+        timestamp: Unix time (s) the response was produced.
+        rows: Billed rows (requests counted on chain).
+    """
+
+    receipt_id: str
+    user: str
+    subnet_id: int
+    model_hash: str
+    request_hash: str
+    response_hash: str
+    price_wei: int
+    timestamp: int
+    rows: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON object (wei as a decimal string, so no precision is lost).
+
+        Returns:
+            The receipt's fields.
+        """
+        d = asdict(self)
+        d["price_wei"] = str(self.price_wei)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Receipt:
+        """Inverse of :meth:`to_json`.
+
+        Args:
+            d: As written by :meth:`to_json`.
+
+        Returns:
+            The receipt.
+        """
+        return cls(**{**d, "price_wei": int(d["price_wei"])})
+
+    def leaf_fields(self) -> tuple[bytes, str, int, bytes, bytes, bytes, int, int]:
+        """The ``Receipt`` struct's fields in ABI order.
+
+        Returns:
+            (receiptId, user, subnetId, modelHash, requestHash, responseHash, priceWei,
+            timestamp).
+        """
+        return (
+            bytes.fromhex(self.receipt_id[2:]),
+            self.user,
+            self.subnet_id,
+            bytes.fromhex(self.model_hash[2:]),
+            bytes.fromhex(self.request_hash[2:]),
+            bytes.fromhex(self.response_hash[2:]),
+            self.price_wei,
+            self.timestamp,
+        )
+
+
+@dataclass
+class BatchRecord:
+    """A batch of one subnet's receipts on its way to the chain.
+
+    Attributes:
+        key: Local id, also the signer's idempotency key.
+        subnet_id: Subnet.
+        receipt_ids: Receipts in leaf order.
+        root: 0x-hex Merkle root.
+        status: ``open``, ``recorded`` or ``failed``.
+        created_at: Unix time (s).
+        tx_hash: Recording transaction, once signed.
+        raw_tx: Signed transaction (0x-hex), kept so it can be re-broadcast.
+        batch_id: On-chain batch id, once mined.
+        block_number: Block it was mined in.
+        error: Why it failed.
+    """
+
+    key: str
+    subnet_id: int
+    receipt_ids: list[str]
+    root: str
+    status: str = "open"
+    created_at: float = field(default_factory=time.time)
+    tx_hash: str | None = None
+    raw_tx: str | None = None
+    batch_id: int | None = None
+    block_number: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON object.
+
+        Returns:
+            Every field.
+        """
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BatchRecord:
+        """Inverse of :meth:`to_json`.
+
+        Args:
+            d: As written by :meth:`to_json`.
+
+        Returns:
+            The record.
+        """
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class StoredReceipt:
+    """A receipt with where it stands.
+
+    Attributes:
+        receipt: The receipt.
+        status: ``queued``, ``batched``, ``recorded`` or ``failed``.
+        batch_key: Its batch, once batched.
+        enqueued_at: Unix time (s) it was queued.
+    """
+
+    receipt: Receipt
+    status: str
+    batch_key: str | None
+    enqueued_at: float
+
+
+class ReceiptQueue(ABC):
+    """Durable queue of receipts and their batches."""
+
+    max_pending: int = 100_000
+
+    @abstractmethod
+    async def append(self, receipt: Receipt) -> None:
+        """Queue a receipt durably (returns only once it survives a crash of this process).
+
+        Args:
+            receipt: The receipt.
+
+        Raises:
+            ServiceUnavailable: The queue is full (``max_pending``) or unreachable.
+        """
+
+    @abstractmethod
+    async def depth(self) -> int:
+        """Receipts queued or batched but not yet recorded.
+
+        Returns:
+            The count.
+        """
+
+    @abstractmethod
+    async def candidates(self, limit: int) -> tuple[list[StoredReceipt], str]:
+        """Oldest receipts not yet in any batch.
+
+        Args:
+            limit: Most receipts returned.
+
+        Returns:
+            The receipts in arrival order, and a cursor to pass to :meth:`create_batches`.
+        """
+
+    @abstractmethod
+    async def create_batches(self, batches: list[BatchRecord], cursor: str) -> None:
+        """Persist new open batches and mark their receipts batched, atomically.
+
+        Args:
+            batches: Batches covering every candidate up to ``cursor``.
+            cursor: From :meth:`candidates`.
+        """
+
+    @abstractmethod
+    async def open_batches(self) -> list[BatchRecord]:
+        """Batches created and not yet recorded or failed (oldest first).
+
+        Returns:
+            The batches.
+        """
+
+    @abstractmethod
+    async def save_batch(self, batch: BatchRecord) -> None:
+        """Update a batch record (e.g. with its signed transaction).
+
+        Args:
+            batch: The batch.
+        """
+
+    @abstractmethod
+    async def finish_batch(self, batch: BatchRecord) -> None:
+        """Mark a batch recorded or failed and its receipts likewise, atomically.
+
+        Args:
+            batch: The batch, with ``status`` set to ``recorded`` or ``failed``.
+        """
+
+    @abstractmethod
+    async def get(self, receipt_id: str) -> StoredReceipt | None:
+        """Look up a receipt.
+
+        Args:
+            receipt_id: 0x-hex id.
+
+        Returns:
+            The receipt and its status, or None.
+        """
+
+    @abstractmethod
+    async def get_batch(self, key: str) -> BatchRecord | None:
+        """Look up a batch.
+
+        Args:
+            key: Batch key.
+
+        Returns:
+            The batch, or None.
+        """
+
+    @abstractmethod
+    async def unrecorded_totals(self) -> dict[str, int]:
+        """Sum of prices of receipts not yet recorded (nor failed), per user.
+
+        Returns:
+            Lower-case address -> wei.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+
+class SqliteReceiptQueue(ReceiptQueue):
+    """The queue in a SQLite file (WAL, ``synchronous=NORMAL``: survives a process crash).
+
+    Calls are short local transactions run on the event loop thread under a lock.
+
+    Args:
+        path: Database file (created with its parent directory).
+        max_pending: Bound of unrecorded receipts.
+    """
+
+    def __init__(self, path: Path, *, max_pending: int = 100_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS receipts (
+              seq INTEGER PRIMARY KEY AUTOINCREMENT,
+              id TEXT UNIQUE NOT NULL,
+              user TEXT NOT NULL,
+              price_wei TEXT NOT NULL,
+              body TEXT NOT NULL,
+              status TEXT NOT NULL,
+              batch_key TEXT,
+              enqueued_at REAL NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS receipts_status ON receipts(status, seq);
+            CREATE TABLE IF NOT EXISTS batches (
+              key TEXT PRIMARY KEY,
+              status TEXT NOT NULL,
+              body TEXT NOT NULL
+            );
+            """
+        )
+        self._lock = threading.Lock()
+        self.max_pending = max_pending
+        self._depth = self._count_depth()
+
+    def _count_depth(self) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM receipts WHERE status IN ('queued','batched')"
+        ).fetchone()
+        return int(row[0])
+
+    async def append(self, receipt: Receipt) -> None:
+        with self._lock:
+            if self._depth >= self.max_pending:
+                raise ServiceUnavailable("the receipt queue is full; retry later")
+            self._db.execute(
+                "INSERT INTO receipts (id, user, price_wei, body, status, enqueued_at)"
+                " VALUES (?, ?, ?, ?, 'queued', ?)",
+                (
+                    receipt.receipt_id,
+                    receipt.user.lower(),
+                    str(receipt.price_wei),
+                    json.dumps(receipt.to_json()),
+                    time.time(),
+                ),
+            )
+            self._depth += 1
+
+    async def depth(self) -> int:
+        return self._depth
+
+    def _stored(self, row: tuple[Any, ...]) -> StoredReceipt:
+        body, status, batch_key, enqueued_at = row
+        return StoredReceipt(Receipt.from_json(json.loads(body)), status, batch_key, enqueued_at)
+
+    async def candidates(self, limit: int) -> tuple[list[StoredReceipt], str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body, status, batch_key, enqueued_at, seq FROM receipts"
+                " WHERE status = 'queued' ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        cursor = str(rows[-1][4]) if rows else "0"
+        return [self._stored(r[:4]) for r in rows], cursor
+
+    async def create_batches(self, batches: list[BatchRecord], cursor: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for b in batches:
+                    self._db.execute(
+                        "INSERT INTO batches (key, status, body) VALUES (?, ?, ?)",
+                        (b.key, b.status, json.dumps(b.to_json())),
+                    )
+                    self._db.executemany(
+                        "UPDATE receipts SET status='batched', batch_key=? WHERE id=?",
+                        [(b.key, rid) for rid in b.receipt_ids],
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    async def open_batches(self) -> list[BatchRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM batches WHERE status='open' ORDER BY rowid"
+            ).fetchall()
+        return [BatchRecord.from_json(json.loads(r[0])) for r in rows]
+
+    async def save_batch(self, batch: BatchRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE batches SET status=?, body=? WHERE key=?",
+                (batch.status, json.dumps(batch.to_json()), batch.key),
+            )
+
+    async def finish_batch(self, batch: BatchRecord) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "UPDATE batches SET status=?, body=? WHERE key=?",
+                    (batch.status, json.dumps(batch.to_json()), batch.key),
+                )
+                self._db.execute(
+                    "UPDATE receipts SET status=? WHERE batch_key=?", (batch.status, batch.key)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth = self._count_depth()
+
+    async def get(self, receipt_id: str) -> StoredReceipt | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body, status, batch_key, enqueued_at FROM receipts WHERE id=?",
+                (receipt_id.lower(),),
+            ).fetchone()
+        return None if row is None else self._stored(row)
+
+    async def get_batch(self, key: str) -> BatchRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM batches WHERE key=?", (key,)).fetchone()
+        return None if row is None else BatchRecord.from_json(json.loads(row[0]))
+
+    async def unrecorded_totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT user, price_wei FROM receipts WHERE status IN ('queued','batched')"
+            ).fetchall()
+        for user, price in rows:
+            totals[user] = totals.get(user, 0) + int(price)
+        return totals
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class RedisReceiptQueue(ReceiptQueue):
+    """The queue as a Redis Stream plus a hash of receipt records.
+
+    Keys (under ``namespace``): ``receipts`` (stream, one entry per unrecorded receipt),
+    ``receipt:<id>`` (record), ``batch:<key>`` (record), ``batches:open`` (set),
+    ``receipts:cursor`` (last stream id put into a batch).
+
+    Args:
+        redis: Asyncio Redis client.
+        namespace: Key prefix.
+        max_pending: Bound of unrecorded receipts.
+    """
+
+    def __init__(self, redis: Redis, namespace: str, *, max_pending: int = 100_000) -> None:
+        self._r: Any = redis  # redis-py's stubs type replies as bytes | str
+        self._ns = namespace
+        self.max_pending = max_pending
+
+    def _k(self, name: str) -> str:
+        return f"{self._ns}:{name}"
+
+    async def append(self, receipt: Receipt) -> None:
+        body = json.dumps(receipt.to_json())
+        record = json.dumps(
+            {"body": body, "status": "queued", "batch_key": None, "enqueued_at": time.time()}
+        )
+        try:
+            if await self._r.xlen(self._k("receipts")) >= self.max_pending:
+                raise ServiceUnavailable("the receipt queue is full; retry later")
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.set(self._k("receipt:" + receipt.receipt_id), record)
+                pipe.xadd(self._k("receipts"), {"id": receipt.receipt_id})
+                await pipe.execute()
+        except RedisError as exc:
+            raise ServiceUnavailable("the receipt queue is unreachable") from exc
+
+    async def depth(self) -> int:
+        return int(await self._r.xlen(self._k("receipts")))
+
+    def _stored(self, raw: bytes | str) -> StoredReceipt:
+        rec = json.loads(raw)
+        return StoredReceipt(
+            Receipt.from_json(json.loads(rec["body"])),
+            rec["status"],
+            rec["batch_key"],
+            rec["enqueued_at"],
+        )
+
+    async def candidates(self, limit: int) -> tuple[list[StoredReceipt], str]:
+        cursor = await self._r.get(self._k("receipts:cursor"))
+        start = "(" + cursor.decode() if cursor else "-"
+        entries = await self._r.xrange(self._k("receipts"), min=start, max="+", count=limit)
+        if not entries:
+            return [], cursor.decode() if cursor else "0-0"
+        ids = [fields[b"id"].decode() for _eid, fields in entries]
+        raws = await self._r.mget([self._k("receipt:" + i) for i in ids])
+        out = [self._stored(raw) for raw in raws if raw is not None]
+        return out, entries[-1][0].decode()
+
+    async def create_batches(self, batches: list[BatchRecord], cursor: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            for b in batches:
+                pipe.set(self._k("batch:" + b.key), json.dumps(b.to_json()))
+                pipe.sadd(self._k("batches:open"), b.key)
+            pipe.set(self._k("receipts:cursor"), cursor)
+            await pipe.execute()
+        # Receipt records are updated after the batches and cursor are committed; a crash in
+        # between leaves them 'queued' in their record only, and finish_batch rewrites them.
+        for b in batches:
+            await self._set_status(b.receipt_ids, "batched", b.key)
+
+    async def _set_status(self, receipt_ids: list[str], status: str, batch_key: str) -> None:
+        keys = [self._k("receipt:" + i) for i in receipt_ids]
+        raws = await self._r.mget(keys)
+        updates = {}
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                continue
+            rec = json.loads(raw)
+            rec["status"] = status
+            rec["batch_key"] = batch_key
+            updates[key] = json.dumps(rec)
+        if updates:
+            await self._r.mset(updates)
+
+    async def open_batches(self) -> list[BatchRecord]:
+        keys = sorted(k.decode() for k in await self._r.smembers(self._k("batches:open")))
+        out = []
+        for key in keys:
+            b = await self.get_batch(key)
+            if b is not None:
+                out.append(b)
+        return sorted(out, key=lambda b: b.created_at)
+
+    async def save_batch(self, batch: BatchRecord) -> None:
+        await self._r.set(self._k("batch:" + batch.key), json.dumps(batch.to_json()))
+
+    async def finish_batch(self, batch: BatchRecord) -> None:
+        await self._set_status(batch.receipt_ids, batch.status, batch.key)
+        # Delete the stream entries of these receipts (the acknowledgement).
+        wanted = set(batch.receipt_ids)
+        cursor = await self._r.get(self._k("receipts:cursor"))
+        entries = await self._r.xrange(
+            self._k("receipts"), min="-", max=cursor.decode() if cursor else "+"
+        )
+        stream_ids = [eid for eid, f in entries if f[b"id"].decode() in wanted]
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("batch:" + batch.key), json.dumps(batch.to_json()))
+            pipe.srem(self._k("batches:open"), batch.key)
+            if stream_ids:
+                pipe.xdel(self._k("receipts"), *stream_ids)
+            await pipe.execute()
+
+    async def get(self, receipt_id: str) -> StoredReceipt | None:
+        raw = await self._r.get(self._k("receipt:" + receipt_id.lower()))
+        return None if raw is None else self._stored(raw)
+
+    async def get_batch(self, key: str) -> BatchRecord | None:
+        raw = await self._r.get(self._k("batch:" + key))
+        return None if raw is None else BatchRecord.from_json(json.loads(raw))
+
+    async def unrecorded_totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        entries = await self._r.xrange(self._k("receipts"))
+        ids = [f[b"id"].decode() for _e, f in entries]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for raw in await self._r.mget([self._k("receipt:" + i) for i in chunk]):
+                if raw is None:
+                    continue
+                s = self._stored(raw)
+                user = s.receipt.user.lower()
+                totals[user] = totals.get(user, 0) + s.receipt.price_wei
+        return totals

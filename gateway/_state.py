@@ -1,0 +1,365 @@
+"""Shared state behind one interface, on a Litestar ``Store``: memory or Redis.
+
+Plain key/value records (sessions, SIWE nonces, API keys) go through the Litestar
+:class:`~litestar.stores.base.Store`. The operations that must be atomic (consume a nonce,
+take a rate-limit token, reserve credit, update a list) are methods of :class:`State`:
+under one :class:`asyncio.Lock` in memory, and as a Lua script or a ``WATCH``/``MULTI``
+transaction in Redis, so several gateway processes can share one Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, WatchError
+
+from gateway._errors import ServiceUnavailable
+
+__all__ = ["MemoryState", "RedisState", "ReserveResult", "State"]
+
+T = TypeVar("T")
+
+
+class ReserveResult:
+    """Outcome of :meth:`State.reserve`.
+
+    Attributes:
+        ok: Whether the amount was reserved.
+        outstanding_wei: Reserved plus unrecorded amount after the call (wei).
+    """
+
+    __slots__ = ("ok", "outstanding_wei")
+
+    def __init__(self, ok: bool, outstanding_wei: int) -> None:
+        self.ok = ok
+        self.outstanding_wei = outstanding_wei
+
+
+class State(ABC):
+    """The gateway's shared state.
+
+    Attributes:
+        store: Namespaced Litestar store for plain records.
+    """
+
+    store: Store
+
+    @abstractmethod
+    async def consume(self, key: str) -> bytes | None:
+        """Read and delete a record in one atomic step (single-use nonces).
+
+        Args:
+            key: Record key in :attr:`store`.
+
+        Returns:
+            The value, or None when it was absent or expired (or already consumed).
+        """
+
+    @abstractmethod
+    async def take_token(self, key: str, *, rate_per_s: float, burst: int, now_s: float) -> float:
+        """Take one token from a token bucket that starts full.
+
+        The bucket refills at ``rate_per_s`` up to ``burst`` tokens (the classic token
+        bucket, e.g. Tanenbaum, *Computer Networks*, 5th ed., section 5.4.2).
+
+        Args:
+            key: Bucket id (one per address).
+            rate_per_s: Refill rate, tokens per second.
+            burst: Capacity in tokens.
+            now_s: Current time in seconds (injectable clock).
+
+        Returns:
+            0.0 when a token was taken, otherwise the seconds until one is available.
+        """
+
+    @abstractmethod
+    async def reserve(self, user: str, amount_wei: int, limit_wei: int) -> ReserveResult:
+        """Add ``amount_wei`` to the user's outstanding amount if it stays within a limit.
+
+        Args:
+            user: Lower-case hex address.
+            amount_wei: Price to reserve (wei), > 0.
+            limit_wei: The most the outstanding amount may reach (wei).
+
+        Returns:
+            Whether it was reserved, and the outstanding amount afterwards.
+        """
+
+    @abstractmethod
+    async def release(self, user: str, amount_wei: int) -> int:
+        """Subtract ``amount_wei`` from the user's outstanding amount (never below 0).
+
+        Args:
+            user: Lower-case hex address.
+            amount_wei: Amount to release (wei).
+
+        Returns:
+            The outstanding amount afterwards (wei).
+        """
+
+    @abstractmethod
+    async def outstanding(self, user: str) -> int:
+        """Reserved plus queued-but-unrecorded amount of a user (wei).
+
+        Args:
+            user: Lower-case hex address.
+
+        Returns:
+            The amount in wei.
+        """
+
+    @abstractmethod
+    async def update_json(
+        self, key: str, fn: Callable[[Any], Any], *, expires_in_s: int | None = None
+    ) -> Any:
+        """Atomically read a JSON record, apply ``fn``, and write the result.
+
+        Args:
+            key: Record key in :attr:`store`.
+            fn: Maps the current value (None when absent) to the new value; may raise to
+                abort without writing.
+            expires_in_s: TTL of the written record; None keeps it forever.
+
+        Returns:
+            The new value.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class MemoryState(State):
+    """State for one process: a Litestar ``MemoryStore`` plus bounded dicts.
+
+    Args:
+        bucket_max_entries: Most token buckets kept; the least recently used is evicted
+            (it then starts full again, which only ever favours the caller).
+    """
+
+    def __init__(self, *, bucket_max_entries: int = 100_000) -> None:
+        self.store = MemoryStore()
+        self._lock = asyncio.Lock()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._bucket_max = bucket_max_entries
+        # Only users with a non-zero outstanding amount are kept, so this is bounded by
+        # the number of unrecorded receipts, which the queue bounds.
+        self._outstanding: dict[str, int] = {}
+
+    async def consume(self, key: str) -> bytes | None:
+        async with self._lock:
+            value = await self.store.get(key)
+            if value is not None:
+                await self.store.delete(key)
+            return value
+
+    async def take_token(self, key: str, *, rate_per_s: float, burst: int, now_s: float) -> float:
+        async with self._lock:
+            tokens, last = self._buckets.pop(key, (float(burst), now_s))
+            tokens = min(float(burst), tokens + max(0.0, now_s - last) * rate_per_s)
+            wait = 0.0
+            if tokens >= 1.0:
+                tokens -= 1.0
+            else:
+                wait = (1.0 - tokens) / rate_per_s
+            self._buckets[key] = (tokens, now_s)
+            while len(self._buckets) > self._bucket_max:
+                self._buckets.popitem(last=False)
+            return wait
+
+    async def reserve(self, user: str, amount_wei: int, limit_wei: int) -> ReserveResult:
+        async with self._lock:
+            current = self._outstanding.get(user, 0)
+            if current + amount_wei > limit_wei:
+                return ReserveResult(False, current)
+            self._outstanding[user] = current + amount_wei
+            return ReserveResult(True, current + amount_wei)
+
+    async def release(self, user: str, amount_wei: int) -> int:
+        async with self._lock:
+            left = max(0, self._outstanding.get(user, 0) - amount_wei)
+            if left:
+                self._outstanding[user] = left
+            else:
+                self._outstanding.pop(user, None)
+            return left
+
+    async def outstanding(self, user: str) -> int:
+        return self._outstanding.get(user, 0)
+
+    async def seed_outstanding(self, totals: dict[str, int]) -> None:
+        """Set outstanding amounts from the durable queue after a restart.
+
+        Args:
+            totals: Lower-case address -> unrecorded amount (wei).
+        """
+        async with self._lock:
+            self._outstanding = {u: a for u, a in totals.items() if a > 0}
+
+    async def update_json(
+        self, key: str, fn: Callable[[Any], Any], *, expires_in_s: int | None = None
+    ) -> Any:
+        async with self._lock:
+            raw = await self.store.get(key)
+            new = fn(None if raw is None else json.loads(raw))
+            await self.store.set(key, json.dumps(new), expires_in=expires_in_s)
+            return new
+
+
+_TOKEN_BUCKET_LUA = b"""
+local key = KEYS[1]
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local tokens = burst
+local last = now
+local v = redis.call('HMGET', key, 't', 'l')
+if v[1] then
+  tokens = tonumber(v[1])
+  last = tonumber(v[2])
+end
+local elapsed = now - last
+if elapsed < 0 then elapsed = 0 end
+tokens = math.min(burst, tokens + elapsed * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', key, 't', tostring(tokens), 'l', tostring(now))
+redis.call('EXPIRE', key, ttl)
+return tostring(wait)
+"""
+
+
+class RedisState(State):
+    """State shared by any number of gateway processes through one Redis.
+
+    Args:
+        redis: An asyncio Redis client (``decode_responses=False``).
+        namespace: Key prefix of every key written.
+    """
+
+    def __init__(self, redis: Redis, namespace: str) -> None:
+        self.redis: Any = redis  # redis-py's stubs type replies as bytes | str
+        self.namespace = namespace
+        self.store = RedisStore(redis, namespace=namespace)
+        self._bucket = redis.register_script(_TOKEN_BUCKET_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str) -> RedisState:
+        """Connect to Redis at ``url``.
+
+        Args:
+            url: ``redis://host:port/db``.
+            namespace: Key prefix.
+
+        Returns:
+            The state (connections are opened lazily).
+        """
+        return cls(Redis.from_url(url, decode_responses=False), namespace)
+
+    def key(self, name: str) -> str:
+        """Full Redis key of a record, as the Litestar store names it.
+
+        Args:
+            name: Record key.
+
+        Returns:
+            ``<namespace>:<name>``.
+        """
+        return f"{self.namespace}:{name}"
+
+    async def consume(self, key: str) -> bytes | None:
+        try:
+            value = await self.redis.getdel(self.key(key))
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        if value is None:
+            return None
+        # Litestar's RedisStore stores raw bytes, so this is the value as set.
+        return bytes(value)
+
+    async def take_token(self, key: str, *, rate_per_s: float, burst: int, now_s: float) -> float:
+        idle_ttl_s = max(1, math.ceil(burst / rate_per_s) + 1)  # full again by then
+        try:
+            wait = await self._bucket(
+                keys=[self.key("bucket:" + key)],
+                args=[repr(rate_per_s), burst, repr(now_s), idle_ttl_s],
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        return float(wait)
+
+    async def _transact(self, key: str, fn: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
+        """Optimistic transaction: WATCH key, compute in Python, MULTI/SET/EXEC, retry."""
+        full = self.key(key)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(full)
+                        current = await pipe.get(full)
+                        new, result = fn(current)
+                        pipe.multi()
+                        if new is None:
+                            pipe.delete(full)
+                        else:
+                            pipe.set(full, new)
+                        await pipe.execute()
+                        return result
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+
+    async def reserve(self, user: str, amount_wei: int, limit_wei: int) -> ReserveResult:
+        # Amounts in wei exceed Lua's 53-bit doubles and Redis's 64-bit INCRBY, so the
+        # arithmetic is done on Python ints inside a WATCH/MULTI transaction.
+        def fn(raw: bytes | None) -> tuple[bytes | None, ReserveResult]:
+            current = int(raw or 0)
+            if current + amount_wei > limit_wei:
+                return (raw, ReserveResult(False, current))
+            return (str(current + amount_wei).encode(), ReserveResult(True, current + amount_wei))
+
+        return await self._transact("outstanding:" + user, fn)
+
+    async def release(self, user: str, amount_wei: int) -> int:
+        def fn(raw: bytes | None) -> tuple[bytes | None, int]:
+            left = max(0, int(raw or 0) - amount_wei)
+            return (str(left).encode() if left else None, left)
+
+        return await self._transact("outstanding:" + user, fn)
+
+    async def outstanding(self, user: str) -> int:
+        try:
+            raw = await self.redis.get(self.key("outstanding:" + user))
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        return int(raw or 0)
+
+    async def update_json(
+        self, key: str, fn: Callable[[Any], Any], *, expires_in_s: int | None = None
+    ) -> Any:
+        def step(raw: bytes | None) -> tuple[bytes | None, Any]:
+            new = fn(None if raw is None else json.loads(raw))
+            return (json.dumps(new).encode(), new)
+
+        result = await self._transact(key, step)
+        if expires_in_s is not None:
+            await self.redis.expire(self.key(key), expires_in_s)
+        return result
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,514 @@
+"""The Litestar app: routes, dependencies, background jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, Request, Response, delete, get, post
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.params import FromPath, JSONBody, PathParameter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway._auth import SESSION_COOKIE, Auth, Caller
+from gateway._billing import Billing
+from gateway._chain import ChainReader
+from gateway._errors import (
+    ConfigurationError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    problem_response,
+)
+from gateway._metrics import Metrics, MetricsMiddleware
+from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
+from gateway._settings import GatewaySettings
+from gateway._state import MemoryState, RedisState, State
+
+__all__ = ["Services", "create_app"]
+
+_log = logging.getLogger("gateway")
+
+NONCE_RATE_PER_S = 2.0
+"""Nonces one client IP may fetch per second (refill)."""
+NONCE_BURST = 20
+"""Nonces one client IP may fetch at once."""
+
+
+@dataclass
+class Services:
+    """Everything the handlers use; one per app, kept in ``app.state.services``.
+
+    Attributes:
+        settings: Settings.
+        state: Shared state.
+        auth: SIWE, sessions, keys.
+        metrics: Prometheus metrics.
+        queue: Receipt queue.
+        chain: Chain reader (None without ``rpc_url``).
+        billing: Billing guard (None without a chain).
+        recorder: Background recorder, if running.
+        now_s: Clock.
+    """
+
+    settings: GatewaySettings
+    state: State
+    auth: Auth
+    metrics: Metrics
+    queue: ReceiptQueue
+    chain: ChainReader | None
+    billing: Billing | None
+    recorder: Any = None
+    now_s: Callable[[], float] = time.time
+
+    def need_billing(self) -> Billing:
+        """The billing guard, or 503 when the gateway runs without a chain.
+
+        Returns:
+            The billing guard.
+
+        Raises:
+            ServiceUnavailable: No chain configured.
+        """
+        if self.billing is None:
+            raise ServiceUnavailable("this gateway has no chain connection configured")
+        return self.billing
+
+
+def build_services(
+    settings: GatewaySettings,
+    *,
+    now_s: Callable[[], float] = time.time,
+    chain: ChainReader | None = None,
+) -> Services:
+    """Wire the services from settings (memory or Redis state, SQLite or Redis queue).
+
+    Args:
+        settings: Settings.
+        now_s: Clock (injectable for tests).
+        chain: A chain reader to use instead of one built from ``rpc_url``.
+
+    Returns:
+        The services.
+
+    Raises:
+        ConfigurationError: Inconsistent settings.
+    """
+    metrics = Metrics()
+    state: State
+    queue: ReceiptQueue
+    if settings.redis_url:
+        rstate = RedisState.from_url(settings.redis_url, settings.redis_namespace)
+        state = rstate
+        queue = RedisReceiptQueue(
+            rstate.redis, settings.redis_namespace, max_pending=settings.queue_max_pending
+        )
+    else:
+        state = MemoryState(bucket_max_entries=settings.rate_bucket_max_entries)
+        queue = SqliteReceiptQueue(settings.queue_path, max_pending=settings.queue_max_pending)
+    if chain is None and settings.rpc_url:
+        chain = ChainReader.connect(
+            settings.rpc_url,
+            settings.contract_addresses(),
+            metrics,
+            cache_ttl_s=settings.stake_cache_ttl_s,
+            cache_max_entries=settings.cache_max_entries,
+        )
+    billing = None
+    if chain is not None:
+        billing = Billing(state, chain, queue, metrics, settings.tiers, now_s=now_s)
+    auth = Auth(settings, state, now_s=now_s)
+    return Services(settings, state, auth, metrics, queue, chain, billing, now_s=now_s)
+
+
+# ---------------------------------------------------------------------------- bodies
+
+
+class VerifyBody(msgspec.Struct):
+    """``POST /v1/auth/verify``: the signed EIP-4361 text and its signature."""
+
+    message: str
+    signature: str
+
+
+class KeyBody(msgspec.Struct):
+    """``POST /v1/keys``: label and optional subnet scope (null = every subnet)."""
+
+    name: str = ""
+    subnets: list[int] | None = None
+
+
+class NoopBody(msgspec.Struct):
+    """``POST /v1/subnets/{id}/noop``: how many rows to bill."""
+
+    rows: int = 1
+
+
+class SpendingAuthorizationBody(msgspec.Struct):
+    """``POST /v1/spending-authorizations``: an EIP-712 ``SpendingAuthorization``."""
+
+    user: str
+    max_total_spend_wei: str
+    expiry: int
+    nonce: int
+    signature: str
+
+
+# ---------------------------------------------------------------------------- dependencies
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _caller(request: Request[Any, Any, Any]) -> Caller:
+    """Authenticate by ``Authorization: Bearer <key>`` or the session cookie."""
+    services = _services(request)
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("Authorization must be 'Bearer <API key>'")
+        return await services.auth.caller_from_key(token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise NotAuthenticated("sign in with Ethereum or send an API key")
+    address = await services.auth.session_address(cookie)
+    if address is None:
+        raise NotAuthenticated("the session has ended; sign in again")
+    return Caller(address=address, via="session")
+
+
+async def _session_caller(request: Request[Any, Any, Any]) -> Caller:
+    caller = await _caller(request)
+    if caller.via != "session":
+        raise Forbidden("API keys are managed from a signed-in session, not with a key")
+    return caller
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+@get("/healthz", sync_to_thread=False, tags=["service"])
+def healthz() -> dict[str, str]:
+    """Liveness."""
+    return {"status": "ok"}
+
+
+@get("/metrics", tags=["service"], include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text exposition."""
+    services = _services(request)
+    services.metrics.queue_depth.set(await services.queue.depth())
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@get("/v1/auth/nonce", tags=["auth"])
+async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """A fresh single-use SIWE nonce, and the fields the message must carry."""
+    services = _services(request)
+    s = services.settings
+    host = request.client.host if request.client else "unknown"
+    wait_s = await services.state.take_token(
+        "nonce-ip:" + host, rate_per_s=NONCE_RATE_PER_S, burst=NONCE_BURST, now_s=services.now_s()
+    )
+    if wait_s > 0:
+        raise RateLimited("too many nonces requested from this address", retry_after_s=wait_s)
+    nonce = await services.auth.issue_nonce()
+    return {
+        "nonce": nonce,
+        "domain": s.domain,
+        "uri": s.origin,
+        "chain_id": s.chain_id,
+        "expires_in_s": s.nonce_ttl_s,
+    }
+
+
+@post("/v1/auth/verify", status_code=200, tags=["auth"])
+async def auth_verify(request: Request[Any, Any, Any], data: JSONBody[VerifyBody]) -> Response[Any]:
+    """Check a signed SIWE message and set the session cookie."""
+    services = _services(request)
+    session = await services.auth.verify(data.message, data.signature)
+    cookie = Cookie(
+        key=SESSION_COOKIE,
+        value=session.token,
+        max_age=session.expires_in_s,
+        httponly=True,
+        secure=services.settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    return Response(
+        {"address": session.address, "expires_in_s": session.expires_in_s}, cookies=[cookie]
+    )
+
+
+@post("/v1/auth/logout", status_code=204, tags=["auth"])
+async def auth_logout(request: Request[Any, Any, Any]) -> Response[None]:
+    """End the session (idempotent) and clear the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await _services(request).auth.logout(token)
+    cookie = Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, path="/")
+    return Response(None, status_code=204, cookies=[cookie])
+
+
+@get("/v1/me", tags=["auth"], dependencies={"caller": Provide(_caller)})
+async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -> dict[str, Any]:
+    """Who am I: address, active stake, tier, credit and spending cap left."""
+    services = _services(request)
+    out: dict[str, Any] = {
+        "address": caller.address,
+        "via": caller.via,
+        "key_id": caller.key_id,
+        "outstanding_wei": str(await services.state.outstanding(caller.user)),
+    }
+    billing = services.billing
+    if billing is not None:
+        chain = billing.chain
+        stake = await chain.stake_wei(caller.address)
+        view = await chain.credit_view(caller.address)
+        out.update(
+            {
+                "stake_wei": str(stake),
+                "tier": billing.tier_for(stake).name,
+                "credit_wei": str(view.balance_wei),
+                "pending_withdrawal_wei": str(view.pending_withdrawal_wei),
+                "cap_wei": str(view.cap_wei),
+                "cap_left_wei": str(max(0, view.cap_wei - view.spent_wei)),
+                "cap_expiry": view.cap_expiry_s,
+                "spendable_wei": str(view.spendable_wei),
+            }
+        )
+    return out
+
+
+@post("/v1/keys", status_code=201, tags=["keys"], dependencies={"caller": Provide(_session_caller)})
+async def create_key(
+    request: Request[Any, Any, Any], caller: NamedDependency[Caller], data: JSONBody[KeyBody]
+) -> dict[str, Any]:
+    """Create an API key; the secret is in this response only."""
+    record, secret = await _services(request).auth.create_key(
+        caller.address, data.name, data.subnets
+    )
+    return {**record.public(), "key": secret}
+
+
+@get("/v1/keys", tags=["keys"], dependencies={"caller": Provide(_session_caller)})
+async def list_keys(
+    request: Request[Any, Any, Any], caller: NamedDependency[Caller]
+) -> dict[str, Any]:
+    """The signed-in address's API keys (without secrets)."""
+    keys = await _services(request).auth.list_keys(caller.address)
+    return {"keys": [k.public() for k in keys]}
+
+
+@delete("/v1/keys/{key_id:str}", tags=["keys"], dependencies={"caller": Provide(_session_caller)})
+async def revoke_key(
+    request: Request[Any, Any, Any], caller: NamedDependency[Caller], key_id: FromPath[str]
+) -> None:
+    """Revoke an API key at once."""
+    await _services(request).auth.revoke_key(caller.address, key_id)
+
+
+def _subnet_json(info: Any) -> dict[str, Any]:
+    return {
+        "id": info.subnet_id,
+        "name": info.name,
+        "owner": info.owner,
+        "price_per_row_wei": str(info.price_wei),
+        "min_stake_wei": str(info.min_stake_wei),
+        "model_version": info.current_version,
+        "model_hash": info.model_hash,
+        "artifact_uri": info.artifact_uri,
+        "feature_schema_hash": info.feature_schema_hash,
+    }
+
+
+@get("/v1/subnets", tags=["subnets"])
+async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Subnets on the registry (at most the 1000 newest)."""
+    chain = _services(request).need_billing().chain
+    count = await chain.subnet_count()
+    ids = range(max(1, count - 999), count + 1)
+    infos = [await chain.subnet(i) for i in ids]
+    return {"subnets": [_subnet_json(i) for i in infos]}
+
+
+@get("/v1/subnets/{subnet_id:int}", tags=["subnets"])
+async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> dict[str, Any]:
+    """One subnet: price, minimum stake, current model."""
+    chain = _services(request).need_billing().chain
+    return _subnet_json(await chain.subnet(subnet_id))
+
+
+@post(
+    "/v1/subnets/{subnet_id:int}/noop",
+    status_code=200,
+    tags=["subnets"],
+    dependencies={"caller": Provide(_caller)},
+    include_in_schema=False,
+)
+async def billed_noop(
+    request: Request[Any, Any, Any],
+    caller: NamedDependency[Caller],
+    subnet_id: FromPath[int],
+    data: JSONBody[NoopBody],
+) -> Response[bytes]:
+    """A billed, gated call that runs no model (enabled by ``enable_noop_route``)."""
+    services = _services(request)
+    if not services.settings.enable_noop_route:
+        raise NotFound("not found")
+    billing = services.need_billing()
+    request_body = await request.body()
+    async with billing.billed(caller, subnet_id, rows=data.rows) as charge:
+        response_body = msgspec.json.encode(
+            {"subnet_id": subnet_id, "rows": data.rows, "price_wei": str(charge.price_wei)}
+        )
+        receipt = await charge.complete(request_body, response_body)
+    return Response(
+        response_body,
+        media_type="application/json",
+        headers={"X-Receipt-Id": receipt.receipt_id},
+    )
+
+
+@get("/v1/receipts/{receipt_id:str}", tags=["receipts"], dependencies={"caller": Provide(_caller)})
+async def get_receipt(
+    request: Request[Any, Any, Any],
+    caller: NamedDependency[Caller],
+    receipt_id: Annotated[str, PathParameter(pattern="^0x[0-9a-fA-F]{64}$")],
+) -> dict[str, Any]:
+    """A receipt of yours, its batch, Merkle proof and recording transaction."""
+    services = _services(request)
+    stored = await services.queue.get(receipt_id.lower())
+    if stored is None or stored.receipt.user.lower() != caller.user:
+        raise NotFound(f"no receipt {receipt_id} of yours")
+    out: dict[str, Any] = {
+        "receipt": stored.receipt.to_json(),
+        "status": stored.status,
+        "batch": None,
+        "proof": None,
+    }
+    if stored.batch_key:
+        batch = await services.queue.get_batch(stored.batch_key)
+        if batch is not None:
+            out["batch"] = {
+                "status": batch.status,
+                "batch_id": batch.batch_id,
+                "subnet_id": batch.subnet_id,
+                "root": batch.root,
+                "tx_hash": batch.tx_hash,
+                "block_number": batch.block_number,
+                "size": len(batch.receipt_ids),
+                "error": batch.error,
+            }
+            if services.recorder is not None and batch.status == "recorded":
+                out["proof"] = services.recorder.proof(batch, stored.receipt)
+                out["leaf"] = services.recorder.leaf(stored.receipt)
+    return out
+
+
+ROUTES = [
+    healthz,
+    metrics,
+    auth_nonce,
+    auth_verify,
+    auth_logout,
+    me,
+    create_key,
+    list_keys,
+    revoke_key,
+    list_subnets,
+    get_subnet,
+    billed_noop,
+    get_receipt,
+]
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    services: Services | None = None,
+    extra_route_handlers: list[Any] | None = None,
+) -> Litestar:
+    """Build the gateway app.
+
+    Args:
+        settings: Settings; read from ``TWOPM_GATEWAY_*`` when None.
+        services: Pre-built services (tests inject a clock this way).
+        extra_route_handlers: More routes (the inference routes of issue 5).
+
+    Returns:
+        The Litestar app. Background jobs (event poller, recorder, settlement) run during
+        its lifespan.
+
+    Raises:
+        ConfigurationError: Inconsistent settings.
+    """
+    settings = settings or GatewaySettings.from_env()
+    services = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        if isinstance(services.state, MemoryState):
+            await services.state.seed_outstanding(await services.queue.unrecorded_totals())
+        if services.chain is not None:
+            tasks.append(
+                asyncio.create_task(services.chain.follow_events(settings.event_poll_interval_s))
+            )
+        if services.recorder is None and settings.recorder_enabled and services.chain:
+            services.recorder = _maybe_recorder(services)
+        if services.recorder is not None:
+            tasks.append(asyncio.create_task(services.recorder.run_forever()))
+            if settings.settle_interval_s > 0:
+                tasks.append(asyncio.create_task(services.recorder.settle_forever()))
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await services.queue.close()
+            await services.state.close()
+
+    app = Litestar(
+        route_handlers=[*ROUTES, *(extra_route_handlers or [])],
+        exception_handlers={Exception: problem_response, HTTPException: problem_response},
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="2PM gateway", version="0.1.0", path="/schema"),
+        middleware=[lambda app: MetricsMiddleware(app, services.metrics)],
+        cors_config=CORSConfig(allow_origins=[settings.origin], allow_credentials=True),
+        request_max_body_size=8 * 1024 * 1024,
+    )
+    app.state.services = services
+    return app
+
+
+def _maybe_recorder(services: Services) -> Any:
+    """The recorder when the signer is configured, else None (receipts stay queued)."""
+    s = services.settings
+    if not (s.signer_url and s.signer_secret):
+        _log.warning("no signer configured: receipts are queued but not recorded")
+        return None
+    try:
+        from gateway._recorder import Recorder
+    except ImportError as exc:  # the signer's client library is missing
+        raise ConfigurationError(f"recorder unavailable: {exc}") from exc
+    return Recorder.from_services(services)
