@@ -1,0 +1,69 @@
+"""The CKKS codec shared by the SDK and the gateway.
+
+Parameters and their security check, client keys and encryption in the row and column
+layouts, the binary framing of requests, responses and public contexts, decryption and
+the sigmoid. Only this package knows the wire format; ``gateway.he`` evaluates on it.
+"""
+
+from clients.ckks._codec import ClientContext, galois_element, next_pow2, rotation_steps, sigmoid
+from clients.ckks._errors import (
+    BatchTooLarge,
+    CiphertextRejected,
+    CkksError,
+    ContextRejected,
+    FrameTooLarge,
+    FramingError,
+    InsecureParameters,
+    ShapeMismatch,
+)
+from clients.ckks._framing import (
+    DEFAULT_LIMITS,
+    ContextFrame,
+    FrameLimits,
+    RequestFrame,
+    ResponseFrame,
+    Section,
+    encode_context,
+    encode_request,
+    encode_response,
+    parse_context,
+    parse_request,
+    parse_response,
+)
+from clients.ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
+from clients.ckks._sealio import check_seal_header, load_into, save_bytes
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_PARAMS",
+    "BatchTooLarge",
+    "CiphertextRejected",
+    "CkksError",
+    "CkksParams",
+    "ClientContext",
+    "ContextFrame",
+    "ContextRejected",
+    "FrameLimits",
+    "FrameTooLarge",
+    "FramingError",
+    "InsecureParameters",
+    "Layout",
+    "RequestFrame",
+    "ResponseFrame",
+    "Section",
+    "ShapeMismatch",
+    "check_seal_header",
+    "encode_context",
+    "encode_request",
+    "encode_response",
+    "galois_element",
+    "load_into",
+    "next_pow2",
+    "parse_context",
+    "parse_request",
+    "parse_response",
+    "rotation_steps",
+    "save_bytes",
+    "seal_context",
+    "sigmoid",
+]

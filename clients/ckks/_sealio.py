@@ -1,0 +1,106 @@
+"""Bytes in and out of SEAL objects.
+
+TenSEAL's ``sealapi`` binds SEAL's ``save``/``load`` only to file paths, so this module
+goes through one anonymous in-memory file per thread (``memfd_create`` on Linux, a
+temporary file elsewhere): no disk, no base64, one copy each way.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import threading
+from typing import Any
+
+__all__ = ["SEAL_HEADER_SIZE", "check_seal_header", "load_into", "save_bytes"]
+
+SEAL_HEADER_SIZE = 16
+"""Size of SEAL's serialization header (``seal/serialization.h``)."""
+
+_SEAL_MAGIC = 0xA15E
+_SEAL_MAJOR = 4
+_COMPR_MODES = frozenset({0, 1, 2})  # none, zlib, zstd
+_HEADER = struct.Struct("<HBBBBHQ")  # magic, header_size, major, minor, compr_mode, reserved, size
+
+_local = threading.local()
+
+
+class _Scratch:
+    """A per-thread in-memory file and a path SEAL's C++ streams can open."""
+
+    def __init__(self) -> None:
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("twopm-ckks", 0)
+            self.path = f"/proc/self/fd/{self.fd}"
+        else:  # pragma: no cover - non-Linux
+            self.fd, self.path = tempfile.mkstemp(prefix="twopm-ckks-")
+
+
+def _scratch() -> _Scratch:
+    scratch = getattr(_local, "scratch", None)
+    if scratch is None:
+        scratch = _local.scratch = _Scratch()
+    return scratch
+
+
+def save_bytes(obj: Any) -> bytes:
+    """Serialize a SEAL object (or a ``Serializable``) with SEAL's default compression.
+
+    Args:
+        obj: Anything with ``save(path)`` from ``tenseal.sealapi``.
+
+    Returns:
+        SEAL's serialized bytes, starting with its 16-byte header.
+    """
+    scratch = _scratch()
+    os.ftruncate(scratch.fd, 0)
+    obj.save(scratch.path)
+    size = os.fstat(scratch.fd).st_size
+    return os.pread(scratch.fd, size, 0)
+
+
+def load_into(obj: Any, context: Any, data: bytes | memoryview) -> Any:
+    """Deserialize SEAL bytes into ``obj``; SEAL validates them against ``context``.
+
+    Args:
+        obj: An empty ``tenseal.sealapi`` object (``Ciphertext``, ``GaloisKeys``, ...).
+        context: The ``SEALContext`` the data must be valid for.
+        data: Bytes as made by :func:`save_bytes`; check the header first with
+            :func:`check_seal_header`.
+
+    Returns:
+        ``obj``, loaded.
+
+    Raises:
+        ValueError, RuntimeError: SEAL's own errors; callers translate them.
+    """
+    scratch = _scratch()
+    os.ftruncate(scratch.fd, 0)
+    os.pwrite(scratch.fd, data, 0)
+    obj.load(context, scratch.path)
+    return obj
+
+
+def check_seal_header(blob: bytes | memoryview) -> str | None:
+    """Check SEAL's 16-byte header without calling SEAL.
+
+    Args:
+        blob: One serialized SEAL object.
+
+    Returns:
+        ``None`` if the header is well formed and its size field equals ``len(blob)``,
+        else a one-line reason.
+    """
+    if len(blob) < SEAL_HEADER_SIZE:
+        return f"SEAL object of {len(blob)} bytes is shorter than its header"
+    magic, header_size, major, _minor, compr_mode, reserved, size = _HEADER.unpack_from(blob, 0)
+    if magic != _SEAL_MAGIC or header_size != SEAL_HEADER_SIZE:
+        return "not a SEAL object (bad magic)"
+    if major != _SEAL_MAJOR:
+        return f"SEAL serialization version {major} is not {_SEAL_MAJOR}"
+    if compr_mode not in _COMPR_MODES or reserved != 0:
+        return "SEAL header has an unknown compression mode or reserved bits set"
+    if size != len(blob):
+        return f"SEAL header says {size} bytes but {len(blob)} are present"
+    return None

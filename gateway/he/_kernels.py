@@ -1,0 +1,392 @@
+"""Evaluation of ``w.x + b`` on CKKS ciphertexts, straight on SEAL (``tenseal.sealapi``).
+
+Column layout (one ciphertext per feature, up to N/2 rows in its slots)::
+
+    logits = rescale( sum_j  x_j * plain(w_j) ) + plain(b)
+
+a plaintext-scalar multiply and an add per feature, one rescale at the end, no
+evaluation keys. Row layout (one row per ciphertext, tiled with period
+p = next_pow2(n_features))::
+
+    y = rescale( x * plain(tile(w, p)) );  y += rot(y, s) for s = 1, 2, ..., p/2;  y += plain(b)
+
+the rotations run after the rescale, at the last level, where key switching is
+cheapest; every slot then holds the logit (the client reads slot 0). Coeff layout (one
+row per ciphertext, features as polynomial coefficients, see ``clients.ckks._packing``)::
+
+    y = rescale( x(X) * plain(w_0 - sum_i w_i X^(N-i)) ) + plain(b)
+
+one plaintext multiply, no rotations, no keys; w.x + b lands in the constant coefficient.
+
+Encoded weights and loaded contexts are cached with bounds (LRU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import tenseal.sealapi as seal
+
+from clients.ckks import (
+    DEFAULT_LIMITS,
+    CiphertextRejected,
+    CkksParams,
+    FrameLimits,
+    Layout,
+    ShapeMismatch,
+    encode_response,
+    load_into,
+    next_pow2,
+    parse_request,
+    rotation_steps,
+    save_bytes,
+    seal_context,
+)
+from clients.ckks._packing import coefficients_to_slots, reversed_weights
+from gateway.he._context import ServerContext, load_public_context
+
+__all__ = ["ContextNotCached", "Evaluation", "HeEvaluator", "LinearModel"]
+
+_SEAL_ERRORS = (ValueError, RuntimeError, IndexError, OverflowError, TypeError)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ContextNotCached(Exception):
+    """This worker has not loaded the context yet; resubmit with its bytes."""
+
+
+class _Lru(Generic[K, V]):
+    """A bounded least-recently-used map."""
+
+    def __init__(self, max_items: int) -> None:
+        self.max_items = max(1, max_items)
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A logistic-regression model as the encrypted path needs it.
+
+    Attributes:
+        weights: Coefficients, one per feature, in the subnet's feature order.
+        intercept: The bias b.
+    """
+
+    weights: tuple[float, ...]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        if (
+            not self.weights
+            or not all(np.isfinite(self.weights))
+            or not np.isfinite(self.intercept)
+        ):
+            raise ValueError("a linear model needs at least one weight and finite values")
+
+    @classmethod
+    def from_arrays(cls, weights: Sequence[float], intercept: float) -> LinearModel:
+        """Build from any float sequence (e.g. sklearn's ``coef_[0]``, ``intercept_[0]``).
+
+        Args:
+            weights: float sequence of shape (n_features,).
+            intercept: The bias.
+
+        Returns:
+            The model.
+        """
+        return cls(tuple(float(w) for w in weights), float(intercept))
+
+    @property
+    def n_features(self) -> int:
+        """Number of features."""
+        return len(self.weights)
+
+    @property
+    def key(self) -> str:
+        """sha256 hex of the packed float64 weights and intercept (the cache key)."""
+        packed = struct.pack(f"<{len(self.weights) + 1}d", *self.weights, self.intercept)
+        return hashlib.sha256(packed).hexdigest()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of one encrypted request.
+
+    Attributes:
+        response: The response frame (encrypted logits).
+        layout: The request's layout.
+        n_rows: Rows evaluated (what billing counts).
+        load_s: Seconds spent deserializing and checking ciphertexts.
+        kernel_s: Seconds spent in the homomorphic arithmetic.
+        save_s: Seconds spent serializing and framing the result.
+    """
+
+    response: bytes
+    layout: Layout
+    n_rows: int
+    load_s: float
+    kernel_s: float
+    save_s: float
+
+    @property
+    def server_s(self) -> float:
+        """Total seconds: load + kernel + save."""
+        return self.load_s + self.kernel_s + self.save_s
+
+
+class HeEvaluator:
+    """Evaluates linear models on encrypted requests; one per worker process.
+
+    Args:
+        params: The advertised CKKS parameters.
+        limits: Frame parsing bounds.
+        context_cache_size: Most public contexts kept loaded (LRU).
+        model_cache_size: Most encoded models kept (LRU; a model is keyed per layout and
+            row period).
+    """
+
+    def __init__(
+        self,
+        params: CkksParams,
+        limits: FrameLimits = DEFAULT_LIMITS,
+        *,
+        context_cache_size: int = 32,
+        model_cache_size: int = 16,
+    ) -> None:
+        params.check()
+        self.params = params
+        self.limits = limits
+        self._context = seal_context(params)
+        self._first_parms_id = list(self._context.first_parms_id())
+        self._evaluator = seal.Evaluator(self._context)
+        self._encoder = seal.CKKSEncoder(self._context)
+        self._contexts: _Lru[str, ServerContext] = _Lru(context_cache_size)
+        self._models: _Lru[tuple[str, Layout, int], list[Any]] = _Lru(model_cache_size)
+
+    def add_context(self, blob: bytes) -> ServerContext:
+        """Validate a public context, cache it, and return it.
+
+        Args:
+            blob: The uploaded context frame.
+
+        Returns:
+            The loaded context (its ``info`` carries the id).
+
+        Raises:
+            FramingError, ContextRejected: See ``validate_public_context``.
+        """
+        loaded = load_public_context(blob, self.params, self.limits)
+        self._contexts.put(loaded.info.context_id, loaded)
+        return loaded
+
+    def has_context(self, context_id: str) -> bool:
+        """Whether the context is loaded here.
+
+        Args:
+            context_id: sha256 hex id.
+
+        Returns:
+            True if cached.
+        """
+        return self._contexts.get(context_id) is not None
+
+    def evaluate(
+        self,
+        request: bytes,
+        model: LinearModel,
+        *,
+        context_id: str | None = None,
+        context_blob: bytes | None = None,
+    ) -> Evaluation:
+        """Evaluate ``model`` on an encrypted request.
+
+        Args:
+            request: The request frame.
+            model: The subnet's current model.
+            context_id: Public context of the caller; required for the row layout only
+                (the column and coeff layouts use no keys).
+            context_blob: The context's bytes, if this worker may not have it cached.
+
+        Returns:
+            The encrypted logits and timings.
+
+        Raises:
+            ContextNotCached: Row layout, context not cached here and no ``context_blob``.
+            FramingError, BatchTooLarge: Malformed or oversized frame.
+            ShapeMismatch: Feature count differs from the model's or the context's width.
+            CiphertextRejected: SEAL refuses a ciphertext or it does not fit the parameters.
+            ContextRejected: ``context_blob`` is refused or does not hash to ``context_id``.
+        """
+        started = time.perf_counter()
+        frame = parse_request(request, self.params, self.limits)
+        if frame.n_features != model.n_features:
+            raise ShapeMismatch(
+                f"request has {frame.n_features} features, the model takes {model.n_features}"
+            )
+        if frame.layout is Layout.COLUMN:
+            cts = [self._load(blob, i) for i, blob in enumerate(frame.ciphertexts)]
+            loaded = time.perf_counter()
+            result = [self._column(cts, model)]
+        elif frame.layout is Layout.COEFF:
+            cts = [self._load(blob, i) for i, blob in enumerate(frame.ciphertexts)]
+            loaded = time.perf_counter()
+            result = [self._coeff(ct, model) for ct in cts]
+        else:
+            context = self._row_context(context_id, context_blob, frame.n_features)
+            cts = [self._load(blob, i) for i, blob in enumerate(frame.ciphertexts)]
+            loaded = time.perf_counter()
+            result = [self._row(ct, model, context) for ct in cts]
+        computed = time.perf_counter()
+        response = encode_response(frame.layout, frame.n_rows, [save_bytes(ct) for ct in result])
+        done = time.perf_counter()
+        return Evaluation(
+            response=response,
+            layout=frame.layout,
+            n_rows=frame.n_rows,
+            load_s=loaded - started,
+            kernel_s=computed - loaded,
+            save_s=done - computed,
+        )
+
+    def _row_context(
+        self, context_id: str | None, context_blob: bytes | None, n_features: int
+    ) -> ServerContext:
+        if context_id is None:
+            raise ShapeMismatch("the row layout needs an uploaded row-layout context")
+        context = self._contexts.get(context_id)
+        if context is None:
+            if context_blob is None:
+                raise ContextNotCached(context_id)
+            context = self.add_context(context_blob)
+            if context.info.context_id != context_id:
+                from clients.ckks import ContextRejected
+
+                raise ContextRejected("context bytes do not match the context id")
+        if context.info.layout is not Layout.ROW or context.info.row_slots < next_pow2(n_features):
+            raise ShapeMismatch(
+                f"{n_features} features need a row-layout context of >= {next_pow2(n_features)} "
+                f"slots; this one is {context.info.layout.label} with {context.info.row_slots}"
+            )
+        return context
+
+    def _load(self, blob: memoryview, index: int) -> Any:
+        try:
+            ct = load_into(seal.Ciphertext(), self._context, blob)
+        except _SEAL_ERRORS as exc:
+            raise CiphertextRejected(f"ciphertext {index} does not load: {exc}") from exc
+        if list(ct.parms_id()) != self._first_parms_id:
+            raise CiphertextRejected(
+                f"ciphertext {index} is not at the top level of these parameters"
+            )
+        if ct.size() != 2 or not ct.is_ntt_form():
+            raise CiphertextRejected(f"ciphertext {index} is not a fresh two-part CKKS ciphertext")
+        if ct.scale != self.params.scale:
+            raise CiphertextRejected(
+                f"ciphertext {index} has scale {ct.scale!r}, expected 2^{self.params.scale_bits}"
+            )
+        return ct
+
+    def _encoded(self, model: LinearModel, layout: Layout, period: int) -> list[Any]:
+        key = (model.key, layout, period)
+        cached = self._models.get(key)
+        if cached is not None:
+            return cached
+        parms_id = self._context.first_parms_id()
+        plains: list[Any] = []
+        if layout is Layout.COLUMN:
+            for w in model.weights:
+                plain = seal.Plaintext()
+                self._encoder.encode(w, parms_id, self.params.scale, plain)
+                plains.append(plain)
+        elif layout is Layout.COEFF:
+            slots = coefficients_to_slots(
+                reversed_weights(model.weights, self.params.poly_modulus_degree)
+            )
+            plain = seal.Plaintext()
+            self._encoder.encode(slots.tolist(), parms_id, self.params.scale, plain)
+            plains.append(plain)
+        else:
+            tile = np.zeros(period)
+            tile[: model.n_features] = model.weights
+            plain = seal.Plaintext()
+            self._encoder.encode(
+                np.tile(tile, self.params.slots // period).tolist(),
+                parms_id,
+                self.params.scale,
+                plain,
+            )
+            plains.append(plain)
+        self._models.put(key, plains)
+        return plains
+
+    def _add_bias(self, ct: Any, model: LinearModel) -> None:
+        bias = seal.Plaintext()
+        self._encoder.encode(model.intercept, ct.parms_id(), ct.scale, bias)
+        if not bias.is_zero():
+            self._evaluator.add_plain_inplace(ct, bias)
+
+    def _column(self, cts: list[Any], model: LinearModel) -> Any:
+        plains = self._encoded(model, Layout.COLUMN, 1)
+        terms = []
+        for ct, plain in zip(cts, plains, strict=True):
+            if plain.is_zero():  # SEAL refuses to make a transparent ciphertext
+                continue
+            self._evaluator.multiply_plain_inplace(ct, plain)
+            terms.append(ct)
+        if not terms:
+            raise ShapeMismatch("the model's weights are all zero; nothing to evaluate")
+        acc = seal.Ciphertext()
+        if len(terms) == 1:
+            acc = terms[0]
+        else:
+            self._evaluator.add_many(terms, acc)
+        self._evaluator.rescale_to_next_inplace(acc)
+        self._add_bias(acc, model)
+        return acc
+
+    def _coeff(self, ct: Any, model: LinearModel) -> Any:
+        (plain,) = self._encoded(model, Layout.COEFF, 0)
+        if plain.is_zero():
+            raise ShapeMismatch("the model's weights are all zero; nothing to evaluate")
+        self._evaluator.multiply_plain_inplace(ct, plain)
+        self._evaluator.rescale_to_next_inplace(ct)
+        self._add_bias(ct, model)
+        return ct
+
+    def _row(self, ct: Any, model: LinearModel, context: ServerContext) -> Any:
+        period = next_pow2(model.n_features)
+        (plain,) = self._encoded(model, Layout.ROW, period)
+        if plain.is_zero():
+            raise ShapeMismatch("the model's weights are all zero; nothing to evaluate")
+        self._evaluator.multiply_plain_inplace(ct, plain)
+        self._evaluator.rescale_to_next_inplace(ct)
+        rotated = seal.Ciphertext()
+        for step in rotation_steps(period):
+            self._evaluator.rotate_vector(ct, step, context.galois_keys, rotated)
+            self._evaluator.add_inplace(ct, rotated)
+        self._add_bias(ct, model)
+        return ct
