@@ -24,6 +24,7 @@ from gateway._auth import SESSION_COOKIE, Auth, Caller
 from gateway._billing import Billing
 from gateway._chain import ChainReader
 from gateway._errors import (
+    BadRequest,
     ConfigurationError,
     Forbidden,
     NotAuthenticated,
@@ -386,6 +387,39 @@ async def billed_noop(
     )
 
 
+@post(
+    "/v1/spending-authorizations",
+    status_code=201,
+    tags=["credit"],
+    dependencies={"caller": Provide(_caller)},
+)
+async def spending_authorization(
+    request: Request[Any, Any, Any],
+    caller: NamedDependency[Caller],
+    data: JSONBody[SpendingAuthorizationBody],
+) -> dict[str, Any]:
+    """Submit your signed EIP-712 ``SpendingAuthorization`` on chain (the operator pays gas)."""
+    services = _services(request)
+    if data.user.lower() != caller.user:
+        raise Forbidden("you may only submit your own spending authorisation")
+    try:
+        cap_wei = int(data.max_total_spend_wei)
+        signature = bytes.fromhex(data.signature.removeprefix("0x"))
+    except ValueError as exc:
+        raise BadRequest("max_total_spend_wei must be an integer, signature hex") from exc
+    if not (0 <= cap_wei < 2**128 and 0 < data.expiry < 2**64 and 0 < data.nonce < 2**64):
+        raise BadRequest("cap, expiry or nonce out of range")
+    if data.expiry <= services.now_s():
+        raise BadRequest("the authorisation has already expired")
+    recorder = services.recorder
+    if recorder is None:
+        raise ServiceUnavailable("this gateway has no signer configured")
+    tx_hash = await recorder.submit_authorization(
+        caller.address, cap_wei, data.expiry, data.nonce, signature
+    )
+    return {"tx_hash": tx_hash, "user": caller.address, "max_total_spend_wei": str(cap_wei)}
+
+
 @get("/v1/receipts/{receipt_id:str}", tags=["receipts"], dependencies={"caller": Provide(_caller)})
 async def get_receipt(
     request: Request[Any, Any, Any],
@@ -416,9 +450,18 @@ async def get_receipt(
                 "size": len(batch.receipt_ids),
                 "error": batch.error,
             }
-            if services.recorder is not None and batch.status == "recorded":
-                out["proof"] = services.recorder.proof(batch, stored.receipt)
-                out["leaf"] = services.recorder.leaf(stored.receipt)
+            if batch.status == "recorded":
+                from gateway._recorder import leaf_of, tree_of
+
+                receipts = []
+                for rid in batch.receipt_ids:
+                    item = await services.queue.get(rid)
+                    if item is not None:
+                        receipts.append(item.receipt)
+                tree = tree_of(receipts)
+                leaf = leaf_of(stored.receipt)
+                out["leaf"] = "0x" + leaf.hex()
+                out["proof"] = ["0x" + p.hex() for p in tree.proof(leaf)]
     return out
 
 
@@ -435,6 +478,7 @@ ROUTES = [
     list_subnets,
     get_subnet,
     billed_noop,
+    spending_authorization,
     get_receipt,
 ]
 
@@ -471,9 +515,9 @@ def create_app(
             tasks.append(
                 asyncio.create_task(services.chain.follow_events(settings.event_poll_interval_s))
             )
-        if services.recorder is None and settings.recorder_enabled and services.chain:
+        if services.recorder is None and services.chain is not None:
             services.recorder = _maybe_recorder(services)
-        if services.recorder is not None:
+        if services.recorder is not None and settings.recorder_enabled:
             tasks.append(asyncio.create_task(services.recorder.run_forever()))
             if settings.settle_interval_s > 0:
                 tasks.append(asyncio.create_task(services.recorder.settle_forever()))

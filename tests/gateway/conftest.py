@@ -31,3 +31,72 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
 @pytest.fixture
 def base_settings(backend: dict[str, object]) -> GatewaySettings:
     return GatewaySettings(public_url=PUBLIC_URL, recorder_enabled=False).with_(**backend)
+
+
+# ----------------------------------------------------------------------------- chain side
+
+import pytest  # noqa: E402
+from eth_account import Account  # noqa: E402
+from gateway_chain import Signer, World, start_signer  # noqa: E402
+
+from contracts.chain import Anvil  # noqa: E402
+from contracts.deploy import Deployment, deploy_all  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def operator_key() -> bytes:
+    return bytes(Account.create().key)
+
+
+@pytest.fixture(scope="session")
+def deployment(anvil: Anvil, operator_key: bytes) -> Deployment:
+    """Overrides the suite-wide deployment: the operator is the gateway tests' signer key."""
+    operator = Account.from_key(operator_key).address
+    deployed = deploy_all(
+        anvil.w3, anvil.accounts[0].private_key, operator=operator, staking_cooldown_s=3600
+    )
+    tx = anvil.w3.eth.send_transaction(
+        {"from": anvil.accounts[3].address, "to": operator, "value": 10**20}
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    return deployed
+
+
+@pytest.fixture(scope="session")
+def signer_proc(
+    tmp_path_factory: pytest.TempPathFactory, deployment: Deployment, operator_key: bytes
+) -> Iterator[Signer]:
+    proc = start_signer(tmp_path_factory.mktemp("gw-signer"), deployment, operator_key)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def world(anvil: Anvil, deployment: Deployment) -> World:
+    return World(anvil.w3, deployment, anvil.accounts[0].private_key)
+
+
+@pytest.fixture
+def new_user(world: World, anvil: Anvil):  # type: ignore[no-untyped-def]
+    def make(**kwargs: object) -> object:
+        return world.new_user(funder_key=anvil.accounts[4].private_key, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def chain_settings(
+    base_settings: GatewaySettings, anvil: Anvil, deployment: Deployment, signer_proc: Signer
+) -> GatewaySettings:
+    return base_settings.with_(
+        rpc_url=anvil.rpc_url,
+        contracts=dict(deployment.addresses),
+        signer_url=signer_proc.url,
+        signer_secret=signer_proc.secret_hex,
+        signer_caller_id="gateway",
+        enable_noop_route=True,
+        recorder_enabled=False,
+        batch_max_age_s=0.2,
+        event_poll_interval_s=0.2,
+        settle_interval_s=0,
+    )

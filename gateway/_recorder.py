@@ -1,0 +1,388 @@
+"""The recorder: receipts -> Merkle batches -> ``InferenceLedger.recordBatch`` via the signer.
+
+Crash safety, step by step:
+
+1. Candidates are grouped per subnet into batches that are written durably (``open``) with
+   their receipt ids and Merkle root before anything is signed.
+2. Each open batch is sent with :class:`signer.Transactor` under the idempotency key
+   ``gw-batch-<key>``: the signer returns the same signed bytes for the same key, even after
+   a restart, so a batch is mined at most once.
+3. Only after the transaction is mined (status 1) is the batch completed: its receipts become
+   ``recorded`` and leave the queue, and the users' outstanding amounts are released.
+
+A crash before 3 leaves the batch ``open``; the next start resumes it with the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from eth_utils import keccak, to_checksum_address
+from web3 import HTTPProvider, Web3
+
+from contracts.merkle import MerkleTree
+from contracts.merkle import Receipt as LeafReceipt
+from gateway._chain import load_abi
+from gateway._errors import BadRequest, UpstreamError
+from gateway._receipts import BatchRecord, Receipt, StoredReceipt
+
+if TYPE_CHECKING:
+    from gateway.app import Services
+
+__all__ = ["Recorder", "leaf_of", "tree_of"]
+
+_log = logging.getLogger("gateway.recorder")
+
+_TREE_CACHE_MAX = 256
+"""Merkle trees of recent batches kept for proofs (batches, least recently used evicted)."""
+
+
+def revert_reason(exc: BaseException) -> str:
+    """Name a contract revert found in an exception chain (``InferenceLedgerStaleNonce(...)``).
+
+    Args:
+        exc: The error, usually the signer library's "gas estimation failed".
+
+    Returns:
+        The decoded custom error, or the exception text cut to 200 characters.
+    """
+    from contracts import decode_revert
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        data = getattr(seen, "data", None)
+        candidates = [data] if isinstance(data, str | bytes) else []
+        candidates += re.findall(r"0x[0-9a-fA-F]{8,}", str(seen))
+        for candidate in candidates:
+            try:
+                decoded = decode_revert(candidate)
+            except Exception:  # malformed data is simply not a revert
+                decoded = None
+            if decoded is not None:
+                return str(decoded)
+        seen = seen.__cause__ or seen.__context__
+    return str(exc)[:200]
+
+
+def leaf_of(receipt: Receipt) -> bytes:
+    """The receipt's Merkle leaf, as ``InferenceLedger.receiptLeaf`` computes it.
+
+    Args:
+        receipt: The receipt.
+
+    Returns:
+        32 bytes.
+    """
+    f = receipt.leaf_fields()
+    return LeafReceipt(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]).leaf()
+
+
+def tree_of(receipts: list[Receipt]) -> MerkleTree:
+    """The OpenZeppelin-compatible tree of a batch.
+
+    Args:
+        receipts: The batch's receipts.
+
+    Returns:
+        The tree.
+    """
+    return MerkleTree([leaf_of(r) for r in receipts])
+
+
+class Recorder:
+    """Batches receipts and records them on chain; also runs the settlement job.
+
+    Args:
+        services: The app's services (queue, state, chain reader, metrics, settings).
+        transactor: The signer's caller library, bound to a synchronous web3.
+        w3: Synchronous web3 (for the ledger contract object).
+    """
+
+    def __init__(self, services: Services, transactor: Any, w3: Web3) -> None:
+        self._s = services
+        self._tx = transactor
+        self._w3 = w3
+        addresses = services.settings.contract_addresses()
+        self._ledger = w3.eth.contract(
+            address=to_checksum_address(addresses["InferenceLedger"]),
+            abi=load_abi("InferenceLedger"),
+        )
+        self._registry = w3.eth.contract(
+            address=to_checksum_address(addresses["SubnetRegistry"]),
+            abi=load_abi("SubnetRegistry"),
+        )
+        self._trees: OrderedDict[str, MerkleTree] = OrderedDict()
+        self._backoff_s = 0.0
+
+    @classmethod
+    def from_services(cls, services: Services) -> Recorder:
+        """Build from settings: signer URL, caller id and secret, RPC URL.
+
+        Args:
+            services: The app's services.
+
+        Returns:
+            The recorder.
+        """
+        from signer import SignerClient, Transactor
+
+        s = services.settings
+        assert s.signer_url and s.signer_secret and s.rpc_url
+        w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": 30}))
+        client = SignerClient(s.signer_url, s.signer_caller_id, s.signer_secret)
+        return cls(services, Transactor(w3, client, receipt_timeout_s=s.tx_timeout_s), w3)
+
+    # ------------------------------------------------------------------ batching
+
+    async def tick(self) -> int:
+        """Resume open batches, then cut and record new ones if due.
+
+        Returns:
+            Number of receipts recorded in this tick.
+        """
+        recorded = 0
+        for batch in await self._s.queue.open_batches():
+            recorded += await self._record(batch)
+        s = self._s.settings
+        candidates, cursor = await self._s.queue.candidates(s.batch_max_receipts)
+        if not candidates:
+            return recorded
+        age_s = time.time() - candidates[0].enqueued_at
+        if len(candidates) < s.batch_max_receipts and age_s < s.batch_max_age_s:
+            return recorded
+        batches = self._cut(candidates)
+        await self._s.queue.create_batches(batches, cursor)
+        for batch in batches:
+            recorded += await self._record(batch)
+        return recorded
+
+    def _cut(self, candidates: list[StoredReceipt]) -> list[BatchRecord]:
+        by_subnet: dict[int, list[Receipt]] = {}
+        for c in candidates:
+            by_subnet.setdefault(c.receipt.subnet_id, []).append(c.receipt)
+        batches = []
+        for subnet_id, receipts in by_subnet.items():
+            tree = tree_of(receipts)
+            key = f"{int(time.time() * 1000)}-{secrets.token_hex(6)}"
+            self._remember(key, tree)
+            batches.append(
+                BatchRecord(
+                    key=key,
+                    subnet_id=subnet_id,
+                    receipt_ids=[r.receipt_id for r in receipts],
+                    root="0x" + tree.root.hex(),
+                )
+            )
+        return batches
+
+    def _remember(self, key: str, tree: MerkleTree) -> None:
+        self._trees[key] = tree
+        self._trees.move_to_end(key)
+        while len(self._trees) > _TREE_CACHE_MAX:
+            self._trees.popitem(last=False)
+
+    async def _receipts(self, batch: BatchRecord) -> list[Receipt]:
+        out = []
+        for rid in batch.receipt_ids:
+            stored = await self._s.queue.get(rid)
+            if stored is None:  # cannot happen unless the store was wiped
+                raise RuntimeError(f"receipt {rid} of batch {batch.key} is missing")
+            out.append(stored.receipt)
+        return out
+
+    async def _record(self, batch: BatchRecord) -> int:
+        from signer import SignerRefused, TransactionFailed, TransactionReverted
+
+        receipts = await self._receipts(batch)
+        totals: dict[str, int] = {}
+        rows = 0
+        for r in receipts:
+            checksummed = str(to_checksum_address(r.user))
+            totals[checksummed] = totals.get(checksummed, 0) + r.price_wei
+            rows += r.rows
+        call = self._ledger.functions.recordBatch(
+            batch.subnet_id,
+            bytes.fromhex(batch.root[2:]),
+            list(totals),
+            list(totals.values()),
+            min(rows, 2**32 - 1),
+        )
+        key = "gw-batch-" + batch.key
+        try:
+            receipt = await anyio.to_thread.run_sync(
+                lambda: self._tx.transact(call, idempotency_key=key)
+            )
+        except TransactionReverted as exc:
+            return await self._fail(batch, receipts, f"reverted: {exc}")
+        except TransactionFailed as exc:
+            signed = await anyio.to_thread.run_sync(lambda: self._tx.signer.record(key))
+            if signed is None and "gas estimation failed" in str(exc):
+                # Never signed and the call would revert (a user's cap expired or credit
+                # went away): record nobody's receipts under this root.
+                return await self._fail(batch, receipts, revert_reason(exc))
+            _log.warning("batch %s not recorded yet: %s", batch.key, exc)
+            return 0
+        except SignerRefused as exc:
+            _log.error("signer refused batch %s: %s", batch.key, exc)
+            self._s.metrics.batches.labels("refused").inc()
+            return 0
+        events = self._ledger.events.BatchRecorded().process_receipt(receipt)
+        batch.batch_id = int(events[0]["args"]["batchId"]) if events else None
+        batch.tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        batch.block_number = int(receipt["blockNumber"])
+        batch.status = "recorded"
+        chain = self._s.chain
+        for debited in totals:
+            if chain is not None:
+                chain.forget_spendable(debited)
+        await self._s.queue.finish_batch(batch)
+        for debited, amount in totals.items():
+            await self._s.state.release(debited.lower(), amount)
+        self._s.metrics.batches.labels("recorded").inc()
+        self._s.metrics.batch_receipts.inc(len(receipts))
+        _log.info("batch %s recorded as #%s in %s", batch.key, batch.batch_id, batch.tx_hash)
+        return len(receipts)
+
+    async def _fail(self, batch: BatchRecord, receipts: list[Receipt], error: str) -> int:
+        batch.status = "failed"
+        batch.error = error
+        await self._s.queue.finish_batch(batch)
+        totals: dict[str, int] = {}
+        for r in receipts:
+            totals[r.user.lower()] = totals.get(r.user.lower(), 0) + r.price_wei
+        for user, amount in totals.items():
+            await self._s.state.release(user, amount)
+        self._s.metrics.batches.labels("failed").inc()
+        _log.error("batch %s failed: %s", batch.key, error)
+        return 0
+
+    def _transact(self, call: Any, key: str) -> Any:
+        return self._tx.transact(call, idempotency_key=key)
+
+    async def run_forever(self, interval_s: float = 0.25) -> None:
+        """Tick forever (background task); errors are logged and retried with backoff.
+
+        Args:
+            interval_s: Seconds between ticks when idle.
+        """
+        while True:
+            try:
+                await self.tick()
+                self._backoff_s = 0.0
+            except Exception:
+                self._backoff_s = min(30.0, max(1.0, self._backoff_s * 2))
+                _log.exception("recorder tick failed; retrying in %.0f s", self._backoff_s)
+            await asyncio.sleep(max(interval_s, self._backoff_s))
+
+    # ------------------------------------------------------------------ authorisations
+
+    async def submit_authorization(
+        self, user: str, cap_wei: int, expiry: int, nonce: int, signature: bytes
+    ) -> str:
+        """Submit a user's signed EIP-712 spending cap through the signer and wait for it.
+
+        Args:
+            user: The signing account (EOA or EIP-1271 wallet).
+            cap_wei: ``maxTotalSpend``, wei.
+            expiry: Unix time (s).
+            nonce: Above the user's current authorisation nonce.
+            signature: The user's signature over ``spendingAuthorizationDigest``.
+
+        Returns:
+            The mined transaction hash.
+
+        Raises:
+            BadRequest: The ledger would reject it (bad signature, stale nonce, expired).
+            UpstreamError: The signer refused or the transaction failed.
+        """
+        from signer import ClientError, TransactionFailed
+
+        call = self._ledger.functions.authorizeSpending(
+            to_checksum_address(user), cap_wei, expiry, nonce, signature
+        )
+        key = f"gw-auth-{user.lower()}-{nonce}-{keccak(signature).hex()[:16]}"
+        try:
+            receipt = await anyio.to_thread.run_sync(self._transact, call, key)
+        except TransactionFailed as exc:
+            if "gas estimation failed" in str(exc):
+                raise BadRequest(
+                    f"the ledger refuses this authorisation: {revert_reason(exc)}"
+                ) from exc
+            raise UpstreamError("the authorisation transaction failed") from exc
+        except ClientError as exc:
+            raise UpstreamError(f"the signer refused: {exc}"[:300]) from exc
+        if self._s.chain is not None:
+            self._s.chain.forget_spendable(user)
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+    # ------------------------------------------------------------------ proofs
+
+    async def proof(self, batch: BatchRecord, receipt: Receipt) -> list[str]:
+        """The Merkle proof of a receipt in its batch.
+
+        Args:
+            batch: The receipt's batch.
+            receipt: The receipt.
+
+        Returns:
+            Sibling hashes, 0x-hex, for ``InferenceLedger.verifyReceipt``.
+        """
+        tree = self._trees.get(batch.key)
+        if tree is None:
+            tree = tree_of(await self._receipts(batch))
+            self._remember(batch.key, tree)
+        return ["0x" + p.hex() for p in tree.proof(leaf_of(receipt))]
+
+    # ------------------------------------------------------------------ settlement
+
+    async def settle_once(self) -> int:
+        """Settle every subnet's current model version that has unsettled revenue.
+
+        Returns:
+            Number of settlement transactions mined.
+        """
+        from signer import ClientError
+
+        count = int(await anyio.to_thread.run_sync(self._registry.functions.subnetCount().call))
+        done = 0
+        for subnet_id in range(1, count + 1):
+            version = int(
+                await anyio.to_thread.run_sync(
+                    self._registry.functions.currentVersion(subnet_id).call
+                )
+            )
+            if version == 0:
+                continue
+            revenue = await anyio.to_thread.run_sync(
+                self._ledger.functions.revenueOf(subnet_id, version).call
+            )
+            if int(revenue[0]) == 0:
+                continue
+            # One key per (subnet, version, settled-so-far): a retry after a crash reuses it.
+            key = f"gw-settle-{subnet_id}-{version}-{int(revenue[1])}"
+            call = self._ledger.functions.settle(subnet_id, version)
+            try:
+                await anyio.to_thread.run_sync(self._transact, call, key)
+            except ClientError as exc:
+                self._s.metrics.settlements.labels("failed").inc()
+                _log.warning("settling subnet %s v%s failed: %s", subnet_id, version, exc)
+                continue
+            self._s.metrics.settlements.labels("settled").inc()
+            done += 1
+        return done
+
+    async def settle_forever(self) -> None:
+        """Run :meth:`settle_once` every ``settle_interval_s`` (background task)."""
+        while True:
+            await asyncio.sleep(self._s.settings.settle_interval_s)
+            try:
+                await self.settle_once()
+            except Exception:
+                _log.exception("settlement run failed")
