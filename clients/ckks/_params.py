@@ -25,6 +25,9 @@ from clients.ckks._errors import InsecureParameters
 
 __all__ = ["DEFAULT_PARAMS", "CkksParams", "Layout"]
 
+_MIN_SCALE_BITS = 30
+"""Smallest scale giving logits to 1e-4: rounding errors are about 2^-scale_bits per term."""
+
 _MIN_HEADROOM_BITS = 10
 """Bits the first prime must exceed the scale by: room for |logit| < 2^(headroom - 1)."""
 
@@ -135,6 +138,10 @@ class CkksParams:
             raise InsecureParameters(
                 f"coefficient modulus of {self.total_bits} bits exceeds the {max_bits} bits "
                 f"allowed for 128-bit security at N={n}"
+            )
+        if self.scale_bits < _MIN_SCALE_BITS:
+            raise InsecureParameters(
+                f"scale 2^{self.scale_bits} is below 2^{_MIN_SCALE_BITS}: logits would be inaccurate"
             )
         if any(b != self.scale_bits for b in bits[1:-1]):
             raise InsecureParameters(

@@ -1,0 +1,81 @@
+import clients.ckks
+import gateway.he
+
+
+def test_clients_ckks_exports_exactly_its_public_names():
+    assert sorted(clients.ckks.__all__) == sorted(
+        [
+            "DEFAULT_LIMITS",
+            "DEFAULT_PARAMS",
+            "BatchTooLarge",
+            "CiphertextRejected",
+            "CkksError",
+            "CkksParams",
+            "ClientContext",
+            "ContextFrame",
+            "ContextRejected",
+            "FrameLimits",
+            "FrameTooLarge",
+            "FramingError",
+            "InsecureParameters",
+            "Layout",
+            "RequestFrame",
+            "ResponseFrame",
+            "Section",
+            "ShapeMismatch",
+            "check_seal_header",
+            "encode_context",
+            "encode_request",
+            "encode_response",
+            "galois_element",
+            "load_into",
+            "next_pow2",
+            "parse_context",
+            "parse_request",
+            "parse_response",
+            "rotation_steps",
+            "save_bytes",
+            "seal_context",
+            "sigmoid",
+        ]
+    )
+    for name in clients.ckks.__all__:
+        assert hasattr(clients.ckks, name)
+
+
+def test_gateway_he_exports_exactly_its_public_names():
+    assert sorted(gateway.he.__all__) == sorted(
+        [
+            "ContextLoader",
+            "ContextNotCached",
+            "EncryptedFrameMalformed",
+            "EncryptedInputRejected",
+            "EncryptedPayloadTooLarge",
+            "Evaluation",
+            "HeEvaluator",
+            "HePool",
+            "HePoolSettings",
+            "LinearModel",
+            "Overloaded",
+            "PublicContextInfo",
+            "PublicContextNotFound",
+            "PublicContextRejected",
+            "ServerContext",
+            "WorkerFailed",
+            "translate",
+            "validate_public_context",
+        ]
+    )
+    for name in gateway.he.__all__:
+        assert hasattr(gateway.he, name)
+
+
+def test_every_codec_error_translates_to_a_client_error_status():
+    errors = [
+        cls("x")
+        for cls in vars(clients.ckks).values()
+        if isinstance(cls, type) and issubclass(cls, clients.ckks.CkksError)
+    ]
+    assert len(errors) == 8
+    for exc in errors:
+        assert 400 <= gateway.he.translate(exc).status_code < 500

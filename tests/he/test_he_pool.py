@@ -1,0 +1,146 @@
+"""The bounded process pool: real worker processes, typed errors, survival, back-pressure."""
+
+import asyncio
+import os
+import time
+
+import numpy as np
+import pytest
+
+from clients.ckks import DEFAULT_PARAMS, Layout
+from gateway.he import (
+    EncryptedFrameMalformed,
+    EncryptedInputRejected,
+    HePool,
+    HePoolSettings,
+    LinearModel,
+    Overloaded,
+    PublicContextNotFound,
+    PublicContextRejected,
+    WorkerFailed,
+)
+
+MODEL = LinearModel.from_arrays([0.5, -1.25, 2.0], 0.25)
+X = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]])
+EXPECTED = X @ np.array(MODEL.weights) + MODEL.intercept
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = HePool(DEFAULT_PARAMS, HePoolSettings(workers=1, max_queue=1))
+    pool.start()
+    yield pool
+    pool.close()
+
+
+def test_pool_evaluates_every_layout_in_a_worker_process(pool, row_client):
+    store = {row_client.context_id: row_client.public_bytes()}
+    fetched = []
+
+    async def load(context_id):
+        fetched.append(context_id)
+        return store.get(context_id)
+
+    async def go():
+        out = {}
+        for layout in Layout:
+            result = await pool.evaluate(
+                row_client.encrypt(X, layout),
+                model=MODEL,
+                context_id=row_client.context_id,
+                load_context=load,
+            )
+            out[layout] = row_client.decrypt_logits(result.response, expected_rows=2)
+        return out
+
+    for logits in run(go()).values():
+        assert np.abs(logits - EXPECTED).max() < 1e-4
+    assert fetched == [row_client.context_id]  # loaded once, then cached in the worker
+
+
+def test_pool_validates_contexts_and_rejects_secret_keys(pool, row_client):
+    info = run(pool.validate_context(row_client.public_bytes()))
+    assert info.context_id == row_client.context_id
+    with pytest.raises(PublicContextRejected, match="secret key") as caught:
+        run(pool.validate_context(row_client.to_bytes()))
+    assert caught.value.status_code == 422
+
+
+def test_a_worker_survives_bad_input_and_keeps_serving(pool, column_client):
+    async def go():
+        (pid_before,) = await pool.warm_up()
+        with pytest.raises(EncryptedFrameMalformed):
+            await pool._run(
+                __import__("gateway.he._worker", fromlist=["x"]).evaluate,
+                b"junk",
+                MODEL,
+                None,
+                None,
+            )
+        request = bytearray(column_client.encrypt(X))
+        request[200:260] = b"\x00" * 60  # inside the first ciphertext
+        with pytest.raises(EncryptedInputRejected):
+            await pool.evaluate(bytes(request), model=MODEL)
+        result = await pool.evaluate(column_client.encrypt(X), model=MODEL)
+        (pid_after,) = await pool.warm_up()
+        return pid_before, pid_after, result
+
+    pid_before, pid_after, result = run(go())
+    assert pid_before == pid_after
+    assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
+
+
+def test_parse_rejects_bad_frames_on_the_callers_thread_with_4xx(pool):
+    with pytest.raises(EncryptedFrameMalformed) as caught:
+        pool.parse(b"2PMQ")
+    assert caught.value.status_code == 400
+
+
+def test_an_expired_context_is_reported_as_not_found(pool, column_client):
+    from clients.ckks import ClientContext
+
+    fresh = ClientContext.create(layout=Layout.ROW, n_features=3)
+
+    async def gone(_context_id):
+        return None
+
+    with pytest.raises(PublicContextNotFound) as caught:
+        run(
+            pool.evaluate(
+                fresh.encrypt(X, Layout.ROW),
+                model=MODEL,
+                context_id=fresh.context_id,
+                load_context=gone,
+            )
+        )
+    assert caught.value.status_code == 404
+
+
+def test_a_full_queue_raises_overloaded_with_retry_after(pool):
+    async def go():
+        busy = [asyncio.ensure_future(pool._run(time.sleep, 1.0)) for _ in range(pool.capacity)]
+        await asyncio.sleep(0)
+        assert pool.in_flight == pool.capacity
+        with pytest.raises(Overloaded) as caught:
+            await pool._run(os.getpid)
+        await asyncio.gather(*busy)
+        assert pool.in_flight == 0
+        return caught.value
+
+    exc = run(go())
+    assert exc.status_code == 503
+    assert exc.headers["Retry-After"] == "1"
+
+
+def test_a_dead_worker_fails_its_request_and_the_pool_recovers(pool, column_client):
+    async def go():
+        with pytest.raises(WorkerFailed):
+            await pool._run(os._exit, 3)  # injected fault: the worker process dies
+        return await pool.evaluate(column_client.encrypt(X), model=MODEL)
+
+    result = run(go())
+    assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
