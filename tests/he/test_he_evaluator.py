@@ -1,5 +1,7 @@
 """Evaluation rejects ciphertexts that do not fit, and keeps working afterwards."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import tenseal.sealapi as seal
@@ -155,8 +157,6 @@ def test_evaluate_raises_only_codec_errors_on_corrupted_ciphertexts(
         i = data.draw(st.integers(16, min(len(blob) - 1, 400)))
         blob[i] = data.draw(st.integers(0, 255))
     request = encode_request(Layout.COEFF, 1, 3, [bytes(blob)])
-    try:
+    with contextlib.suppress(CkksError):
         evaluator.evaluate(request, MODEL)
-    except CkksError:
-        pass
     _ok(evaluator, coeff_client, Layout.COEFF)  # still serving
