@@ -1,0 +1,326 @@
+"""bench/he: encrypted inference for the 30-feature breast-cancer model, one run.
+
+Each figure sits beside a naive TenSEAL baseline measured in the same process:
+the per-feature loop with TenSEAL's auto-rescale (column layout) and the tutorial
+``dot`` with all Galois keys (one row). Times are medians of a few repetitions;
+peak RSS (``ru_maxrss``, the process peak so far) is printed beside each. Writes
+``bench/he/results.json`` and prints a table.
+
+    .venv/bin/python bench/he/run.py [--out FILE] [--reps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tenseal as ts
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
+from gateway.he import HeEvaluator, LinearModel
+
+SLOTS = DEFAULT_PARAMS.slots
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_s(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def data() -> tuple[np.ndarray, LinearModel, np.ndarray]:
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    lr = LogisticRegression(max_iter=5000).fit(x, y)
+    model = LinearModel.from_arrays(lr.coef_[0], lr.intercept_[0])
+    rows = x[np.random.default_rng(0).integers(0, x.shape[0], size=SLOTS)]
+    return rows, model, rows @ lr.coef_[0] + lr.intercept_[0]
+
+
+def tenseal_context(galois: bool) -> ts.Context:
+    ctx = ts.context(ts.SCHEME_TYPE.CKKS, DEFAULT_PARAMS.poly_modulus_degree, -1, [60, 40, 60])
+    ctx.global_scale = DEFAULT_PARAMS.scale
+    if galois:
+        ctx.generate_galois_keys()
+    return ctx
+
+
+def bench_column(rows, model, expected, reps) -> dict[str, Any]:
+    n = rows.shape[0]
+    client = ClientContext.create(layout=Layout.COLUMN)
+    ev = HeEvaluator(DEFAULT_PARAMS)
+    request = client.encrypt(rows)
+    ev.evaluate(request, model)  # warm the model cache
+    results = []
+    for _ in range(reps):
+        results.append(ev.evaluate(request, model))
+    pick = sorted(results, key=lambda r: r.server_s)[len(results) // 2]
+    err = float(np.abs(client.decrypt_logits(pick.response) - expected).max())
+    ours = {
+        "server_us_per_prediction": pick.server_s / n * 1e6,
+        "kernel_us_per_prediction": pick.kernel_s / n * 1e6,
+        "load_us_per_prediction": pick.load_s / n * 1e6,
+        "save_us_per_prediction": pick.save_s / n * 1e6,
+        "bytes_up_per_prediction": len(request) / n,
+        "bytes_down_per_prediction": len(pick.response) / n,
+        "context_bytes": len(client.public_bytes()),
+        "max_abs_logit_error": err,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+    # Baseline: plain TenSEAL, public-key encryption, per-feature loop with auto-rescale.
+    ctx = tenseal_context(galois=False)
+    public = ts.context_from(ctx.serialize(save_secret_key=False))
+    up = [ts.ckks_vector(ctx, rows[:, j].tolist()).serialize() for j in range(rows.shape[1])]
+
+    def server() -> tuple[bytes, float, float]:
+        t0 = time.perf_counter()
+        vecs = [ts.ckks_vector_from(public, b) for b in up]
+        t1 = time.perf_counter()
+        acc = vecs[0] * model.weights[0]
+        for v, w in zip(vecs[1:], model.weights[1:], strict=True):
+            acc += v * w
+        acc += model.intercept
+        t2 = time.perf_counter()
+        return acc.serialize(), t1 - t0, t2 - t1
+
+    server()
+    base_s, (down, load_s, kernel_s) = median_s(server, reps)
+    out = ts.ckks_vector_from(ctx, down).decrypt()
+    baseline = {
+        "server_us_per_prediction": base_s / n * 1e6,
+        "kernel_us_per_prediction": kernel_s / n * 1e6,
+        "load_us_per_prediction": load_s / n * 1e6,
+        "bytes_up_per_prediction": sum(map(len, up)) / n,
+        "bytes_down_per_prediction": len(down) / n,
+        "context_bytes": len(ctx.serialize(save_secret_key=False)),
+        "max_abs_logit_error": float(np.abs(np.array(out) - expected).max()),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    return {"ours": ours, "baseline": baseline}
+
+
+def bench_one_row(layout: Layout, row, model, expected_logit, reps) -> dict[str, Any]:
+    client = ClientContext.create(layout=layout, n_features=row.shape[0])
+    ev = HeEvaluator(DEFAULT_PARAMS)
+    ev.add_context(client.public_bytes())
+    x = row[None, :]
+    request = client.encrypt(x)
+    ev.evaluate(request, model, context_id=client.context_id)
+
+    def end_to_end() -> float:
+        req = client.encrypt(x)
+        res = ev.evaluate(req, model, context_id=client.context_id)
+        return float(client.decrypt_logits(res.response)[0])
+
+    servers = [ev.evaluate(request, model, context_id=client.context_id) for _ in range(reps)]
+    pick = sorted(servers, key=lambda r: r.server_s)[len(servers) // 2]
+    e2e_s, logit = median_s(end_to_end, reps)
+    return {
+        "server_ms": pick.server_s * 1e3,
+        "kernel_ms": pick.kernel_s * 1e3,
+        "end_to_end_ms": e2e_s * 1e3,
+        "bytes_up": len(request),
+        "bytes_down": len(pick.response),
+        "context_bytes": len(client.public_bytes()),
+        "abs_logit_error": abs(logit - expected_logit),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def bench_pool(rows, model, reps) -> dict[str, Any]:
+    """The column request through a one-worker pool: adds pickling and the pipe."""
+    from gateway.he import HePool, HePoolSettings
+
+    client = ClientContext.create(layout=Layout.COLUMN)
+    request = client.encrypt(rows)
+
+    async def go() -> float:
+        async with HePool(DEFAULT_PARAMS, HePoolSettings(workers=1, max_queue=0)) as pool:
+            await pool.evaluate(request, model=model)
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                await pool.evaluate(request, model=model)
+                times.append(time.perf_counter() - t)
+            return statistics.median(times)
+
+    import asyncio
+
+    seconds = asyncio.run(go())
+    return {"server_us_per_prediction": seconds / rows.shape[0] * 1e6, "peak_rss_mb": peak_rss_mb()}
+
+
+def bench_row_baseline(row, model, expected_logit, reps) -> dict[str, Any]:
+    ctx = tenseal_context(galois=True)
+    public_bytes = ctx.serialize(save_secret_key=False)
+    public = ts.context_from(public_bytes)
+    weights = list(model.weights)
+
+    def server(up: bytes) -> bytes:
+        v = ts.ckks_vector_from(public, up)
+        return (v.dot(weights) + model.intercept).serialize()
+
+    up = ts.ckks_vector(ctx, row.tolist()).serialize()
+    server(up)
+    server_s, down = median_s(lambda: server(up), reps)
+
+    def end_to_end() -> float:
+        b = ts.ckks_vector(ctx, row.tolist()).serialize()
+        return float(ts.ckks_vector_from(ctx, server(b)).decrypt()[0])
+
+    e2e_s, logit = median_s(end_to_end, reps)
+    return {
+        "server_ms": server_s * 1e3,
+        "end_to_end_ms": e2e_s * 1e3,
+        "bytes_up": len(up),
+        "bytes_down": len(down),
+        "context_bytes": len(public_bytes),
+        "abs_logit_error": abs(logit - expected_logit),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    col, rows = results["column"], results["one_row"]
+    lines = [
+        f"{'measure':44} {'ours':>12} {'baseline':>12} {'ratio':>7} {'target':>10} {'RSS MB':>8}",
+    ]
+
+    def line(name, ours, base, target="", rss=None, fmt="{:.3f}"):
+        ratio = f"{ours / base:.2f}" if base else ""
+        rss_text = "" if rss is None else f"{rss:.0f}"
+        lines.append(
+            f"{name:44} {fmt.format(ours):>12} {fmt.format(base):>12} {ratio:>7} {target:>10} "
+            f"{rss_text:>8}"
+        )
+
+    o, b = col["ours"], col["baseline"]
+    pool = results["column_through_pool"]
+    line(
+        "column 4096 rows: server us/prediction",
+        o["server_us_per_prediction"],
+        b["server_us_per_prediction"],
+        "",
+        o["peak_rss_mb"],
+    )
+    line(
+        "column 4096 rows: via 1-worker pool us/pred",
+        pool["server_us_per_prediction"],
+        b["server_us_per_prediction"],
+        "",
+        pool["peak_rss_mb"],
+    )
+    line(
+        "column 4096 rows: load us/prediction",
+        o["load_us_per_prediction"],
+        b["load_us_per_prediction"],
+    )
+    line(
+        "column 4096 rows: kernel us/prediction",
+        o["kernel_us_per_prediction"],
+        b["kernel_us_per_prediction"],
+        "<= 1.5",
+        o["peak_rss_mb"],
+    )
+    line(
+        "column: bytes up/prediction",
+        o["bytes_up_per_prediction"],
+        b["bytes_up_per_prediction"],
+        "<= 1024",
+        fmt="{:.0f}",
+    )
+    line(
+        "column: bytes down/prediction",
+        o["bytes_down_per_prediction"],
+        b["bytes_down_per_prediction"],
+        fmt="{:.0f}",
+    )
+    line(
+        "column: max |logit error|",
+        o["max_abs_logit_error"],
+        b["max_abs_logit_error"],
+        "<= 1e-4",
+        fmt="{:.1e}",
+    )
+    base = rows["baseline_tenseal_dot"]
+    for name in ("row", "coeff"):
+        r = rows[name]
+        line(
+            f"one row ({name}): server ms",
+            r["server_ms"],
+            base["server_ms"],
+            "<= 5",
+            r["peak_rss_mb"],
+        )
+        line(
+            f"one row ({name}): end-to-end ms",
+            r["end_to_end_ms"],
+            base["end_to_end_ms"],
+            "",
+            r["peak_rss_mb"],
+        )
+        line(f"one row ({name}): bytes up", r["bytes_up"], base["bytes_up"], fmt="{:.0f}")
+        line(f"one row ({name}): bytes down", r["bytes_down"], base["bytes_down"], fmt="{:.0f}")
+        line(
+            f"one row ({name}): public context bytes",
+            r["context_bytes"],
+            base["context_bytes"],
+            "<= 2.5e6",
+            fmt="{:.0f}",
+        )
+        line(
+            f"one row ({name}): |logit error|",
+            r["abs_logit_error"],
+            base["abs_logit_error"],
+            "<= 1e-4",
+            fmt="{:.1e}",
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    rows, model, expected = data()
+    results: dict[str, Any] = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "params": DEFAULT_PARAMS.to_dict(),
+        "model": {"dataset": "sklearn breast_cancer, standardised", "n_features": model.n_features},
+        "column": bench_column(rows, model, expected, args.reps),
+        "column_through_pool": bench_pool(rows, model, args.reps),
+        "one_row": {
+            "row": bench_one_row(Layout.ROW, rows[0], model, float(expected[0]), args.reps * 2),
+            "coeff": bench_one_row(Layout.COEFF, rows[0], model, float(expected[0]), args.reps * 2),
+            "baseline_tenseal_dot": bench_row_baseline(
+                rows[0], model, float(expected[0]), args.reps * 2
+            ),
+        },
+    }
+    args.out.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
