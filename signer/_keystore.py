@@ -147,13 +147,21 @@ def read_private_key(key_file: Path | None, *, prompt: PromptFn = getpass.getpas
     return key
 
 
-def write_keystore(path: Path, private_key: bytes, password: str) -> str:
-    """Encrypt a key into a new keystore v3 file (scrypt, n=2**18, r=8, p=1; eth-account's default).
+#: scrypt cost parameter N of new keystores: 2**18 with r=8, p=1, as geth's "standard" keystore
+#: (go-ethereum accounts/keystore StandardScryptN) and eth-account's default.
+SCRYPT_N = 2**18
+
+
+def write_keystore(
+    path: Path, private_key: bytes, password: str, *, scrypt_n: int = SCRYPT_N
+) -> str:
+    """Encrypt a key into a new keystore v3 file (scrypt, r=8, p=1).
 
     Args:
         path: Destination; must not exist.
         private_key: 32 key bytes.
         password: Encryption password.
+        scrypt_n: scrypt cost N (a power of two); lower it only for throwaway test keys.
 
     Returns:
         The account's checksummed address.
@@ -165,7 +173,7 @@ def write_keystore(path: Path, private_key: bytes, password: str) -> str:
         account = Account.from_key(private_key)
     except Exception as exc:  # eth-keys raises ValidationError for out-of-range keys
         raise ConfigError("the private key is not a valid secp256k1 key") from exc
-    blob = Account.encrypt(private_key, password, kdf="scrypt")
+    blob = Account.encrypt(private_key, password, kdf="scrypt", iterations=scrypt_n)
     write_secret_file(path, json.dumps(blob, indent=2).encode() + b"\n")
     return str(account.address)
 

@@ -8,6 +8,7 @@ was answered or refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -136,37 +137,48 @@ class SignerService:
             (HTTP status, JSON body); refusals are RFC 9457 problem bodies.
         """
         audit: dict[str, Any] = {"event": event, "method": method, "path": path}
-        with self.store.lock:
-            caller: str | None = None
+        store = self.store
+        with store.lock:
+            seen: tuple[str, str] | None = None
             try:
                 if body_too_large:
-                    audit["caller_claimed"] = headers.get(HEADER_CALLER, "")
+                    audit["caller_claimed"] = headers.get(HEADER_CALLER, "")[:64]
                     raise PayloadTooLarge(
                         "body_too_large",
                         f"the body is over {self._settings.max_body_bytes} bytes",
                     )
-                caller = self._authenticate(headers, method, path, body, audit)
-                audit["caller"] = caller
-                return 200, self._dispatch(event, caller, body, path_param, audit)
+                caller, nonce = self._verify(headers, method, path, body, audit)
+                # One transaction for the replay set, the work and its audit entry: one commit.
+                with store.transaction():
+                    self._remember(caller, nonce, audit)
+                    seen = (caller, nonce)
+                    audit["caller"] = caller
+                    response = self._dispatch(event, caller, body, path_param, audit)
+                    store.append_audit_in_transaction(audit)
+                return 200, response
             except ServiceError as exc:
                 audit.update(
                     outcome="refused", status=exc.status, reason=exc.reason, detail=exc.detail
                 )
-                self.store.append_audit(audit)
+                with store.transaction():
+                    if seen is not None:  # the work was rolled back; its request nonce stays used
+                        with contextlib.suppress(ServiceError):
+                            self._remember(*seen, {})
+                    store.append_audit_in_transaction(audit)
                 return exc.status, exc.problem()
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _authenticate(
+    def _verify(
         self,
         headers: Mapping[str, str],
         method: str,
         path: str,
         body: bytes,
         audit: dict[str, Any],
-    ) -> str:
+    ) -> tuple[str, str]:
         try:
-            caller, nonce = verify_request(
+            return verify_request(
                 self._callers,
                 headers,
                 method,
@@ -178,6 +190,8 @@ class SignerService:
         except NotAuthenticated:
             audit["caller_claimed"] = headers.get(HEADER_CALLER, "")[:64]
             raise
+
+    def _remember(self, caller: str, nonce: str, audit: dict[str, Any]) -> None:
         fresh = self.store.remember_caller_nonce(
             caller,
             nonce,
@@ -187,7 +201,6 @@ class SignerService:
         if not fresh:
             audit["caller_claimed"] = caller
             raise NotAuthenticated("replayed_request", "this request nonce was used before")
-        return caller
 
     def _dispatch(
         self,
@@ -218,7 +231,6 @@ class SignerService:
         else:  # pragma: no cover - the app only routes known events
             raise NotFound("not_found", f"no route {event}")
         audit.update(outcome="ok", status=200)
-        self.store.append_audit(audit)
         return response
 
     def _sign_transaction(self, caller: str, body: bytes, audit: dict[str, Any]) -> dict[str, Any]:
@@ -240,47 +252,40 @@ class SignerService:
         body_hash = _canonical_hash(
             {"kind": "transaction", **audit["request"], "data": tx.data.hex()}
         )
+        # Inside handle()'s transaction: policy, windows, nonce, record and audit commit together.
         store = self.store
-        with store.transaction():
-            earlier = store.find_record(caller, key)
-            if earlier is not None:
-                return self._replay(earlier, "transaction", body_hash, key, audit)
-            function = self.policy.check_transaction(tx)
-            lim = self.policy.limits
-            store.check_windows(
-                tx.value_wei,
-                max_tx_per_hour=lim.max_tx_per_hour,
-                max_value_wei=lim.max_value_per_window_wei,
-                value_window_s=lim.value_window_s,
-            )
-            nonce = store.take_nonce()
-            signed = self._account.sign_transaction(tx.to_eth_account(nonce))
-            response = {
-                "idempotency_key": key,
-                "from": self.address,
-                "nonce": nonce,
-                "hash": "0x" + bytes(signed.hash).hex(),
-                "raw_transaction": "0x" + bytes(signed.raw_transaction).hex(),
-            }
-            store.insert_record(
-                caller,
-                key,
-                "transaction",
-                body_hash,
-                response,
-                nonce=nonce,
-                value_wei=tx.value_wei,
-            )
-            audit.update(
-                outcome="signed",
-                status=200,
-                function=function.signature,
-                nonce=nonce,
-                tx_hash=response["hash"],
-                policy_digest=self.policy.digest,
-            )
-            store.append_audit_in_transaction(audit)
-            self._maybe_prune()
+        earlier = store.find_record(caller, key)
+        if earlier is not None:
+            return self._replay(earlier, "transaction", body_hash, key, audit)
+        function = self.policy.check_transaction(tx)
+        lim = self.policy.limits
+        store.check_windows(
+            tx.value_wei,
+            max_tx_per_hour=lim.max_tx_per_hour,
+            max_value_wei=lim.max_value_per_window_wei,
+            value_window_s=lim.value_window_s,
+        )
+        nonce = store.take_nonce()
+        signed = self._account.sign_transaction(tx.to_eth_account(nonce))
+        response = {
+            "idempotency_key": key,
+            "from": self.address,
+            "nonce": nonce,
+            "hash": "0x" + bytes(signed.hash).hex(),
+            "raw_transaction": "0x" + bytes(signed.raw_transaction).hex(),
+        }
+        store.insert_record(
+            caller, key, "transaction", body_hash, response, nonce=nonce, value_wei=tx.value_wei
+        )
+        audit.update(
+            outcome="signed",
+            status=200,
+            function=function.signature,
+            nonce=nonce,
+            tx_hash=response["hash"],
+            policy_digest=self.policy.digest,
+        )
+        self._maybe_prune()
         return response
 
     def _sign_typed_data(self, caller: str, body: bytes, audit: dict[str, Any]) -> dict[str, Any]:
@@ -304,26 +309,24 @@ class SignerService:
             ) from exc
         body_hash = _canonical_hash({"kind": "typed_data", "typed": typed})
         store = self.store
-        with store.transaction():
-            earlier = store.find_record(caller, key)
-            if earlier is not None:
-                return self._replay(earlier, "typed_data", body_hash, key, audit)
-            self.policy.check_typed_data(domain, primary)
-            signed = self._account.sign_message(signable)
-            response = {
-                "idempotency_key": key,
-                "from": self.address,
-                "hash": "0x" + bytes(signed.message_hash).hex(),
-                "signature": "0x" + bytes(signed.signature).hex(),
-            }
-            store.insert_record(caller, key, "typed_data", body_hash, response)
-            audit.update(
-                outcome="signed",
-                status=200,
-                message_hash=response["hash"],
-                policy_digest=self.policy.digest,
-            )
-            store.append_audit_in_transaction(audit)
+        earlier = store.find_record(caller, key)
+        if earlier is not None:
+            return self._replay(earlier, "typed_data", body_hash, key, audit)
+        self.policy.check_typed_data(domain, primary)
+        signed = self._account.sign_message(signable)
+        response = {
+            "idempotency_key": key,
+            "from": self.address,
+            "hash": "0x" + bytes(signed.message_hash).hex(),
+            "signature": "0x" + bytes(signed.signature).hex(),
+        }
+        store.insert_record(caller, key, "typed_data", body_hash, response)
+        audit.update(
+            outcome="signed",
+            status=200,
+            message_hash=response["hash"],
+            policy_digest=self.policy.digest,
+        )
         return response
 
     def _replay(
@@ -341,19 +344,16 @@ class SignerService:
             nonce=response.get("nonce"),
             tx_hash=response.get("hash"),
         )
-        self.store.append_audit_in_transaction(audit)
         return response
 
     def _nonce_sync(self, body: bytes, audit: dict[str, Any]) -> dict[str, Any]:
         payload = _json_object(body)
         _only(payload, {"confirmed_nonce"}, "body")
         confirmed = _uint(payload.get("confirmed_nonce"), "confirmed_nonce", 2**63 - 1)
-        with self.store.transaction():
-            before, after = self.store.raise_nonce(confirmed)
-            audit.update(
-                outcome="ok", status=200, confirmed_nonce=confirmed, before=before, after=after
-            )
-            self.store.append_audit_in_transaction(audit)
+        before, after = self.store.raise_nonce(confirmed)
+        audit.update(
+            outcome="ok", status=200, confirmed_nonce=confirmed, before=before, after=after
+        )
         return {"next_nonce": after, "raised": after != before}
 
     def _record(self, caller: str, key: str, audit: dict[str, Any]) -> dict[str, Any]:
@@ -362,7 +362,6 @@ class SignerService:
         if record is None:
             raise NotFound("not_found", "no record under this idempotency key for this caller")
         audit.update(outcome="ok", status=200)
-        self.store.append_audit(audit)
         return {"kind": record.kind, **record.response}
 
     def _parse_transaction(self, raw: Any) -> TxRequest:

@@ -341,7 +341,7 @@ class Store:
     # -- replay set ----------------------------------------------------------------------------
 
     def remember_caller_nonce(self, caller: str, nonce: str, ttl_s: float, bound: int) -> bool:
-        """Remember a caller's request nonce for ``ttl_s`` (own transaction).
+        """Remember a caller's request nonce for ``ttl_s`` (inside an open transaction).
 
         Args:
             caller: Caller id.
@@ -356,21 +356,19 @@ class Store:
             RateLimited: ``replay_cache_full``.
         """
         now = self._clock()
-        with self.transaction() as db:
-            db.execute("DELETE FROM caller_nonces WHERE expires_s < ?", (now,))
-            if db.execute(
-                "SELECT 1 FROM caller_nonces WHERE caller = ? AND nonce = ?", (caller, nonce)
-            ).fetchone():
-                return False
-            (count,) = db.execute("SELECT COUNT(*) FROM caller_nonces").fetchone()
-            if count >= bound:
-                raise RateLimited(
-                    "replay_cache_full", "too many requests inside the clock-skew window"
-                )
-            db.execute(
-                "INSERT INTO caller_nonces (caller, nonce, expires_s) VALUES (?, ?, ?)",
-                (caller, nonce, now + ttl_s),
-            )
+        db = self._db
+        db.execute("DELETE FROM caller_nonces WHERE expires_s < ?", (now,))
+        if db.execute(
+            "SELECT 1 FROM caller_nonces WHERE caller = ? AND nonce = ?", (caller, nonce)
+        ).fetchone():
+            return False
+        (count,) = db.execute("SELECT COUNT(*) FROM caller_nonces").fetchone()
+        if count >= bound:
+            raise RateLimited("replay_cache_full", "too many requests inside the clock-skew window")
+        db.execute(
+            "INSERT OR IGNORE INTO caller_nonces (caller, nonce, expires_s) VALUES (?, ?, ?)",
+            (caller, nonce, now + ttl_s),
+        )
         return True
 
     # -- meta --------------------------------------------------------------------------------------

@@ -118,23 +118,19 @@ def keystore(tmp_path_factory: pytest.TempPathFactory) -> Keystore:
     password_file.chmod(0o600)
     account = Account.create()
     path = root / "keystore.json"
-    address = write_keystore(path, bytes(account.key), PASSWORD)
+    # A throwaway key: a cheap scrypt cost keeps each signer start fast.
+    address = write_keystore(path, bytes(account.key), PASSWORD, scrypt_n=2**12)
     return Keystore(path, password_file, address, bytes(account.key))
 
 
 @pytest.fixture(scope="session")
-def chain() -> Iterator[Anvil]:
-    with Anvil.start() as anvil:
-        yield anvil
-
-
-@pytest.fixture(scope="session")
-def deployment(chain: Anvil, keystore: Keystore) -> Deployment:
-    deployed = deploy_all(chain.w3, chain.accounts[0].private_key, operator=keystore.address)
-    tx = chain.w3.eth.send_transaction(
-        {"from": chain.accounts[1].address, "to": keystore.address, "value": 10**20}
+def deployment(anvil: Anvil, keystore: Keystore) -> Deployment:
+    """Overrides the suite-wide deployment: here the operator is the signer's own key."""
+    deployed = deploy_all(anvil.w3, anvil.accounts[0].private_key, operator=keystore.address)
+    tx = anvil.w3.eth.send_transaction(
+        {"from": anvil.accounts[3].address, "to": keystore.address, "value": 10**20}
     )
-    chain.w3.eth.wait_for_transaction_receipt(tx)
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
     return deployed
 
 
