@@ -38,6 +38,7 @@ from clients.ckks import (
     DEFAULT_LIMITS,
     CiphertextRejected,
     CkksParams,
+    ContextRejected,
     FrameLimits,
     Layout,
     ShapeMismatch,
@@ -283,8 +284,6 @@ class HeEvaluator:
                 raise ContextNotCached(context_id)
             context = self.add_context(context_blob)
             if context.info.context_id != context_id:
-                from clients.ckks import ContextRejected
-
                 raise ContextRejected("context bytes do not match the context id")
         if context.info.layout is not Layout.ROW or context.info.row_slots < next_pow2(n_features):
             raise ShapeMismatch(
