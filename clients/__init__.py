@@ -1,0 +1,5 @@
+"""Client side of 2PM: the Python SDK, the CKKS codec shared with the gateway, and the ``twopm`` CLI.
+
+This package imports none of ``gateway``, ``trainer`` or ``signer``; the service command groups of
+``twopm`` are loaded as entry-point plugins (see :mod:`clients.cli`).
+"""
