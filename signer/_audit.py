@@ -1,12 +1,16 @@
 """Append-only, hash-chained JSON-lines audit log.
 
 Each line is one JSON object with ``seq`` (1, 2, ...), ``prev`` (the ``hash`` of the line
-before; 64 zeros for the first) and ``hash``: the SHA-256 (hex) of the canonical JSON of the
-entry without its ``hash`` member (sorted keys, no spaces, UTF-8). Editing a line breaks its
-own hash; removing or reordering lines breaks the ``prev``/``seq`` link of the next one. The
-signer also keeps the head (last ``seq`` and ``hash``) in its database, in the same transaction
-as the signature it records, so cutting entries off the end is caught too
-(:func:`verify_audit_log` with ``expected_head``).
+before; 64 zeros for the first), ``hash``: the SHA-256 (hex) of the canonical JSON of the
+entry without its ``hash`` and ``sig`` members (sorted keys, no spaces, UTF-8), and ``sig``: the
+operator key's EIP-191 ``personal_sign`` signature of the text
+``"2PM signer audit entry <hash>"``.
+
+Editing a line breaks its own hash; removing or reordering lines breaks the ``prev``/``seq``
+link of the next one; forging new lines (even with correct hashes) fails the signature check,
+which anyone can run with just the operator address. The signer also keeps the head (last
+``seq`` and ``hash``) in its database, in the same transaction as the signature it records, so
+cutting entries off the end is caught too (:func:`verify_audit_log` with ``expected_head``).
 """
 
 from __future__ import annotations
@@ -14,17 +18,34 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_defunct
 
 from signer._errors import ConfigError
 
 GENESIS = "0" * 64
 
 
+def signable_entry(digest: str) -> SignableMessage:
+    """The EIP-191 message the operator key signs for an entry.
+
+    Args:
+        digest: The entry's ``hash`` (64 hex).
+
+    Returns:
+        ``personal_sign`` of ``"2PM signer audit entry <hash>"`` (cannot be mistaken for a
+        transaction or EIP-712 data, which have other prefixes).
+    """
+    return encode_defunct(text=f"2PM signer audit entry {digest}")
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
-    """The hash of an entry: SHA-256 of its canonical JSON without the ``hash`` member.
+    """The hash of an entry: SHA-256 of its canonical JSON without ``hash`` and ``sig``.
 
     Args:
         entry: The entry.
@@ -32,7 +53,7 @@ def entry_hash(entry: dict[str, Any]) -> str:
     Returns:
         64 hex characters.
     """
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    body = {k: v for k, v in entry.items() if k not in ("hash", "sig")}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -69,13 +90,16 @@ class AuditReport:
     problem: str | None = None
 
 
-def verify_audit_log(path: Path, expected_head: AuditHead | None = None) -> AuditReport:
-    """Check a log's hash chain, and optionally that it reaches an expected head.
+def verify_audit_log(
+    path: Path, expected_head: AuditHead | None = None, address: str | None = None
+) -> AuditReport:
+    """Check a log's hash chain, and optionally its signatures and an expected head.
 
     Args:
         path: The log file (a missing file is an empty log).
         expected_head: The head recorded elsewhere (the signer's database); when given, the
             entry with that ``seq`` must exist and have that hash.
+        address: The operator address; when given, every entry's ``sig`` must recover to it.
 
     Returns:
         The report; ``bad_line`` points at the first line that is not what it should be.
@@ -120,6 +144,10 @@ def verify_audit_log(path: Path, expected_head: AuditHead | None = None) -> Audi
             return AuditReport(
                 False, head.seq, head, number, "hash mismatch (the entry was edited)"
             )
+        if address is not None and not _signed_by(entry, address):
+            return AuditReport(
+                False, head.seq, head, number, "signature is not the operator's (a forged entry)"
+            )
         head = AuditHead(int(entry["seq"]), str(entry["hash"]))
         if expected_head is not None and head.seq == expected_head.seq:
             expected_at = number
@@ -139,18 +167,34 @@ def verify_audit_log(path: Path, expected_head: AuditHead | None = None) -> Audi
     return AuditReport(True, head.seq, head)
 
 
+def _signed_by(entry: dict[str, Any], address: str) -> bool:
+    sig = entry.get("sig")
+    if not isinstance(sig, str):
+        return False
+    try:
+        signer = Account.recover_message(signable_entry(str(entry["hash"])), signature=sig)
+    except Exception:  # malformed signatures raise several types
+        return False
+    return bool(signer.lower() == address.lower())
+
+
+#: Signs an entry hash (64 hex) and returns the 65-byte signature as 0x hex.
+SignFn = Callable[[str], str]
+
+
 class AuditLog:
     """Appends entries to the log; one writer (the signer, under its lock).
 
     Args:
         path: The log file; created with mode 0600 when missing.
         head: The head to continue from (from :func:`verify_audit_log`).
+        sign: Signs each entry's hash with the operator key.
 
     Raises:
         ConfigError: The file cannot be opened.
     """
 
-    def __init__(self, path: Path, head: AuditHead) -> None:
+    def __init__(self, path: Path, head: AuditHead, sign: SignFn) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -158,22 +202,24 @@ class AuditLog:
             raise ConfigError(f"cannot open audit log {path}: {exc.strerror}") from exc
         self.path = path
         self.head = head
+        self._sign = sign
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Append one entry and fsync it.
 
         Args:
             fields: The entry's content (JSON-serialisable; must not contain ``seq``,
-                ``prev`` or ``hash``).
+                ``prev``, ``hash`` or ``sig``).
 
         Returns:
-            The entry as written, with ``seq``, ``prev`` and ``hash``.
+            The entry as written, with ``seq``, ``prev``, ``hash`` and ``sig``.
 
         Raises:
             OSError: The write or fsync failed (the caller rolls back its transaction).
         """
         entry = {**fields, "seq": self.head.seq + 1, "prev": self.head.hash}
         entry["hash"] = entry_hash(entry)
+        entry["sig"] = self._sign(entry["hash"])
         line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         data = line.encode() + b"\n"
         written = os.write(self._fd, data)

@@ -12,6 +12,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -57,6 +58,26 @@ def state_lock(settings: SignerSettings, *, purpose: str) -> Iterator[IO[str]]:
         yield handle
     finally:
         handle.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending with a clean return (exit code 0) on SIGTERM/SIGINT.
+
+    uvicorn re-raises the signal after its graceful shutdown; here the cleanup after ``run``
+    (closing the store, removing the socket file) happens instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _listen_socket(settings: SignerSettings) -> tuple[socket.socket, str]:
@@ -124,7 +145,7 @@ def serve(settings: SignerSettings, password: str, *, ready_file: Path | None = 
         callers = Callers(settings.callers_path)
         account = load_account(settings.keystore_path, password)
         del password
-        store = Store(settings.db_path, settings.audit_path, str(account.address), time.time)
+        store = Store(settings.db_path, settings.audit_path, account, time.time)
         service = SignerService(settings, account, policy, callers, store, time.time)
         sock, url = _listen_socket(settings)
         sock.listen(2048)  # accept into the backlog from now on; uvicorn serves it
@@ -136,7 +157,7 @@ def serve(settings: SignerSettings, password: str, *, ready_file: Path | None = 
             server_header=False,
             timeout_graceful_shutdown=5,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         if ready_file is not None:
             info = {
                 "url": url,

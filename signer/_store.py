@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signer._audit import GENESIS, AuditHead, AuditLog, verify_audit_log
+from eth_account.signers.local import LocalAccount
+
+from signer._audit import GENESIS, AuditHead, AuditLog, signable_entry, verify_audit_log
 from signer._errors import ConfigError, NonceConflict, RateLimited
 
 _SCHEMA = """
@@ -69,7 +71,8 @@ class Store:
     Args:
         db_path: SQLite file.
         audit_path: Audit log file.
-        address: The operator address; the database is bound to it on first use.
+        account: The operator account: the database is bound to its address on first use, and
+            it signs the audit entries.
         clock: Returns the time in seconds since the epoch (``time.time``).
 
     Raises:
@@ -78,8 +81,9 @@ class Store:
     """
 
     def __init__(
-        self, db_path: Path, audit_path: Path, address: str, clock: Callable[[], float]
+        self, db_path: Path, audit_path: Path, account: LocalAccount, clock: Callable[[], float]
     ) -> None:
+        address = str(account.address)
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -100,13 +104,17 @@ class Store:
                     f"{db_path} holds the nonce of {bound}, not of the keystore's {address}"
                 )
         recorded = self.audit_head()
-        report = verify_audit_log(audit_path, expected_head=recorded)
+        report = verify_audit_log(audit_path, expected_head=recorded, address=address)
         if not report.ok:
             raise ConfigError(
                 f"audit log {audit_path} fails verification at line {report.bad_line}: "
                 f"{report.problem}; refusing to start (run `twopm signer audit verify`)"
             )
-        self.audit = AuditLog(audit_path, report.head)
+
+        def sign(digest: str) -> str:
+            return "0x" + bytes(account.sign_message(signable_entry(digest)).signature).hex()
+
+        self.audit = AuditLog(audit_path, report.head, sign)
         if report.head.seq > recorded.seq:
             # Entries written by a transaction that did not commit (the process died between
             # the audit fsync and the database commit): say so in the log itself.

@@ -20,6 +20,7 @@ from signer._auth import add_caller
 from signer._errors import ConfigError, ServiceError
 from signer._keystore import (
     keystore_address,
+    load_account,
     read_password,
     read_private_key,
     write_keystore,
@@ -108,16 +109,21 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
     p = nsub.add_parser("show", help="print the next nonce the signer will use")
     _files(p, "db")
     p.set_defaults(handler=cmd_nonce_show)
-    p = nsub.add_parser("set", help="admin: set the next nonce (signer must be stopped)")
-    _files(p, "keystore", "db", "audit_log")
+    p = nsub.add_parser(
+        "set", help="admin: set the next nonce (signer stopped; the key signs the audit entry)"
+    )
+    _files(p, "keystore", "password_file", "db", "audit_log")
     p.add_argument("nonce", type=int)
     p.add_argument("--allow-lower", action="store_true", help="permit lowering it")
     p.set_defaults(handler=cmd_nonce_set)
 
     audit = sub.add_parser("audit", help="check the audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    p = asub.add_parser("verify", help="check the hash chain (and the head in the database)")
-    _files(p, "audit_log", "db")
+    p = asub.add_parser(
+        "verify", help="check the hash chain, the operator's signatures and the database head"
+    )
+    _files(p, "audit_log", "db", "keystore")
+    p.add_argument("--address", help="operator address (default: read from the keystore)")
     p.set_defaults(handler=cmd_audit_verify)
 
 
@@ -358,8 +364,9 @@ def cmd_nonce_set(args: argparse.Namespace) -> int:
     if args.nonce < 0:
         raise ConfigError("a nonce is not negative")
     with state_lock(settings, purpose="setting the nonce"):
-        address = keystore_address(settings.keystore_path)
-        store = Store(settings.db_path, settings.audit_path, address, time.time)
+        account = load_account(settings.keystore_path, read_password(settings.password_file))
+        address = str(account.address)
+        store = Store(settings.db_path, settings.audit_path, account, time.time)
         try:
             with store.transaction():
                 before, after = store.set_nonce(args.nonce, allow_lower=args.allow_lower)
@@ -402,11 +409,19 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             raise ConfigError(f"{settings.db_path} is not a signer database") from exc
         finally:
             conn.close()
-    report = verify_audit_log(settings.audit_path, expected_head=head)
+    address = args.address
+    if address is None and settings.keystore_path.exists():
+        address = keystore_address(settings.keystore_path)
+    if address is None:
+        raise ConfigError("give --address or a keystore to check the entries' signatures")
+    report = verify_audit_log(settings.audit_path, expected_head=head, address=address)
     if not report.ok:
         raise CliError(f"{settings.audit_path}: line {report.bad_line}: {report.problem}")
-    where = " (matches the database head)" if head is not None else ""
-    print(f"{settings.audit_path}: {report.entries} entries, chain intact{where}")
+    where = ", matches the database head" if head is not None else ""
+    print(
+        f"{settings.audit_path}: {report.entries} entries, chain intact, "
+        f"all signed by {address}{where}"
+    )
     return 0
 
 

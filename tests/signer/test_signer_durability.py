@@ -31,7 +31,7 @@ def test_one_hundred_concurrent_requests_get_one_hundred_consecutive_nonces(
         signed = list(pool.map(sign, range(100)))
     assert sorted(s.nonce for s in signed) == list(range(100))
     assert len({s.hash for s in signed}) == 100
-    assert verify_audit_log(signer.audit_path).ok
+    assert verify_audit_log(signer.audit_path, address=signer.address).ok
 
 
 def test_kill_9_mid_burst_then_restart_neither_reuses_nor_skips_a_nonce(
@@ -77,7 +77,7 @@ def test_kill_9_mid_burst_then_restart_neither_reuses_nor_skips_a_nonce(
         assert retried[key] == first  # the very same signed bytes
     nonces = sorted(s.nonce for s in retried.values())
     assert nonces == list(range(start, start + count))  # none reused, none skipped
-    assert verify_audit_log(signer.audit_path).ok
+    assert verify_audit_log(signer.audit_path, address=signer.address).ok
 
     # The chain agrees: every transaction mines, in nonce order, with no gap.
     by_nonce: dict[int, Any] = {s.nonce: s for s in retried.values()}
