@@ -11,7 +11,9 @@ Request (``POST /v1/subnets/{id}/infer`` body)::
 
     row layout:    n_ciphertexts == n_rows, one row per ciphertext, n_features <= N/2
     coeff layout:  n_ciphertexts == n_rows, one row per ciphertext, n_features <= N
-    column layout: n_ciphertexts == n_features, one feature per ciphertext, n_rows <= N/2
+    column layout: n_ciphertexts == ceil(n_features / 2), n_rows <= N/2: ciphertext k
+                   holds features 2k and 2k+1 of every row as the real and imaginary
+                   parts of the slots (complex packing halves upload and work)
 
 Response::
 
@@ -87,7 +89,7 @@ class FrameLimits:
         max_request_bytes: Largest request frame accepted, in bytes (default 8 MiB).
         max_rows_per_row_request: Most rows in one row- or coeff-layout request (one
             ciphertext each).
-        max_features: Most features (column-layout ciphertexts) in one request.
+        max_features: Most features in one column-layout request.
         max_context_bytes: Largest context frame accepted, in bytes (default 8 MiB).
         max_ciphertext_bytes: Largest single ciphertext, in bytes; ``None`` derives it from
             the parameters: an uncompressed two-polynomial ciphertext at the top level
@@ -126,8 +128,8 @@ class RequestFrame:
         layout: Row or column layout.
         n_rows: Rows in the request (what billing counts).
         n_features: Features per row.
-        ciphertexts: SEAL-serialized ciphertexts, ``n_rows`` (row) or ``n_features`` (column),
-            as zero-copy views into the frame.
+        ciphertexts: SEAL-serialized ciphertexts, ``n_rows`` (row, coeff) or
+            ``ceil(n_features / 2)`` (column), as zero-copy views into the frame.
     """
 
     layout: Layout
@@ -263,7 +265,7 @@ def parse_request(
             raise BatchTooLarge(f"{n_rows} rows exceed the {params.slots} slots of a ciphertext")
         if n_features > limits.max_features:
             raise BatchTooLarge(f"{n_features} features exceed {limits.max_features}")
-        expected = n_features
+        expected = (n_features + 1) // 2
     if n_cts != expected:
         raise FramingError(f"{layout.label} layout needs {expected} ciphertexts, frame has {n_cts}")
     lengths = _lengths(data, _REQ.size, n_cts, "request")

@@ -38,7 +38,8 @@ class Layout(enum.IntEnum):
     ``ROW``: one row per ciphertext (features in the first slots, tiled with period
     ``next_pow2(n_features)``); the gateway sums slots with rotations by powers of two,
     so the context carries Galois keys for those steps.
-    ``COLUMN``: one ciphertext per feature, holding up to N/2 rows; no evaluation keys.
+    ``COLUMN``: one ciphertext per pair of features (real and imaginary parts of the
+    slots), holding up to N/2 rows; no evaluation keys.
     ``COEFF``: one row per ciphertext with the features as *polynomial coefficients*
     (up to N of them); one plaintext multiply by the reversed weight polynomial puts
     w.x in the constant coefficient, so no rotations and no evaluation keys at all.

@@ -1,11 +1,13 @@
 """Evaluation of ``w.x + b`` on CKKS ciphertexts, straight on SEAL (``tenseal.sealapi``).
 
-Column layout (one ciphertext per feature, up to N/2 rows in its slots)::
+Column layout (ciphertext k holds features 2k and 2k+1 of up to N/2 rows as the real
+and imaginary parts of its slots)::
 
-    logits = rescale( sum_j  x_j * plain(w_j) ) + plain(b)
+    logits = Re( rescale( sum_k (x_2k + i x_2k+1) * plain(w_2k - i w_2k+1) ) ) + plain(b)
 
-a plaintext-scalar multiply and an add per feature, one rescale at the end, no
-evaluation keys. Row layout (one row per ciphertext, tiled with period
+since Re((a + ib)(c - id)) = ac + bd: a plaintext-scalar multiply and an add per pair
+of features, one rescale at the end, no evaluation keys; the client keeps the real
+parts (the imaginary parts hold sum_k (w_2k x_2k+1 - w_2k+1 x_2k)). Row layout (one row per ciphertext, tiled with period
 p = next_pow2(n_features))::
 
     y = rescale( x * plain(tile(w, p)) );  y += rot(y, s) for s = 1, 2, ..., p/2;  y += plain(b)
@@ -317,9 +319,11 @@ class HeEvaluator:
         parms_id = self._context.first_parms_id()
         plains: list[Any] = []
         if layout is Layout.COLUMN:
-            for w in model.weights:
+            w = model.weights
+            for j in range(0, len(w), 2):
+                value = w[j] if j + 1 == len(w) else complex(w[j], -w[j + 1])
                 plain = seal.Plaintext()
-                self._encoder.encode(w, parms_id, self.params.scale, plain)
+                self._encoder.encode(value, parms_id, self.params.scale, plain)
                 plains.append(plain)
         elif layout is Layout.COEFF:
             slots = coefficients_to_slots(

@@ -52,7 +52,7 @@ def test_evaluate_rejects_a_ciphertext_at_a_lower_level(evaluator, column_client
     seal.CKKSEncoder(context).encode([1.0], context.last_parms_id(), 2.0**40, plain)
     low = save_bytes(encryptor.encrypt_symmetric(plain))
     with pytest.raises(CiphertextRejected, match="top level"):
-        evaluator.evaluate(encode_request(Layout.COLUMN, 1, 3, [low] * 3), MODEL)
+        evaluator.evaluate(encode_request(Layout.COLUMN, 1, 3, [low] * 2), MODEL)
 
 
 def test_evaluate_rejects_a_ciphertext_with_another_scale(evaluator):
@@ -63,7 +63,7 @@ def test_evaluate_rejects_a_ciphertext_with_another_scale(evaluator):
     seal.CKKSEncoder(context).encode([1.0], context.first_parms_id(), 2.0**30, plain)
     odd = save_bytes(encryptor.encrypt_symmetric(plain))
     with pytest.raises(CiphertextRejected, match="scale"):
-        evaluator.evaluate(encode_request(Layout.COLUMN, 1, 3, [odd] * 3), MODEL)
+        evaluator.evaluate(encode_request(Layout.COLUMN, 1, 3, [odd] * 2), MODEL)
 
 
 def test_row_layout_needs_a_cached_or_supplied_context(row_client):

@@ -39,14 +39,14 @@ def one_ciphertext(column_request):
     return bytes(parse_request(column_request, DEFAULT_PARAMS).ciphertexts[0])
 
 
-def _header(layout=2, n_rows=2, n_features=3, n_cts=3, magic=b"2PMQ", version=1, flags=0):
+def _header(layout=2, n_rows=2, n_features=3, n_cts=2, magic=b"2PMQ", version=1, flags=0):
     return REQ_HEADER.pack(magic, version, layout, flags, n_rows, n_features, n_cts)
 
 
 def test_a_request_frame_round_trips(column_request):
     frame = parse_request(column_request, DEFAULT_PARAMS)
     assert (frame.layout, frame.n_rows, frame.n_features) == (Layout.COLUMN, 2, 3)
-    assert len(frame.ciphertexts) == 3
+    assert len(frame.ciphertexts) == 2  # features (0, 1) and (2,)
     again = encode_request(frame.layout, frame.n_rows, frame.n_features, frame.ciphertexts)
     assert again == column_request
 
@@ -65,14 +65,14 @@ def test_seeded_ciphertexts_are_about_half_a_full_one(one_ciphertext):
         (lambda b: _header(flags=1) + b[REQ_HEADER.size :], FramingError, "flags"),
         (lambda b: _header(layout=9) + b[REQ_HEADER.size :], FramingError, "unknown layout"),
         (lambda b: _header(n_rows=0) + b[REQ_HEADER.size :], FramingError, "at least one row"),
-        (lambda b: _header(n_cts=2) + b[REQ_HEADER.size :], FramingError, "needs 3 ciphertexts"),
+        (lambda b: _header(n_cts=3) + b[REQ_HEADER.size :], FramingError, "needs 2 ciphertexts"),
         (lambda b: _header(n_rows=4097) + b[REQ_HEADER.size :], BatchTooLarge, "4096 slots"),
         (lambda b: b[:10], FramingError, "shorter than its header"),
         (lambda b: b[: REQ_HEADER.size + 5], FramingError, "length table"),
         (lambda b: b[:-1], FramingError, "truncated"),
         (lambda b: b + b"\x00", FramingError, "trailing"),
         (
-            lambda b: b[: REQ_HEADER.size + 12] + b"\x00" + b[REQ_HEADER.size + 13 :],
+            lambda b: b[: REQ_HEADER.size + 8] + b"\x00" + b[REQ_HEADER.size + 9 :],
             FramingError,
             "bad magic",
         ),
@@ -165,7 +165,7 @@ def test_parsers_raise_only_codec_errors_on_arbitrary_bytes(data):
 @given(data=st.data())
 def test_parse_request_raises_only_codec_errors_on_mutated_frames(column_request, data):
     frame = bytearray(column_request)
-    head = min(len(frame), REQ_HEADER.size + 12 + 64)  # header, table, SEAL headers' start
+    head = min(len(frame), REQ_HEADER.size + 8 + 64)  # header, table, SEAL headers' start
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, head - 1))
         frame[i] = data.draw(st.integers(0, 255))
