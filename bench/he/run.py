@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -115,7 +116,22 @@ def bench_column(rows, model, expected, reps) -> dict[str, Any]:
         "max_abs_logit_error": float(np.abs(np.array(out) - expected).max()),
         "peak_rss_mb": peak_rss_mb(),
     }
-    return {"ours": ours, "baseline": baseline}
+    unseeded = bench_column_unseeded(client, ev, rows, model, reps)
+    return {"ours": ours, "ours_unseeded": unseeded, "baseline": baseline}
+
+
+def bench_column_unseeded(client, ev, rows, model, reps) -> dict[str, Any]:
+    n = rows.shape[0]
+    request = client.encrypt(rows, seeded=False)
+    results = sorted((ev.evaluate(request, model) for _ in range(reps)), key=lambda r: r.server_s)
+    pick = results[len(results) // 2]
+    return {
+        "server_us_per_prediction": pick.server_s / n * 1e6,
+        "kernel_us_per_prediction": pick.kernel_s / n * 1e6,
+        "load_us_per_prediction": pick.load_s / n * 1e6,
+        "bytes_up_per_prediction": len(request) / n,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def bench_one_row(layout: Layout, row, model, expected_logit, reps) -> dict[str, Any]:
@@ -229,6 +245,21 @@ def table(results: dict[str, Any]) -> str:
         "",
         pool["peak_rss_mb"],
     )
+    u = col["ours_unseeded"]
+    line(
+        "column unseeded: server us/prediction",
+        u["server_us_per_prediction"],
+        b["server_us_per_prediction"],
+        "",
+        u["peak_rss_mb"],
+    )
+    line(
+        "column unseeded: bytes up/prediction",
+        u["bytes_up_per_prediction"],
+        b["bytes_up_per_prediction"],
+        "<= 1024",
+        fmt="{:.0f}",
+    )
     line(
         "column 4096 rows: load us/prediction",
         o["load_us_per_prediction"],
@@ -304,7 +335,12 @@ def main() -> None:
     args = parser.parse_args()
     rows, model, expected = data()
     results: dict[str, Any] = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_1m_at_start": os.getloadavg()[0],
+        },
         "params": DEFAULT_PARAMS.to_dict(),
         "model": {"dataset": "sklearn breast_cancer, standardised", "n_features": model.n_features},
         "column": bench_column(rows, model, expected, args.reps),
@@ -317,8 +353,16 @@ def main() -> None:
             ),
         },
     }
+    results["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
     args.out.write_text(json.dumps(results, indent=2))
     print(table(results))
+    load = (
+        results["machine"]["load_average_1m_at_start"],
+        results["machine"]["load_average_1m_at_end"],
+    )
+    print(
+        f"\nload average (1 min) at start/end: {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"\nwrote {args.out}")
 
 

@@ -160,3 +160,11 @@ def test_evaluate_raises_only_codec_errors_on_corrupted_ciphertexts(
     with contextlib.suppress(CkksError):
         evaluator.evaluate(request, MODEL)
     _ok(evaluator, coeff_client, Layout.COEFF)  # still serving
+
+
+def test_unseeded_ciphertexts_are_accepted_and_twice_as_large(evaluator, column_client):
+    seeded = column_client.encrypt(X)
+    full = column_client.encrypt(X, seeded=False)
+    assert len(full) > 1.8 * len(seeded)
+    result = evaluator.evaluate(full, MODEL)
+    assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
