@@ -219,9 +219,12 @@ class ClientContext:
         self, values: npt.NDArray[np.float64] | npt.NDArray[np.complex128], seeded: bool
     ) -> bytes:
         plain = seal.Plaintext()
-        self._encoder.encode(
-            values.tolist(), self._context.first_parms_id(), self.params.scale, plain
-        )
+        try:
+            self._encoder.encode(
+                values.tolist(), self._context.first_parms_id(), self.params.scale, plain
+            )
+        except _SEAL_ERRORS as exc:
+            raise ShapeMismatch(f"x has values too large to encode: {exc}") from exc
         if seeded:  # a Serializable: SEAL saves the seed instead of the second polynomial
             return save_bytes(self._encryptor.encrypt_symmetric(plain))
         ct = seal.Ciphertext()
@@ -246,7 +249,8 @@ class ClientContext:
             The request body for ``POST /v1/subnets/{id}/infer``.
 
         Raises:
-            ShapeMismatch: ``x`` is not 2-D, has non-finite values, or is too wide.
+            ShapeMismatch: ``x`` is not 2-D, has non-finite or too large values (keep
+                |x| and |w.x + b| below 2^19 with the default parameters), or is too wide.
             BatchTooLarge: More rows than N/2 in the column layout (split the batch).
         """
         layout = self.layout if layout is None else layout

@@ -11,6 +11,7 @@ import os
 import struct
 import tempfile
 import threading
+import weakref
 from typing import Any
 
 __all__ = ["SEAL_HEADER_SIZE", "check_seal_header", "load_into", "save_bytes"]
@@ -35,6 +36,8 @@ class _Scratch:
             self.path = f"/proc/self/fd/{self.fd}"
         else:  # pragma: no cover - non-Linux
             self.fd, self.path = tempfile.mkstemp(prefix="twopm-ckks-")
+            weakref.finalize(self, os.unlink, self.path)
+        weakref.finalize(self, os.close, self.fd)  # when its thread ends
 
 
 def _scratch() -> _Scratch:

@@ -20,6 +20,8 @@ row per ciphertext, features as polynomial coefficients, see ``clients.ckks._pac
 
 one plaintext multiply, no rotations, no keys; w.x + b lands in the constant coefficient.
 
+Headroom: after the rescale the ciphertext lives modulo the 60-bit first prime at scale
+2^40, so every |w.x + b| must stay below 2^19 (about 5e5); larger logits wrap around.
 Encoded weights and loaded contexts are cached with bounds (LRU).
 """
 

@@ -126,6 +126,8 @@ def test_client_encrypt_rejects_bad_shapes_and_values(column_client):
         column_client.encrypt(np.ones(3))
     with pytest.raises(ShapeMismatch, match="non-finite"):
         column_client.encrypt(np.array([[1.0, np.nan, 0.0]]))
+    with pytest.raises(ShapeMismatch, match="too large"):
+        column_client.encrypt(np.array([[1e30, 0.0, 0.0]]))
     from clients.ckks import BatchTooLarge
 
     with pytest.raises(BatchTooLarge, match="split"):
