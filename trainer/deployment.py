@@ -1,0 +1,436 @@
+"""Flower deployment runtime plumbing: the app directory, SuperLink/SuperNode processes, runs.
+
+`twopm node` starts one SuperNode; `twopm train` submits a run with `flwr run` and
+follows `progress.jsonl`; :class:`LocalFederation` starts a SuperLink and one SuperNode
+per CSV on loopback (tests, benchmarks, `twopm up`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "APP_ID",
+    "DeploymentError",
+    "LocalFederation",
+    "RunHandle",
+    "flwr_bin",
+    "free_port",
+    "start_supernode",
+    "submit_run",
+    "wait_for_result",
+    "write_app_dir",
+]
+
+APP_ID = "twopm/newton-logreg"
+_VERSION = "1.0.0"
+
+
+class DeploymentError(RuntimeError):
+    """A Flower process or run failed; the message says which and why."""
+
+
+def flwr_bin(name: str) -> str:
+    """Path of a Flower executable installed next to this Python.
+
+    Args:
+        name: e.g. "flower-superlink", "flower-supernode", "flwr".
+
+    Returns:
+        The executable's path (falls back to the bare name on PATH).
+    """
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Returns:
+        The port number.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    return json.dumps(str(v))
+
+
+def write_app_dir(directory: str | Path, run_config: Mapping[str, Any]) -> Path:
+    """Write the Flower app directory (a `pyproject.toml` only; the code is installed).
+
+    Args:
+        directory: where to write (created).
+        run_config: defaults for `[tool.flwr.app.config]` (see :mod:`trainer.flower_config`).
+
+    Returns:
+        The directory.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cfg_lines = "\n".join(f'"{k}" = {_toml_value(v)}' for k, v in run_config.items())
+    text = f"""[project]
+name = "newton-logreg"
+version = "{_VERSION}"
+description = "2PM federated logistic regression (Newton-Raphson, SecAgg+)"
+license = "MIT"
+dependencies = []
+
+[tool.flwr.app]
+publisher = "twopm"
+
+[tool.flwr.app.components]
+serverapp = "trainer.server_app:app"
+clientapp = "trainer.client_app:app"
+
+[tool.flwr.app.config]
+{cfg_lines}
+"""
+    (d / "pyproject.toml").write_text(text, encoding="utf-8")
+    return d
+
+
+def _write_flower_home(home: Path, superlink: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "twopm"\n\n[superlink.twopm]\n'
+        f'address = "{superlink}"\ninsecure = true\n',
+        encoding="utf-8",
+    )
+
+
+def _env(flwr_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["FLWR_HOME"] = str(flwr_home)
+    env.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    env["PYTHONUNBUFFERED"] = "1"
+    # Flower spawns its helpers (flower-superexec, flwr-serverapp, flwr-clientapp) by name
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    # the SuperExec looks for new tasks this often (Flower's default is 1 s)
+    env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.2")
+    return env
+
+
+def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_file: IO[bytes] = log_path.open("ab")
+    return subprocess.Popen(
+        cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise DeploymentError(f"process exited with {proc.returncode}:\n{tail}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise DeploymentError(f"nothing listens on port {port} after {timeout_s:.0f} s")
+
+
+def start_supernode(
+    *,
+    superlink: str,
+    data_path: str | Path,
+    operator_address: str,
+    runtime_port: int,
+    flwr_home: Path,
+    log_path: Path,
+    fast: bool = True,
+) -> subprocess.Popen[bytes]:
+    """Start a SuperNode process for one CSV.
+
+    Args:
+        superlink: SuperLink address `host:port`.
+        data_path: the node's CSV (absolute path recommended).
+        operator_address: the data holder's Ethereum address ("" if none).
+        runtime_port: loopback port of the node's runtime API (one per node).
+        flwr_home: FLWR_HOME for the node (where FABs are installed).
+        log_path: file collecting the process's output.
+        fast: use :mod:`trainer.supernode` (short idle polls, forked ClientApps);
+            False runs Flower's stock `flower-supernode`.
+
+    Returns:
+        The process (in its own process group).
+    """
+    node_config = f'data-path="{Path(data_path).resolve()}" operator-address="{operator_address}"'
+    launcher = (
+        [sys.executable, "-m", "trainer.supernode", "node"]
+        if fast
+        else [flwr_bin("flower-supernode")]
+    )
+    cmd = [
+        *launcher,
+        "--insecure",
+        "--superlink",
+        superlink,
+        "--port",
+        str(runtime_port),
+        "--node-config",
+        node_config,
+    ]
+    return _spawn(cmd, _env(flwr_home), log_path)
+
+
+@dataclass
+class LocalFederation:
+    """A SuperLink and one SuperNode per CSV, on loopback, in a temporary directory.
+
+    Use as a context manager; every process is stopped on exit.
+
+    Args:
+        data_paths: one CSV per node.
+        operator_addresses: one address per node (default "").
+        workdir: directory for logs, FLWR_HOME and runs (default: a new temp dir,
+            removed on exit).
+    """
+
+    data_paths: list[Path]
+    operator_addresses: list[str] | None = None
+    workdir: Path | None = None
+    superlink_address: str = field(init=False, default="")
+    _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(init=False, default=None)
+
+    def __enter__(self) -> LocalFederation:
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="twopm-fl-")
+            self.workdir = Path(self._tmp.name)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    @property
+    def flwr_home(self) -> Path:
+        """FLWR_HOME used by the SuperLink and `flwr run`."""
+        assert self.workdir is not None
+        return self.workdir / "flwr-home"
+
+    def _start(self) -> None:
+        assert self.workdir is not None
+        port = free_port()
+        self.superlink_address = f"127.0.0.1:{port}"
+        _write_flower_home(self.flwr_home, self.superlink_address)
+        log = self.workdir / "superlink.log"
+        link = _spawn(
+            [
+                flwr_bin("flower-superlink"),
+                "--insecure",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            _env(self.flwr_home),
+            log,
+        )
+        self._procs.append(link)
+        _wait_port(port, link, log, 30.0)
+        addrs = self.operator_addresses or [""] * len(self.data_paths)
+        for i, (path, addr) in enumerate(zip(self.data_paths, addrs, strict=True)):
+            home = self.workdir / f"node-{i}"
+            self._procs.append(
+                start_supernode(
+                    superlink=self.superlink_address,
+                    data_path=path,
+                    operator_address=addr,
+                    runtime_port=free_port(),
+                    flwr_home=home,
+                    log_path=self.workdir / f"node-{i}.log",
+                )
+            )
+
+    def stop_node(self, index: int) -> None:
+        """Stop one SuperNode (to test dropouts).
+
+        Args:
+            index: node index (0-based, order of `data_paths`).
+        """
+        _stop(self._procs[1 + index])
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self._procs):
+            _stop(proc)
+        self._procs.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def run(
+        self,
+        run_config: Mapping[str, Any],
+        *,
+        timeout_s: float = 300.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Submit a training run and wait for its result.
+
+        Args:
+            run_config: run config (see :mod:`trainer.flower_config`); `output-dir` is
+                set to a fresh directory under the work dir unless given.
+            timeout_s: overall deadline.
+            on_progress: called with each progress record.
+
+        Returns:
+            The parsed `result.json` (keys `card`, `wall_s`, `round_trips`, maybe
+            `bundle_path`, `sha256`).
+
+        Raises:
+            DeploymentError: if the run fails or times out.
+        """
+        assert self.workdir is not None
+        cfg = dict(run_config)
+        if not cfg.get("output-dir"):
+            cfg["output-dir"] = str(Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir)))
+        handle = submit_run(self.superlink_address, cfg, flwr_home=self.flwr_home,
+                            app_dir=self.workdir / "app")  # fmt: skip
+        return wait_for_result(handle, timeout_s=timeout_s, on_progress=on_progress)
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """A submitted run.
+
+    Attributes:
+        run_id: Flower run id.
+        output_dir: where the ServerApp writes progress and result.
+        flwr_home: FLWR_HOME used to talk to the SuperLink.
+    """
+
+    run_id: int
+    output_dir: Path
+    flwr_home: Path
+
+
+def submit_run(
+    superlink: str,
+    run_config: Mapping[str, Any],
+    *,
+    flwr_home: Path | None = None,
+    app_dir: Path | None = None,
+) -> RunHandle:
+    """Submit the training app to a SuperLink with `flwr run`.
+
+    Args:
+        superlink: SuperLink address `host:port`.
+        run_config: full run config; must include `output-dir`.
+        flwr_home: FLWR_HOME for the `flwr` client (default: a temp dir).
+        app_dir: where to write the app directory (default: a temp dir).
+
+    Returns:
+        The run handle.
+
+    Raises:
+        DeploymentError: if `flwr run` fails.
+    """
+    home = flwr_home or Path(tempfile.mkdtemp(prefix="twopm-flwr-home-"))
+    _write_flower_home(home, superlink)
+    app = write_app_dir(app_dir or Path(tempfile.mkdtemp(prefix="twopm-app-")), run_config)
+    out = Path(str(run_config["output-dir"]))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("progress.jsonl", "result.json"):
+        (out / name).unlink(missing_ok=True)
+    proc = subprocess.run(
+        [flwr_bin("flwr"), "run", str(app), "twopm", "--format", "json"],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    try:
+        payload = json.loads(proc.stdout[proc.stdout.index("{") :])
+        run_id = int(payload["run-id"])
+    except (ValueError, KeyError, TypeError):
+        detail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+        raise DeploymentError(
+            f"flwr run failed against {superlink}: " + " | ".join(detail)
+        ) from None
+    return RunHandle(run_id, out, home)
+
+
+def _read_progress(path: Path, seen: int) -> tuple[list[dict[str, Any]], int]:
+    if not path.exists():
+        return [], seen
+    lines = path.read_text(encoding="utf-8").splitlines()
+    complete = lines if path.read_text(encoding="utf-8").endswith("\n") else lines[:-1]
+    return [json.loads(line) for line in complete[seen:]], len(complete)
+
+
+def wait_for_result(
+    handle: RunHandle,
+    *,
+    timeout_s: float,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Follow a run's progress file until `result.json` appears.
+
+    Args:
+        handle: the run.
+        timeout_s: deadline in seconds.
+        on_progress: called with each new progress record.
+
+    Returns:
+        The parsed `result.json`.
+
+    Raises:
+        DeploymentError: if the run reports a failure or the deadline passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    progress = handle.output_dir / "progress.jsonl"
+    result = handle.output_dir / "result.json"
+    seen = 0
+    while True:
+        records, seen = _read_progress(progress, seen)
+        for rec in records:
+            if rec.get("event") == "failed":
+                raise DeploymentError(f"run {handle.run_id} failed: {rec.get('error')}")
+            if on_progress is not None:
+                on_progress(rec)
+        if result.exists():
+            data: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+            return data
+        if time.monotonic() > deadline:
+            raise DeploymentError(f"run {handle.run_id}: no result after {timeout_s:.0f} s")
+        time.sleep(0.1)
