@@ -166,9 +166,10 @@ class CkksParams:
 
         Returns:
             ``{"scheme", "poly_modulus_degree", "coeff_mod_bit_sizes", "scale_bits",
-            "security_bits", "slots"}``.
+            "security_bits", "slots", "layouts"}``.
         """
         return {
+            "layouts": [layout.label for layout in Layout],
             "scheme": "ckks",
             "poly_modulus_degree": self.poly_modulus_degree,
             "coeff_mod_bit_sizes": list(self.coeff_mod_bit_sizes),
