@@ -46,13 +46,17 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
         uint64 timestamp;
     }
 
-    /// @notice A user's credit and what they have spent under their current authorisation, in wei.
+    /// @notice What {recordBatch} reads and writes for a user, packed in one storage slot: credit (wei),
+    /// what may still be debited under the current authorisation (wei), and when it expires (Unix s).
+    /// @dev 2^96 wei is about 79 billion ETH, so uint96 amounts cannot overflow in practice; caps above it
+    /// are stored as 2^96 - 1.
     struct Account {
-        uint128 balance;
-        uint128 spent;
+        uint96 balance;
+        uint96 capRemaining;
+        uint64 expiry;
     }
 
-    /// @notice A user's current spending authorisation.
+    /// @notice The terms of a user's current spending authorisation (read only when a new one arrives).
     struct Authorization {
         uint128 maxTotalSpend;
         uint64 expiry;
@@ -141,8 +145,8 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
     error InferenceLedgerZeroAddress();
     /// @notice `user` has `balance` wei of credit, less than `amount`.
     error InferenceLedgerInsufficientCredit(address user, uint256 balance, uint256 amount);
-    /// @notice Debiting `amount` would take `user` past their signed cap (`spent` of `maxTotalSpend` used).
-    error InferenceLedgerCapExceeded(address user, uint256 spent, uint256 amount, uint256 maxTotalSpend);
+    /// @notice Debiting `amount` would take `user` past their signed cap, of which `capRemaining` is left.
+    error InferenceLedgerCapExceeded(address user, uint256 capRemaining, uint256 amount);
     /// @notice `user`'s authorisation expired at `expiry` (or the new one is already expired).
     error InferenceLedgerAuthorizationExpired(address user, uint64 expiry);
     /// @notice The authorisation's nonce is not above the last one used.
@@ -236,8 +240,8 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
             revert InferenceLedgerWithdrawalNotReady(msg.sender, pending.readyAt, block.timestamp);
         }
         Account storage account = _accounts[msg.sender];
-        uint128 balance = account.balance;
-        uint128 paid = pending.amount < balance ? pending.amount : balance;
+        uint96 balance = account.balance;
+        uint96 paid = pending.amount < balance ? uint96(pending.amount) : balance;
         // unchecked: paid <= balance by construction.
         unchecked {
             account.balance = balance - paid;
@@ -268,14 +272,17 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
         if (!SignatureChecker.isValidSignatureNow(user, digest, signature)) {
             revert InferenceLedgerInvalidSignature(user);
         }
-        _authorizations[user] = Authorization(maxTotalSpend.toUint128(), expiry, nonce);
-        _accounts[user].spent = 0;
+        uint96 cap = maxTotalSpend > type(uint96).max ? type(uint96).max : uint96(maxTotalSpend);
+        _authorizations[user] = Authorization(cap, expiry, nonce);
+        Account storage account = _accounts[user];
+        account.capRemaining = cap;
+        account.expiry = expiry;
         emit SpendingAuthorized(user, maxTotalSpend, expiry, nonce);
     }
 
     /// @notice Revokes the caller's spending authorisation: no further debit until a new one.
     function revokeSpending() external {
-        _authorizations[msg.sender].maxTotalSpend = 0;
+        _accounts[msg.sender].capRemaining = 0;
         emit SpendingRevoked(msg.sender);
     }
 
@@ -309,19 +316,20 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
         for (uint256 i = 0; i < count; ++i) {
             address user = users[i];
             uint256 amount = amounts[i];
-            Authorization memory authorization = _authorizations[user];
-            if (block.timestamp > authorization.expiry) {
-                revert InferenceLedgerAuthorizationExpired(user, authorization.expiry);
-            }
             Account memory account = _accounts[user];
+            if (block.timestamp > account.expiry) revert InferenceLedgerAuthorizationExpired(user, account.expiry);
             if (amount > account.balance) revert InferenceLedgerInsufficientCredit(user, account.balance, amount);
-            uint256 spent = uint256(account.spent) + amount;
-            if (spent > authorization.maxTotalSpend) {
-                revert InferenceLedgerCapExceeded(user, account.spent, amount, authorization.maxTotalSpend);
+            if (amount > account.capRemaining) {
+                revert InferenceLedgerCapExceeded(user, account.capRemaining, amount);
             }
-            // Both fit in uint128: amount <= balance (a uint128) and spent <= maxTotalSpend (a uint128).
-            _accounts[user] = Account(uint128(account.balance - amount), uint128(spent));
-            total += amount;
+            // unchecked: amount <= balance and amount <= capRemaining were checked just above, and
+            // total <= sum of uint96 balances cannot overflow uint256.
+            unchecked {
+                _accounts[user] = Account(
+                    account.balance - uint96(amount), account.capRemaining - uint96(amount), account.expiry
+                );
+                total += amount;
+            }
         }
 
         batchId = ++_batchCount;
@@ -449,9 +457,15 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
         return _batchCount;
     }
 
-    /// @notice `user`'s credit (wei) and what they spent under their current authorisation (wei).
+    /// @notice `user`'s credit (wei), what may still be debited under their authorisation (wei), and its
+    /// expiry (Unix s).
     function accountOf(address user) external view returns (Account memory) {
         return _accounts[user];
+    }
+
+    /// @notice Wei debited from `user` under their current authorisation.
+    function spentOf(address user) external view returns (uint256) {
+        return _authorizations[user].maxTotalSpend - _accounts[user].capRemaining;
     }
 
     /// @notice `user`'s current spending authorisation.
@@ -468,12 +482,10 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
     /// signed cap while it has not expired.
     function spendableOf(address user) external view returns (uint256) {
         Account memory account = _accounts[user];
-        Authorization memory authorization = _authorizations[user];
-        if (block.timestamp > authorization.expiry || account.spent >= authorization.maxTotalSpend) return 0;
+        if (block.timestamp > account.expiry) return 0;
         uint256 pending = _withdrawals[user].amount;
         uint256 credit = account.balance > pending ? account.balance - pending : 0;
-        uint256 capLeft = authorization.maxTotalSpend - account.spent;
-        return credit < capLeft ? credit : capLeft;
+        return credit < account.capRemaining ? credit : account.capRemaining;
     }
 
     /// @notice Revenue of a model version: not yet settled, and settled so far (wei).
@@ -511,7 +523,7 @@ contract InferenceLedger is Ownable2Step, ReentrancyGuard, EIP712 {
     function _deposit(address user) private {
         if (msg.value == 0) revert InferenceLedgerZeroAmount();
         Account storage account = _accounts[user];
-        account.balance = (uint256(account.balance) + msg.value).toUint128();
+        account.balance = (uint256(account.balance) + msg.value).toUint96();
         emit Deposited(user, msg.sender, msg.value);
     }
 

@@ -86,7 +86,7 @@ def test_deposit_and_deposit_for_add_credit_with_events(ledger, tx, addr):
     assert events(ledger, r, "Deposited") == [
         {"user": addr(7), "payer": addr(8), "amount": 2 * ETH}
     ]
-    assert ledger.functions.accountOf(addr(7)).call() == (3 * ETH, 0)
+    assert ledger.functions.accountOf(addr(7)).call() == (3 * ETH, 0, 0)
 
 
 def test_deposits_reject_zero_value_and_the_zero_address(ledger, addr):
@@ -173,13 +173,15 @@ def test_authorize_spending_installs_the_cap_and_restarts_the_spent_counter(
 ):
     fund(ledger, tx, anvil, 7, ETH, 1000)
     record(ledger, tx, [addr(7)], [600])
-    assert ledger.functions.accountOf(addr(7)).call() == (ETH - 600, 600)
+    assert ledger.functions.accountOf(addr(7)).call()[:2] == (ETH - 600, 400)
+    assert ledger.functions.spentOf(addr(7)).call() == 600
     r, expiry = authorize(ledger, tx, anvil, 7, 2000, nonce=2)
     assert events(ledger, r, "SpendingAuthorized") == [
         {"user": addr(7), "maxTotalSpend": 2000, "expiry": expiry, "nonce": 2}
     ]
     assert ledger.functions.authorizationOf(addr(7)).call() == (2000, expiry, 2)
-    assert ledger.functions.accountOf(addr(7)).call() == (ETH - 600, 0)
+    assert ledger.functions.accountOf(addr(7)).call() == (ETH - 600, 2000, expiry)
+    assert ledger.functions.spentOf(addr(7)).call() == 0
     assert ledger.functions.spendableOf(addr(7)).call() == 2000
 
 
@@ -226,7 +228,8 @@ def test_a_contract_wallet_authorises_through_eip1271(ledger, tx, addr, anvil, m
     r, _ = authorize(ledger, tx, anvil, 7, 500, user=wallet.address)
     assert events(ledger, r, "SpendingAuthorized")[0]["user"] == wallet.address
     record(ledger, tx, [wallet.address], [500])
-    assert ledger.functions.accountOf(wallet.address).call() == (ETH - 500, 500)
+    assert ledger.functions.accountOf(wallet.address).call()[:2] == (ETH - 500, 0)
+    assert ledger.functions.spentOf(wallet.address).call() == 500
     # the wallet refuses signatures by anybody but its owner
     expiry = now(anvil) + 100
     data = spending_authorization(
@@ -249,7 +252,7 @@ def test_revoke_spending_stops_further_debits(ledger, tx, addr, anvil, market):
     r = tx(7).transact(ledger.functions.revokeSpending())
     assert events(ledger, r, "SpendingRevoked") == [{"user": addr(7)}]
     err = expect_revert(ledger.functions.recordBatch(1, b"\x01" * 32, [addr(7)], [1], 1), addr(1))
-    assert (err.name, err.arguments) == ("InferenceLedgerCapExceeded", (addr(7), 0, 1, 0))
+    assert (err.name, err.arguments) == ("InferenceLedgerCapExceeded", (addr(7), 0, 1))
 
 
 # ----------------------------------------------------------------- batches
@@ -278,8 +281,9 @@ def test_record_batch_debits_users_and_accrues_revenue_to_the_current_version(
             "totalWei": 6 * PRICE,
         }
     ]
-    assert ledger.functions.accountOf(addr(7)).call() == (ETH - 5 * PRICE, 5 * PRICE)
-    assert ledger.functions.accountOf(addr(8)).call() == (ETH - PRICE, PRICE)
+    assert ledger.functions.accountOf(addr(7)).call()[:2] == (ETH - 5 * PRICE, ETH - 5 * PRICE)
+    assert ledger.functions.accountOf(addr(8)).call()[:2] == (ETH - PRICE, ETH - PRICE)
+    assert ledger.functions.spentOf(addr(7)).call() == 5 * PRICE
     assert ledger.functions.revenueOf(1, 1).call() == (6 * PRICE, 0)
     assert ledger.functions.batchRoot(1).call() == b"\x0a" * 32
     assert ledger.functions.batchCount().call() == 1
@@ -297,7 +301,7 @@ def test_record_batch_never_charges_above_the_signed_cap(ledger, tx, addr, anvil
     fund(ledger, tx, anvil, 7, ETH, 100)
     record(ledger, tx, [addr(7)], [70])
     err = expect_revert(ledger.functions.recordBatch(1, b"\x01" * 32, [addr(7)], [31], 1), addr(1))
-    assert (err.name, err.arguments) == ("InferenceLedgerCapExceeded", (addr(7), 70, 31, 100))
+    assert (err.name, err.arguments) == ("InferenceLedgerCapExceeded", (addr(7), 30, 31))
 
 
 def test_record_batch_refuses_debits_after_the_authorisation_expired(
@@ -462,7 +466,7 @@ def test_claim_and_withdraw_credit_are_reentrancy_safe(ledger, tx, addr, anvil, 
     assert attacker.functions.reentered().call() is False
     assert attacker.functions.reentryError().call() == reentrancy_selector
     assert anvil.w3.eth.get_balance(attacker.address) == 1000
-    assert ledger.functions.accountOf(attacker.address).call() == (0, 0)
+    assert ledger.functions.accountOf(attacker.address).call() == (0, 0, 0)
 
 
 # ----------------------------------------------------------------- owner
@@ -519,3 +523,9 @@ def test_owner_settings_are_bounded_and_owner_only(ledger, addr):
 
 def test_the_ledger_points_at_the_registry_it_bills_for(ledger, c):
     assert ledger.functions.registry().call() == c("SubnetRegistry").address
+
+
+def test_an_unlimited_cap_is_stored_as_the_largest_uint96(ledger, tx, addr, anvil):
+    authorize(ledger, tx, anvil, 7, 2**256 - 1)
+    assert ledger.functions.accountOf(addr(7)).call()[1] == 2**96 - 1
+    assert ledger.functions.authorizationOf(addr(7)).call()[0] == 2**96 - 1

@@ -103,7 +103,6 @@ def test_the_ledger_never_creates_or_loses_wei(ops, market, tx, addr, anvil):
             assert settled == claimable + claimed
             assert anvil.w3.eth.get_balance(ledger.address) == balances + unsettled + claimable
             for u in USERS:
-                _balance, spent = ledger.functions.accountOf(addr(u)).call()
-                assert spent <= 10**15
+                assert ledger.functions.spentOf(addr(u)).call() <= 10**15
     finally:
         anvil.revert(snapshot)
