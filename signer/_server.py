@@ -143,11 +143,17 @@ def serve(settings: SignerSettings, password: str, *, ready_file: Path | None = 
         if settings.callers_path.exists():
             check_secret_file(settings.callers_path)
         callers = Callers(settings.callers_path)
-        account = load_account(settings.keystore_path, password)
+        sock, url = _listen_socket(settings)  # a bad address fails before the key is unlocked
+        try:
+            account = load_account(settings.keystore_path, password)
+            store = Store(settings.db_path, settings.audit_path, account, time.time)
+        except BaseException:
+            sock.close()
+            if settings.uds is not None:
+                settings.uds.unlink(missing_ok=True)
+            raise
         del password
-        store = Store(settings.db_path, settings.audit_path, account, time.time)
         service = SignerService(settings, account, policy, callers, store, time.time)
-        sock, url = _listen_socket(settings)
         sock.listen(2048)  # accept into the backlog from now on; uvicorn serves it
         app = build_app(service, max_body_bytes=settings.max_body_bytes)
         config = uvicorn.Config(

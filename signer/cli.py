@@ -44,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         subparsers: The ``twopm`` top-level subparsers.
     """
     group = subparsers.add_parser(
-        "signer", help="the isolated signer holding the operator key", description=__doc__
+        "signer",
+        allow_abbrev=False,
+        help="the isolated signer holding the operator key",
+        description=__doc__,
     )
     add_commands(group.add_subparsers(dest="signer_command", required=True, metavar="COMMAND"))
 
@@ -55,20 +58,26 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
     Args:
         sub: Where to add them.
     """
-    p = sub.add_parser("keygen", help="create a new operator key in an encrypted keystore")
+    p = sub.add_parser(
+        "keygen", allow_abbrev=False, help="create a new operator key in an encrypted keystore"
+    )
     _files(p, "keystore", "password_file")
     p.set_defaults(handler=cmd_keygen)
 
-    p = sub.add_parser("import", help="encrypt an existing private key into a keystore")
+    p = sub.add_parser(
+        "import", allow_abbrev=False, help="encrypt an existing private key into a keystore"
+    )
     _files(p, "keystore", "password_file")
     p.add_argument("--key-file", type=Path, help="0600 file holding the hex key (else a prompt)")
     p.set_defaults(handler=cmd_import)
 
-    p = sub.add_parser("address", help="print the keystore's address (no password needed)")
+    p = sub.add_parser(
+        "address", allow_abbrev=False, help="print the keystore's address (no password needed)"
+    )
     _files(p, "keystore")
     p.set_defaults(handler=cmd_address)
 
-    p = sub.add_parser("serve", help="run the signer service")
+    p = sub.add_parser("serve", allow_abbrev=False, help="run the signer service")
     _files(p, "keystore", "password_file", "policy", "callers", "db", "audit_log")
     p.add_argument("--host", help="loopback address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default 8547; 0 = any free port)")
@@ -77,13 +86,15 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--ready-file", type=Path, help="write {url, address, ...} here once listening")
     p.set_defaults(handler=cmd_serve)
 
-    policy = sub.add_parser("policy", help="show or write the signing policy")
+    policy = sub.add_parser("policy", allow_abbrev=False, help="show or write the signing policy")
     psub = policy.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
-    p = psub.add_parser("show", help="print the policy and its sha256 digest")
+    p = psub.add_parser("show", allow_abbrev=False, help="print the policy and its sha256 digest")
     _files(p, "policy")
     p.add_argument("--json", action="store_true", help="print canonical JSON")
     p.set_defaults(handler=cmd_policy_show)
-    p = psub.add_parser("init", help="write the policy for a deployment's operator functions")
+    p = psub.add_parser(
+        "init", allow_abbrev=False, help="write the policy for a deployment's operator functions"
+    )
     _files(p, "policy")
     p.add_argument(
         "--deployment",
@@ -95,32 +106,36 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing policy file")
     p.set_defaults(handler=cmd_policy_init)
 
-    callers = sub.add_parser("callers", help="manage caller secrets")
+    callers = sub.add_parser("callers", allow_abbrev=False, help="manage caller secrets")
     csub = callers.add_subparsers(dest="callers_command", required=True, metavar="COMMAND")
-    p = csub.add_parser("add", help="mint a secret for a caller (printed once)")
+    p = csub.add_parser("add", allow_abbrev=False, help="mint a secret for a caller (printed once)")
     _files(p, "callers")
     p.add_argument("caller", help="caller id, e.g. recorder")
     p.add_argument("--rotate", action="store_true", help="replace an existing caller's secret")
     p.add_argument("--secret-out", type=Path, help="write the secret (hex) to this new 0600 file")
     p.set_defaults(handler=cmd_callers_add)
 
-    nonce = sub.add_parser("nonce", help="show or set the operator nonce")
+    nonce = sub.add_parser("nonce", allow_abbrev=False, help="show or set the operator nonce")
     nsub = nonce.add_subparsers(dest="nonce_command", required=True, metavar="COMMAND")
-    p = nsub.add_parser("show", help="print the next nonce the signer will use")
+    p = nsub.add_parser("show", allow_abbrev=False, help="print the next nonce the signer will use")
     _files(p, "db")
     p.set_defaults(handler=cmd_nonce_show)
     p = nsub.add_parser(
-        "set", help="admin: set the next nonce (signer stopped; the key signs the audit entry)"
+        "set",
+        allow_abbrev=False,
+        help="admin: set the next nonce (signer stopped; the key signs the audit entry)",
     )
     _files(p, "keystore", "password_file", "db", "audit_log")
     p.add_argument("nonce", type=int)
     p.add_argument("--allow-lower", action="store_true", help="permit lowering it")
     p.set_defaults(handler=cmd_nonce_set)
 
-    audit = sub.add_parser("audit", help="check the audit log")
+    audit = sub.add_parser("audit", allow_abbrev=False, help="check the audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     p = asub.add_parser(
-        "verify", help="check the hash chain, the operator's signatures and the database head"
+        "verify",
+        allow_abbrev=False,
+        help="check the hash chain, the operator's signatures and the database head",
     )
     _files(p, "audit_log", "db", "keystore")
     p.add_argument("--address", help="operator address (default: read from the keystore)")
@@ -434,14 +449,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    parser = argparse.ArgumentParser(prog="python -m signer", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m signer", description=__doc__, allow_abbrev=False
+    )
     add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
     return code

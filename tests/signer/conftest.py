@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
+from web3.types import Wei
 
 from contracts.chain import Anvil
 from contracts.deploy import Deployment, deploy_all
@@ -85,7 +85,7 @@ class SignerProcess:
             time.sleep(0.05)
         info = json.loads(ready.read_text())
         self.url, self.address = info["url"], info["address"]
-        httpx.get(f"{self.url}/healthz", timeout=5).raise_for_status()
+        assert self.client().health()["address"] == self.address
         return self
 
     def kill9(self) -> None:
@@ -128,7 +128,7 @@ def deployment(anvil: Anvil, keystore: Keystore) -> Deployment:
     """Overrides the suite-wide deployment: here the operator is the signer's own key."""
     deployed = deploy_all(anvil.w3, anvil.accounts[0].private_key, operator=keystore.address)
     tx = anvil.w3.eth.send_transaction(
-        {"from": anvil.accounts[3].address, "to": keystore.address, "value": 10**20}
+        {"from": anvil.accounts[3].address, "to": keystore.address, "value": Wei(10**20)}
     )
     anvil.w3.eth.wait_for_transaction_receipt(tx)
     return deployed
@@ -153,7 +153,9 @@ def make_signer(
     """Start a signer on a fresh state directory: ``make_signer(limits=..., extra_args=[...])``."""
     started: list[SignerProcess] = []
 
-    def make(limits: Limits = DEFAULT_LIMITS, extra_args: list[str] | None = None) -> SignerProcess:
+    def make(
+        limits: Limits = DEFAULT_LIMITS, extra_args: list[str] | None = None, start: bool = True
+    ) -> SignerProcess:
         state = tmp_path_factory.mktemp("signer")
         state.chmod(0o700)
         shutil.copy(keystore.path, state / "keystore.json")
@@ -178,7 +180,7 @@ def make_signer(
         }
         proc = SignerProcess(state, keystore.password_file, secrets, extra_args or [])
         started.append(proc)
-        return proc.start()
+        return proc.start() if start else proc
 
     yield make
     for proc in started:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SignerProcess
@@ -96,10 +97,17 @@ def test_verify_catches_a_forged_entry_with_a_correct_hash(
 ) -> None:
     path = tmp_path / "audit.jsonl"
     head = write_log(path, operator)
-    forged = {"event": "sign_transaction", "outcome": "refused", "seq": 6, "prev": head.hash}
+    forged: dict[str, Any] = {
+        "event": "sign_transaction",
+        "outcome": "refused",
+        "seq": 6,
+        "prev": head.hash,
+    }
     forged["hash"] = entry_hash(forged)
     forger: LocalAccount = Account.create()
-    forged["sig"] = "0x" + bytes(forger.sign_message(signable_entry(forged["hash"])).signature).hex()
+    forged["sig"] = (
+        "0x" + bytes(forger.sign_message(signable_entry(forged["hash"])).signature).hex()
+    )
     with path.open("a") as handle:
         handle.write(json.dumps(forged) + "\n")
     assert verify_audit_log(path).ok  # the bare chain cannot tell ...

@@ -10,6 +10,7 @@ from typing import Any
 
 from conftest import SignerProcess
 from signer_support import create_subnet_tx, ledger_tx
+from web3 import Web3
 
 from contracts.deploy import Deployment
 from signer import SignedTransaction, SignerClient, SignerUnavailable
@@ -41,7 +42,9 @@ def test_kill_9_mid_burst_then_restart_neither_reuses_nor_skips_a_nonce(
     assert w3 is not None
     signer = make_signer()
     with signer.client() as client:
-        start = client.sync_nonce(w3.eth.get_transaction_count(signer.address))
+        start = client.sync_nonce(
+            w3.eth.get_transaction_count(Web3.to_checksum_address(signer.address))
+        )
     count = 60
     bodies = {f"burst-{i:03d}": create_subnet_tx(deployment, f"burst-{i}") for i in range(count)}
     answered: dict[str, SignedTransaction] = {}
@@ -86,4 +89,4 @@ def test_kill_9_mid_burst_then_restart_neither_reuses_nor_skips_a_nonce(
     last = by_nonce[start + count - 1]
     receipt = w3.eth.wait_for_transaction_receipt(last.hash, timeout=60)
     assert receipt["status"] == 1
-    assert w3.eth.get_transaction_count(signer.address) == start + count
+    assert w3.eth.get_transaction_count(Web3.to_checksum_address(signer.address)) == start + count

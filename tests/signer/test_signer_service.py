@@ -99,7 +99,7 @@ def test_an_allowed_call_is_signed_recovers_to_the_operator_and_is_mined(
 def test_typed_data_in_an_allowed_domain_is_signed_by_the_operator(
     signer: SignerProcess, deployment: Deployment
 ) -> None:
-    typed = {
+    typed: dict[str, Any] = {
         "types": {
             "EIP712Domain": [
                 {"name": "name", "type": "string"},
