@@ -134,7 +134,9 @@ def read_node_csv(
             header = next(reader)
         except StopIteration:
             raise DataError(f"{p}: empty file, expected a header row") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{p}: not UTF-8 text ({exc.reason})") from exc
+        except csv.Error as exc:
             raise DataError(f"{p}: line 1: not a CSV header ({exc})") from exc
         header = [h.strip() for h in header]
         if len(set(header)) != len(header):

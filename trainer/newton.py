@@ -190,6 +190,7 @@ def local_sums(
     grad = design.T @ (y - prob)
     weights = prob * (1.0 - prob)
     hess = (design * weights[:, None]).T @ design
+    hess = np.triu(hess) + np.triu(hess, 1).T  # exactly symmetric (BLAS need not be)
     return LocalSums(
         n_rows=float(n),
         loglik=loglik,

@@ -114,11 +114,11 @@ def binary_metrics(y: FloatArray, prob: FloatArray) -> dict[str, float | None]:
         prob: float64 array of shape (n,), predicted P(y = 1).
 
     Returns:
-        {"log_loss", "accuracy", "roc_auc", "n"}; metrics None when n = 0.
+        {"log_loss", "accuracy", "roc_auc"}; all None when n = 0.
     """
     n = int(y.shape[0])
     if n == 0:
-        return {"log_loss": None, "accuracy": None, "roc_auc": None, "n": 0}
+        return {"log_loss": None, "accuracy": None, "roc_auc": None}
     p = np.clip(prob, 1e-15, 1 - 1e-15)
     log_loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     accuracy = float(np.mean((prob >= 0.5) == (y == 1)))
@@ -130,7 +130,7 @@ def binary_metrics(y: FloatArray, prob: FloatArray) -> dict[str, float | None]:
         greater = (pos[:, None] > neg[None, :]).sum()
         ties = (pos[:, None] == neg[None, :]).sum()
         auc = float((greater + 0.5 * ties) / (len(pos) * len(neg)))
-    return {"log_loss": log_loss, "accuracy": accuracy, "roc_auc": auc, "n": float(n)}
+    return {"log_loss": log_loss, "accuracy": accuracy, "roc_auc": auc}
 
 
 @dataclass(frozen=True)
