@@ -436,3 +436,35 @@ def test_create_subnet_calls_are_allowed_for_the_operator(
     with signer.client() as client:
         signed = client.sign_transaction(create_subnet_tx(deployment, "s"), key())
     assert Account.recover_transaction(signed.raw_transaction) == signed.sender
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/sign/typed-data", {"idempotency_key": "typed-00000001", "typed_data": "x"}),
+        (
+            "/v1/sign/typed-data",
+            {
+                "idempotency_key": "typed-00000002",
+                "typed_data": {"types": {}, "primaryType": "X", "domain": {}, "message": {}},
+            },
+        ),
+        ("/v1/nonce/sync", {"confirmed_nonce": -1}),
+        ("/v1/nonce/sync", {"confirmed_nonce": 1, "force": True}),
+    ],
+    ids=["typed data not an object", "typed data not EIP-712", "negative nonce", "unknown field"],
+)
+def test_other_routes_refuse_a_malformed_body(
+    signer: SignerProcess, path: str, body: dict[str, Any]
+) -> None:
+    before = signer.client().next_nonce()
+    assert_refused(signer, post(signer, path, body), 400, "malformed_body", before)
+
+
+def test_a_record_that_does_not_exist_is_a_404_problem(signer: SignerProcess) -> None:
+    path = "/v1/records/no-such-key-0001"
+    headers = sign_request(signer.secrets["tester"], "tester", "GET", path, b"")
+    response = httpx.get(f"{signer.url}{path}", headers=headers)
+    assert response.status_code == 404
+    assert response.json()["reason"] == "not_found"
+    assert signer.audit_entries()[-1]["reason"] == "not_found"
