@@ -5,7 +5,14 @@ layouts, the binary framing of requests, responses and public contexts, decrypti
 the sigmoid. Only this package knows the wire format; ``gateway.he`` evaluates on it.
 """
 
-from clients.ckks._codec import ClientContext, galois_element, next_pow2, rotation_steps, sigmoid
+from clients.ckks._codec import (
+    ClientContext,
+    galois_element,
+    next_pow2,
+    rotation_steps,
+    row_period,
+    sigmoid,
+)
 from clients.ckks._errors import (
     BatchTooLarge,
     CiphertextRejected,
@@ -63,6 +70,7 @@ __all__ = [
     "parse_request",
     "parse_response",
     "rotation_steps",
+    "row_period",
     "save_bytes",
     "seal_context",
     "sigmoid",

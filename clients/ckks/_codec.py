@@ -36,7 +36,14 @@ from clients.ckks._packing import coefficients_to_slots, constant_coefficient
 from clients.ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
 from clients.ckks._sealio import load_into, save_bytes
 
-__all__ = ["ClientContext", "galois_element", "next_pow2", "rotation_steps", "sigmoid"]
+__all__ = [
+    "ClientContext",
+    "galois_element",
+    "next_pow2",
+    "rotation_steps",
+    "row_period",
+    "sigmoid",
+]
 
 _SEAL_ERRORS = (ValueError, RuntimeError, IndexError, OverflowError, TypeError)
 
@@ -51,6 +58,26 @@ def next_pow2(n: int) -> int:
         The power of two.
     """
     return 1 if n <= 1 else 1 << (n - 1).bit_length()
+
+
+def row_period(n_features: int) -> int:
+    """Slots one row takes in the row layout: features are paired into complex slots.
+
+    Args:
+        n_features: Features per row.
+
+    Returns:
+        ``next_pow2(ceil(n_features / 2))``; the row is tiled with this period.
+    """
+    return next_pow2((n_features + 1) // 2)
+
+
+def _pairs(values: npt.NDArray[np.float64]) -> npt.NDArray[np.complex128]:
+    """(v0 + i v1, v2 + i v3, ...) of a 1-D array; odd lengths end with a real value."""
+    out = np.zeros((values.shape[0] + 1) // 2, dtype=np.complex128)
+    out += values[0::2]
+    out[: values[1::2].shape[0]] += 1j * values[1::2]
+    return out
 
 
 def rotation_steps(row_slots: int) -> list[int]:
@@ -137,7 +164,7 @@ class ClientContext:
         Args:
             params: The subnet's advertised parameters (checked here).
             layout: ``COLUMN`` and ``COEFF`` need no evaluation keys; ``ROW`` adds Galois
-                keys for the rotation steps 1, 2, 4, ... < ``next_pow2(n_features)`` only.
+                keys for the rotation steps 1, 2, 4, ... < ``row_period(n_features)`` only.
             n_features: Features per row; required for the row layout.
 
         Returns:
@@ -154,11 +181,10 @@ class ClientContext:
         sections = [(Section.PARAMETERS, save_bytes(context.key_context_data().parms()))]
         row_slots = 0
         if layout is Layout.ROW:
-            if n_features is None or not 1 <= n_features <= params.slots:
-                raise ShapeMismatch(
-                    f"row layout needs 1..{params.slots} features, got {n_features}"
-                )
-            row_slots = next_pow2(n_features)
+            n = params.poly_modulus_degree
+            if n_features is None or not 1 <= n_features <= n:
+                raise ShapeMismatch(f"row layout needs 1..{n} features, got {n_features}")
+            row_slots = row_period(n_features)
             steps = rotation_steps(row_slots)
             if steps:
                 # Pass Galois elements: pybind picks the uint32 (element) overload first.
@@ -278,16 +304,16 @@ class ClientContext:
                 coefficients[:n_features] = row
                 cts.append(self._encrypt_vector(coefficients_to_slots(coefficients), seeded))
         else:
-            if self.layout is not Layout.ROW or next_pow2(n_features) > self.row_slots:
+            period = row_period(n_features)
+            if self.layout is not Layout.ROW or period > self.row_slots:
                 raise ShapeMismatch(
                     f"row layout with {n_features} features needs a row context of "
-                    f">= {next_pow2(n_features)} slots"
+                    f">= {period} slots"
                 )
-            period = next_pow2(n_features)
             cts = []
             for row in rows:
-                tile = np.zeros(period)
-                tile[:n_features] = row
+                tile = np.zeros(period, dtype=np.complex128)
+                tile[: (n_features + 1) // 2] = _pairs(row)
                 cts.append(self._encrypt_vector(np.tile(tile, slots // period), seeded))
         return encode_request(layout, n_rows, n_features, cts)
 

@@ -9,7 +9,7 @@ Request (``POST /v1/subnets/{id}/infer`` body)::
     | n_rows u32 | n_features u32 | n_ciphertexts u32 | n_ciphertexts x length u32
     | ciphertexts
 
-    row layout:    n_ciphertexts == n_rows, one row per ciphertext, n_features <= N/2
+    row layout:    n_ciphertexts == n_rows, one row per ciphertext, n_features <= N
     coeff layout:  n_ciphertexts == n_rows, one row per ciphertext, n_features <= N
     column layout: n_ciphertexts == ceil(n_features / 2), n_rows <= N/2: ciphertext k
                    holds features 2k and 2k+1 of every row as the real and imaginary
@@ -159,7 +159,8 @@ class ContextFrame:
 
     Attributes:
         layout: The layout the context is made for.
-        row_slots: Row width (power of two) the Galois keys cover; 0 in the column layout.
+        row_slots: Row period in slots (power of two) the Galois keys cover; 0 unless the
+            row layout.
         sections: Section kind -> SEAL bytes (views into the frame).
     """
 
@@ -256,7 +257,7 @@ def parse_request(
                 f"{n_rows} rows exceed {limits.max_rows_per_row_request} per {layout.label}-layout "
                 "request"
             )
-        width = params.slots if layout is Layout.ROW else params.poly_modulus_degree
+        width = params.poly_modulus_degree  # row: 2 features per slot; coeff: 1 per coefficient
         if n_features > width:
             raise BatchTooLarge(f"{n_features} features exceed the {width} a {layout.label} holds")
         expected = n_rows

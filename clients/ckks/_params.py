@@ -35,9 +35,10 @@ _MIN_HEADROOM_BITS = 10
 class Layout(enum.IntEnum):
     """How rows are packed into ciphertexts.
 
-    ``ROW``: one row per ciphertext (features in the first slots, tiled with period
-    ``next_pow2(n_features)``); the gateway sums slots with rotations by powers of two,
-    so the context carries Galois keys for those steps.
+    ``ROW``: one row per ciphertext, features paired into complex slots
+    (x0 + i x1, x2 + i x3, ...) and tiled with period p = next_pow2(ceil(n_features / 2));
+    the gateway sums p slots with rotations by 1, 2, ..., p/2, so the context carries
+    Galois keys for those steps only.
     ``COLUMN``: one ciphertext per pair of features (real and imaginary parts of the
     slots), holding up to N/2 rows; no evaluation keys.
     ``COEFF``: one row per ciphertext with the features as *polynomial coefficients*

@@ -7,7 +7,8 @@ A public context is accepted only if it is exactly what evaluation needs:
   ciphertexts, and clients encrypt with their own secret key);
 * column and coeff layouts: no Galois keys at all;
 * row layout: Galois keys for exactly the rotation steps 1, 2, 4, ... < ``row_slots``
-  and nothing else (all Galois keys for N = 8192 are 17.8 MB; 32 slots need 1.8 MB).
+  and nothing else (all Galois keys for N = 8192 are 17.8 MB; 30 features pair into 16 slots and need
+  steps 1, 2, 4, 8: 1.5 MB).
 
 Its id is the sha256 of the uploaded bytes.
 """
@@ -46,8 +47,8 @@ class PublicContextInfo:
     Attributes:
         context_id: sha256 hex of the uploaded bytes.
         layout: The layout the context was made for.
-        row_slots: Row width its Galois keys cover (0 unless the row layout); row-layout
-            requests need ``next_pow2(n_features) <= row_slots``.
+        row_slots: Row period in slots its Galois keys cover (0 unless the row layout);
+            row-layout requests need ``row_period(n_features) <= row_slots``.
         size_bytes: Size of the upload in bytes.
     """
 

@@ -7,13 +7,14 @@ and imaginary parts of its slots)::
 
 since Re((a + ib)(c - id)) = ac + bd: a plaintext-scalar multiply and an add per pair
 of features, one rescale at the end, no evaluation keys; the client keeps the real
-parts (the imaginary parts hold sum_k (w_2k x_2k+1 - w_2k+1 x_2k)). Row layout (one row per ciphertext, tiled with period
-p = next_pow2(n_features))::
+parts (the imaginary parts hold sum_k (w_2k x_2k+1 - w_2k+1 x_2k)). Row layout (one row per ciphertext, features paired into complex slots as in the
+column layout, tiled with period p = next_pow2(ceil(n_features / 2)))::
 
-    y = rescale( x * plain(tile(w, p)) );  y += rot(y, s) for s = 1, 2, ..., p/2;  y += plain(b)
+    y = rescale( x * plain(tile(conj pairs of w, p)) );  y += rot(y, s) for s = 1, ..., p/2
+    y += plain(b)
 
 the rotations run after the rescale, at the last level, where key switching is
-cheapest; every slot then holds the logit (the client reads slot 0). Coeff layout (one
+cheapest; the real part of every slot then holds the logit (the client reads slot 0). Coeff layout (one
 row per ciphertext, features as polynomial coefficients, see ``clients.ckks._packing``)::
 
     y = rescale( x(X) * plain(w_0 - sum_i w_i X^(N-i)) ) + plain(b)
@@ -48,9 +49,9 @@ from clients.ckks import (
     ShapeMismatch,
     encode_response,
     load_into,
-    next_pow2,
     parse_request,
     rotation_steps,
+    row_period,
     save_bytes,
     seal_context,
 )
@@ -289,9 +290,10 @@ class HeEvaluator:
             context = self.add_context(context_blob)
             if context.info.context_id != context_id:
                 raise ContextRejected("context bytes do not match the context id")
-        if context.info.layout is not Layout.ROW or context.info.row_slots < next_pow2(n_features):
+        period = row_period(n_features)
+        if context.info.layout is not Layout.ROW or context.info.row_slots < period:
             raise ShapeMismatch(
-                f"{n_features} features need a row-layout context of >= {next_pow2(n_features)} "
+                f"{n_features} features need a row-layout context of >= {period} "
                 f"slots; this one is {context.info.layout.label} with {context.info.row_slots}"
             )
         return context
@@ -335,8 +337,11 @@ class HeEvaluator:
             self._encoder.encode(slots.tolist(), parms_id, self.params.scale, plain)
             plains.append(plain)
         else:
-            tile = np.zeros(period)
-            tile[: model.n_features] = model.weights
+            weights = np.asarray(model.weights, dtype=np.float64)
+            tile = np.zeros(period, dtype=np.complex128)
+            evens, odds = weights[0::2], weights[1::2]
+            tile[: evens.shape[0]] += evens
+            tile[: odds.shape[0]] -= 1j * odds  # conjugate pairs: Re((a+ib)(c-id)) = ac+bd
             plain = seal.Plaintext()
             self._encoder.encode(
                 np.tile(tile, self.params.slots // period).tolist(),
@@ -383,7 +388,7 @@ class HeEvaluator:
         return ct
 
     def _row(self, ct: Any, model: LinearModel, context: ServerContext) -> Any:
-        period = next_pow2(model.n_features)
+        period = row_period(model.n_features)
         (plain,) = self._encoded(model, Layout.ROW, period)
         if plain.is_zero():
             raise ShapeMismatch("the model's weights are all zero; nothing to evaluate")

@@ -61,7 +61,7 @@ def coeff_client() -> ClientContext:
 
 @pytest.fixture(scope="session")
 def row_client() -> ClientContext:
-    """Galois keys for 32-slot rows (steps 1..16): fits both datasets."""
+    """Galois keys for 16-slot rows (steps 1, 2, 4, 8): 30 features in complex pairs."""
     return ClientContext.create(DEFAULT_PARAMS, layout=Layout.ROW, n_features=30)
 
 

@@ -34,6 +34,7 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "parse_request",
             "parse_response",
             "rotation_steps",
+            "row_period",
             "save_bytes",
             "seal_context",
             "sigmoid",

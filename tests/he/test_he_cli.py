@@ -32,7 +32,7 @@ def test_keygen_public_encrypt_decrypt_round_trip(tmp_path, capsys):
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert twopm("public", key, "--out", pub) == 0
     info = validate_public_context(pub.read_bytes(), DEFAULT_PARAMS)
-    assert info.row_slots == 4
+    assert info.row_slots == 2
     csv.write_text("a,b,c\n1,2,3\n-1,0.5,0\n")
     assert twopm("encrypt", key, "--csv", csv, "--out", req) == 0
     model = LinearModel.from_arrays([0.5, -1.25, 2.0], 0.25)

@@ -44,7 +44,7 @@ def test_keyless_layouts_upload_only_the_parameters(layout):
 
 def test_a_row_context_carries_only_the_needed_galois_keys_and_is_small(row_client):
     info = validate_public_context(row_client.public_bytes(), DEFAULT_PARAMS)
-    assert (info.layout, info.row_slots) == (Layout.ROW, 32)
+    assert (info.layout, info.row_slots) == (Layout.ROW, 16)  # 30 features, 2 per slot
     assert info.size_bytes <= 2.5e6
 
 

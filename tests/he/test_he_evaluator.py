@@ -81,13 +81,13 @@ def test_row_layout_needs_a_cached_or_supplied_context(row_client):
 
 
 def test_row_layout_rejects_a_context_narrower_than_the_features():
-    narrow = ClientContext.create(layout=Layout.ROW, n_features=2)
+    narrow = ClientContext.create(layout=Layout.ROW, n_features=2)  # one slot, no keys
     ev = HeEvaluator(DEFAULT_PARAMS)
     ev.add_context(narrow.public_bytes())
     with pytest.raises(ShapeMismatch, match="needs a row context"):
         narrow.encrypt(X, Layout.ROW)
     wide = ClientContext.create(layout=Layout.ROW, n_features=4)
-    with pytest.raises(ShapeMismatch, match=">= 4 slots"):
+    with pytest.raises(ShapeMismatch, match=">= 2 slots"):
         ev.evaluate(wide.encrypt(X, Layout.ROW), MODEL, context_id=narrow.context_id)
 
 
@@ -104,7 +104,7 @@ def test_context_bytes_must_hash_to_the_claimed_id(row_client, column_client):
 
 def test_context_cache_is_bounded():
     ev = HeEvaluator(DEFAULT_PARAMS, context_cache_size=2)
-    clients = [ClientContext.create(layout=Layout.ROW, n_features=2) for _ in range(3)]
+    clients = [ClientContext.create(layout=Layout.ROW, n_features=3) for _ in range(3)]
     for c in clients:
         ev.add_context(c.public_bytes())
     assert [ev.has_context(c.context_id) for c in clients] == [False, True, True]

@@ -113,9 +113,10 @@ def test_parse_request_limits_rows_per_row_layout_request(one_ciphertext):
         parse_request(frame, DEFAULT_PARAMS, FrameLimits(max_rows_per_row_request=2))
 
 
-def test_parse_request_rejects_more_row_features_than_slots(one_ciphertext):
-    frame = encode_request(Layout.ROW, 1, 4097, [one_ciphertext])
-    with pytest.raises(BatchTooLarge, match="4096"):
+@pytest.mark.parametrize("layout", [Layout.ROW, Layout.COEFF])
+def test_parse_request_rejects_more_row_features_than_a_ciphertext_holds(one_ciphertext, layout):
+    frame = encode_request(layout, 1, 8193, [one_ciphertext])
+    with pytest.raises(BatchTooLarge, match="8192"):
         parse_request(frame, DEFAULT_PARAMS)
 
 
