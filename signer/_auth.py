@@ -35,6 +35,7 @@ HEADER_SIGNATURE = "X-2PM-Signature"
 
 CALLER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 
 def string_to_sign(method: str, path: str, body: bytes, timestamp: str, nonce: str) -> bytes:
@@ -217,7 +218,7 @@ def verify_request(
     signature = headers.get(HEADER_SIGNATURE, "")
     if not (caller and timestamp and nonce and signature):
         raise NotAuthenticated("bad_auth", "the X-2PM-* authentication headers are missing")
-    if not CALLER_ID.match(caller) or not _NONCE.match(nonce) or not timestamp.isdigit():
+    if not (CALLER_ID.match(caller) and _NONCE.match(nonce) and _TIMESTAMP.match(timestamp)):
         raise NotAuthenticated("bad_auth", "malformed authentication headers")
     secret = callers.secret(caller)
     if secret is None:

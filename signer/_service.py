@@ -166,6 +166,13 @@ class SignerService:
                             self._remember(*seen, {})
                     store.append_audit_in_transaction(audit)
                 return exc.status, exc.problem()
+            except Exception as exc:
+                # A bug, not a refusal: still leave a trace (best effort), then let the app
+                # answer a detail-free 500.
+                audit.update(outcome="error", status=500, detail=type(exc).__name__)
+                with contextlib.suppress(Exception), store.transaction():
+                    store.append_audit_in_transaction(audit)
+                raise
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -266,7 +273,12 @@ class SignerService:
             value_window_s=lim.value_window_s,
         )
         nonce = store.take_nonce()
-        signed = self._account.sign_transaction(tx.to_eth_account(nonce))
+        try:
+            signed = self._account.sign_transaction(tx.to_eth_account(nonce))
+        except (TypeError, ValueError) as exc:  # eth-account's validation; rolls the nonce back
+            raise MalformedRequest(
+                "malformed_body", f"the transaction does not serialise: {type(exc).__name__}"
+            ) from exc
         response = {
             "idempotency_key": key,
             "from": self.address,
@@ -426,7 +438,7 @@ class SignerService:
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedRequest("malformed_body", "the body is not valid JSON") from exc
     if not isinstance(payload, dict):
         raise MalformedRequest("malformed_body", "the body must be a JSON object")
