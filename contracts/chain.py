@@ -154,6 +154,8 @@ class Anvil:
             process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        except OSError as exc:
+            raise AnvilError(f"cannot run anvil at {binary}: {exc.strerror}") from exc
         finally:
             if log_path:
                 log.close()  # type: ignore[union-attr]

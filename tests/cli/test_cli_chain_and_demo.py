@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from contracts import Deployment
+from contracts.chain import free_port
+
+TWOPM = [sys.executable, "-m", "clients"]
+
+
+def run(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TWOPM, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_chain_up_serves_and_deploys_until_sigterm_then_stops_anvil(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [*TWOPM, "chain", "up", "--port", str(port), "--state-dir", str(tmp_path), "--deploy"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "chain.json").exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        info = json.loads((tmp_path / "chain.json").read_text())
+        assert info["chain_id"] == 534351 and info["rpc_url"] == f"http://127.0.0.1:{port}"
+        assert len(info["accounts"]) == 10 and info["accounts"][0]["private_key"].startswith("0x")
+        deployment = Deployment.read(tmp_path / "deployment.json")
+        assert set(deployment.addresses) >= {
+            "NodeRegistry",
+            "StakingVault",
+            "SubnetRegistry",
+            "InferenceLedger",
+        }
+        anvil_pid = info["pid"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(anvil_pid, 0)
+
+
+def test_chain_deploy_writes_a_deployment_file_for_a_running_chain(tmp_path, anvil):
+    out = tmp_path / "deployment.json"
+    result = run(
+        "chain",
+        "deploy",
+        "--rpc-url",
+        anvil.rpc_url,
+        "--dev-account",
+        "3",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    deployment = Deployment.read(out, anvil.w3)
+    assert deployment.chain_id == 534351 and deployment.deployer == anvil.accounts[3].address
+    assert (
+        deployment.contract("InferenceLedger").functions.operator().call()
+        == anvil.accounts[3].address
+    )
+    assert deployment.contract("StakingVault").functions.tokens().call() == list(
+        deployment.tokens.values()
+    )
+
+
+def test_chain_deploy_reads_the_key_from_a_private_file_only(tmp_path, anvil):
+    key_file = tmp_path / "deployer.key"
+    key_file.write_text(anvil.accounts[5].private_key + "\n")
+    key_file.chmod(0o644)
+    result = run(
+        "chain",
+        "deploy",
+        "--rpc-url",
+        anvil.rpc_url,
+        "--private-key-file",
+        str(key_file),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().startswith("twopm: error: key file") and "chmod 600" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    key_file.chmod(0o600)
+    out = tmp_path / "d.json"
+    result = run(
+        "chain",
+        "deploy",
+        "--rpc-url",
+        anvil.rpc_url,
+        "--private-key-file",
+        str(key_file),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Deployment.read(out).deployer == anvil.accounts[5].address
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["chain", "deploy", "--rpc-url", "http://127.0.0.1:9", "--dev-account", "0"],
+            "cannot reach a JSON-RPC endpoint",
+        ),
+        (["chain", "deploy", "--private-key-file", "/nonexistent/key"], "cannot read key file"),
+        (["chain", "deploy", "--dev-account", "0", "--token", "DAI=0x0"], "--token 'DAI=0x0'"),
+        (["chain", "deploy", "--dev-account", "100"], "--dev-account must be between 0 and 99"),
+    ],
+)
+def test_chain_deploy_refuses_bad_input_with_one_line(tmp_path, anvil, args, message):
+    if "--rpc-url" not in args:
+        args = [*args, "--rpc-url", anvil.rpc_url]
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_a_key_file_with_garbage_is_refused(tmp_path, anvil):
+    key_file = tmp_path / "k"
+    key_file.write_text("not a key")
+    key_file.chmod(0o600)
+    result = run(
+        "chain",
+        "deploy",
+        "--rpc-url",
+        anvil.rpc_url,
+        "--private-key-file",
+        str(key_file),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1 and "does not hold a valid private key" in result.stderr
+
+
+def test_demo_runs_the_on_chain_tour_and_writes_its_summary(tmp_path):
+    out = tmp_path / "summary.json"
+    result = run("demo", "--json", str(out), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(out.read_text())
+    assert summary["chain_id"] == 534351
+    assert all(check["ok"] for check in summary["checks"]) and len(summary["checks"]) >= 7
+    assert summary["subnets"][0]["receipts_proven"] == summary["subnets"][0]["requests_billed"] > 0
+    assert len(summary["payouts_claimed_wei"]) == 3 and all(
+        v > 0 for v in summary["payouts_claimed_wei"].values()
+    )
+
+
+def test_twopm_without_a_command_prints_usage_and_fails(tmp_path):
+    result = run(cwd=tmp_path)
+    assert result.returncode == 2 and "usage: twopm" in result.stderr
+
+
+def test_an_anvil_that_cannot_start_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWOPM_ANVIL_BIN", "/nonexistent/anvil")
+    result = subprocess.run(
+        [*TWOPM, "chain", "up", "--port", "0", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
+    assert result.returncode == 1 and result.stderr.startswith("twopm: error:"), result.stderr
+    assert "Traceback" not in result.stderr
