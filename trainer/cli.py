@@ -7,6 +7,7 @@ Registered through the entry-point group `twopm.commands` (names `node`, `train`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from clients.errors import CliError
 __all__ = ["register", "register_data", "register_node", "register_publish", "register_train"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add every trainer command (`node`, `train`, `data`, `publish`).
 
     Args:
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 # --------------------------------------------------------------------------- node
 
 
-def register_node(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_node(subparsers: argparse._SubParsersAction) -> None:
     """Add `twopm node`.
 
     Args:
@@ -115,10 +116,8 @@ def _run_foreground(cmd: list[str]) -> int:
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
     def forward(signum: int, _frame: Any) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signum)
-        except ProcessLookupError:
-            pass
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -131,7 +130,7 @@ def _run_foreground(cmd: list[str]) -> int:
 # --------------------------------------------------------------------------- train
 
 
-def register_train(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_train(subparsers: argparse._SubParsersAction) -> None:
     """Add `twopm train`.
 
     Args:
@@ -276,7 +275,7 @@ def _print_result(console: Any, result: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- data
 
 
-def register_data(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_data(subparsers: argparse._SubParsersAction) -> None:
     """Add `twopm data split`.
 
     Args:
@@ -329,7 +328,7 @@ def _data_split(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- publish
 
 
-def register_publish(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_publish(subparsers: argparse._SubParsersAction) -> None:
     """Add `twopm publish` (implemented in :mod:`trainer.publish`).
 
     Args:

@@ -85,7 +85,7 @@ def test_load_bundle_rejects_a_tampered_card(tmp_path: Path, bc_result: Training
     card = json.loads((w.path / "card.json").read_text())
     card["intercept"] += 1.0
     (w.path / "card.json").write_text(json.dumps(card))
-    with pytest.raises(BundleError, match="card.json does not match"):
+    with pytest.raises(BundleError, match=r"card\.json does not match"):
         load_bundle(w.path, w.sha256)
 
 
@@ -96,12 +96,12 @@ def test_load_bundle_rejects_a_missing_model_file(
     copy = tmp_path / "copy"
     shutil.copytree(w.path, copy)
     (copy / "model.onnx").unlink()
-    with pytest.raises(BundleError, match="missing model.onnx"):
+    with pytest.raises(BundleError, match=r"missing model\.onnx"):
         load_bundle(copy, w.sha256)
 
 
 def test_load_bundle_rejects_a_directory_without_a_manifest(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match="no manifest.json"):
+    with pytest.raises(BundleError, match=r"no manifest\.json"):
         load_bundle(tmp_path)
 
 

@@ -1,0 +1,254 @@
+"""`twopm publish` against a real anvil and a real signer process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3.types import Wei
+
+from clients.errors import CliError
+from contracts import Anvil, Deployment, deploy_all
+from signer import Limits, SignerClient, Transactor, policy_for_deployment
+from signer._auth import add_caller
+from signer._keystore import write_keystore
+from trainer.bundle import ModelBundle, WrittenBundle, load_bundle, result_to_card, write_bundle
+from trainer.data import Dataset, split_rows
+from trainer.publish import PublishError, contributor_shares, publish_bundle
+from trainer.task import JobConfig, run_in_process
+
+PASSWORD = "trainer test password"
+
+
+def test_shares_are_proportional_to_rows_and_sum_to_10000() -> None:
+    nodes = [
+        {"node_id": 1, "operator_address": "0x" + "11" * 20, "n_rows": 11},
+        {"node_id": 2, "operator_address": "0x" + "22" * 20, "n_rows": 11},
+        {"node_id": 3, "operator_address": "0x" + "33" * 20, "n_rows": 10},
+    ]
+    addrs, shares = contributor_shares(nodes)
+    assert sum(shares) == 10_000
+    assert shares == [3438, 3437, 3125]  # 10000 * (11, 11, 10) / 32, largest remainders
+    assert addrs[0].lower() == "0x" + "11" * 20
+
+
+def test_shares_merge_nodes_of_the_same_operator_and_never_round_to_zero() -> None:
+    big = {"node_id": 1, "operator_address": "0x" + "aa" * 20, "n_rows": 10**9}
+    same = {"node_id": 2, "operator_address": "0x" + "AA" * 20, "n_rows": 1}
+    tiny = {"node_id": 3, "operator_address": "0x" + "bb" * 20, "n_rows": 1}
+    addrs, shares = contributor_shares([big, same, tiny])
+    assert len(addrs) == 2 and sum(shares) == 10_000 and min(shares) == 1
+
+
+def test_shares_reject_a_node_without_an_operator_address() -> None:
+    with pytest.raises(PublishError, match="no valid operator address"):
+        contributor_shares([{"node_id": 7, "operator_address": "", "n_rows": 3}])
+
+
+@pytest.fixture(scope="module")
+def operator_chain(
+    anvil: Anvil, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("trainer-signer")
+    root.chmod(0o700)
+    account = Account.create()
+    write_keystore(root / "keystore.json", bytes(account.key), PASSWORD, scrypt_n=2**12)
+    (root / "keystore.json").chmod(0o600)
+    (root / "password").write_text(PASSWORD + "\n")
+    (root / "password").chmod(0o600)
+    deployment = deploy_all(anvil.w3, anvil.accounts[0].private_key, operator=account.address)
+    tx = anvil.w3.eth.send_transaction(
+        {"from": anvil.accounts[3].address, "to": account.address, "value": Wei(10**20)}
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    limits = Limits(
+        max_value_per_tx_wei=0,
+        max_value_per_window_wei=0,
+        value_window_s=3600,
+        max_gas_per_tx=3_000_000,
+        max_fee_per_gas_wei=100 * 10**9,
+        max_tx_per_hour=1000,
+    )
+    (root / "policy.toml").write_text(
+        policy_for_deployment(deployment.addresses, chain_id=deployment.chain_id, limits=limits)
+    )
+    secret = add_caller(root / "callers.json", "trainer")
+    (root / "secret").write_text(secret.hex())
+    ready = root / "ready.json"
+    log = (root / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "signer",
+            "serve",
+            "--state-dir",
+            str(root),
+            "--password-file",
+            str(root / "password"),
+            "--port",
+            "0",
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=log,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert proc.poll() is None, (root / "serve.log").read_text()[-2000:]
+        assert time.monotonic() < deadline, "signer did not start"
+        time.sleep(0.05)
+    url = json.loads(ready.read_text())["url"]
+    deployment_file = root / "deployment.json"
+    deployment.write(deployment_file)
+    yield {
+        "deployment": deployment,
+        "deployment_file": deployment_file,
+        "url": url,
+        "secret": secret,
+        "secret_file": root / "secret",
+    }
+    proc.kill()
+    proc.wait()
+
+
+def _register(anvil: Anvil, deployment: Deployment, index: int) -> str:
+    acct = anvil.accounts[index]
+    nodes = deployment.contract("NodeRegistry")
+    tx = nodes.functions.register(f"node-{index}", f"https://node{index}.example").transact(
+        {"from": acct.address}
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    return acct.address
+
+
+@pytest.fixture(scope="module")
+def written(
+    anvil: Anvil, spector: Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> WrittenBundle:
+    parts = [spector.take(ix) for ix in split_rows(spector, 3)]
+    result = run_in_process(parts, JobConfig(spector.feature_names, spector.label, n_nodes=3))
+    card = result_to_card(result, secure=True, job_name="spector")
+    for node, idx in zip(card["nodes"], (5, 6, 7), strict=True):
+        node["operator_address"] = anvil.accounts[idx].address
+    return write_bundle(card, tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def bundle(written: WrittenBundle) -> ModelBundle:
+    return load_bundle(written.path, written.sha256)
+
+
+def test_publish_refuses_a_contributor_missing_from_the_node_registry(
+    anvil: Anvil, operator_chain: dict[str, Any], bundle: ModelBundle
+) -> None:
+    dep = operator_chain["deployment"]
+    with (
+        SignerClient(operator_chain["url"], "trainer", operator_chain["secret"]) as client,
+        pytest.raises(PublishError, match="not a registered node"),
+    ):
+        publish_bundle(deployment=dep, transactor=Transactor(anvil.w3, client), bundle=bundle,
+                           artifact_uri="file:///x", subnet_name="spector")  # fmt: skip
+
+
+def test_publish_creates_a_subnet_with_row_shares_and_a_repeat_sends_nothing_new(
+    anvil: Anvil, operator_chain: dict[str, Any], bundle: ModelBundle
+) -> None:
+    dep = operator_chain["deployment"]
+    for idx in (5, 6, 7):
+        _register(anvil, dep, idx)
+    with SignerClient(operator_chain["url"], "trainer", operator_chain["secret"]) as client:
+        tx = Transactor(anvil.w3, client)
+        first = publish_bundle(deployment=dep, transactor=tx, bundle=bundle,
+                               artifact_uri="file:///store/x", subnet_name="spector")  # fmt: skip
+        second = publish_bundle(deployment=dep, transactor=tx, bundle=bundle,
+                                artifact_uri="file:///store/x", subnet_id=first.subnet_id)  # fmt: skip
+    assert first.created and first.version == 1
+    # same bundle, same subnet: the signer's idempotency key returns the same transaction
+    assert not second.created and second.version == 1
+    assert second.tx_hashes == first.tx_hashes[-1:]
+    model = dep.contract("SubnetRegistry").functions.modelOf(first.subnet_id, 1).call()
+    assert model[0].hex() == bundle.sha256
+    assert model[1].hex() == bundle.card["feature_schema_sha256"]
+    rows = {n["operator_address"].lower(): n["n_rows"] for n in bundle.card["nodes"]}
+    shares = dict(zip([a.lower() for a in model[5]], model[6], strict=True))
+    assert sum(shares.values()) == 10_000
+    for addr, share in shares.items():
+        assert abs(share - 10_000 * rows[addr] / 32) <= 1
+
+
+def test_publish_cli_rejects_a_bundle_with_the_wrong_digest(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil
+) -> None:
+    from trainer.publish import _publish
+
+    args = _publish_args(operator_chain, anvil, written, sha256="00" * 32)
+    with pytest.raises(CliError, match="does not match expected"):
+        _publish(args)
+
+
+def test_publish_cli_rejects_an_unreachable_rpc(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil
+) -> None:
+    from trainer.publish import _publish
+
+    args = _publish_args(operator_chain, anvil, written, rpc_url="http://127.0.0.1:9")
+    with pytest.raises(CliError, match="no JSON-RPC node"):
+        _publish(args)
+
+
+def test_publish_cli_publishes_and_prints_the_version(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, capsys: Any
+) -> None:
+    from trainer.publish import _publish
+
+    assert _publish(_publish_args(operator_chain, anvil, written)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["version"] == 1 and out["created"] and out["model_hash"] == "0x" + written.sha256
+
+
+def test_publish_cli_refuses_a_subnet_the_operator_does_not_own(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil
+) -> None:
+    from trainer.publish import _publish
+
+    dep = operator_chain["deployment"]
+    reg = dep.contract("SubnetRegistry")
+    tx = reg.functions.createSubnet("someone-else", 1, 0, 0).transact(
+        {"from": anvil.accounts[8].address}
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    foreign = reg.functions.subnetCount().call()
+    args = _publish_args(operator_chain, anvil, written, subnet_id=foreign)
+    with pytest.raises(CliError, match="not the operator"):
+        _publish(args)
+
+
+def _publish_args(chain: dict[str, Any], anvil: Anvil, written: WrittenBundle, **over: Any) -> Any:
+    import argparse
+
+    ns = argparse.Namespace(
+        bundle=str(written.path),
+        sha256=written.sha256,
+        rpc_url=anvil.rpc_url,
+        deployment=str(chain["deployment_file"]),
+        signer_url=chain["url"],
+        signer_caller="trainer",
+        signer_secret_file=str(chain["secret_file"]),
+        subnet_id=None,
+        name="cli",
+        price_wei=10**12,
+        min_stake_wei=0,
+        owner_share_bps=1000,
+        artifact_uri=None,
+    )
+    for k, v in over.items():
+        setattr(ns, k, v)
+    return ns

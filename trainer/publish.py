@@ -1,0 +1,296 @@
+"""Publish a trained bundle as a subnet model version in `SubnetRegistry`, through the signer.
+
+The operator key lives only in the signer; this module builds the calls, the signer signs
+them (its policy allows `createSubnet` and `publishModel`), and the `Transactor` broadcasts
+and waits. Contributors are the nodes' operator addresses (each must be registered
+in `NodeRegistry`) with shares in proportion to their rows, in basis points that sum to
+exactly 10000 (largest-remainder apportionment, every contributor at least 1 bp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clients.errors import CliError
+
+__all__ = [
+    "PublishError",
+    "PublishResult",
+    "add_publish_parser",
+    "contributor_shares",
+    "publish_bundle",
+    "training_run_id",
+]
+
+TOTAL_BPS = 10_000
+
+
+class PublishError(ValueError):
+    """The bundle cannot be published as asked (the message says why)."""
+
+
+def contributor_shares(nodes: list[dict[str, Any]]) -> tuple[list[str], list[int]]:
+    """Contributors and their shares in basis points, proportional to rows.
+
+    Nodes with the same operator address are merged. Hamilton's largest-remainder method
+    on `10000 - k` after giving each of the `k` contributors 1 bp, so no share is 0 and the
+    sum is exactly 10000; ties in the remainder go to the lower address.
+
+    Args:
+        nodes: the card's `nodes` entries (`operator_address`, `n_rows`).
+
+    Returns:
+        (checksummed addresses sorted ascending, shares in bps, same order).
+
+    Raises:
+        PublishError: if a node has no operator address or no rows, or there is no node.
+    """
+    from eth_utils import is_address, to_checksum_address
+
+    rows: dict[str, int] = {}
+    for node in nodes:
+        addr = str(node.get("operator_address", ""))
+        if not addr or not is_address(addr):
+            raise PublishError(
+                f"node {node.get('node_id')} reported no valid operator address; start it "
+                "with `twopm node --operator-address 0x...`"
+            )
+        n = int(node.get("n_rows", 0))
+        if n <= 0:
+            raise PublishError(f"node {node.get('node_id')} reported no rows")
+        key = to_checksum_address(addr)
+        rows[key] = rows.get(key, 0) + n
+    if not rows:
+        raise PublishError("the model card lists no nodes")
+    if len(rows) > TOTAL_BPS:
+        raise PublishError("more contributors than basis points")
+    addrs = sorted(rows, key=lambda a: int(a, 16))
+    total = sum(rows.values())
+    spare = TOTAL_BPS - len(addrs)
+    exact = [spare * rows[a] / total for a in addrs]
+    shares = [1 + int(e) for e in exact]
+    left = TOTAL_BPS - sum(shares)
+    order = sorted(range(len(addrs)), key=lambda i: (-(exact[i] - int(exact[i])), i))
+    for i in order[:left]:
+        shares[i] += 1
+    return addrs, shares
+
+
+def training_run_id(card: dict[str, Any]) -> bytes:
+    """The `trainingRunId` published on chain: sha256 of the card's training record.
+
+    Args:
+        card: the model card.
+
+    Returns:
+        32 bytes.
+    """
+    blob = json.dumps(
+        {"training": card.get("training"), "nodes": card.get("nodes"), "job": card.get("job_name")},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    return hashlib.sha256(blob).digest()
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What was published.
+
+    Attributes:
+        subnet_id: the subnet.
+        version: the model version number (1-based).
+        created: whether this call created the subnet.
+        contributors: contributor addresses.
+        shares_bps: their shares.
+        tx_hashes: hashes of the transactions sent (create, publish).
+    """
+
+    subnet_id: int
+    version: int
+    created: bool
+    contributors: list[str]
+    shares_bps: list[int]
+    tx_hashes: list[str]
+
+
+def publish_bundle(
+    *,
+    deployment: Any,
+    transactor: Any,
+    bundle: Any,
+    artifact_uri: str,
+    subnet_id: int | None = None,
+    subnet_name: str = "",
+    price_per_request_wei: int = 10**12,
+    min_stake_wei: int = 0,
+    owner_share_bps: int = 1000,
+) -> PublishResult:
+    """Create the subnet if needed, then publish the bundle as its next model version.
+
+    Args:
+        deployment: `contracts.deploy.Deployment` with a web3 client attached.
+        transactor: `signer.client.Transactor` (the operator, through the signer).
+        bundle: a verified :class:`trainer.bundle.ModelBundle`.
+        artifact_uri: where gateways fetch the bundle (e.g. `file:///…/<sha256>`).
+        subnet_id: an existing subnet to update; None creates one named `subnet_name`.
+        subnet_name: name of a new subnet.
+        price_per_request_wei: price of a new subnet, wei.
+        min_stake_wei: minimum stake of a new subnet, wei.
+        owner_share_bps: the owner's revenue share of a new subnet, bps.
+
+    Returns:
+        The result.
+
+    Raises:
+        PublishError: unregistered contributors, a subnet the operator does not own, or
+            missing arguments.
+    """
+    registry = deployment.contract("SubnetRegistry")
+    nodes = deployment.contract("NodeRegistry")
+    contributors, shares = contributor_shares(bundle.card.get("nodes", []))
+    for addr in contributors:
+        if not nodes.functions.isRegistered(addr).call():
+            raise PublishError(f"contributor {addr} is not a registered node in NodeRegistry")
+    operator = transactor.address
+    tx_hashes: list[str] = []
+    created = False
+    if subnet_id is None:
+        if not subnet_name:
+            raise PublishError("give a subnet id to update, or a name to create one")
+        receipt = transactor.transact(
+            registry.functions.createSubnet(
+                subnet_name, int(price_per_request_wei), int(min_stake_wei), int(owner_share_bps)
+            ),
+            idempotency_key=f"trainer-create-subnet-{subnet_name}-{bundle.sha256}",
+        )
+        events = registry.events.SubnetCreated().process_receipt(receipt)
+        subnet_id = int(events[0]["args"]["subnetId"])
+        tx_hashes.append(receipt["transactionHash"].to_0x_hex())
+        created = True
+    else:
+        owner = registry.functions.subnetOf(int(subnet_id)).call()[0]
+        if str(owner).lower() != str(operator).lower():
+            raise PublishError(
+                f"subnet {subnet_id} is owned by {owner}, not the operator {operator}"
+            )
+    schema = bytes.fromhex(bundle.card["feature_schema_sha256"])
+    receipt = transactor.transact(
+        registry.functions.publishModel(
+            int(subnet_id),
+            bytes.fromhex(bundle.sha256),
+            artifact_uri,
+            schema,
+            training_run_id(bundle.card),
+            contributors,
+            shares,
+        ),
+        idempotency_key=f"trainer-publish-{subnet_id}-{bundle.sha256}",
+    )
+    events = registry.events.ModelPublished().process_receipt(receipt)
+    version = int(events[0]["args"]["version"])
+    tx_hashes.append(receipt["transactionHash"].to_0x_hex())
+    return PublishResult(int(subnet_id), version, created, contributors, shares, tx_hashes)
+
+
+def add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add `twopm publish`.
+
+    Args:
+        subparsers: the `twopm` sub-command registry.
+    """
+    p = subparsers.add_parser(
+        "publish",
+        help="publish a model bundle to SubnetRegistry through the signer",
+        description="Verify the bundle, check every contributor in NodeRegistry, then have "
+        "the signer sign createSubnet (unless --subnet-id) and publishModel.",
+    )
+    p.add_argument("--bundle", required=True, help="bundle directory (or model store + --sha256)")
+    p.add_argument("--sha256", help="expected bundle sha256 (hex)")
+    p.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
+    p.add_argument("--deployment", required=True, help="deployment JSON (twopm chain deploy)")
+    p.add_argument("--signer-url", required=True, help="signer URL")
+    p.add_argument("--signer-caller", required=True, help="caller id registered in the signer")
+    p.add_argument("--signer-secret-file", required=True, help="file with the caller's hex secret")
+    p.add_argument("--subnet-id", type=int, help="update this subnet (default: create one)")
+    p.add_argument("--name", default="", help="name of a new subnet")
+    p.add_argument("--price-wei", type=int, default=10**12, help="price per request, wei")
+    p.add_argument("--min-stake-wei", type=int, default=0, help="minimum stake, wei")
+    p.add_argument("--owner-share-bps", type=int, default=1000, help="owner share, bps")
+    p.add_argument("--artifact-uri", help="URI of the bundle (default file://<bundle dir>)")
+    p.set_defaults(handler=_publish)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from web3 import Web3
+
+    from contracts.deploy import Deployment
+    from signer import SignerClient, Transactor
+    from signer._errors import ClientError, SignerRefused, SignerUnavailable
+    from trainer.bundle import BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(args.bundle, args.sha256)
+    except BundleError as exc:
+        raise CliError(str(exc)) from None
+    w3 = Web3(Web3.HTTPProvider(args.rpc_url, request_kwargs={"timeout": 30}))
+    if not w3.is_connected():
+        raise CliError(f"no JSON-RPC node answers at {args.rpc_url}")
+    try:
+        deployment = Deployment.read(Path(args.deployment), w3)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--deployment: {exc}") from None
+    if int(w3.eth.chain_id) != deployment.chain_id:
+        raise CliError(
+            f"chain id {w3.eth.chain_id} differs from the deployment's {deployment.chain_id}"
+        )
+    if args.subnet_id is None and not args.name:
+        raise CliError("give --subnet-id to update a subnet, or --name to create one")
+    if not 0 <= args.owner_share_bps <= TOTAL_BPS or args.price_wei < 0 or args.min_stake_wei < 0:
+        raise CliError("--owner-share-bps must be in [0, 10000]; prices and stakes >= 0")
+    uri = args.artifact_uri or (Path(args.bundle).resolve() / "").as_uri()
+    try:
+        client = SignerClient.from_secret_file(
+            args.signer_url, args.signer_caller, Path(args.signer_secret_file)
+        )
+    except ClientError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        with client:
+            result = publish_bundle(
+                deployment=deployment,
+                transactor=Transactor(w3, client),
+                bundle=bundle,
+                artifact_uri=uri,
+                subnet_id=args.subnet_id,
+                subnet_name=args.name,
+                price_per_request_wei=args.price_wei,
+                min_stake_wei=args.min_stake_wei,
+                owner_share_bps=args.owner_share_bps,
+            )
+    except PublishError as exc:
+        raise CliError(str(exc)) from None
+    except (SignerRefused, SignerUnavailable, ClientError) as exc:
+        raise CliError(f"signer: {exc}") from None
+    except Exception as exc:  # chain errors: reverts, failed estimation, timeouts
+        raise CliError(f"publication failed: {exc}") from None
+    print(
+        json.dumps(
+            {
+                "subnet_id": result.subnet_id,
+                "version": result.version,
+                "created": result.created,
+                "model_hash": "0x" + bundle.sha256,
+                "contributors": result.contributors,
+                "shares_bps": result.shares_bps,
+                "tx_hashes": result.tx_hashes,
+            },
+            indent=2,
+        )
+    )
+    return 0
