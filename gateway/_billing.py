@@ -199,7 +199,7 @@ class Billing:
     ) -> None:
         view = await self.chain.credit_view(caller.address)
         credit_left = max(0, view.balance_wei - view.pending_withdrawal_wei)
-        cap_left = max(0, view.cap_wei - view.spent_wei)
+        cap_left = view.cap_left_wei
         if view.cap_wei == 0:
             reason = "no spending authorisation: POST /v1/spending-authorizations"
         elif view.cap_expiry_s <= self.now_s():

@@ -139,7 +139,7 @@ class CreditView:
         balance_wei: Deposited credit.
         pending_withdrawal_wei: Credit promised to a pending withdrawal.
         cap_wei: ``maxTotalSpend`` of the signed authorisation (0 when none).
-        spent_wei: Spent under the current authorisation.
+        cap_left_wei: What may still be debited under the authorisation.
         cap_expiry_s: Unix time the authorisation expires (0 when none).
         spendable_wei: ``spendableOf``: what may still be debited.
     """
@@ -147,7 +147,7 @@ class CreditView:
     balance_wei: int
     pending_withdrawal_wei: int
     cap_wei: int
-    spent_wei: int
+    cap_left_wei: int
     cap_expiry_s: int
     spendable_wei: int
 
@@ -216,6 +216,10 @@ class ChainReader:
             address=self.addresses["InferenceLedger"], abi=load_abi("InferenceLedger")
         )
         self._metrics = metrics
+        account_abi: Any = next(
+            e for e in load_abi("InferenceLedger") if e.get("name") == "accountOf"
+        )
+        self._account_fields = [c["name"] for c in account_abi["outputs"][0]["components"]]
         self._stake: TTLCache[str, int] = TTLCache(cache_max_entries, cache_ttl_s)
         self._spendable: TTLCache[str, int] = TTLCache(cache_max_entries, cache_ttl_s)
         self._subnets: TTLCache[int, SubnetInfo] = TTLCache(cache_max_entries, cache_ttl_s)
@@ -312,12 +316,19 @@ class ChainReader:
             self._call(f.pendingWithdrawalOf(addr)),
             self._call(f.spendableOf(addr)),
         )
+        acc = dict(zip(self._account_fields, account, strict=False))
+        if "capRemaining" in acc:
+            cap_left = int(acc["capRemaining"])
+            expiry = int(acc.get("expiry", auth[1]))
+        else:  # earlier ledger layout: (balance, spent)
+            cap_left = max(0, int(auth[0]) - int(acc.get("spent", 0)))
+            expiry = int(auth[1])
         return CreditView(
-            balance_wei=int(account[0]),
+            balance_wei=int(acc["balance"]),
             pending_withdrawal_wei=int(pending[0]),
             cap_wei=int(auth[0]),
-            spent_wei=int(account[1]),
-            cap_expiry_s=int(auth[1]),
+            cap_left_wei=cap_left,
+            cap_expiry_s=expiry,
             spendable_wei=int(spendable),
         )
 
@@ -444,6 +455,12 @@ class ChainReader:
                     self._spendable.drop(_topic_address(topics[idx]))
         self._last_block = head
         return len(logs)
+
+    async def close(self) -> None:
+        """Close the JSON-RPC session."""
+        disconnect = getattr(self.w3.provider, "disconnect", None)
+        if disconnect is not None:
+            await disconnect()
 
     async def follow_events(self, interval_s: float) -> None:
         """Poll logs forever (run as a background task).

@@ -44,6 +44,11 @@ _TREE_CACHE_MAX = 256
 """Merkle trees of recent batches kept for proofs (batches, least recently used evicted)."""
 
 
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    """Run blocking web3/signer calls off the loop; cancelling abandons the thread."""
+    return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+
+
 def revert_reason(exc: BaseException) -> str:
     """Name a contract revert found in an exception chain (``InferenceLedgerStaleNonce(...)``).
 
@@ -216,13 +221,11 @@ class Recorder:
         )
         key = "gw-batch-" + batch.key
         try:
-            receipt = await anyio.to_thread.run_sync(
-                lambda: self._tx.transact(call, idempotency_key=key)
-            )
+            receipt = await _in_thread(lambda: self._tx.transact(call, idempotency_key=key))
         except TransactionReverted as exc:
             return await self._fail(batch, receipts, f"reverted: {exc}")
         except TransactionFailed as exc:
-            signed = await anyio.to_thread.run_sync(lambda: self._tx.signer.record(key))
+            signed = await _in_thread(lambda: self._tx.signer.record(key))
             if signed is None and "gas estimation failed" in str(exc):
                 # Never signed and the call would revert (a user's cap expired or credit
                 # went away): record nobody's receipts under this root.
@@ -309,7 +312,7 @@ class Recorder:
         )
         key = f"gw-auth-{user.lower()}-{nonce}-{keccak(signature).hex()[:16]}"
         try:
-            receipt = await anyio.to_thread.run_sync(self._transact, call, key)
+            receipt = await _in_thread(self._transact, call, key)
         except TransactionFailed as exc:
             if "gas estimation failed" in str(exc):
                 raise BadRequest(
@@ -350,26 +353,20 @@ class Recorder:
         """
         from signer import ClientError
 
-        count = int(await anyio.to_thread.run_sync(self._registry.functions.subnetCount().call))
+        count = int(await _in_thread(self._registry.functions.subnetCount().call))
         done = 0
         for subnet_id in range(1, count + 1):
-            version = int(
-                await anyio.to_thread.run_sync(
-                    self._registry.functions.currentVersion(subnet_id).call
-                )
-            )
+            version = int(await _in_thread(self._registry.functions.currentVersion(subnet_id).call))
             if version == 0:
                 continue
-            revenue = await anyio.to_thread.run_sync(
-                self._ledger.functions.revenueOf(subnet_id, version).call
-            )
+            revenue = await _in_thread(self._ledger.functions.revenueOf(subnet_id, version).call)
             if int(revenue[0]) == 0:
                 continue
             # One key per (subnet, version, settled-so-far): a retry after a crash reuses it.
             key = f"gw-settle-{subnet_id}-{version}-{int(revenue[1])}"
             call = self._ledger.functions.settle(subnet_id, version)
             try:
-                await anyio.to_thread.run_sync(self._transact, call, key)
+                await _in_thread(self._transact, call, key)
             except ClientError as exc:
                 self._s.metrics.settlements.labels("failed").inc()
                 _log.warning("settling subnet %s v%s failed: %s", subnet_id, version, exc)

@@ -42,6 +42,8 @@ __all__ = ["Services", "create_app"]
 
 _log = logging.getLogger("gateway")
 
+SHUTDOWN_GRACE_S = 2.0
+"""Seconds shutdown waits for background jobs; an open batch left behind resumes at start."""
 NONCE_RATE_PER_S = 2.0
 """Nonces one client IP may fetch per second (refill)."""
 NONCE_BURST = 20
@@ -289,7 +291,7 @@ async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -
                 "credit_wei": str(view.balance_wei),
                 "pending_withdrawal_wei": str(view.pending_withdrawal_wei),
                 "cap_wei": str(view.cap_wei),
-                "cap_left_wei": str(max(0, view.cap_wei - view.spent_wei)),
+                "cap_left_wei": str(view.cap_left_wei),
                 "cap_expiry": view.cap_expiry_s,
                 "spendable_wei": str(view.spendable_wei),
             }
@@ -526,11 +528,12 @@ def create_app(
         finally:
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            if tasks:
+                await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
             await services.queue.close()
             await services.state.close()
+            if services.chain is not None:
+                await services.chain.close()
 
     app = Litestar(
         route_handlers=[*ROUTES, *(extra_route_handlers or [])],

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -38,6 +39,7 @@ def base_settings(backend: dict[str, object]) -> GatewaySettings:
 import pytest  # noqa: E402
 from eth_account import Account  # noqa: E402
 from gateway_chain import Signer, World, start_signer  # noqa: E402
+from web3.types import Wei  # noqa: E402
 
 from contracts.chain import Anvil  # noqa: E402
 from contracts.deploy import Deployment, deploy_all  # noqa: E402
@@ -56,7 +58,7 @@ def deployment(anvil: Anvil, operator_key: bytes) -> Deployment:
         anvil.w3, anvil.accounts[0].private_key, operator=operator, staking_cooldown_s=3600
     )
     tx = anvil.w3.eth.send_transaction(
-        {"from": anvil.accounts[3].address, "to": operator, "value": 10**20}
+        {"from": anvil.accounts[3].address, "to": operator, "value": Wei(10**20)}
     )
     anvil.w3.eth.wait_for_transaction_receipt(tx)
     return deployed
@@ -77,9 +79,9 @@ def world(anvil: Anvil, deployment: Deployment) -> World:
 
 
 @pytest.fixture
-def new_user(world: World, anvil: Anvil):  # type: ignore[no-untyped-def]
-    def make(**kwargs: object) -> object:
-        return world.new_user(funder_key=anvil.accounts[4].private_key, **kwargs)  # type: ignore[arg-type]
+def new_user(world: World, anvil: Anvil) -> Callable[..., Any]:
+    def make(**kwargs: Any) -> Any:
+        return world.new_user(funder_key=anvil.accounts[4].private_key, **kwargs)
 
     return make
 

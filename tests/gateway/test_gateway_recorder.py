@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gateway_chain import PRICE_WEI, World
+from gateway_support import free_port, serve, session_headers, sign_in
+
+from contracts.tx import Transactor as DevTransactor
+from gateway import Caller, GatewaySettings, create_app
+from gateway._recorder import Recorder
+from gateway.app import build_services
+
+
+def _spent(world: World, address: str) -> int:
+    """Wei debited from ``address`` under its current authorisation."""
+    if any(e.get("name") == "spentOf" for e in world.ledger.abi):
+        return int(world.ledger.functions.spentOf(address).call())
+    return int(world.ledger.functions.accountOf(address).call()[1])
+
+
+def _wait_recorded(
+    client: httpx.Client, token: str, receipt_id: str, timeout_s: float = 30
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/receipts/{receipt_id}", headers=session_headers(token)).json()
+        if body["status"] in ("recorded", "failed"):
+            return dict(body)
+        time.sleep(0.1)
+    raise AssertionError(f"receipt {receipt_id} not recorded: {body}")
+
+
+def _verify_on_chain(world: World, body: dict[str, Any]) -> bool:
+    r = body["receipt"]
+    receipt = (
+        bytes.fromhex(r["receipt_id"][2:]),
+        r["user"],
+        r["subnet_id"],
+        bytes.fromhex(r["model_hash"][2:]),
+        bytes.fromhex(r["request_hash"][2:]),
+        bytes.fromhex(r["response_hash"][2:]),
+        int(r["price_wei"]),
+        r["timestamp"],
+    )
+    proof = [bytes.fromhex(p[2:]) for p in body["proof"]]
+    batch_id = body["batch"]["batch_id"]
+    assert world.ledger.functions.batchRoot(batch_id).call().hex() == body["batch"]["root"][2:]
+    return bool(world.ledger.functions.verifyReceipt(batch_id, receipt, proof).call())
+
+
+@pytest.fixture
+def recording(chain_settings: GatewaySettings) -> Iterator[httpx.Client]:
+    settings = chain_settings.with_(recorder_enabled=True, settle_interval_s=0.5)
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        yield c
+
+
+def test_receipts_are_recorded_and_their_proofs_verify_on_chain(
+    recording: httpx.Client, world: World, new_user: Any
+) -> None:
+    users = [new_user(), new_user()]
+    tokens = [sign_in(recording, u.key.hex()) for u in users]
+    ids = []
+    for token in tokens:
+        for rows in (1, 2):
+            r = recording.post(
+                f"/v1/subnets/{world.subnet_id}/noop",
+                json={"rows": rows},
+                headers=session_headers(token),
+            )
+            assert r.status_code == 200, r.text
+            ids.append((token, r.headers["x-receipt-id"]))
+    for token, receipt_id in ids:
+        body = _wait_recorded(recording, token, receipt_id)
+        assert body["status"] == "recorded" and body["batch"]["tx_hash"]
+        assert _verify_on_chain(world, body)
+    for user, token in zip(users, tokens, strict=True):
+        spent = _spent(world, user.address)
+        assert spent == 3 * PRICE_WEI
+        me = recording.get("/v1/me", headers=session_headers(token)).json()
+        assert me["outstanding_wei"] == "0"
+    metrics = recording.get("/metrics").text
+    assert 'gateway_batches_total{outcome="recorded"}' in metrics
+
+
+def test_the_settlement_job_settles_recorded_revenue(
+    recording: httpx.Client, world: World, new_user: Any
+) -> None:
+    subnet_id = world.create_subnet(PRICE_WEI, 0)
+    token = sign_in(recording, new_user().key.hex())
+    r = recording.post(
+        f"/v1/subnets/{subnet_id}/noop", json={"rows": 5}, headers=session_headers(token)
+    )
+    _wait_recorded(recording, token, r.headers["x-receipt-id"])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        unsettled, settled = world.ledger.functions.revenueOf(subnet_id, 1).call()
+        if settled:
+            break
+        time.sleep(0.2)
+    assert (unsettled, settled) == (0, 5 * PRICE_WEI)
+
+
+def test_a_batch_the_ledger_would_refuse_fails_and_releases_the_reservation(
+    recording: httpx.Client, world: World, new_user: Any
+) -> None:
+    user = new_user()
+    token = sign_in(recording, user.key.hex())
+    # Revoke first, then call within the cache TTL + poll window: the gateway still admits.
+    spendable_before = world.ledger.functions.spendableOf(user.address).call()
+    assert spendable_before > 0
+    subnet_id = world.create_subnet(PRICE_WEI, 0)
+    assert (
+        recording.post(
+            f"/v1/subnets/{subnet_id}/noop", json={"rows": 1}, headers=session_headers(token)
+        ).status_code
+        == 200
+    )  # warms the spendable cache
+    DevTransactor(world.w3, user.key.hex()).transact(world.ledger.functions.revokeSpending())
+    r = recording.post(
+        f"/v1/subnets/{subnet_id}/noop", json={"rows": 1}, headers=session_headers(token)
+    )
+    if r.status_code == 402:
+        pytest.skip("the event poll dropped the cache before the second call")
+    body = _wait_recorded(recording, token, r.headers["x-receipt-id"])
+    assert body["status"] == "failed" and "InferenceLedgerCapExceeded" in body["batch"]["error"]
+    assert recording.get("/v1/me", headers=session_headers(token)).json()["outstanding_wei"] == "0"
+
+
+class _CrashAfterMining:
+    """Injected fault: the transaction is mined, then the process 'dies' before the ack."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.signer = inner.signer
+
+    def transact(self, call: Any, *, idempotency_key: str) -> Any:
+        self.inner.transact(call, idempotency_key=idempotency_key)
+        raise SystemExit("crash after mining")
+
+
+def test_a_crash_between_mining_and_ack_records_the_batch_exactly_once(
+    chain_settings: GatewaySettings, world: World, new_user: Any
+) -> None:
+    user = new_user()
+
+    async def scenario() -> None:
+        services = build_services(chain_settings.with_(batch_max_age_s=0))
+        recorder = Recorder.from_services(services)
+        services.recorder = recorder
+        assert services.billing is not None
+        caller = Caller(address=user.address, via="session")
+        async with services.billing.billed(caller, world.subnet_id, rows=2) as charge:
+            await charge.complete(b"req", b"resp")
+        honest_tx = recorder._tx
+        recorder._tx = _CrashAfterMining(honest_tx)
+        with pytest.raises(SystemExit):
+            await recorder.tick()
+        assert [b.status for b in await services.queue.open_batches()] == ["open"]
+        # "Restart": a fresh recorder over the same durable queue resumes the open batch.
+        again = Recorder.from_services(services)
+        assert await again.tick() == 1
+        assert await services.queue.open_batches() == []
+        assert await again.tick() == 0
+        await services.queue.close()
+        await services.state.close()
+
+    asyncio.run(scenario())
+    assert _spent(world, user.address) == 2 * PRICE_WEI
+
+
+def _start_gateway(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "uvicorn", "--factory", "gateway.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWOPM_")} | env
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, env=full_env, cwd=Path.cwd())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(log.read_text()[-3000:])
+        time.sleep(0.1)
+
+
+def _env(settings: GatewaySettings) -> dict[str, str]:
+    import json
+
+    env = {
+        "TWOPM_GATEWAY_PUBLIC_URL": settings.public_url,
+        "TWOPM_GATEWAY_RPC_URL": str(settings.rpc_url),
+        "TWOPM_GATEWAY_CONTRACTS": json.dumps(dict(settings.contracts)),
+        "TWOPM_GATEWAY_SIGNER_URL": str(settings.signer_url),
+        "TWOPM_GATEWAY_SIGNER_SECRET": str(settings.signer_secret),
+        "TWOPM_GATEWAY_SIGNER_CALLER_ID": settings.signer_caller_id,
+        "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",
+        "TWOPM_GATEWAY_QUEUE_PATH": str(settings.queue_path),
+        "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",
+    }
+    if settings.redis_url:
+        env["TWOPM_GATEWAY_REDIS_URL"] = settings.redis_url
+        env["TWOPM_GATEWAY_REDIS_NAMESPACE"] = settings.redis_namespace
+    return env
+
+
+@pytest.mark.slow
+def test_a_kill_9_between_response_and_recording_loses_no_receipt_and_records_none_twice(
+    chain_settings: GatewaySettings, world: World, new_user: Any, tmp_path: Path
+) -> None:
+    user = new_user()
+    env = _env(chain_settings)
+    # First life: never records (huge batch age), so every receipt is only in the queue.
+    proc, url = _start_gateway(
+        env | {"TWOPM_GATEWAY_BATCH_MAX_AGE_S": "3600", "TWOPM_GATEWAY_BATCH_MAX_RECEIPTS": "1000"},
+        tmp_path / "first.log",
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            token = sign_in(client, user.key.hex())
+            ids = []
+            for _ in range(5):
+                r = client.post(
+                    f"/v1/subnets/{world.subnet_id}/noop",
+                    json={"rows": 1},
+                    headers=session_headers(token),
+                )
+                assert r.status_code == 200, r.text
+                ids.append(r.headers["x-receipt-id"])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _spent(world, user.address) == 0
+    # Second life: records what the first one queued.
+    proc, url = _start_gateway(
+        env | {"TWOPM_GATEWAY_BATCH_MAX_AGE_S": "0.1"}, tmp_path / "second.log"
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            token = sign_in(client, user.key.hex())
+            for receipt_id in ids:
+                body = _wait_recorded(client, token, receipt_id)
+                assert body["status"] == "recorded"
+                assert _verify_on_chain(world, body)
+            time.sleep(0.5)  # a second recording, if any, would land meanwhile
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert _spent(world, user.address) == 5 * PRICE_WEI
