@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from clients.ckks import CkksParams, FrameLimits
 from gateway.he._context import PublicContextInfo
 from gateway.he._kernels import Evaluation, HeEvaluator, LinearModel
 
 _evaluator: HeEvaluator | None = None
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """A large payload the pool wrote to a tmpfs file instead of the pipe.
+
+    Attributes:
+        path: File to read; the pool deletes it when the task is done.
+    """
+
+    path: str
+
+
+def _read(payload: bytes | Spilled | None) -> bytes | None:
+    if isinstance(payload, Spilled):
+        with open(payload.path, "rb") as f:
+            return f.read()
+    return payload
 
 
 def init(
@@ -31,15 +50,22 @@ def _get() -> HeEvaluator:
 
 
 def evaluate(
-    request: bytes, model: LinearModel, context_id: str | None, context_blob: bytes | None
+    request: bytes | Spilled,
+    model: LinearModel,
+    context_id: str | None,
+    context_blob: bytes | Spilled | None,
 ) -> Evaluation:
     """Evaluate one request (see ``HeEvaluator.evaluate``)."""
-    return _get().evaluate(request, model, context_id=context_id, context_blob=context_blob)
+    body = _read(request)
+    assert body is not None
+    return _get().evaluate(body, model, context_id=context_id, context_blob=_read(context_blob))
 
 
-def validate(blob: bytes) -> PublicContextInfo:
+def validate(blob: bytes | Spilled) -> PublicContextInfo:
     """Validate a public context and keep it loaded in this worker."""
-    return _get().add_context(blob).info
+    body = _read(blob)
+    assert body is not None
+    return _get().add_context(body).info
 
 
 def pid() -> int:
