@@ -22,7 +22,8 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from signer._errors import ConfigError, NotAuthenticated
@@ -90,10 +91,49 @@ def sign_request(
     }
 
 
-class Callers:
-    """The callers file: caller id -> secret, JSON, mode 0600, re-read when it changes.
+@dataclass(frozen=True)
+class Caller:
+    """One caller of the callers file.
 
-    The file looks like ``{"callers": {"recorder": {"secret": "<64 hex>"}}}``.
+    Attributes:
+        secret: Its HMAC secret (at least 16 bytes; ``callers add`` mints 32).
+        allow: What it may have signed, as function names (``recordBatch``), full signatures
+            (``settle(uint256,uint64)``) or EIP-712 primary types; None allows the whole policy.
+    """
+
+    secret: bytes
+    allow: frozenset[str] | None = None
+
+    def may_call(self, signature: str) -> bool:
+        """Whether the allow-list admits a function.
+
+        Args:
+            signature: Canonical function signature.
+
+        Returns:
+            True when allowed (or when the caller has no allow-list).
+        """
+        if self.allow is None:
+            return True
+        return signature in self.allow or signature.split("(", 1)[0] in self.allow
+
+    def may_sign_type(self, primary_type: str) -> bool:
+        """Whether the allow-list admits an EIP-712 primary type.
+
+        Args:
+            primary_type: The typed data's ``primaryType``.
+
+        Returns:
+            True when allowed (or when the caller has no allow-list).
+        """
+        return self.allow is None or primary_type in self.allow
+
+
+class Callers:
+    """The callers file, JSON, mode 0600, re-read when it changes on disk.
+
+    The file looks like ``{"callers": {"recorder": {"secret": "<64 hex>",
+    "allow": ["recordBatch"]}}}``; ``allow`` is optional (absent: the whole policy).
 
     Args:
         path: The file.
@@ -105,43 +145,43 @@ class Callers:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._mtime_ns = -1
-        self._secrets: dict[str, bytes] = {}
+        self._callers: dict[str, Caller] = {}
         self._reload_if_changed()
 
-    def secret(self, caller: str) -> bytes | None:
-        """A caller's secret, re-reading the file if it changed on disk.
+    def get(self, caller: str) -> Caller | None:
+        """A caller, re-reading the file if it changed on disk.
 
         Args:
             caller: Caller id.
 
         Returns:
-            The secret, or None for an unknown caller.
+            The caller, or None when unknown.
         """
         # A broken edit must not lock everyone out nor let anyone in: keep the old set.
         with contextlib.suppress(ConfigError):
             self._reload_if_changed()
-        return self._secrets.get(caller)
+        return self._callers.get(caller)
 
     def _reload_if_changed(self) -> None:
         try:
             mtime_ns = self.path.stat().st_mtime_ns
         except FileNotFoundError:
-            self._secrets = {}
+            self._callers = {}
             return
         if mtime_ns == self._mtime_ns:
             return
-        self._secrets = read_callers(self.path)
+        self._callers = read_callers(self.path)
         self._mtime_ns = mtime_ns
 
 
-def read_callers(path: Path) -> dict[str, bytes]:
+def read_callers(path: Path) -> dict[str, Caller]:
     """Read a callers file.
 
     Args:
         path: The file (mode 0600).
 
     Returns:
-        Caller id -> secret.
+        Caller id -> caller.
 
     Raises:
         ConfigError: Bad permissions or content.
@@ -149,23 +189,35 @@ def read_callers(path: Path) -> dict[str, bytes]:
     check_secret_file(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        table = raw["callers"]
-        out = {name: bytes.fromhex(entry["secret"]) for name, entry in table.items()}
+        out: dict[str, Caller] = {}
+        for name, entry in raw["callers"].items():
+            allow = entry.get("allow")
+            if allow is not None and not (
+                isinstance(allow, list) and all(isinstance(a, str) and a for a in allow)
+            ):
+                raise ValueError("allow must be a list of names")
+            out[name] = Caller(
+                bytes.fromhex(entry["secret"]), None if allow is None else frozenset(allow)
+            )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path} is not a valid callers file") from exc
-    for name, secret in out.items():
-        if not CALLER_ID.match(name) or len(secret) < 16:
+    for name, caller in out.items():
+        if not CALLER_ID.match(name) or len(caller.secret) < 16:
             raise ConfigError(f"{path}: caller {name!r} has a bad id or a short secret")
     return out
 
 
-def add_caller(path: Path, caller: str, *, replace: bool = False) -> bytes:
+def add_caller(
+    path: Path, caller: str, *, replace: bool = False, allow: Sequence[str] | None = None
+) -> bytes:
     """Mint a 32-byte secret for a caller and store it in the callers file (mode 0600).
 
     Args:
         path: The callers file (created if missing).
         caller: The new caller id.
         replace: Replace an existing caller's secret (rotation).
+        allow: Function names, signatures or EIP-712 primary types this caller may have
+            signed; None for the whole policy.
 
     Returns:
         The new secret; show it once to the operator, who hands it to the caller.
@@ -179,8 +231,13 @@ def add_caller(path: Path, caller: str, *, replace: bool = False) -> bytes:
     if caller in current and not replace:
         raise ConfigError(f"caller {caller!r} exists; use --rotate to replace its secret")
     secret = secrets.token_bytes(32)
-    current[caller] = secret
-    body = {"callers": {name: {"secret": s.hex()} for name, s in sorted(current.items())}}
+    current[caller] = Caller(secret, None if allow is None else frozenset(allow))
+    table: dict[str, dict[str, object]] = {}
+    for name, entry in sorted(current.items()):
+        table[name] = {"secret": entry.secret.hex()}
+        if entry.allow is not None:
+            table[name]["allow"] = sorted(entry.allow)
+    body = {"callers": table}
     write_secret_file(path, json.dumps(body, indent=2).encode() + b"\n", overwrite=True)
     return secret
 
@@ -220,9 +277,10 @@ def verify_request(
         raise NotAuthenticated("bad_auth", "the X-2PM-* authentication headers are missing")
     if not (CALLER_ID.match(caller) and _NONCE.match(nonce) and _TIMESTAMP.match(timestamp)):
         raise NotAuthenticated("bad_auth", "malformed authentication headers")
-    secret = callers.secret(caller)
-    if secret is None:
+    entry = callers.get(caller)
+    if entry is None:
         raise NotAuthenticated("unknown_caller", f"caller {caller!r} is not known")
+    secret = entry.secret
     expected = hmac.new(
         secret, string_to_sign(method, path, body, timestamp, nonce), hashlib.sha256
     ).hexdigest()

@@ -45,6 +45,7 @@ REASONS: dict[str, str] = {
     "window_value_over_cap": "the value would take the rolling window over its cap",
     "gas_over_cap": "the gas limit is over the cap",
     "fee_over_cap": "max fee per gas (or the priority fee) is over the cap",
+    "caller_not_allowed": "the policy allows it, but not for this caller (its allow-list)",
     "typed_data_domain_not_allowed": "the EIP-712 domain is not an allowed domain",
     "typed_data_type_not_allowed": "the EIP-712 primary type is not allowed for that domain",
     "idempotency_conflict": "the idempotency key was used before with a different body",

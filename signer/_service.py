@@ -265,6 +265,11 @@ class SignerService:
         if earlier is not None:
             return self._replay(earlier, "transaction", body_hash, key, audit)
         function = self.policy.check_transaction(tx)
+        entry = self._callers.get(caller)
+        if entry is None or not entry.may_call(function.signature):
+            raise PolicyViolation(
+                "caller_not_allowed", f"caller {caller!r} may not call {function.signature}"
+            )
         lim = self.policy.limits
         store.check_windows(
             tx.value_wei,
@@ -325,6 +330,11 @@ class SignerService:
         if earlier is not None:
             return self._replay(earlier, "typed_data", body_hash, key, audit)
         self.policy.check_typed_data(domain, primary)
+        entry = self._callers.get(caller)
+        if entry is None or not entry.may_sign_type(primary):
+            raise PolicyViolation(
+                "caller_not_allowed", f"caller {caller!r} may not sign {primary!r} data"
+            )
         signed = self._account.sign_message(signable)
         response = {
             "idempotency_key": key,

@@ -112,6 +112,13 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
     _files(p, "callers")
     p.add_argument("caller", help="caller id, e.g. recorder")
     p.add_argument("--rotate", action="store_true", help="replace an existing caller's secret")
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="NAME",
+        help="restrict the caller to this function (name or signature) or EIP-712 primary type; "
+        "repeat for more (default: the whole policy)",
+    )
     p.add_argument("--secret-out", type=Path, help="write the secret (hex) to this new 0600 file")
     p.set_defaults(handler=cmd_callers_add)
 
@@ -327,7 +334,7 @@ def cmd_callers_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.secret_out is not None and args.secret_out.exists():
         raise ConfigError(f"{args.secret_out} already exists")
-    secret = add_caller(settings.callers_path, args.caller, replace=args.rotate)
+    secret = add_caller(settings.callers_path, args.caller, replace=args.rotate, allow=args.allow)
     if args.secret_out is not None:
         write_secret_file(args.secret_out, secret.hex().encode() + b"\n")
         print(f"caller {args.caller}: secret written to {args.secret_out}")

@@ -178,6 +178,7 @@ def make_signer(
         secrets = {
             name: add_caller(state / "callers.json", name) for name in ("tester", "recorder")
         }
+        secrets["settler"] = add_caller(state / "callers.json", "settler", allow=["settle"])
         proc = SignerProcess(state, keystore.password_file, secrets, extra_args or [])
         started.append(proc)
         return proc.start() if start else proc

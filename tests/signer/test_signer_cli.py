@@ -160,6 +160,13 @@ def test_callers_add_mints_a_secret_once_and_refuses_a_duplicate(run: Run, tmp_p
     assert out_file.stat().st_mode & 0o777 == 0o600
     code, _, err = run("callers", "add", "bad id!", "--state-dir", str(tmp_path))
     assert code == 1 and one_line_error(err)
+    code, _, _ = run(
+        "callers", "add", "publisher", "--allow", "createSubnet", "--allow", "publishModel",
+        "--state-dir", str(tmp_path),
+    )  # fmt: skip
+    table = json.loads(callers.read_text())["callers"]
+    assert table["publisher"]["allow"] == ["createSubnet", "publishModel"]
+    assert "allow" not in table["recorder"]
 
 
 def test_nonce_set_refuses_while_the_signer_runs_and_lowering_without_allow_lower(

@@ -468,3 +468,17 @@ def test_a_record_that_does_not_exist_is_a_404_problem(signer: SignerProcess) ->
     assert response.status_code == 404
     assert response.json()["reason"] == "not_found"
     assert signer.audit_entries()[-1]["reason"] == "not_found"
+
+
+def test_a_caller_with_an_allow_list_may_sign_only_those_functions(
+    signer: SignerProcess, deployment: Deployment
+) -> None:
+    with signer.client("settler") as settler:
+        signed = settler.sign_transaction(ledger_tx(deployment), key())
+        assert Account.recover_transaction(signed.raw_transaction) == signed.sender
+    before = signer.client().next_nonce()
+    response = post(
+        signer, "/v1/sign/transaction", sign_body(create_subnet_tx(deployment, "x")),
+        caller="settler",
+    )  # fmt: skip
+    assert_refused(signer, response, 403, "caller_not_allowed", before)
