@@ -205,7 +205,10 @@ class ChainReader:
         if missing:
             raise ConfigurationError(f"contract addresses missing: {', '.join(missing)}")
         self.w3 = w3
-        self.addresses = {k: to_checksum_address(v) for k, v in addresses.items()}
+        try:
+            self.addresses = {k: to_checksum_address(v) for k, v in addresses.items()}
+        except ValueError as exc:
+            raise ConfigurationError(f"a contract address is not an address: {exc}") from exc
         self.vault = w3.eth.contract(
             address=self.addresses["StakingVault"], abi=load_abi("StakingVault")
         )
