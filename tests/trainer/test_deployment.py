@@ -1,0 +1,85 @@
+"""End to end on Flower's deployment runtime: a SuperLink and 3 SuperNode processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tests.trainer.conftest import pooled_logit_mle
+from trainer.bundle import load_bundle
+from trainer.data import Dataset, split_rows, write_csv
+from trainer.deployment import DeploymentError, LocalFederation
+
+OPERATORS = ["0x" + f"{i:02x}" * 20 for i in (0xA1, 0xB2, 0xC3)]
+
+
+def _node_csvs(data: Dataset, tmp_path: Path, mode: str) -> list[Path]:
+    paths = []
+    for i, rows in enumerate(split_rows(data, 3, mode=mode)):
+        path = tmp_path / f"node-{i}.csv"
+        write_csv(data.take(rows), path)
+        paths.append(path)
+    return paths
+
+
+def _config(data: Dataset, tmp_path: Path, **over: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "features": ",".join(data.feature_names),
+        "label": data.label,
+        "l2-c": 0.0,
+        "n-nodes": 3,
+        "secure": True,
+        "round-timeout-s": 60.0,
+        "model-store": str(tmp_path / "store"),
+        "job-name": "e2e",
+    }
+    cfg.update(over)
+    return cfg
+
+
+def test_spector_on_three_supernodes_with_secagg_equals_the_pooled_logit_fit(
+    spector: Dataset, tmp_path: Path
+) -> None:
+    progress: list[dict[str, Any]] = []
+    with LocalFederation(_node_csvs(spector, tmp_path, "label-skew"), OPERATORS) as fed:
+        result = fed.run(_config(spector, tmp_path), timeout_s=600, on_progress=progress.append)
+    card = result["card"]
+    got = np.r_[card["intercept"], card["coef"]]
+    np.testing.assert_allclose(got, pooled_logit_mle(spector), rtol=0, atol=1e-6)
+    assert card["training"]["secure_aggregation"] == "flower-secagg+"
+    assert card["training"]["converged"]
+    # 4 SecAgg+ message round trips per Newton round, nothing else
+    assert result["round_trips"] == 4 * card["training"]["rounds"]
+    assert [p["round"] for p in progress] == list(range(1, card["training"]["rounds"] + 1))
+    assert sorted(n["n_rows"] for n in card["nodes"]) == [10, 11, 11]
+    assert sorted(n["operator_address"] for n in card["nodes"]) == OPERATORS
+    bundle = load_bundle(result["bundle_path"], result["sha256"])
+    prob = ort.InferenceSession(bundle.onnx_bytes).run(["probabilities"], {"x": spector.x})[0]
+    np.testing.assert_allclose(prob[:, 1], bundle.predict_proba(spector.x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("TWOPM_SLOW_TESTS") != "1", reason="about a minute; set TWOPM_SLOW_TESTS=1"
+)
+def test_a_node_dropping_out_mid_training_aborts_the_run_with_a_clear_error(
+    spector: Dataset, tmp_path: Path
+) -> None:
+    with LocalFederation(_node_csvs(spector, tmp_path, "iid"), OPERATORS) as fed:
+
+        def stop_after_first_round(rec: dict[str, Any]) -> None:
+            if rec.get("round") == 1:
+                threading.Thread(target=fed.stop_node, args=(2,)).start()
+
+        with pytest.raises(DeploymentError, match=r"2 of 3 nodes answered|did not complete"):
+            fed.run(
+                _config(spector, tmp_path, **{"round-timeout-s": 8.0}),
+                timeout_s=300,
+                on_progress=stop_after_first_round,
+            )
