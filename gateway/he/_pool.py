@@ -1,8 +1,6 @@
 """A bounded pool of worker processes for CKKS evaluation, usable from the event loop.
 
-TenSEAL/SEAL hold the GIL, so evaluation runs in processes. Payloads above
-``spill_bytes`` travel as a file in ``/dev/shm`` (tmpfs) rather than through the
-executor's pipe, which moves 64 KiB per wake-up and is slow on busy cores. They come from a
+TenSEAL/SEAL hold the GIL, so evaluation runs in processes. They come from a
 ``forkserver`` (not a plain fork: the gateway has threads) that imports the worker
 module once, so starting or replacing a worker is a cheap fork rather than a fresh
 interpreter importing the whole gateway. At most ``workers + max_queue`` requests are admitted at once;
@@ -15,11 +13,8 @@ worker process dies anyway, the pool is rebuilt and the request fails with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
-import os
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -58,8 +53,6 @@ class HePoolSettings:
         model_cache_size: Encoded models each worker keeps (LRU).
         retry_after_s: Seconds advertised in ``Retry-After`` when overloaded.
         limits: Frame parsing bounds.
-        spill_bytes: Payloads larger than this (bytes) go to workers through a tmpfs file.
-        spill_dir: Directory for spilled payloads (tmpfs); ``None`` disables spilling.
     """
 
     workers: int = 2
@@ -68,8 +61,6 @@ class HePoolSettings:
     model_cache_size: int = 16
     retry_after_s: float = 1.0
     limits: FrameLimits = DEFAULT_LIMITS
-    spill_bytes: int = 256 << 10
-    spill_dir: str | None = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 class HePool:
@@ -171,8 +162,7 @@ class HePool:
             GatewayError: 400/413/422 for refused contexts; 503 ``Overloaded`` or
                 ``WorkerFailed``.
         """
-        with self._spill(blob) as payload:
-            return await self._run(_worker.validate, payload)
+        return await self._run(_worker.validate, blob)
 
     async def evaluate(
         self,
@@ -198,33 +188,16 @@ class HePool:
             GatewayError: 400/413/422 for bad input, 404 ``PublicContextNotFound`` when the
                 context expired, 503 ``Overloaded`` or ``WorkerFailed``.
         """
-        with self._spill(request) as body:
-            try:
-                return await self._run(_worker.evaluate, body, model, context_id, None)
-            except _NeedContext:
-                pass
-            blob = None
-            if load_context is not None and context_id is not None:
-                blob = await load_context(context_id)
-            if blob is None:
-                raise PublicContextNotFound(f"public context {context_id} is unknown or expired")
-            with self._spill(blob) as context_payload:
-                return await self._run(_worker.evaluate, body, model, context_id, context_payload)
-
-    @contextlib.contextmanager
-    def _spill(self, data: bytes) -> Iterator[bytes | _worker.Spilled]:
-        directory = self.settings.spill_dir
-        if directory is None or len(data) <= self.settings.spill_bytes:
-            yield data
-            return
-        fd, path = tempfile.mkstemp(prefix="twopm-he-", dir=directory)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            yield _worker.Spilled(path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            return await self._run(_worker.evaluate, request, model, context_id, None)
+        except _NeedContext:
+            pass
+        blob = (
+            None if load_context is None or context_id is None else await load_context(context_id)
+        )
+        if blob is None:
+            raise PublicContextNotFound(f"public context {context_id} is unknown or expired")
+        return await self._run(_worker.evaluate, request, model, context_id, blob)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._in_flight >= self.capacity:

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from clients.ckks import CkksParams, FrameLimits
 from gateway.he._context import PublicContextInfo
 from gateway.he._kernels import Evaluation, HeEvaluator, LinearModel
 
 _evaluator: HeEvaluator | None = None
-
-
-@dataclass(frozen=True)
-class Spilled:
-    """A large payload the pool wrote to a tmpfs file instead of the pipe.
-
-    Attributes:
-        path: File to read; the pool deletes it when the task is done.
-    """
-
-    path: str
-
-
-def _read(payload: bytes | Spilled | None) -> bytes | None:
-    if isinstance(payload, Spilled):
-        with open(payload.path, "rb") as f:
-            return f.read()
-    return payload
 
 
 def init(
@@ -50,22 +31,15 @@ def _get() -> HeEvaluator:
 
 
 def evaluate(
-    request: bytes | Spilled,
-    model: LinearModel,
-    context_id: str | None,
-    context_blob: bytes | Spilled | None,
+    request: bytes, model: LinearModel, context_id: str | None, context_blob: bytes | None
 ) -> Evaluation:
     """Evaluate one request (see ``HeEvaluator.evaluate``)."""
-    body = _read(request)
-    assert body is not None
-    return _get().evaluate(body, model, context_id=context_id, context_blob=_read(context_blob))
+    return _get().evaluate(request, model, context_id=context_id, context_blob=context_blob)
 
 
-def validate(blob: bytes | Spilled) -> PublicContextInfo:
+def validate(blob: bytes) -> PublicContextInfo:
     """Validate a public context and keep it loaded in this worker."""
-    body = _read(blob)
-    assert body is not None
-    return _get().add_context(body).info
+    return _get().add_context(blob).info
 
 
 def pid() -> int:

@@ -144,25 +144,3 @@ def test_a_dead_worker_fails_its_request_and_the_pool_recovers(pool, column_clie
 
     result = run(go())
     assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
-
-
-def test_large_payloads_travel_through_tmpfs_files_that_are_removed(tmp_path, row_client):
-    settings = HePoolSettings(workers=1, max_queue=0, spill_bytes=0, spill_dir=str(tmp_path))
-    store = {row_client.context_id: row_client.public_bytes()}
-
-    async def load(context_id):
-        return store.get(context_id)
-
-    async def go():
-        async with HePool(DEFAULT_PARAMS, settings) as pool:
-            info = await pool.validate_context(row_client.public_bytes())
-            result = await pool.evaluate(
-                row_client.encrypt(X, Layout.ROW),
-                model=MODEL,
-                context_id=info.context_id,
-                load_context=load,
-            )
-            return row_client.decrypt_logits(result.response)
-
-    assert np.abs(run(go()) - EXPECTED).max() < 1e-4
-    assert list(tmp_path.iterdir()) == []
