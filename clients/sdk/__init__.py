@@ -1,0 +1,88 @@
+"""The 2PM Python SDK: a typed client of the gateway and the contracts, for app developers and wallets.
+
+Typical use::
+
+    from clients.sdk import ChainClient, GatewayClient, Wallet
+
+    wallet = Wallet.from_keystore("key.json", password_file="password.txt")
+    chain = ChainClient.from_stack_file("state/stack.json", wallet)
+    chain.stake("rETH", 2 * 10**18)
+    chain.deposit(10**16)
+    with GatewayClient("https://gw.example.org") as gw:
+        gw.sign_in(wallet, expected_domain="gw.example.org")
+        gw.submit_spending_authorization(chain.sign_spending_authorization(10**16))
+        result = gw.predict_encrypted(1, rows)          # CKKS: the gateway sees nothing
+        record = gw.wait_for_receipt(result.receipt_ids[0])
+        assert gw.verify_receipt(record, chain)
+
+Errors are :class:`TwoPMError` subclasses; see :mod:`clients.sdk._exceptions` for the tree.
+"""
+
+from clients.sdk._chain import ChainClient, TxResult
+from clients.sdk._encrypted import choose_layout
+from clients.sdk._exceptions import (
+    ApiError,
+    AuthError,
+    BadRequest,
+    ChainError,
+    ForbiddenError,
+    InsufficientStake,
+    InvalidInput,
+    NotFound,
+    Overloaded,
+    PaymentRequired,
+    RateLimited,
+    ServerError,
+    TransactionReverted,
+    TransportError,
+    TwoPMError,
+    WalletError,
+)
+from clients.sdk._gateway import GatewayClient
+from clients.sdk._types import (
+    ApiKey,
+    BatchInfo,
+    CreditState,
+    Me,
+    NewApiKey,
+    Prediction,
+    ReceiptCheck,
+    ReceiptRecord,
+    SignedSpendingAuthorization,
+    Subnet,
+)
+from clients.sdk._wallet import Wallet
+
+__all__ = [
+    "ApiError",
+    "ApiKey",
+    "AuthError",
+    "BadRequest",
+    "BatchInfo",
+    "ChainClient",
+    "ChainError",
+    "CreditState",
+    "ForbiddenError",
+    "GatewayClient",
+    "InsufficientStake",
+    "InvalidInput",
+    "Me",
+    "NewApiKey",
+    "NotFound",
+    "Overloaded",
+    "PaymentRequired",
+    "Prediction",
+    "RateLimited",
+    "ReceiptCheck",
+    "ReceiptRecord",
+    "ServerError",
+    "SignedSpendingAuthorization",
+    "Subnet",
+    "TransactionReverted",
+    "TransportError",
+    "TwoPMError",
+    "TxResult",
+    "Wallet",
+    "WalletError",
+    "choose_layout",
+]

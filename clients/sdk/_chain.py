@@ -1,0 +1,705 @@
+"""Chain calls of a wallet owner: stake, credit, spending authorisations, receipt proofs (web3.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from eth_utils import is_address, to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+from web3.logs import DISCARD
+from web3.providers.rpc import HTTPProvider
+from web3.types import TxReceipt
+
+from clients.sdk._exceptions import ChainError, InvalidInput, TransactionReverted
+from clients.sdk._types import CreditState, SignedSpendingAuthorization
+from clients.sdk._wallet import Wallet
+from contracts import ContractRevert, TransactionFailed, Transactor, decode_revert, load_artifact
+from contracts.deploy import TOKEN_KIND, Deployment
+from contracts.eip712 import spending_authorization
+from contracts.merkle import Receipt
+
+__all__ = ["ChainClient", "TxResult"]
+
+T = TypeVar("T")
+
+DEFAULT_AUTHORIZATION_TTL_S = 30 * 24 * 3600
+"""Lifetime of a spending authorisation when no expiry is given: 30 days."""
+
+_ERC20_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "approve",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "allowance",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "account", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+]
+"""The three ERC-20 functions staking needs (EIP-20), for any token the vault lists."""
+
+_CORE = ("StakingVault", "InferenceLedger")
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction and the value the SDK read from its events.
+
+    Attributes:
+        tx_hash: 0x-hex transaction hash.
+        block_number: Block it was mined in.
+        gas_used: Gas it used.
+        value: What the call returned through its event: shares staked, a withdrawal
+            request id, an amount withdrawn (wei or token units), or None.
+    """
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    value: int | None = None
+
+
+def _revert_error(exc: BaseException) -> TransactionReverted | None:
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        decoded = decode_revert(data)
+        if decoded is not None:
+            return TransactionReverted(
+                f"reverted with {decoded.name}{tuple(decoded.arguments)}",
+                decoded.name,
+                tuple(decoded.arguments),
+            )
+    return None
+
+
+@contextmanager
+def _chain_errors(what: str) -> Iterator[None]:
+    """Translate web3, JSON-RPC and transport failures into the SDK's chain errors."""
+    try:
+        yield
+    except ContractRevert as exc:
+        raise TransactionReverted(
+            f"{what} reverted with {exc.name}{tuple(exc.arguments)}", exc.name, tuple(exc.arguments)
+        ) from exc
+    except TransactionFailed as exc:
+        raise TransactionReverted(f"{what} failed: {exc}") from exc
+    except (ContractCustomError, ContractLogicError) as exc:
+        decoded = _revert_error(exc)
+        if decoded is not None:
+            raise TransactionReverted(
+                f"{what} {decoded}", decoded.error_name, decoded.arguments
+            ) from exc
+        raise TransactionReverted(f"{what} reverted: {exc}") from exc
+    except (Web3Exception, requests.RequestException, OSError, ValueError, TimeoutError) as exc:
+        raise ChainError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+class ChainClient:
+    """A wallet owner's calls to the 2PM contracts, signed with a local key.
+
+    Reads need no wallet; transactions do. Every transaction is simulated first, so a
+    revert raises :class:`TransactionReverted` with the contract's custom error before
+    any gas is spent.
+
+    Args:
+        w3: web3 client of the chain.
+        addresses: Contract name -> address; needs ``StakingVault`` and ``InferenceLedger``.
+        wallet: The signing key (None for a read-only client).
+        timeout_s: Seconds to wait for each transaction to be mined.
+
+    Raises:
+        InvalidInput: A required contract address is missing or malformed.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        addresses: Mapping[str, str],
+        wallet: Wallet | None = None,
+        *,
+        timeout_s: float = 120.0,
+    ) -> None:
+        for name in _CORE:
+            if name not in addresses or not is_address(addresses[name]):
+                raise InvalidInput(f"a {name} address is required")
+        self.w3 = w3
+        self.addresses = {k: to_checksum_address(v) for k, v in addresses.items() if is_address(v)}
+        self.wallet = wallet
+        self.vault: Contract = w3.eth.contract(
+            address=self.addresses["StakingVault"], abi=load_artifact("StakingVault").abi
+        )
+        self.ledger: Contract = w3.eth.contract(
+            address=self.addresses["InferenceLedger"], abi=load_artifact("InferenceLedger").abi
+        )
+        self._tx = (
+            Transactor(w3, wallet._private_key_hex(), timeout_s=timeout_s) if wallet else None
+        )
+        self._chain_id: int | None = None
+        self._tokens: dict[str, str] | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        rpc_url: str,
+        addresses: Mapping[str, str],
+        wallet: Wallet | None = None,
+        *,
+        timeout_s: float = 120.0,
+    ) -> ChainClient:
+        """A client over HTTP JSON-RPC.
+
+        Args:
+            rpc_url: The node's URL.
+            addresses: Contract name -> address.
+            wallet: The signing key, or None for reads only.
+            timeout_s: Seconds to wait for each transaction (also the RPC timeout bound).
+
+        Returns:
+            The client.
+
+        Raises:
+            InvalidInput: A required contract address is missing.
+        """
+        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": min(30.0, timeout_s)}))
+        return cls(w3, addresses, wallet, timeout_s=timeout_s)
+
+    @classmethod
+    def from_deployment(
+        cls, deployment: Deployment, wallet: Wallet | None = None, *, w3: Web3 | None = None
+    ) -> ChainClient:
+        """A client for a :class:`contracts.Deployment`.
+
+        Args:
+            deployment: Where the contracts live (with its ``w3`` attached, or pass one).
+            wallet: The signing key, or None for reads only.
+            w3: web3 client to use instead of the deployment's.
+
+        Returns:
+            The client.
+
+        Raises:
+            InvalidInput: No web3 client is available.
+        """
+        client = w3 or deployment.w3
+        if client is None:
+            raise InvalidInput("the deployment has no web3 client; pass w3")
+        return cls(client, deployment.addresses, wallet)
+
+    @classmethod
+    def from_stack_file(cls, path: str | Path, wallet: Wallet | None = None) -> ChainClient:
+        """A client for the network described by ``twopm up``'s ``stack.json``.
+
+        Args:
+            path: The ``stack.json`` file (``rpc_url`` and ``contracts``).
+            wallet: The signing key, or None for reads only.
+
+        Returns:
+            The client.
+
+        Raises:
+            InvalidInput: The file is missing or lacks ``rpc_url`` or ``contracts``.
+        """
+        try:
+            stack = json.loads(Path(path).read_text())
+            return cls.connect(str(stack["rpc_url"]), dict(stack["contracts"]), wallet)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"{path} is not a stack file: {exc}") from exc
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def address(self) -> str:
+        """The wallet's address.
+
+        Raises:
+            InvalidInput: The client is read-only.
+        """
+        return self._sender().address
+
+    def _sender(self) -> Transactor:
+        if self._tx is None:
+            raise InvalidInput("this ChainClient has no wallet; it can only read")
+        return self._tx
+
+    def _who(self, address: str | None) -> str:
+        if address is None:
+            return self.address
+        if not is_address(address):
+            raise InvalidInput(f"{address!r} is not an address")
+        return to_checksum_address(address)
+
+    @property
+    def chain_id(self) -> int:
+        """EIP-155 chain id of the node (read once).
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        if self._chain_id is None:
+            with _chain_errors("reading the chain id"):
+                self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def _read(self, what: str, fn: Callable[[], T]) -> T:
+        with _chain_errors(what):
+            return fn()
+
+    def _send(self, what: str, call: Any, *, value: int = 0) -> TxReceipt:
+        sender = self._sender()
+        with _chain_errors(what):
+            return sender.transact(call, value=value)
+
+    @staticmethod
+    def _result(receipt: TxReceipt, value: int | None = None) -> TxResult:
+        return TxResult(
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            value=value,
+        )
+
+    @staticmethod
+    def _event_value(contract: Contract, event: str, receipt: TxReceipt, arg: str) -> int | None:
+        logs = getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)
+        return int(logs[0]["args"][arg]) if logs else None
+
+    # ------------------------------------------------------------------ staking
+
+    def tokens(self) -> dict[str, str]:
+        """The staking tokens the vault lists, by symbol (``stETH``, ``wstETH``, ``rETH``).
+
+        Returns:
+            Symbol -> EIP-55 token address, read from ``StakingVault.tokens`` and
+            ``tokenConfig`` once and then cached.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        if self._tokens is None:
+            kinds = {kind: symbol for symbol, kind in TOKEN_KIND.items()}
+            found: dict[str, str] = {}
+            with _chain_errors("reading the vault's tokens"):
+                for token in self.vault.functions.tokens().call():
+                    kind = int(self.vault.functions.tokenConfig(token).call()[0])
+                    if kind in kinds:
+                        found[kinds[kind]] = to_checksum_address(token)
+            self._tokens = found
+        return dict(self._tokens)
+
+    def token_address(self, token: str) -> str:
+        """Resolve a token symbol (case-insensitive) or address to the listed token's address.
+
+        Args:
+            token: ``"stETH"``, ``"wstETH"``, ``"rETH"`` or a 0x address.
+
+        Returns:
+            EIP-55 address.
+
+        Raises:
+            InvalidInput: Unknown symbol.
+            ChainError: The node is unreachable.
+        """
+        if is_address(token):
+            return to_checksum_address(token)
+        listed = {symbol.lower(): address for symbol, address in self.tokens().items()}
+        if token.lower() not in listed:
+            raise InvalidInput(
+                f"unknown staking token {token!r}; the vault lists {', '.join(self.tokens()) or 'none'}"
+            )
+        return listed[token.lower()]
+
+    def token_balance(self, token: str, address: str | None = None) -> int:
+        """ERC-20 balance of a staking token.
+
+        Args:
+            token: Symbol or address.
+            address: Holder; the wallet when None.
+
+        Returns:
+            Token units (wei of the token).
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        erc20 = self.w3.eth.contract(
+            address=to_checksum_address(self.token_address(token)), abi=_ERC20_ABI
+        )
+        who = self._who(address)
+        return int(self._read("reading a token balance", erc20.functions.balanceOf(who).call))
+
+    def stake(self, token: str, amount: int) -> TxResult:
+        """Stake ``amount`` of a token in the StakingVault, approving the vault first if needed.
+
+        Args:
+            token: ``"stETH"``, ``"wstETH"``, ``"rETH"`` or the token's address.
+            amount: Token units (wei of stETH, wstETH or rETH), > 0.
+
+        Returns:
+            The stake transaction; ``value`` is the shares credited (Lido shares for stETH).
+
+        Raises:
+            InvalidInput: Non-positive amount, unknown token, or no wallet.
+            TransactionReverted: The vault refused (e.g. ``StakingVaultTokenNotAllowed``)
+                or the token did (balance too low).
+            ChainError: The node is unreachable.
+        """
+        if amount <= 0:
+            raise InvalidInput("amount must be positive")
+        address = self.token_address(token)
+        erc20 = self.w3.eth.contract(address=to_checksum_address(address), abi=_ERC20_ABI)
+        allowance = self._read(
+            "reading the allowance",
+            erc20.functions.allowance(self.address, self.vault.address).call,
+        )
+        if int(allowance) < amount:
+            self._send("approve", erc20.functions.approve(self.vault.address, amount))
+        receipt = self._send("stake", self.vault.functions.stake(address, amount))
+        return self._result(receipt, self._event_value(self.vault, "Staked", receipt, "shares"))
+
+    def request_withdrawal(self, token: str, shares: int) -> TxResult:
+        """Take shares out of active stake now; they can be withdrawn after the cooldown.
+
+        Args:
+            token: Symbol or address.
+            shares: Share units of the position (see :meth:`stake_of`), > 0.
+
+        Returns:
+            The transaction; ``value`` is the withdrawal request id.
+
+        Raises:
+            InvalidInput: Non-positive shares, unknown token, or no wallet.
+            TransactionReverted: E.g. ``StakingVaultInsufficientStake``.
+            ChainError: The node is unreachable.
+        """
+        if shares <= 0:
+            raise InvalidInput("shares must be positive")
+        call = self.vault.functions.requestWithdrawal(self.token_address(token), shares)
+        receipt = self._send("requestWithdrawal", call)
+        request_id = self._event_value(self.vault, "WithdrawalRequested", receipt, "requestId")
+        return self._result(receipt, request_id)
+
+    def withdraw(self, request_id: int) -> TxResult:
+        """Withdraw a matured request's tokens to the wallet.
+
+        Args:
+            request_id: From :meth:`request_withdrawal`.
+
+        Returns:
+            The transaction; ``value`` is the token units sent.
+
+        Raises:
+            TransactionReverted: E.g. ``StakingVaultCooldownActive`` (its arguments carry
+                ``readyAt``), ``StakingVaultAlreadyWithdrawn``.
+            ChainError: The node is unreachable.
+        """
+        receipt = self._send("withdraw", self.vault.functions.withdraw(request_id))
+        return self._result(receipt, self._event_value(self.vault, "Withdrawn", receipt, "amount"))
+
+    def staked_value_wei(self, address: str | None = None) -> int:
+        """Active stake over all tokens, in wei of ETH (``StakingVault.stakedValueOf``).
+
+        Args:
+            address: Whose; the wallet when None.
+
+        Returns:
+            Wei of ETH.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        who = self._who(address)
+        return int(self._read("reading stake", self.vault.functions.stakedValueOf(who).call))
+
+    def stake_of(self, token: str, address: str | None = None) -> tuple[int, int]:
+        """Active position in one token.
+
+        Args:
+            token: Symbol or address.
+            address: Whose; the wallet when None.
+
+        Returns:
+            ``(shares, value_wei)``.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        call = self.vault.functions.stakeOf(self._who(address), self.token_address(token))
+        shares, value = self._read("reading stake", call.call)
+        return int(shares), int(value)
+
+    # ------------------------------------------------------------------ credit
+
+    def deposit(self, amount_wei: int) -> TxResult:
+        """Add ETH to the wallet's prepaid credit in the InferenceLedger.
+
+        Args:
+            amount_wei: Wei to deposit, > 0.
+
+        Returns:
+            The transaction.
+
+        Raises:
+            InvalidInput: Non-positive amount or no wallet.
+            TransactionReverted: The ledger refused.
+            ChainError: The node is unreachable (or the balance is short).
+        """
+        if amount_wei <= 0:
+            raise InvalidInput("amount_wei must be positive")
+        return self._result(
+            self._send("deposit", self.ledger.functions.deposit(), value=amount_wei)
+        )
+
+    def request_credit_withdrawal(self, amount_wei: int) -> TxResult:
+        """Ask to withdraw unspent credit after the ledger's withdrawal delay.
+
+        Args:
+            amount_wei: Wei to withdraw, > 0 (replaces an earlier request).
+
+        Returns:
+            The transaction; ``value`` is the Unix time (s) it becomes ready.
+
+        Raises:
+            InvalidInput: Non-positive amount or no wallet.
+            TransactionReverted: E.g. ``InferenceLedgerInsufficientCredit``.
+            ChainError: The node is unreachable.
+        """
+        if amount_wei <= 0:
+            raise InvalidInput("amount_wei must be positive")
+        receipt = self._send(
+            "requestCreditWithdrawal", self.ledger.functions.requestCreditWithdrawal(amount_wei)
+        )
+        ready = self._event_value(self.ledger, "CreditWithdrawalRequested", receipt, "readyAt")
+        return self._result(receipt, ready)
+
+    def cancel_credit_withdrawal(self) -> TxResult:
+        """Cancel the pending credit withdrawal.
+
+        Returns:
+            The transaction.
+
+        Raises:
+            TransactionReverted: ``InferenceLedgerNoPendingWithdrawal``.
+            ChainError: The node is unreachable.
+        """
+        return self._result(
+            self._send("cancelCreditWithdrawal", self.ledger.functions.cancelCreditWithdrawal())
+        )
+
+    def withdraw_credit(self) -> TxResult:
+        """Pay out a matured credit withdrawal to the wallet.
+
+        Returns:
+            The transaction; ``value`` is the wei paid.
+
+        Raises:
+            TransactionReverted: ``InferenceLedgerWithdrawalNotReady`` or
+                ``InferenceLedgerNoPendingWithdrawal``.
+            ChainError: The node is unreachable.
+        """
+        receipt = self._send("withdrawCredit", self.ledger.functions.withdrawCredit())
+        paid = self._event_value(self.ledger, "CreditWithdrawn", receipt, "amount")
+        return self._result(receipt, paid)
+
+    def credit(self, address: str | None = None) -> CreditState:
+        """The ledger's account, authorisation, pending withdrawal and payouts of a user.
+
+        Args:
+            address: Whose; the wallet when None.
+
+        Returns:
+            The state.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        who = self._who(address)
+        f = self.ledger.functions
+        with _chain_errors("reading credit"):
+            balance, cap_remaining, expiry = f.accountOf(who).call()
+            max_total, _auth_expiry, nonce = f.authorizationOf(who).call()
+            pending, ready_at = f.pendingWithdrawalOf(who).call()
+            spendable = f.spendableOf(who).call()
+            claimable = f.claimableOf(who).call()
+        return CreditState(
+            balance_wei=int(balance),
+            cap_remaining_wei=int(cap_remaining),
+            expiry=int(expiry),
+            max_total_spend_wei=int(max_total),
+            nonce=int(nonce),
+            pending_withdrawal_wei=int(pending),
+            withdrawal_ready_at=int(ready_at),
+            spendable_wei=int(spendable),
+            claimable_wei=int(claimable),
+        )
+
+    # ------------------------------------------------------------------ spending authorisation
+
+    def sign_spending_authorization(
+        self,
+        max_total_spend_wei: int,
+        *,
+        expiry: int | None = None,
+        nonce: int | None = None,
+    ) -> SignedSpendingAuthorization:
+        """Sign an EIP-712 ``SpendingAuthorization`` for the InferenceLedger (no transaction).
+
+        Give the result to ``GatewayClient.submit_spending_authorization`` (the operator
+        pays the gas) or to :meth:`authorize_spending`.
+
+        Args:
+            max_total_spend_wei: Most wei the operator may debit under it, >= 0.
+            expiry: Unix time (s) it ends; 30 days from now when None.
+            nonce: Must exceed the current authorisation's; current + 1 when None.
+
+        Returns:
+            The signed authorisation.
+
+        Raises:
+            InvalidInput: Out-of-range values or no wallet.
+            ChainError: The node is unreachable (reading the chain id or nonce).
+        """
+        if not 0 <= max_total_spend_wei < 2**256:
+            raise InvalidInput("max_total_spend_wei must be in [0, 2^256)")
+        expiry = int(time.time()) + DEFAULT_AUTHORIZATION_TTL_S if expiry is None else expiry
+        if nonce is None:
+            nonce = self.credit().nonce + 1
+        if not (0 < expiry < 2**64 and 0 < nonce < 2**64):
+            raise InvalidInput("expiry and nonce must be in (0, 2^64)")
+        wallet = self.wallet
+        if wallet is None:
+            raise InvalidInput("this ChainClient has no wallet; it can only read")
+        typed = spending_authorization(
+            chain_id=self.chain_id,
+            ledger=self.ledger.address,
+            user=wallet.address,
+            max_total_spend_wei=max_total_spend_wei,
+            expiry=expiry,
+            nonce=nonce,
+        )
+        return SignedSpendingAuthorization(
+            user=wallet.address,
+            max_total_spend_wei=max_total_spend_wei,
+            expiry=expiry,
+            nonce=nonce,
+            signature=wallet.sign_typed_data(typed),
+            ledger=str(self.ledger.address),
+            chain_id=self.chain_id,
+        )
+
+    def authorize_spending(self, signed: SignedSpendingAuthorization) -> TxResult:
+        """Install a signed authorisation on chain yourself (paying the gas).
+
+        Args:
+            signed: From :meth:`sign_spending_authorization` (anyone's).
+
+        Returns:
+            The transaction.
+
+        Raises:
+            TransactionReverted: ``InferenceLedgerStaleNonce``,
+                ``InferenceLedgerAuthorizationExpired`` or ``InferenceLedgerInvalidSignature``.
+            ChainError: The node is unreachable.
+        """
+        call = self.ledger.functions.authorizeSpending(
+            signed.user, signed.max_total_spend_wei, signed.expiry, signed.nonce, signed.signature
+        )
+        return self._result(self._send("authorizeSpending", call))
+
+    def revoke_spending(self) -> TxResult:
+        """Revoke the wallet's spending authorisation: no further debit until a new one.
+
+        Returns:
+            The transaction.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        return self._result(self._send("revokeSpending", self.ledger.functions.revokeSpending()))
+
+    # ------------------------------------------------------------------ payouts and receipts
+
+    def claimable_wei(self, address: str | None = None) -> int:
+        """Payouts an address may claim from the ledger.
+
+        Args:
+            address: Whose; the wallet when None.
+
+        Returns:
+            Wei.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        who = self._who(address)
+        return int(self._read("reading claimable", self.ledger.functions.claimableOf(who).call))
+
+    def claim(self) -> TxResult:
+        """Claim the wallet's payouts.
+
+        Returns:
+            The transaction; ``value`` is the wei claimed.
+
+        Raises:
+            TransactionReverted: ``InferenceLedgerNothingToClaim``.
+            ChainError: The node is unreachable.
+        """
+        receipt = self._send("claim", self.ledger.functions.claim())
+        return self._result(receipt, self._event_value(self.ledger, "Claimed", receipt, "amount"))
+
+    def batch_root(self, batch_id: int) -> bytes:
+        """The receipts root of a recorded batch.
+
+        Args:
+            batch_id: On-chain batch id.
+
+        Returns:
+            32 bytes.
+
+        Raises:
+            TransactionReverted: ``InferenceLedgerUnknownBatch``.
+            ChainError: The node is unreachable.
+        """
+        return bytes(
+            self._read("reading a batch root", self.ledger.functions.batchRoot(batch_id).call)
+        )
+
+    def verify_receipt_on_chain(self, batch_id: int, receipt: Receipt, proof: list[bytes]) -> bool:
+        """Ask ``InferenceLedger.verifyReceipt`` whether a receipt is in a batch.
+
+        Args:
+            batch_id: On-chain batch id.
+            receipt: The receipt's fields.
+            proof: Sibling hashes from its leaf to the root.
+
+        Returns:
+            What the contract answers.
+
+        Raises:
+            TransactionReverted: ``InferenceLedgerUnknownBatch``.
+            ChainError: The node is unreachable.
+        """
+        call = self.ledger.functions.verifyReceipt(batch_id, receipt.as_tuple(), proof)
+        return bool(self._read("verifying a receipt", call.call))

@@ -1,0 +1,623 @@
+"""The HTTP client of the 2PM gateway (httpx, synchronous)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from http.cookies import SimpleCookie
+from types import TracebackType
+from typing import Any
+
+import httpx
+import numpy as np
+
+from clients.ckks import CkksError, Layout, sigmoid
+from clients.sdk._chain import ChainClient
+from clients.sdk._encrypted import ContextCache, as_matrix, choose_layout, params_of, split_rows
+from clients.sdk._exceptions import (
+    AuthError,
+    InvalidInput,
+    NotFound,
+    ServerError,
+    TransactionReverted,
+    TwoPMError,
+    error_from_response,
+    translate_transport_error,
+)
+from clients.sdk._types import (
+    ApiKey,
+    Me,
+    NewApiKey,
+    Prediction,
+    ReceiptCheck,
+    ReceiptRecord,
+    SignedSpendingAuthorization,
+    Subnet,
+)
+from clients.sdk._wallet import SIWE_STATEMENT, Wallet
+from contracts.merkle import receipt_leaf, verify_proof
+
+__all__ = ["GatewayClient"]
+
+SESSION_COOKIE = "twopm_session"
+"""Name of the gateway's session cookie."""
+RECEIPT_HEADER = "x-receipt-id"
+"""Response header carrying the receipt id of a billed request."""
+CONTEXT_HEADER = "X-Context-Id"
+"""Request header naming the caller's uploaded public CKKS context on ``/infer``."""
+BINARY = "application/octet-stream"
+"""Media type of encrypted frames (no base64)."""
+
+
+def _subnet_id(subnet: int | Subnet) -> int:
+    subnet_id = subnet.id if isinstance(subnet, Subnet) else subnet
+    if isinstance(subnet_id, bool) or not isinstance(subnet_id, int) or subnet_id < 1:
+        raise InvalidInput(f"subnet must be a positive id or a Subnet, got {subnet!r}")
+    return subnet_id
+
+
+class GatewayClient:
+    """A typed client of the 2PM gateway for app developers and wallet owners.
+
+    Authenticate with an API key (``Authorization: Bearer``) or by signing in with
+    Ethereum (:meth:`sign_in`, which keeps the session token and sends it as the
+    ``twopm_session`` cookie, also over plain-HTTP loopback). Every failure is one of the
+    SDK's :class:`~clients.sdk.TwoPMError` subclasses; no httpx error escapes. Not
+    thread-safe: use one client per thread.
+
+    Args:
+        base_url: The gateway's URL, e.g. ``https://gw.example.org``.
+        api_key: An API key ``twopm_<id>_<secret>``, or None.
+        session_token: A session token from an earlier :meth:`sign_in`, or None.
+        timeout_s: Seconds allowed for each request (connect, read, write).
+        transport: An httpx transport to use (tests plug faults in here).
+        max_contexts: Most CKKS contexts kept for :meth:`predict_encrypted`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        session_token: str | None = None,
+        timeout_s: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        max_contexts: int = 8,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.session_token = session_token
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
+        self._contexts = ContextCache(max_contexts)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the one I/O boundary
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.api_key:
+            return {"Authorization": f"Bearer {self.api_key}"}
+        if self.session_token:
+            return {"Cookie": f"{SESSION_COOKIE}={self.session_token}"}
+        return {}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> httpx.Response:
+        """Send one request; translate every failure into the SDK's errors.
+
+        Raises:
+            TransportError: No answer (connection, timeout, protocol).
+            ApiError: The gateway answered with status >= 400 (subclass by status).
+        """
+        all_headers = {**(self._auth_headers() if authenticated else {}), **(headers or {})}
+        try:
+            response = self._http.request(
+                method, path, json=json, content=content, headers=all_headers
+            )
+        except httpx.HTTPError as exc:
+            raise translate_transport_error(exc, self.base_url + path) from exc
+        finally:
+            self._http.cookies.clear()  # the session is sent by hand (see _auth_headers)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError(
+                response.status_code, "Unreadable response", f"{path}: not JSON"
+            ) from exc
+
+    @staticmethod
+    def _parse(cls: Any, data: Any, path: str) -> Any:
+        try:
+            return cls.from_json(data)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise ServerError(
+                0, "Unexpected response", f"{path}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # ------------------------------------------------------------------ auth
+
+    def health(self) -> bool:
+        """Whether ``GET /healthz`` answers ok.
+
+        Returns:
+            True when the gateway is up.
+
+        Raises:
+            TransportError: The gateway is unreachable.
+            ApiError: It answered with an error.
+        """
+        return bool(self._json("GET", "/healthz", authenticated=False).get("status") == "ok")
+
+    def sign_in(
+        self,
+        wallet: Wallet,
+        *,
+        statement: str | None = SIWE_STATEMENT,
+        expected_domain: str | None = None,
+        expected_chain_id: int | None = None,
+        expires_in_s: float | None = None,
+    ) -> str:
+        """Sign in with Ethereum (EIP-4361): nonce, sign, verify; keep the session token.
+
+        The domain, URI and chain id come from ``GET /v1/auth/nonce``. A wallet only
+        signs for the domain the user expects, so pass ``expected_domain`` (and
+        ``expected_chain_id``) whenever the gateway is not fully trusted.
+
+        Args:
+            wallet: The signing wallet.
+            statement: Line shown in the message.
+            expected_domain: Refuse to sign for any other domain.
+            expected_chain_id: Refuse to sign for any other chain.
+            expires_in_s: Optional lifetime of the message (and so of the session).
+
+        Returns:
+            The session token (also kept in :attr:`session_token`; sent as the cookie).
+
+        Raises:
+            AuthError: The gateway refused the sign-in, or it asked for another domain or
+                chain than expected.
+            BadRequest: The gateway called the message malformed.
+            TransportError: The gateway is unreachable.
+        """
+        nonce = self._json("GET", "/v1/auth/nonce", authenticated=False)
+        try:
+            domain, uri = str(nonce["domain"]), str(nonce["uri"])
+            chain_id, value = int(nonce["chain_id"]), str(nonce["nonce"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerError(200, "Unexpected response", "/v1/auth/nonce lacks a field") from exc
+        if expected_domain is not None and domain != expected_domain:
+            raise AuthError(
+                0,
+                "Domain mismatch",
+                f"gateway asks to sign for {domain!r}, expected {expected_domain!r}",
+            )
+        if expected_chain_id is not None and chain_id != expected_chain_id:
+            raise AuthError(
+                0,
+                "Chain mismatch",
+                f"gateway asks for chain {chain_id}, expected {expected_chain_id}",
+            )
+        message, signature = wallet.sign_siwe(
+            domain=domain,
+            uri=uri,
+            chain_id=chain_id,
+            nonce=value,
+            statement=statement,
+            expires_in_s=expires_in_s,
+        )
+        response = self._request(
+            "POST",
+            "/v1/auth/verify",
+            json={"message": message, "signature": signature},
+            authenticated=False,
+        )
+        token = _session_cookie(response)
+        if not token:
+            raise ServerError(
+                response.status_code, "No session", "the gateway set no session cookie"
+            )
+        self.session_token = token
+        return token
+
+    def logout(self) -> None:
+        """End the session on the gateway and forget the token (idempotent).
+
+        Raises:
+            TransportError: The gateway is unreachable.
+        """
+        if self.session_token:
+            cookie = {"Cookie": f"{SESSION_COOKIE}={self.session_token}"}
+            self._request("POST", "/v1/auth/logout", headers=cookie, authenticated=False)
+        self.session_token = None
+
+    def me(self) -> Me:
+        """Who the gateway thinks you are: address, stake, tier, credit, cap.
+
+        Returns:
+            The view.
+
+        Raises:
+            AuthError: Not signed in and no valid API key.
+        """
+        return self._parse(Me, self._json("GET", "/v1/me"), "/v1/me")
+
+    def create_api_key(self, name: str = "", subnets: list[int] | None = None) -> NewApiKey:
+        """Create an API key (needs a signed-in session, not a key).
+
+        Args:
+            name: Label, at most 64 characters.
+            subnets: Subnet ids the key may bill; None for every subnet.
+
+        Returns:
+            The key with its secret (shown only this once).
+
+        Raises:
+            AuthError: Not signed in.
+            ForbiddenError: Called with an API key.
+            BadRequest: Name too long, too many keys.
+        """
+        body = {"name": name, "subnets": subnets}
+        data = self._json("POST", "/v1/keys", json=body)
+        return self._parse(NewApiKey, data, "/v1/keys")
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """The signed-in address's API keys, without secrets.
+
+        Returns:
+            Keys, oldest first.
+
+        Raises:
+            AuthError: Not signed in.
+            ForbiddenError: Called with an API key.
+        """
+        data = self._json("GET", "/v1/keys")
+        try:
+            return [ApiKey.from_json(k) for k in data["keys"]]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ServerError(200, "Unexpected response", f"/v1/keys: {exc}") from exc
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """Revoke one of your API keys; it stops working at once.
+
+        Args:
+            key_id: The key's id (not its secret).
+
+        Raises:
+            NotFound: No such key of yours.
+            InvalidInput: An empty id or one with a slash.
+        """
+        if not key_id or "/" in key_id:
+            raise InvalidInput("key_id must be a key's id")
+        self._request("DELETE", f"/v1/keys/{key_id}")
+
+    # ------------------------------------------------------------------ subnets and credit
+
+    def subnets(self) -> list[Subnet]:
+        """Published subnets.
+
+        Returns:
+            The subnets the gateway lists.
+
+        Raises:
+            Overloaded: The gateway has no chain connection.
+        """
+        data = self._json("GET", "/v1/subnets", authenticated=False)
+        try:
+            return [Subnet.from_json(s) for s in data["subnets"]]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ServerError(200, "Unexpected response", f"/v1/subnets: {exc}") from exc
+
+    def subnet(self, subnet_id: int) -> Subnet:
+        """One subnet: price, minimum stake, model, features, CKKS parameters.
+
+        Args:
+            subnet_id: Its id.
+
+        Returns:
+            The subnet.
+
+        Raises:
+            NotFound: No such subnet.
+        """
+        path = f"/v1/subnets/{_subnet_id(subnet_id)}"
+        return self._parse(Subnet, self._json("GET", path, authenticated=False), path)
+
+    def submit_spending_authorization(self, signed: SignedSpendingAuthorization) -> str:
+        """Have the gateway's operator put your signed spending cap on chain (it pays the gas).
+
+        Args:
+            signed: From :meth:`ChainClient.sign_spending_authorization`.
+
+        Returns:
+            The 0x-hex transaction hash.
+
+        Raises:
+            ForbiddenError: The authorisation is not the caller's own.
+            BadRequest: Expired or out-of-range values.
+            Overloaded: The gateway has no signer.
+        """
+        data = self._json("POST", "/v1/spending-authorizations", json=signed.to_json())
+        try:
+            return str(data["tx_hash"])
+        except (KeyError, TypeError) as exc:
+            raise ServerError(201, "Unexpected response", "no tx_hash") from exc
+
+    # ------------------------------------------------------------------ inference
+
+    def predict(self, subnet: int | Subnet, rows: Any) -> Prediction:
+        """Plaintext inference: probabilities for rows of features.
+
+        Args:
+            subnet: Subnet id or object.
+            rows: Sequence of mappings feature name -> value, or a 2-D array-like of shape
+                (n_rows, n_features) in the subnet's feature order (then the subnet is
+                fetched once to name the features).
+
+        Returns:
+            Probabilities of shape (n_rows,), and the receipt id.
+
+        Raises:
+            InvalidInput: Malformed rows.
+            InsufficientStake, PaymentRequired, RateLimited: From the gate and billing.
+        """
+        subnet_id = _subnet_id(subnet)
+        if isinstance(rows, list | tuple) and rows and all(isinstance(r, Mapping) for r in rows):
+            named = [dict(r) for r in rows]
+        else:
+            info = subnet if isinstance(subnet, Subnet) else self.subnet(subnet_id)
+            if not info.feature_names:
+                raise InvalidInput("the subnet does not name its features; pass rows as mappings")
+            matrix = as_matrix(rows, info.feature_names)
+            named = [dict(zip(info.feature_names, map(float, r), strict=True)) for r in matrix]
+        path = f"/v1/subnets/{subnet_id}/predict"
+        response = self._request("POST", path, json={"rows": named})
+        try:
+            data = response.json()
+            probabilities = np.asarray(data["probabilities"], dtype=np.float64)
+            logits = data.get("logits")
+            logit_array = None if logits is None else np.asarray(logits, dtype=np.float64)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServerError(
+                response.status_code, "Unexpected response", f"{path}: {exc}"
+            ) from exc
+        if probabilities.shape != (len(named),):
+            raise ServerError(
+                response.status_code, "Unexpected response", f"{path}: wrong row count"
+            )
+        receipt_id = response.headers.get(RECEIPT_HEADER) or data.get("receipt_id")
+        return Prediction(probabilities, logit_array, (receipt_id,) if receipt_id else (), "plain")
+
+    def _upload_context(self, entry: Any) -> str:
+        data = self._json(
+            "POST",
+            "/v1/he/contexts",
+            content=entry.context.public_bytes(),
+            headers={"Content-Type": BINARY},
+        )
+        try:
+            context_id = str(data.get("context_id") or data["id"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ServerError(201, "Unexpected response", "/v1/he/contexts: no context_id") from exc
+        entry.context_id = context_id
+        return context_id
+
+    def predict_encrypted(
+        self, subnet: int | Subnet, rows: Any, *, layout: str | None = None
+    ) -> Prediction:
+        """Encrypted inference: the gateway never sees the features or the result.
+
+        Makes a CKKS context for the subnet's advertised parameters (checked for 128-bit
+        security here) and uploads its public part once (cached per parameters and
+        layout, re-uploaded if the gateway expired it); picks the layout by batch size
+        (:func:`choose_layout`) unless one is given; splits the batch to fit the slots;
+        encrypts, sends, decrypts the logits and applies the sigmoid.
+
+        Args:
+            subnet: Subnet id or object (an id costs one ``GET`` for the parameters).
+            rows: As :meth:`predict`.
+            layout: ``"row"``, ``"coeff"`` or ``"column"`` to force one; None picks.
+
+        Returns:
+            Probabilities and logits of shape (n_rows,), one receipt per request sent.
+
+        Raises:
+            InvalidInput: Malformed rows or an unknown layout.
+            ServerError: The subnet offers no usable CKKS parameters, or a response does
+                not decrypt.
+            InsufficientStake, PaymentRequired, RateLimited, Overloaded: From the gateway.
+        """
+        info = subnet if isinstance(subnet, Subnet) else self.subnet(_subnet_id(subnet))
+        params, offered = params_of(info.ckks, info.id)
+        x = as_matrix(rows, info.feature_names)
+        n_rows, n_features = x.shape
+        if layout is None:
+            chosen = choose_layout(n_rows, n_features, offered)
+        else:
+            try:
+                chosen = Layout.from_label(layout)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from exc
+        entry = self._contexts.get(params, chosen, n_features)
+        logits = np.empty(n_rows)
+        receipts: list[str] = []
+        for part in split_rows(n_rows, chosen, params):
+            try:
+                body = entry.context.encrypt(x[part], chosen)
+            except CkksError as exc:
+                raise InvalidInput(str(exc)) from exc
+            response = self._infer(info.id, entry, body)
+            try:
+                logits[part] = entry.context.decrypt_logits(
+                    response.content, expected_rows=part.stop - part.start
+                )
+            except CkksError as exc:
+                raise ServerError(response.status_code, "Undecryptable response", str(exc)) from exc
+            receipt_id = response.headers.get(RECEIPT_HEADER)
+            if receipt_id:
+                receipts.append(receipt_id)
+        return Prediction(sigmoid(logits), logits, tuple(receipts), chosen.label)
+
+    def _infer(self, subnet_id: int, entry: Any, body: bytes) -> httpx.Response:
+        context_id = entry.context_id or self._upload_context(entry)
+        path = f"/v1/subnets/{subnet_id}/infer"
+        for attempt in (0, 1):
+            headers = {"Content-Type": BINARY, "Accept": BINARY, CONTEXT_HEADER: context_id}
+            try:
+                return self._request("POST", path, content=body, headers=headers)
+            except NotFound as exc:
+                if attempt or not exc.problem_type.endswith("he-context-not-found"):
+                    raise
+                context_id = self._upload_context(entry)  # expired on the gateway: once more
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ receipts
+
+    def receipt(self, receipt_id: str) -> ReceiptRecord:
+        """A receipt of yours, its batch and Merkle proof once recorded.
+
+        Args:
+            receipt_id: 0x-hex 32-byte id (``Prediction.receipt_ids``).
+
+        Returns:
+            The record.
+
+        Raises:
+            InvalidInput: Not a 0x-hex 32-byte id.
+            NotFound: No such receipt of yours.
+        """
+        raw = receipt_id.removeprefix("0x")
+        if len(raw) != 64 or any(c not in "0123456789abcdefABCDEF" for c in raw):
+            raise InvalidInput("a receipt id is 0x and 64 hex digits")
+        path = f"/v1/receipts/0x{raw}"
+        return self._parse(ReceiptRecord, self._json("GET", path), path)
+
+    def wait_for_receipt(
+        self, receipt_id: str, *, timeout_s: float = 60.0, poll_s: float = 0.25
+    ) -> ReceiptRecord:
+        """Poll a receipt until its batch is recorded on chain (or failed).
+
+        Args:
+            receipt_id: 0x-hex id.
+            timeout_s: Seconds to wait at most.
+            poll_s: Seconds between polls.
+
+        Returns:
+            The record with status ``recorded`` or ``failed``.
+
+        Raises:
+            TwoPMError: Still not recorded after ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = self.receipt(receipt_id)
+            if record.status in ("recorded", "failed"):
+                return record
+            if time.monotonic() >= deadline:
+                raise TwoPMError(
+                    f"receipt {receipt_id} is still {record.status} after {timeout_s:g} s"
+                )
+            time.sleep(poll_s)
+
+    def verify_receipt(self, receipt: ReceiptRecord | str, chain: ChainClient) -> ReceiptCheck:
+        """Check a receipt's Merkle proof against the batch root recorded on chain.
+
+        The leaf is recomputed here from the receipt's fields (never taken from the
+        gateway), the root is read from ``InferenceLedger.batchRoot``, the proof is
+        checked locally (OpenZeppelin ``MerkleProof`` rules) and by the contract's own
+        ``verifyReceipt``; both must pass.
+
+        Args:
+            receipt: A record from :meth:`receipt`, or a receipt id to fetch.
+            chain: Any :class:`ChainClient` of the gateway's chain (read-only is enough).
+
+        Returns:
+            The outcome (truthy when valid), with the reason when not.
+
+        Raises:
+            ChainError: The chain is unreachable.
+        """
+        record = self.receipt(receipt) if isinstance(receipt, str) else receipt
+        leaf = receipt_leaf(record.receipt)
+        leaf_hex = "0x" + leaf.hex()
+        batch = record.batch
+        if (
+            record.status != "recorded"
+            or batch is None
+            or batch.batch_id is None
+            or record.proof is None
+        ):
+            return ReceiptCheck(
+                False, f"not recorded yet (status {record.status})", None, None, leaf_hex
+            )
+        if record.leaf is not None and record.leaf.lower() != leaf_hex:
+            return ReceiptCheck(
+                False,
+                "the gateway's leaf does not match the receipt's fields",
+                batch.batch_id,
+                None,
+                leaf_hex,
+            )
+        try:
+            root = chain.batch_root(batch.batch_id)
+        except TransactionReverted as exc:
+            return ReceiptCheck(
+                False,
+                f"batch {batch.batch_id} is not on chain ({exc.error_name})",
+                batch.batch_id,
+                None,
+                leaf_hex,
+            )
+        root_hex = "0x" + root.hex()
+        proof = list(record.proof)
+        local = verify_proof(root, leaf, proof)
+        on_chain = chain.verify_receipt_on_chain(batch.batch_id, record.receipt, proof)
+        reason = None
+        if not local or not on_chain:
+            reason = "the proof does not lead to the root recorded on chain"
+        elif batch.root.lower() != root_hex:
+            reason = "the gateway reports another root than the chain"
+        return ReceiptCheck(
+            reason is None, reason, batch.batch_id, root_hex, leaf_hex, local, on_chain
+        )
+
+
+def _session_cookie(response: httpx.Response) -> str | None:
+    """The session token from ``Set-Cookie`` (httpx's jar may refuse a Secure cookie on http)."""
+    for header in response.headers.get_list("set-cookie"):
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(header)
+        except Exception:
+            continue
+        if SESSION_COOKIE in cookie and cookie[SESSION_COOKIE].value:
+            return cookie[SESSION_COOKIE].value
+    return None
