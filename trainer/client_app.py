@@ -7,6 +7,8 @@ The maths lives in :mod:`trainer.task`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flwr.app import Context, Message
@@ -26,10 +28,21 @@ class NewtonClient(NumPyClient):
 
     Args:
         context: the ClientApp context (run config and node config).
+        defaults: run-config values used where the run config has none (simulation).
     """
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, defaults: Mapping[str, Any] | None = None) -> None:
         self.context = context
+        self.run_config: dict[str, Any] = {**(defaults or {}), **context.run_config}
+
+    def _data_path(self) -> str:
+        node_config = self.context.node_config
+        if "data-path" in node_config:
+            return str(node_config["data-path"])
+        # simulation: node i reads <data-dir>/node-<i>.csv
+        return str(
+            Path(str(self.run_config["data-dir"])) / f"node-{node_config['partition-id']}.csv"
+        )
 
     def fit(
         self, parameters: list[Any], config: dict[str, Any]
@@ -46,12 +59,12 @@ class NewtonClient(NumPyClient):
 
         Raises:
             trainer.data.DataError: if the node's CSV is invalid.
-            KeyError: if the node config has no `data-path`.
+            KeyError: if the node config has no `data-path` (nor, in simulation, the run
+                config a `data-dir`).
         """
-        run_config = self.context.run_config
+        run_config = self.run_config
         job = job_config_from_run_config(run_config)
-        data_path = str(self.context.node_config["data-path"])
-        data = read_node_csv(data_path, label=job.label, features=job.feature_names)
+        data = read_node_csv(self._data_path(), label=job.label, features=job.feature_names)
         request = RoundRequest.from_arrays(parameters, len(job.feature_names))
         reply = compute_reply(data, request, job)
         vector = reply.secure_vector()
@@ -68,8 +81,21 @@ class NewtonClient(NumPyClient):
         return [vector], (1 if secure else reply.n_rows), metrics
 
 
-def _client_fn(context: Context) -> Any:
-    return NewtonClient(context).to_client()
+def build_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
+    """A ClientApp whose run config falls back to `defaults` (for the simulation runtime).
+
+    Args:
+        defaults: run-config values used where the run config has none.
+
+    Returns:
+        The ClientApp (with the SecAgg+ mod on protocol messages).
+    """
+    frozen = dict(defaults or {})
+
+    def client_fn(context: Context) -> Any:
+        return NewtonClient(context, frozen).to_client()
+
+    return ClientApp(client_fn=client_fn, mods=[_secagg_when_asked])
 
 
 def _secagg_when_asked(msg: Message, ctxt: Context, call_next: Any) -> Message:
@@ -80,6 +106,6 @@ def _secagg_when_asked(msg: Message, ctxt: Context, call_next: Any) -> Message:
     return out
 
 
-app = ClientApp(client_fn=_client_fn, mods=[_secagg_when_asked])
+app = build_client_app()
 
-__all__ = ["NewtonClient", "app"]
+__all__ = ["NewtonClient", "app", "build_client_app"]

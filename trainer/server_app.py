@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from logging import ERROR, INFO
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from trainer.flower_config import RunSettings, run_settings
 from trainer.newton import TrainingError
 from trainer.task import NodeReport, TrainingJob, TrainingResult
 
-__all__ = ["FastPollGrid", "NewtonStrategy", "app", "run_job"]
+__all__ = ["FastPollGrid", "NewtonStrategy", "app", "build_server_app", "run_job"]
 
 POLL_INTERVAL_S = 0.05
 """Reply polling interval of :class:`FastPollGrid` (Flower's own grids sleep 3 s)."""
@@ -354,17 +354,31 @@ class _ProgressWriter:
         self._write({"event": "failed", "error": message})
 
 
-app = ServerApp()
+def build_server_app(defaults: Mapping[str, Any] | None = None) -> ServerApp:
+    """A ServerApp whose run config falls back to `defaults` (for the simulation runtime).
+
+    Args:
+        defaults: run-config values used where the run config has none.
+
+    Returns:
+        The ServerApp: trains, then writes `result.json` and the bundle.
+    """
+    frozen = dict(defaults or {})
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        _main(grid, context, {**frozen, **context.run_config})
+
+    return server_app
 
 
-@app.main()
-def main(grid: Grid, context: Context) -> None:
-    """ServerApp entry: train, then write `result.json` and the bundle."""
+def _main(grid: Grid, context: Context, run_config: Mapping[str, Any]) -> None:
     from trainer._flwr_tuning import speed_up_object_pulls
     from trainer.bundle import result_to_card, write_bundle
 
     speed_up_object_pulls()
-    settings = run_settings(context.run_config)
+    settings = run_settings(run_config)
     t0 = time.monotonic()
     try:
         result, round_trips = run_job(grid, context, settings)
@@ -386,3 +400,6 @@ def main(grid: Grid, context: Context) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(out, indent=2), encoding="utf-8")
         tmp.replace(path)
+
+
+app = build_server_app()
