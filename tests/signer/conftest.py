@@ -188,7 +188,7 @@ def make_signer(
         proc.kill9()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def signer(make_signer: Callable[..., SignerProcess]) -> SignerProcess:
-    """A signer shared by a module's tests that only sign without broadcasting."""
+    """A signer shared by the tests that sign without broadcasting (and never stop it)."""
     return make_signer()

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from conftest import SignerProcess
+from conftest import Keystore, SignerProcess
+from eth_account import Account
 from signer_support import ledger_tx
+from web3 import Web3
 
 from contracts.deploy import Deployment
 from signer import (
@@ -32,6 +34,34 @@ def transactor(
         tx = Transactor(deployment.w3, client, receipt_timeout_s=30)
         tx.sync_nonce()
         yield tx
+
+
+def test_an_allowed_call_is_signed_recovers_to_the_operator_and_is_mined(
+    transactor: Transactor, deployment: Deployment, keystore: Keystore
+) -> None:
+    w3 = deployment.w3
+    assert w3 is not None
+    client = transactor.signer
+    nodes = deployment.contract("NodeRegistry")
+    receipt = transactor.transact(
+        nodes.functions.register("operator", "https://op.example"),
+        idempotency_key="register-operator",
+    )
+    assert receipt["status"] == 1
+    assert "operator" in nodes.functions.nodeOf(keystore.address).call()
+    signed = client.record("register-operator")
+    assert signed is not None
+    assert Account.recover_transaction(signed["raw_transaction"]) == keystore.address
+    assert client.address() == keystore.address
+    # The same key again (a caller that lost the answer) sends nothing new.
+    again = transactor.transact(
+        nodes.functions.register("operator", "https://op.example"),
+        idempotency_key="register-operator",
+    )
+    assert again["transactionHash"] == receipt["transactionHash"]
+    assert client.next_nonce() == w3.eth.get_transaction_count(
+        Web3.to_checksum_address(keystore.address)
+    )
 
 
 def test_an_unreachable_signer_is_signer_unavailable_after_the_retries() -> None:

@@ -16,7 +16,7 @@ from eth_account.messages import encode_typed_data
 from signer_support import create_subnet_tx, ledger_tx
 
 from contracts.deploy import Deployment
-from signer import Limits, SignerRefused, Transactor
+from signer import Limits, SignerRefused
 from signer._auth import sign_request
 
 PROBLEM = "application/problem+json"
@@ -62,38 +62,6 @@ def assert_refused(
 
 
 # -- an allowed call ---------------------------------------------------------------------------
-
-
-def test_an_allowed_call_is_signed_recovers_to_the_operator_and_is_mined(
-    make_signer: Callable[..., SignerProcess], deployment: Deployment, keystore: Any
-) -> None:
-    signer = make_signer()
-    w3 = deployment.w3
-    assert w3 is not None
-    with signer.client() as client:
-        transactor = Transactor(w3, client, receipt_timeout_s=30)
-        transactor.sync_nonce()
-        nodes = deployment.contract("NodeRegistry")
-        receipt = transactor.transact(
-            nodes.functions.register("operator", "https://op.example"),
-            idempotency_key="register-operator",
-        )
-        assert receipt["status"] == 1
-        assert "operator" in nodes.functions.nodeOf(keystore.address).call()
-        signed = client.record("register-operator")
-        assert signed is not None
-        sender = Account.recover_transaction(signed["raw_transaction"])
-        assert sender == keystore.address == client.address()
-        # The same key again (a caller that lost the answer) sends nothing new.
-        again = transactor.transact(
-            nodes.functions.register("operator", "https://op.example"),
-            idempotency_key="register-operator",
-        )
-        assert again["transactionHash"] == receipt["transactionHash"]
-        assert client.next_nonce() == w3.eth.get_transaction_count(keystore.address)
-    entry = [e for e in signer.audit_entries() if e.get("outcome") == "signed"][-1]
-    assert entry["function"] == "register(string,string)"
-    assert entry["tx_hash"] == signed["hash"]
 
 
 def test_typed_data_in_an_allowed_domain_is_signed_by_the_operator(
