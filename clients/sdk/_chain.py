@@ -361,15 +361,18 @@ class ChainClient:
             The stake transaction; ``value`` is the shares credited (Lido shares for stETH).
 
         Raises:
-            InvalidInput: Non-positive amount, unknown token, or no wallet.
-            TransactionReverted: The vault refused (e.g. ``StakingVaultTokenNotAllowed``)
-                or the token did (balance too low).
+            InvalidInput: Non-positive amount, unknown token, a balance below ``amount``
+                (checked before any transaction), or no wallet.
+            TransactionReverted: The vault refused (e.g. ``StakingVaultTokenNotAllowed``).
             ChainError: The node is unreachable.
         """
         if amount <= 0:
             raise InvalidInput("amount must be positive")
         address = self.token_address(token)
         erc20 = self.w3.eth.contract(address=to_checksum_address(address), abi=_ERC20_ABI)
+        balance = int(self._read("reading a balance", erc20.functions.balanceOf(self.address).call))
+        if balance < amount:
+            raise InvalidInput(f"the wallet holds {balance} units of {token}, fewer than {amount}")
         allowance = self._read(
             "reading the allowance",
             erc20.functions.allowance(self.address, self.vault.address).call,

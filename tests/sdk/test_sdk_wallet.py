@@ -17,7 +17,9 @@ FAST_SCRYPT = 2**4  # keystore work factor for tests only
 
 @pytest.fixture
 def keystore(tmp_path: Path) -> Path:
-    return Wallet.from_key(KEY).to_keystore(tmp_path / "key.json", "hunter2", iterations=FAST_SCRYPT)
+    return Wallet.from_key(KEY).to_keystore(
+        tmp_path / "key.json", "hunter2", iterations=FAST_SCRYPT
+    )
 
 
 def test_a_wallet_from_a_key_has_that_keys_address() -> None:
@@ -35,7 +37,9 @@ def test_the_repr_never_shows_the_key() -> None:
 
 
 def test_a_keystore_opens_with_its_password(keystore: Path) -> None:
-    assert Wallet.from_keystore(keystore, password="hunter2").address == Wallet.from_key(KEY).address
+    assert (
+        Wallet.from_keystore(keystore, password="hunter2").address == Wallet.from_key(KEY).address
+    )
 
 
 def test_a_keystore_reads_its_password_from_the_first_line_of_a_file(
@@ -106,7 +110,9 @@ def test_a_signed_siwe_message_verifies_with_the_siwe_library() -> None:
     parsed = siwe.SiweMessage.from_message(message)
     assert parsed.address == wallet.address and parsed.chain_id == 534351
     assert parsed.expiration_time is not None
-    parsed.verify(signature, domain="gw.test", nonce="abcdefgh1234", timestamp=now + timedelta(seconds=1))
+    parsed.verify(
+        signature, domain="gw.test", nonce="abcdefgh1234", timestamp=now + timedelta(seconds=1)
+    )
 
 
 def test_a_siwe_message_with_a_short_nonce_is_invalid_input() -> None:

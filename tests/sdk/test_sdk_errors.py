@@ -1,0 +1,216 @@
+"""The error boundary: problem bodies by status, and transport faults injected at httpx's seam."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+import clients.sdk as sdk
+from clients.sdk import (
+    ApiError,
+    AuthError,
+    BadRequest,
+    ForbiddenError,
+    GatewayClient,
+    InsufficientStake,
+    NotFound,
+    Overloaded,
+    PaymentRequired,
+    RateLimited,
+    ServerError,
+    TransportError,
+    TwoPMError,
+    Wallet,
+)
+from clients.sdk._exceptions import error_from_response
+
+
+def test_the_sdk_exports_exactly_its_public_names() -> None:
+    assert sorted(sdk.__all__) == sorted(
+        [
+            "ApiError",
+            "ApiKey",
+            "AuthError",
+            "BadRequest",
+            "BatchInfo",
+            "ChainClient",
+            "ChainError",
+            "CreditState",
+            "ForbiddenError",
+            "GatewayClient",
+            "InsufficientStake",
+            "InvalidInput",
+            "Me",
+            "NewApiKey",
+            "NotFound",
+            "Overloaded",
+            "PaymentRequired",
+            "Prediction",
+            "RateLimited",
+            "ReceiptCheck",
+            "ReceiptRecord",
+            "ServerError",
+            "SignedSpendingAuthorization",
+            "Subnet",
+            "TransactionReverted",
+            "TransportError",
+            "TwoPMError",
+            "TxResult",
+            "Wallet",
+            "WalletError",
+            "choose_layout",
+        ]
+    )
+    for name in sdk.__all__:
+        assert hasattr(sdk, name), name
+
+
+def test_every_sdk_error_is_a_twopm_error() -> None:
+    errors = [getattr(sdk, n) for n in sdk.__all__ if n.endswith(("Error", "Required", "Limited"))]
+    errors += [sdk.BadRequest, sdk.NotFound, sdk.Overloaded, sdk.InsufficientStake]
+    errors += [sdk.InvalidInput, sdk.TransactionReverted]
+    assert all(issubclass(e, TwoPMError) for e in errors)
+
+
+def _problem(
+    status: int, slug: str = "x", headers: dict[str, str] | None = None, **extra: Any
+) -> httpx.Response:
+    body = {
+        "type": f"https://2pm.dev/problems/{slug}",
+        "title": "T",
+        "status": status,
+        "detail": "d",
+        **extra,
+    }
+    return httpx.Response(
+        status,
+        content=json.dumps(body).encode(),
+        headers={"content-type": "application/problem+json", **(headers or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, BadRequest),
+        (401, AuthError),
+        (402, PaymentRequired),
+        (403, ForbiddenError),
+        (404, NotFound),
+        (405, BadRequest),
+        (409, BadRequest),
+        (413, BadRequest),
+        (422, BadRequest),
+        (429, RateLimited),
+        (500, ServerError),
+        (502, ServerError),
+        (503, Overloaded),
+    ],
+)
+def test_a_problem_maps_to_the_error_of_its_status(status: int, expected: type[ApiError]) -> None:
+    error = error_from_response(_problem(status))
+    assert type(error) is expected
+    assert error.status_code == status and error.detail == "d" and error.title == "T"
+    assert str(error) == f"{status} T: d"
+
+
+def test_a_403_for_stake_carries_the_required_and_actual_stake() -> None:
+    error = error_from_response(
+        _problem(403, "insufficient-stake", required_stake_wei="1000", actual_stake_wei="7")
+    )
+    assert isinstance(error, InsufficientStake)
+    assert (error.required_stake_wei, error.actual_stake_wei) == (1000, 7)
+
+
+def test_a_402_says_how_much_is_missing() -> None:
+    error = error_from_response(_problem(402, "payment-required", missing_wei="42"))
+    assert isinstance(error, PaymentRequired) and error.missing_wei == 42
+
+
+def test_retry_after_comes_from_the_header_then_the_body_then_one_second() -> None:
+    assert error_from_response(_problem(429, headers={"Retry-After": "7"})).retry_after_s == 7  # type: ignore[attr-defined]
+    assert error_from_response(_problem(503, retry_after_s=3)).retry_after_s == 3  # type: ignore[attr-defined]
+    bad = _problem(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert error_from_response(bad).retry_after_s == 1.0  # type: ignore[attr-defined]
+
+
+def test_an_error_body_that_is_not_a_problem_still_maps_by_status() -> None:
+    error = error_from_response(httpx.Response(502, content=b"<html>Bad gateway</html>"))
+    assert isinstance(error, ServerError) and "Bad gateway" in error.detail
+    assert isinstance(error_from_response(httpx.Response(404, content=b"")), NotFound)
+
+
+# ----------------------------------------------------------------------------- transport faults
+
+FAULTS: list[Callable[[httpx.Request], httpx.HTTPError]] = [
+    lambda r: httpx.ConnectError("connection refused", request=r),
+    lambda r: httpx.ConnectTimeout("connect timed out", request=r),
+    lambda r: httpx.ReadTimeout("read timed out", request=r),
+    lambda r: httpx.WriteError("broken pipe", request=r),
+    lambda r: httpx.RemoteProtocolError("peer closed connection", request=r),
+    lambda r: httpx.ReadError("reset by peer", request=r),
+    lambda r: httpx.PoolTimeout("pool exhausted", request=r),
+    lambda r: httpx.ProxyError("proxy refused", request=r),
+    lambda r: httpx.UnsupportedProtocol("ftp", request=r),
+    lambda r: httpx.DecodingError("bad gzip", request=r),
+    lambda r: httpx.TooManyRedirects("loop", request=r),
+]
+
+
+def _faulty(fault: Callable[[httpx.Request], httpx.HTTPError]) -> GatewayClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise fault(request)
+
+    return GatewayClient(
+        "http://gw.invalid", api_key="twopm_x_y", transport=httpx.MockTransport(handler)
+    )
+
+
+CALLS: dict[str, Callable[[GatewayClient], object]] = {
+    "health": lambda c: c.health(),
+    "sign_in": lambda c: c.sign_in(Wallet.create()),
+    "me": lambda c: c.me(),
+    "create_api_key": lambda c: c.create_api_key("k"),
+    "list_api_keys": lambda c: c.list_api_keys(),
+    "revoke_api_key": lambda c: c.revoke_api_key("abc"),
+    "subnets": lambda c: c.subnets(),
+    "subnet": lambda c: c.subnet(1),
+    "predict": lambda c: c.predict(1, [{"a": 1.0}]),
+    "predict_encrypted": lambda c: c.predict_encrypted(1, [[1.0]]),
+    "receipt": lambda c: c.receipt("0x" + "ab" * 32),
+}
+
+
+@pytest.mark.parametrize(
+    "fault", FAULTS, ids=lambda f: type(f(httpx.Request("GET", "http://x"))).__name__
+)
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_no_httpx_error_escapes_untranslated(
+    fault: Callable[[httpx.Request], httpx.HTTPError], call: Callable[[GatewayClient], object]
+) -> None:
+    with _faulty(fault) as client, pytest.raises(TransportError) as caught:
+        call(client)
+    assert isinstance(caught.value.__cause__, httpx.HTTPError)
+    assert "http://gw.invalid/" in str(caught.value)
+
+
+def test_a_success_that_is_not_json_is_a_server_error() -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>proxy</html>"))
+    with (
+        GatewayClient("http://gw.invalid", transport=transport) as client,
+        pytest.raises(ServerError),
+    ):
+        client.subnets()
+
+
+def test_a_success_with_unexpected_fields_is_a_server_error() -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"subnets": [{"id": "x"}]}))
+    with (
+        GatewayClient("http://gw.invalid", transport=transport) as client,
+        pytest.raises(ServerError),
+    ):
+        client.subnets()
