@@ -2,7 +2,7 @@
 
 The service (``twopm signer serve``) lives in the private modules; what other packages use is
 exported here: the caller library (:class:`SignerClient`, :class:`Transactor`), the policy
-helpers that ``twopm up`` needs, the settings, and the error tree.
+helpers and :func:`init_state` that ``twopm up`` needs, the settings, and the error tree.
 """
 
 from signer._auth import sign_request
@@ -26,6 +26,7 @@ from signer._policy import (
     policy_for_deployment,
 )
 from signer._settings import SignerSettings
+from signer._setup import SignerState, init_state
 from signer.client import SignedTransaction, SignedTypedData, SignerClient, Transactor
 
 __all__ = [
@@ -41,11 +42,13 @@ __all__ = [
     "SignerError",
     "SignerRefused",
     "SignerSettings",
+    "SignerState",
     "SignerUnavailable",
     "TransactionFailed",
     "TransactionReverted",
     "Transactor",
     "TypedDataDomain",
+    "init_state",
     "load_policy",
     "parse_policy",
     "policy_for_deployment",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,8 +24,7 @@ from web3.types import Wei
 
 from contracts.chain import Anvil
 from contracts.deploy import Deployment, deploy_all
-from signer import Limits, SignerClient, TypedDataDomain, policy_for_deployment
-from signer._auth import add_caller
+from signer import Limits, SignerClient, TypedDataDomain, init_state, policy_for_deployment
 from signer._keystore import write_keystore
 
 PASSWORD = "correct horse battery staple"
@@ -157,9 +155,6 @@ def make_signer(
         limits: Limits = DEFAULT_LIMITS, extra_args: list[str] | None = None, start: bool = True
     ) -> SignerProcess:
         state = tmp_path_factory.mktemp("signer")
-        state.chmod(0o700)
-        shutil.copy(keystore.path, state / "keystore.json")
-        (state / "keystore.json").chmod(0o600)
         domain = TypedDataDomain(
             name=LEDGER_DOMAIN,
             version="1",
@@ -167,19 +162,19 @@ def make_signer(
             verifying_contract=deployment.addresses["InferenceLedger"],
             primary_types=frozenset({"OperatorVoucher"}),
         )
-        (state / "policy.toml").write_text(
-            policy_for_deployment(
-                deployment.addresses,
-                chain_id=deployment.chain_id,
-                limits=limits,
-                typed_data=[domain],
-            )
+        policy = policy_for_deployment(
+            deployment.addresses, chain_id=deployment.chain_id, limits=limits, typed_data=[domain]
         )
-        secrets = {
-            name: add_caller(state / "callers.json", name) for name in ("tester", "recorder")
-        }
-        secrets["settler"] = add_caller(state / "callers.json", "settler", allow=["settle"])
-        proc = SignerProcess(state, keystore.password_file, secrets, extra_args or [])
+        made = init_state(
+            state,
+            private_key=keystore.private_key,
+            password=PASSWORD,
+            policy_toml=policy,
+            callers={"tester": None, "recorder": None, "settler": ["settle"]},
+            scrypt_n=2**12,  # a throwaway key: a cheap scrypt cost keeps each start fast
+        )
+        assert made.address == keystore.address
+        proc = SignerProcess(state, made.password_file, made.secrets, extra_args or [])
         started.append(proc)
         return proc.start() if start else proc
 

@@ -67,8 +67,8 @@ def test_the_public_surface_changes_only_on_purpose() -> None:
     assert sorted(signer.__all__) == sorted([
         "OPERATOR_FUNCTIONS", "REASONS", "ClientError", "ConfigError", "Limits", "Policy",
         "SignedTransaction", "SignedTypedData", "SignerClient", "SignerError", "SignerRefused",
-        "SignerSettings", "SignerUnavailable", "TransactionFailed", "TransactionReverted",
-        "Transactor", "TypedDataDomain", "load_policy", "parse_policy", "policy_for_deployment",
+        "SignerSettings", "SignerState", "SignerUnavailable", "TransactionFailed", "TransactionReverted",
+        "Transactor", "TypedDataDomain", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
         "sign_request",
     ])  # fmt: skip
 
