@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, Layout
+from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout
 from gateway.he import (
     EncryptedFrameMalformed,
     EncryptedInputRejected,
@@ -81,10 +81,11 @@ def test_a_worker_survives_bad_input_and_keeps_serving(pool, column_client):
                 None,
                 None,
             )
-        request = bytearray(column_client.encrypt(X))
-        request[200:260] = b"\x00" * 60  # inside the first ciphertext
-        with pytest.raises(EncryptedInputRejected):
-            await pool.evaluate(bytes(request), model=MODEL)
+        other = ClientContext.create(CkksParams(8192, (60, 40, 40, 60), 40))
+        with pytest.raises(EncryptedInputRejected, match="does not load"):
+            await pool.evaluate(other.encrypt(X), model=MODEL)  # SEAL refuses it in the worker
+        with pytest.raises(EncryptedInputRejected, match="takes 3"):
+            await pool.evaluate(column_client.encrypt(np.ones((2, 4))), model=MODEL)
         result = await pool.evaluate(column_client.encrypt(X), model=MODEL)
         (pid_after,) = await pool.warm_up()
         return pid_before, pid_after, result
@@ -101,8 +102,6 @@ def test_parse_rejects_bad_frames_on_the_callers_thread_with_4xx(pool):
 
 
 def test_an_expired_context_is_reported_as_not_found(pool, column_client):
-    from clients.ckks import ClientContext
-
     fresh = ClientContext.create(layout=Layout.ROW, n_features=3)
 
     async def gone(_context_id):
