@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+from trainer_references import pooled_logit_mle
 
-from tests.trainer.conftest import pooled_logit_mle
 from trainer.bundle import load_bundle
 from trainer.data import Dataset, split_rows, write_csv
 from trainer.deployment import DeploymentError, LocalFederation

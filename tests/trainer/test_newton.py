@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trainer_references import pooled_logit_mle, pooled_sklearn_l2
 
-from tests.trainer.conftest import pooled_logit_mle, pooled_sklearn_l2
 from trainer.data import Dataset, split_rows
 from trainer.exactsum import ExactSumCodec
 from trainer.newton import LocalSums, NewtonSolver, TrainingError, local_sums
