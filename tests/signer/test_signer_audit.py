@@ -176,3 +176,32 @@ def test_audit_verify_names_the_first_bad_line_and_exits_non_zero(
 
     with pytest.raises(RuntimeError, match="fails verification at line 2"):
         signer.start()
+
+
+def test_an_entry_whose_transaction_never_committed_is_marked_at_the_next_start(
+    tmp_path: Path, operator: LocalAccount
+) -> None:
+    import time
+
+    from signer._store import Store
+
+    db, log = tmp_path / "signer.db", tmp_path / "audit.jsonl"
+    store = Store(db, log, operator, time.time)
+    store.append_audit({"event": "address", "outcome": "ok"})
+    with pytest.raises(RuntimeError), store.transaction():
+        store.take_nonce()
+        store.append_audit_in_transaction({"event": "sign_transaction", "outcome": "signed"})
+        raise RuntimeError("killed before the commit")
+    store.close()
+    assert verify_audit_log(log, expected_head=AuditHead(1, lines_hash(log, 0))).ok
+
+    store = Store(db, log, operator, time.time)  # the next start
+    assert store.next_nonce() == 0  # the rolled-back signature did not take a nonce
+    last = json.loads(lines(log)[-1])
+    assert (last["event"], last["rolled_back_seqs"]) == ("recovery", [2])
+    assert verify_audit_log(log, expected_head=store.audit_head(), address=operator.address).ok
+    store.close()
+
+
+def lines_hash(path: Path, index: int) -> str:
+    return str(json.loads(lines(path)[index])["hash"])
