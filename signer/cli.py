@@ -37,6 +37,13 @@ except ImportError:  # the lead's clients/errors.py is not there yet, or this ho
         """A user error: the CLI prints the one-line message and exits non-zero."""
 
 
+_DESCRIPTION = (
+    "The isolated signer: the operator key (keygen, import, address), the service (serve), "
+    "the policy, caller secrets, the nonce, and the audit log. Passwords and keys come from "
+    "0600 files or hidden prompts, never from the command line."
+)
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``signer`` command group.
 
@@ -47,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "signer",
         allow_abbrev=False,
         help="the isolated signer holding the operator key",
-        description=__doc__,
+        description=_DESCRIPTION,
     )
     add_commands(group.add_subparsers(dest="signer_command", required=True, metavar="COMMAND"))
 
@@ -457,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m signer", description=__doc__, allow_abbrev=False
+        prog="python -m signer", description=_DESCRIPTION, allow_abbrev=False
     )
     add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
