@@ -51,7 +51,7 @@ REASONS: dict[str, str] = {
     "idempotency_conflict": "the idempotency key was used before with a different body",
     "nonce_lower_refused": "the nonce is never lowered over the API",
     "body_too_large": "the body is over the size limit",
-    "rate_limited": "the transactions-per-hour cap is reached",
+    "rate_limited": "the transactions-per-hour (or typed-data-per-hour) cap is reached",
     "replay_cache_full": "too many requests inside the clock-skew window",
     "not_found": "no such route or record",
 }

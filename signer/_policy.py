@@ -12,6 +12,7 @@ stop at 2**63 - 1)::
     max_gas_per_tx = 3000000                 # gas limit of one transaction
     max_fee_per_gas_wei = "200000000000"     # EIP-1559 maxFeePerGas (and so the priority fee)
     max_tx_per_hour = 600                    # signed transactions over the last 3600 s
+    max_typed_data_per_hour = 600            # signed EIP-712 messages over the last 3600 s
 
     [[contracts]]
     name = "InferenceLedger"                 # informative
@@ -149,6 +150,7 @@ class Limits:
         max_gas_per_tx: Gas limit of one transaction.
         max_fee_per_gas_wei: ``maxFeePerGas`` (the priority fee may not exceed it either).
         max_tx_per_hour: Signed transactions over the last 3600 s.
+        max_typed_data_per_hour: Signed EIP-712 messages over the last 3600 s.
     """
 
     max_value_per_tx_wei: int = 0
@@ -157,6 +159,7 @@ class Limits:
     max_gas_per_tx: int = 3_000_000
     max_fee_per_gas_wei: int = 200 * 10**9
     max_tx_per_hour: int = 600
+    max_typed_data_per_hour: int = 600
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ class Policy:
                 "max_gas_per_tx": lim.max_gas_per_tx,
                 "max_fee_per_gas_wei": str(lim.max_fee_per_gas_wei),
                 "max_tx_per_hour": lim.max_tx_per_hour,
+                "max_typed_data_per_hour": lim.max_typed_data_per_hour,
             },
             "contracts": [
                 {
@@ -556,6 +560,7 @@ def policy_for_deployment(
         f"max_gas_per_tx = {lim.max_gas_per_tx}",
         f'max_fee_per_gas_wei = "{lim.max_fee_per_gas_wei}"',
         f"max_tx_per_hour = {lim.max_tx_per_hour}",
+        f"max_typed_data_per_hour = {lim.max_typed_data_per_hour}",
     ]
     for name, fn_names in OPERATOR_FUNCTIONS.items():
         if name not in addresses:

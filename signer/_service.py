@@ -335,6 +335,7 @@ class SignerService:
             raise PolicyViolation(
                 "caller_not_allowed", f"caller {caller!r} may not sign {primary!r} data"
             )
+        store.check_typed_data_rate(self.policy.limits.max_typed_data_per_hour)
         signed = self._account.sign_message(signable)
         response = {
             "idempotency_key": key,
@@ -343,6 +344,7 @@ class SignerService:
             "signature": "0x" + bytes(signed.signature).hex(),
         }
         store.insert_record(caller, key, "typed_data", body_hash, response)
+        self._maybe_prune()
         audit.update(
             outcome="signed",
             status=200,

@@ -338,6 +338,25 @@ class Store:
                     f"{max_value_wei} wei",
                 )
 
+    def check_typed_data_rate(self, max_per_hour: int) -> None:
+        """Check the typed-data cap for one more signature.
+
+        Args:
+            max_per_hour: Cap on EIP-712 signatures over the last 3600 s.
+
+        Raises:
+            RateLimited: ``rate_limited``.
+        """
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM records WHERE kind = 'typed_data' AND created_s > ?",
+            (self._clock() - 3600,),
+        ).fetchone()
+        if count >= max_per_hour:
+            raise RateLimited(
+                "rate_limited",
+                f"{count} typed-data signatures in the last hour; the cap is {max_per_hour}",
+            )
+
     def prune(self, retention_s: float) -> None:
         """Delete records older than the retention (inside an open transaction).
 

@@ -29,3 +29,26 @@ def create_subnet_tx(deployment: Deployment, name: str, **overrides: Any) -> dic
     registry = deployment.contract("SubnetRegistry")
     data = registry.functions.createSubnet(name, 10**9, 0, 1000)._encode_transaction_data()
     return ledger_tx(deployment, to=registry.address, data=data, gas=400_000, **overrides)
+
+
+def voucher(deployment: Deployment, amount: int, domain_name: str) -> dict[str, Any]:
+    """EIP-712 typed data in the InferenceLedger's domain (primary type OperatorVoucher)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "OperatorVoucher": [{"name": "amount", "type": "uint256"}],
+        },
+        "primaryType": "OperatorVoucher",
+        "domain": {
+            "name": domain_name,
+            "version": "1",
+            "chainId": deployment.chain_id,
+            "verifyingContract": deployment.addresses["InferenceLedger"],
+        },
+        "message": {"amount": amount},
+    }

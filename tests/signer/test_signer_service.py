@@ -13,7 +13,7 @@ import pytest
 from conftest import LEDGER_DOMAIN, SignerProcess
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from signer_support import create_subnet_tx, ledger_tx
+from signer_support import create_subnet_tx, ledger_tx, voucher
 
 from contracts.deploy import Deployment
 from signer import Limits, SignerRefused
@@ -367,6 +367,7 @@ def test_rolling_caps_refuse_once_the_hour_or_the_value_window_is_full(
         max_gas_per_tx=3_000_000,
         max_fee_per_gas_wei=100 * 10**9,
         max_tx_per_hour=3,
+        max_typed_data_per_hour=1,
     )
     signer = make_signer(limits=limits)
     with signer.client() as client:
@@ -376,6 +377,10 @@ def test_rolling_caps_refuse_once_the_hour_or_the_value_window_is_full(
         client.sign_transaction(ledger_tx(deployment, value=500), key())
         client.sign_transaction(ledger_tx(deployment), key())
         response = post(signer, "/v1/sign/transaction", sign_body(ledger_tx(deployment)))
+        assert_refused(signer, response, 429, "rate_limited", 3)
+        client.sign_typed_data(voucher(deployment, 1, LEDGER_DOMAIN), key())
+        typed = {"idempotency_key": key(), "typed_data": voucher(deployment, 2, LEDGER_DOMAIN)}
+        response = post(signer, "/v1/sign/typed-data", typed)
         assert_refused(signer, response, 429, "rate_limited", 3)
 
 
