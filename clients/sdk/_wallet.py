@@ -14,6 +14,7 @@ import siwe
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from pydantic import ValidationError
 
 from clients.sdk._exceptions import InvalidInput, WalletError
@@ -158,9 +159,9 @@ class Wallet:
     # ------------------------------------------------------------------ identity
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         """EIP-55 checksummed address."""
-        return str(self._account.address)
+        return self._account.address
 
     def __repr__(self) -> str:
         return f"Wallet({self.address})"
