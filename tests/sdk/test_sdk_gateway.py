@@ -498,3 +498,14 @@ def test_plaintext_predict_on_a_gateway_without_the_route_is_not_found(
     gw = member_gw
     with pytest.raises(NotFound):
         gw.predict(subnet_id, [dict.fromkeys(FEATURES, 1.0)])
+
+
+def test_a_batch_larger_than_the_slots_is_split_into_requests_and_reassembled_in_order(
+    member_gw: GatewayClient, subnet_id: int
+) -> None:
+    x = _rows(DEFAULT_PARAMS.slots + 3)
+    result = member_gw.predict_encrypted(_he_subnet(member_gw, subnet_id), x)
+    assert result.layout == "column" and len(result.receipt_ids) == 2
+    np.testing.assert_allclose(result.logits, _expected_logits(x), atol=1e-4)  # type: ignore[arg-type]
+    prices = [member_gw.receipt(r).receipt.price_wei for r in result.receipt_ids]
+    assert prices == [DEFAULT_PARAMS.slots * PRICE_WEI, 3 * PRICE_WEI]
