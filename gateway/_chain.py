@@ -247,7 +247,9 @@ class ChainReader:
         return cls(w3, addresses, metrics, **kwargs)
 
     def _count(self, kind: str, hit: bool) -> None:
-        self._metrics.cache.labels(kind, "hit" if hit else "miss").inc()
+        key = (kind, "hit" if hit else "miss")
+        counts = self._metrics.cache_counts
+        counts[key] = counts.get(key, 0) + 1
 
     async def _call(self, fn: Any) -> Any:
         try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["Metrics", "MetricsMiddleware"]
 
@@ -34,12 +37,9 @@ class Metrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=self.registry,
         )
-        self.cache = Counter(
-            "gateway_chain_cache",
-            "Chain-read cache lookups (stake, subnet, spendable credit) by outcome.",
-            ["kind", "result"],
-            registry=self.registry,
-        )
+        # Cache lookups happen several times per request: plain ints, read at scrape time.
+        self.cache_counts: dict[tuple[str, str], int] = {}
+        self.registry.register(_CacheCollector(self.cache_counts))
         self.queue_depth = Gauge(
             "gateway_receipt_queue_depth",
             "Receipts queued and not yet recorded on chain.",
@@ -62,12 +62,36 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.billed_charged = self.billed.labels("charged")
+        self.billed_released = self.billed.labels("released")
         self.settlements = Counter(
             "gateway_settlements",
             "Settlement transactions by outcome.",
             ["outcome"],
             registry=self.registry,
         )
+
+
+class _CacheCollector(Collector):
+    """Exposes :attr:`Metrics.cache_counts` as ``gateway_chain_cache_total{kind,result}``."""
+
+    def __init__(self, counts: dict[tuple[str, str], int]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """Yield the counter family.
+
+        Yields:
+            One ``CounterMetricFamily`` with a sample per (kind, result).
+        """
+        family = CounterMetricFamily(
+            "gateway_chain_cache",
+            "Chain-read cache lookups (stake, subnet, spendable credit) by outcome.",
+            labels=["kind", "result"],
+        )
+        for (kind, result), value in sorted(self._counts.items()):
+            family.add_metric([kind, result], value)
+        yield family
 
 
 class MetricsMiddleware:

@@ -10,6 +10,7 @@ mined at most once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sqlite3
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -77,9 +79,17 @@ class Receipt:
         Returns:
             The receipt's fields.
         """
-        d = asdict(self)
-        d["price_wei"] = str(self.price_wei)
-        return d
+        return {
+            "receipt_id": self.receipt_id,
+            "user": self.user,
+            "subnet_id": self.subnet_id,
+            "model_hash": self.model_hash,
+            "request_hash": self.request_hash,
+            "response_hash": self.response_hash,
+            "price_wei": str(self.price_wei),
+            "timestamp": self.timestamp,
+            "rows": self.rows,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Receipt:
@@ -318,6 +328,8 @@ class SqliteReceiptQueue(ReceiptQueue):
             """
         )
         self._lock = threading.Lock()
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._flush_scheduled = False
         self.max_pending = max_pending
         self._depth = self._count_depth()
 
@@ -328,21 +340,52 @@ class SqliteReceiptQueue(ReceiptQueue):
         return int(row[0])
 
     async def append(self, receipt: Receipt) -> None:
+        # Group commit: appends arriving in the same event-loop turn share one transaction,
+        # and each caller returns only after that transaction is committed.
+        if self._depth + len(self._pending) >= self.max_pending:
+            raise ServiceUnavailable("the receipt queue is full; retry later")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        row = (
+            receipt.receipt_id,
+            receipt.user.lower(),
+            str(receipt.price_wei),
+            msgspec.json.encode(receipt.to_json()).decode(),
+            time.time(),
+        )
+        self._pending.append((row, done))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        error: Exception | None = None
         with self._lock:
-            if self._depth >= self.max_pending:
-                raise ServiceUnavailable("the receipt queue is full; retry later")
-            self._db.execute(
-                "INSERT INTO receipts (id, user, price_wei, body, status, enqueued_at)"
-                " VALUES (?, ?, ?, ?, 'queued', ?)",
-                (
-                    receipt.receipt_id,
-                    receipt.user.lower(),
-                    str(receipt.price_wei),
-                    json.dumps(receipt.to_json()),
-                    time.time(),
-                ),
-            )
-            self._depth += 1
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO receipts (id, user, price_wei, body, status, enqueued_at)"
+                    " VALUES (?, ?, ?, ?, 'queued', ?)",
+                    [row for row, _ in batch],
+                )
+                self._db.execute("COMMIT")
+                self._depth += len(batch)
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                error = exc
+        for _, done in batch:
+            if done.done():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(ServiceUnavailable("the receipt queue could not be written"))
 
     async def depth(self) -> int:
         return self._depth
@@ -438,6 +481,14 @@ class SqliteReceiptQueue(ReceiptQueue):
             self._db.close()
 
 
+_APPEND_LUA = b"""
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[2])
+return 1
+"""
+
+
 class RedisReceiptQueue(ReceiptQueue):
     """The queue as a Redis Stream plus a hash of receipt records.
 
@@ -455,24 +506,25 @@ class RedisReceiptQueue(ReceiptQueue):
         self._r: Any = redis  # redis-py's stubs type replies as bytes | str
         self._ns = namespace
         self.max_pending = max_pending
+        self._append = self._r.register_script(_APPEND_LUA)
 
     def _k(self, name: str) -> str:
         return f"{self._ns}:{name}"
 
     async def append(self, receipt: Receipt) -> None:
-        body = json.dumps(receipt.to_json())
-        record = json.dumps(
+        body = msgspec.json.encode(receipt.to_json()).decode()
+        record = msgspec.json.encode(
             {"body": body, "status": "queued", "batch_key": None, "enqueued_at": time.time()}
         )
         try:
-            if await self._r.xlen(self._k("receipts")) >= self.max_pending:
-                raise ServiceUnavailable("the receipt queue is full; retry later")
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.set(self._k("receipt:" + receipt.receipt_id), record)
-                pipe.xadd(self._k("receipts"), {"id": receipt.receipt_id})
-                await pipe.execute()
+            added = await self._append(
+                keys=[self._k("receipt:" + receipt.receipt_id), self._k("receipts")],
+                args=[record, receipt.receipt_id, self.max_pending],
+            )
         except RedisError as exc:
             raise ServiceUnavailable("the receipt queue is unreachable") from exc
+        if not added:
+            raise ServiceUnavailable("the receipt queue is full; retry later")
 
     async def depth(self) -> int:
         return int(await self._r.xlen(self._k("receipts")))

@@ -95,6 +95,37 @@ class State(ABC):
             Whether it was reserved, and the outstanding amount afterwards.
         """
 
+    async def admit(
+        self,
+        user: str,
+        *,
+        rate_per_s: float,
+        burst: int,
+        now_s: float,
+        amount_wei: int,
+        limit_wei: int,
+    ) -> tuple[float, ReserveResult | None]:
+        """Take a rate-limit token, then reserve credit: :meth:`take_token` + :meth:`reserve`.
+
+        Backends may do both in one round trip.
+
+        Args:
+            user: Lower-case hex address (bucket and reservation key).
+            rate_per_s: Bucket refill rate, tokens per second.
+            burst: Bucket capacity.
+            now_s: Current time in seconds.
+            amount_wei: Price to reserve (wei).
+            limit_wei: The most the outstanding amount may reach (wei).
+
+        Returns:
+            Seconds to wait (> 0: rate-limited, nothing reserved, result None), else 0.0 and
+            the reservation's result.
+        """
+        wait = await self.take_token(user, rate_per_s=rate_per_s, burst=burst, now_s=now_s)
+        if wait > 0:
+            return wait, None
+        return 0.0, await self.reserve(user, amount_wei, limit_wei)
+
     @abstractmethod
     async def release(self, user: str, amount_wei: int) -> int:
         """Subtract ``amount_wei`` from the user's outstanding amount (never below 0).
@@ -215,32 +246,120 @@ class MemoryState(State):
             return new
 
 
-_TOKEN_BUCKET_LUA = b"""
-local key = KEYS[1]
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
-local tokens = burst
-local last = now
-local v = redis.call('HMGET', key, 't', 'l')
-if v[1] then
-  tokens = tonumber(v[1])
-  last = tonumber(v[2])
+_TAKE_LUA = b"""
+local function take(key, rate, burst, now, ttl)
+  local tokens = burst
+  local last = now
+  local v = redis.call('HMGET', key, 't', 'l')
+  if v[1] then
+    tokens = tonumber(v[1])
+    last = tonumber(v[2])
+  end
+  local elapsed = now - last
+  if elapsed < 0 then elapsed = 0 end
+  tokens = math.min(burst, tokens + elapsed * rate)
+  local wait = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+  else
+    wait = (1 - tokens) / rate
+  end
+  redis.call('HSET', key, 't', tostring(tokens), 'l', tostring(now))
+  redis.call('EXPIRE', key, ttl)
+  return wait
 end
-local elapsed = now - last
-if elapsed < 0 then elapsed = 0 end
-tokens = math.min(burst, tokens + elapsed * rate)
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait = (1 - tokens) / rate
-end
-redis.call('HSET', key, 't', tostring(tokens), 'l', tostring(now))
-redis.call('EXPIRE', key, ttl)
-return tostring(wait)
 """
+
+_TOKEN_BUCKET_LUA = (
+    _TAKE_LUA
+    + b"""
+return tostring(take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+                     tonumber(ARGV[4])))
+"""
+)
+
+
+# Exact arithmetic on non-negative decimal strings: wei amounts exceed Lua's 53-bit doubles and
+# Redis's 64-bit INCRBY, and a script keeps check-and-add to one atomic round trip.
+_DECIMAL_LUA = b"""
+local function norm(a)
+  a = string.gsub(a, "^0+", "")
+  if a == "" then return "0" end
+  return a
+end
+local function cmp(a, b)
+  if #a ~= #b then if #a < #b then return -1 else return 1 end end
+  if a == b then return 0 end
+  if a < b then return -1 else return 1 end
+end
+local function add(a, b)
+  local out, carry, i, j = {}, 0, #a, #b
+  while i > 0 or j > 0 or carry > 0 do
+    local s = carry
+    if i > 0 then s = s + string.byte(a, i) - 48 end
+    if j > 0 then s = s + string.byte(b, j) - 48 end
+    out[#out + 1] = string.char(48 + s % 10)
+    carry = math.floor(s / 10)
+    i = i - 1
+    j = j - 1
+  end
+  return norm(string.reverse(table.concat(out)))
+end
+local function sub(a, b)
+  local out, borrow, i, j = {}, 0, #a, #b
+  while i > 0 do
+    local s = string.byte(a, i) - 48 - borrow
+    if j > 0 then s = s - (string.byte(b, j) - 48) end
+    if s < 0 then s = s + 10; borrow = 1 else borrow = 0 end
+    out[#out + 1] = string.char(48 + s)
+    i = i - 1
+    j = j - 1
+  end
+  return norm(string.reverse(table.concat(out)))
+end
+"""
+
+_RESERVE_LUA = (
+    _DECIMAL_LUA
+    + b"""
+local cur = norm(redis.call('GET', KEYS[1]) or '0')
+local new = add(cur, norm(ARGV[1]))
+if cmp(new, norm(ARGV[2])) > 0 then return {0, cur} end
+redis.call('SET', KEYS[1], new)
+return {1, new}
+"""
+)
+
+_RELEASE_LUA = (
+    _DECIMAL_LUA
+    + b"""
+local cur = norm(redis.call('GET', KEYS[1]) or '0')
+local amount = norm(ARGV[1])
+if cmp(cur, amount) <= 0 then
+  redis.call('DEL', KEYS[1])
+  return '0'
+end
+local left = sub(cur, amount)
+redis.call('SET', KEYS[1], left)
+return left
+"""
+)
+
+
+_ADMIT_LUA = (
+    _DECIMAL_LUA
+    + _TAKE_LUA
+    + b"""
+local wait = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+                  tonumber(ARGV[4]))
+if wait > 0 then return {tostring(wait), 0, '0'} end
+local cur = norm(redis.call('GET', KEYS[2]) or '0')
+local new = add(cur, norm(ARGV[5]))
+if cmp(new, norm(ARGV[6])) > 0 then return {'0', 0, cur} end
+redis.call('SET', KEYS[2], new)
+return {'0', 1, new}
+"""
+)
 
 
 class RedisState(State):
@@ -256,6 +375,9 @@ class RedisState(State):
         self.namespace = namespace
         self.store = RedisStore(redis, namespace=namespace)
         self._bucket = redis.register_script(_TOKEN_BUCKET_LUA)
+        self._reserve = redis.register_script(_RESERVE_LUA)
+        self._release = redis.register_script(_RELEASE_LUA)
+        self._admit = redis.register_script(_ADMIT_LUA)
 
     @classmethod
     def from_url(cls, url: str, namespace: str) -> RedisState:
@@ -325,22 +447,53 @@ class RedisState(State):
             raise ServiceUnavailable("the state store is unreachable") from exc
 
     async def reserve(self, user: str, amount_wei: int, limit_wei: int) -> ReserveResult:
-        # Amounts in wei exceed Lua's 53-bit doubles and Redis's 64-bit INCRBY, so the
-        # arithmetic is done on Python ints inside a WATCH/MULTI transaction.
-        def fn(raw: bytes | None) -> tuple[bytes | None, ReserveResult]:
-            current = int(raw or 0)
-            if current + amount_wei > limit_wei:
-                return (raw, ReserveResult(False, current))
-            return (str(current + amount_wei).encode(), ReserveResult(True, current + amount_wei))
+        if amount_wei < 0 or limit_wei < 0:
+            raise ValueError("amounts are non-negative")
+        try:
+            ok, value = await self._reserve(
+                keys=[self.key("outstanding:" + user)], args=[str(amount_wei), str(limit_wei)]
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        return ReserveResult(bool(ok), int(value))
 
-        return await self._transact("outstanding:" + user, fn)
+    async def admit(
+        self,
+        user: str,
+        *,
+        rate_per_s: float,
+        burst: int,
+        now_s: float,
+        amount_wei: int,
+        limit_wei: int,
+    ) -> tuple[float, ReserveResult | None]:
+        idle_ttl_s = max(1, math.ceil(burst / rate_per_s) + 1)
+        try:
+            wait, ok, value = await self._admit(
+                keys=[self.key("bucket:" + user), self.key("outstanding:" + user)],
+                args=[
+                    repr(rate_per_s),
+                    burst,
+                    repr(now_s),
+                    idle_ttl_s,
+                    str(amount_wei),
+                    str(limit_wei),
+                ],
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        if float(wait) > 0:
+            return float(wait), None
+        return 0.0, ReserveResult(bool(ok), int(value))
 
     async def release(self, user: str, amount_wei: int) -> int:
-        def fn(raw: bytes | None) -> tuple[bytes | None, int]:
-            left = max(0, int(raw or 0) - amount_wei)
-            return (str(left).encode() if left else None, left)
-
-        return await self._transact("outstanding:" + user, fn)
+        try:
+            left = await self._release(
+                keys=[self.key("outstanding:" + user)], args=[str(max(0, amount_wei))]
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        return int(left)
 
     async def outstanding(self, user: str) -> int:
         try:
