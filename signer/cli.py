@@ -166,7 +166,25 @@ _FILE_HELP = {
 }
 
 
+class _RefuseSecret(argparse.Action):
+    """Refuse a secret given on the command line, without echoing it.
+
+    argv ends up in shell history and ``ps``; argparse would otherwise print the value back as
+    an unrecognised argument.
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        parser.error(
+            f"{self.option_strings[0]} is not accepted: secrets come from a 0600 file "
+            "(--password-file, --key-file) or the prompt, never from the command line"
+        )
+
+
 def _files(parser: argparse.ArgumentParser, *names: str) -> None:
+    parser.add_argument(
+        "--password", "--private-key", "--key", "--secret", nargs="?", action=_RefuseSecret,
+        help=argparse.SUPPRESS,
+    )  # fmt: skip
     parser.add_argument(
         "--state-dir", type=Path, help="signer state directory (env TWOPM_SIGNER_STATE_DIR)"
     )

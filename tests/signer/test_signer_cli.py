@@ -106,9 +106,17 @@ def test_import_refuses_a_key_that_is_not_32_bytes_of_hex(
     assert "not-a-key" not in err
 
 
-def test_the_password_is_never_taken_from_the_command_line(run: Run, tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["keygen", "--state-dir", str(tmp_path), "--password", PASSWORD])
+@pytest.mark.parametrize("flag", ["--password", "--private-key", "--secret"])
+def test_a_secret_is_never_taken_from_the_command_line_nor_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["keygen", "--state-dir", str(tmp_path), flag, PASSWORD])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "never from the command line" in err
+    assert PASSWORD not in err
+    assert not (tmp_path / "keystore.json").exists()
 
 
 def test_policy_init_writes_the_operator_policy_for_a_deployment(
