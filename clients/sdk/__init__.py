@@ -15,7 +15,8 @@ Typical use::
         record = gw.wait_for_receipt(result.receipt_ids[0])
         assert gw.verify_receipt(record, chain)
 
-Errors are :class:`TwoPMError` subclasses; see :mod:`clients.sdk._exceptions` for the tree.
+:class:`AsyncGatewayClient` has the same methods for asyncio. Errors are
+:class:`TwoPMError` subclasses; see :mod:`clients.sdk._exceptions` for the tree.
 """
 
 from clients.sdk._chain import ChainClient, TxResult
@@ -38,7 +39,7 @@ from clients.sdk._exceptions import (
     TwoPMError,
     WalletError,
 )
-from clients.sdk._gateway import GatewayClient
+from clients.sdk._gateway import AsyncGatewayClient, GatewayClient
 from clients.sdk._types import (
     ApiKey,
     BatchInfo,
@@ -56,6 +57,7 @@ from clients.sdk._wallet import Wallet
 __all__ = [
     "ApiError",
     "ApiKey",
+    "AsyncGatewayClient",
     "AuthError",
     "BadRequest",
     "BatchInfo",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 import clients.sdk as sdk
 from clients.sdk import (
     ApiError,
+    AsyncGatewayClient,
     AuthError,
     BadRequest,
     ForbiddenError,
@@ -34,6 +36,7 @@ def test_the_sdk_exports_exactly_its_public_names() -> None:
         [
             "ApiError",
             "ApiKey",
+            "AsyncGatewayClient",
             "AuthError",
             "BadRequest",
             "BatchInfo",
@@ -214,3 +217,34 @@ def test_a_success_with_unexpected_fields_is_a_server_error() -> None:
         pytest.raises(ServerError),
     ):
         client.subnets()
+
+
+ASYNC_CALLS: dict[str, Callable[[AsyncGatewayClient], Awaitable[object]]] = {
+    "health": lambda c: c.health(),
+    "sign_in": lambda c: c.sign_in(Wallet.create()),
+    "me": lambda c: c.me(),
+    "subnets": lambda c: c.subnets(),
+    "predict_encrypted": lambda c: c.predict_encrypted(1, [[1.0]]),
+    "receipt": lambda c: c.receipt("0x" + "ab" * 32),
+}
+
+
+@pytest.mark.parametrize(
+    "fault", FAULTS[:4], ids=lambda f: type(f(httpx.Request("GET", "http://x"))).__name__
+)
+@pytest.mark.parametrize("call", ASYNC_CALLS.values(), ids=ASYNC_CALLS.keys())
+def test_no_httpx_error_escapes_the_async_client_untranslated(
+    fault: Callable[[httpx.Request], httpx.HTTPError],
+    call: Callable[[AsyncGatewayClient], Awaitable[object]],
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        raise fault(request)
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        async with AsyncGatewayClient("http://gw.invalid", transport=transport) as client:
+            await call(client)
+
+    with pytest.raises(TransportError) as caught:
+        asyncio.run(run())
+    assert isinstance(caught.value.__cause__, httpx.HTTPError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from sdk_support import PUBLIC_URL, SignerProcess, he_routes, serve, start_signe
 
 from clients.ckks import DEFAULT_PARAMS, sigmoid
 from clients.sdk import (
+    AsyncGatewayClient,
     AuthError,
     ChainClient,
     ForbiddenError,
@@ -509,3 +511,34 @@ def test_a_batch_larger_than_the_slots_is_split_into_requests_and_reassembled_in
     np.testing.assert_allclose(result.logits, _expected_logits(x), atol=1e-4)  # type: ignore[arg-type]
     prices = [member_gw.receipt(r).receipt.price_wei for r in result.receipt_ids]
     assert prices == [DEFAULT_PARAMS.slots * PRICE_WEI, 3 * PRICE_WEI]
+
+
+def test_the_async_client_signs_in_manages_keys_predicts_and_proves_receipts(
+    gateway_url: str, make_user: Any, subnet_id: int, anvil: Anvil, deployment: Deployment
+) -> None:
+    wallet, _ = make_user()
+    reader = ChainClient.connect(anvil.rpc_url, deployment.addresses)
+    x = _rows(2)
+
+    async def tour() -> None:
+        async with AsyncGatewayClient(gateway_url, timeout_s=30) as gw:
+            assert await gw.health()
+            await gw.sign_in(wallet, expected_domain="gw.test")
+            assert (await gw.me()).address == wallet.address
+            key = await gw.create_api_key("async")
+            assert [k.id for k in await gw.list_api_keys()] == [key.id]
+            await gw.revoke_api_key(key.id)
+            subnet = dataclasses.replace(
+                await gw.subnet(subnet_id), feature_names=FEATURES, ckks=DEFAULT_PARAMS.to_dict()
+            )
+            result = await gw.predict_encrypted(subnet, x)
+            np.testing.assert_allclose(result.logits, _expected_logits(x), atol=1e-4)  # type: ignore[arg-type]
+            record = await gw.wait_for_receipt(result.receipt_ids[0], timeout_s=30)
+            assert await gw.verify_receipt(record, reader)
+            with pytest.raises(NotFound):
+                await gw.subnet(10_000)
+            await gw.logout()
+            with pytest.raises(AuthError):
+                await gw.me()
+
+    asyncio.run(tour())
