@@ -136,6 +136,11 @@ def check_receipt(record: ReceiptRecord, chain: ChainClient) -> ReceiptCheck:
     leaf = receipt_leaf(record.receipt)
     leaf_hex = "0x" + leaf.hex()
     batch = record.batch
+    if record.status == "failed":
+        error = batch.error if batch is not None else None
+        return ReceiptCheck(
+            False, f"the gateway failed to record it: {error}", None, None, leaf_hex
+        )
     if (
         record.status != "recorded"
         or batch is None
@@ -188,7 +193,8 @@ class _Protocol:
         headers.update(call.headers)
         return headers
 
-    def _checked(self, call: _Call, response: httpx.Response) -> httpx.Response:
+    @staticmethod
+    def _checked(response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
@@ -448,7 +454,7 @@ class GatewayClient(_Protocol):
             raise translate_transport_error(exc, self.base_url + call.path) from exc
         finally:
             self._http.cookies.clear()  # the session is sent by hand (see _headers)
-        return self._checked(call, response)
+        return self._checked(response)
 
     def _run(self, flow: _Flow[T]) -> T:
         try:
@@ -802,7 +808,7 @@ class AsyncGatewayClient(_Protocol):
             raise translate_transport_error(exc, self.base_url + call.path) from exc
         finally:
             self._http.cookies.clear()
-        return self._checked(call, response)
+        return self._checked(response)
 
     async def _run(self, flow: _Flow[T]) -> T:
         try:

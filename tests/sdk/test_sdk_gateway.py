@@ -364,9 +364,12 @@ def test_an_unrecorded_receipt_is_reported_as_not_recorded_yet(
 ) -> None:
     gw = member_gw
     record = gw.receipt(_noop(gw, subnet_id))
+    reader = ChainClient.connect(anvil.rpc_url, deployment.addresses)
     pending = dataclasses.replace(record, status="queued", batch=None, proof=None)
-    check = gw.verify_receipt(pending, ChainClient.connect(anvil.rpc_url, deployment.addresses))
+    check = gw.verify_receipt(pending, reader)
     assert not check and check.reason == "not recorded yet (status queued)"
+    failed = dataclasses.replace(pending, status="failed")
+    assert gw.verify_receipt(failed, reader).reason == "the gateway failed to record it: None"
 
 
 def test_someone_elses_receipt_is_not_found(
