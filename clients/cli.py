@@ -17,14 +17,24 @@ from clients.errors import CliError
 ENTRY_POINT_GROUP = "twopm.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered command group."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser.
+
+    Args:
+        command: The command about to run. When it names a registered group, only that group is loaded
+            (so ``twopm chain`` does not import Flower or TenSEAL); otherwise every group is, for help.
+
+    Returns:
+        The parser.
+    """
     parser = argparse.ArgumentParser(
         prog="twopm",
         description="2PM: private federated models served as subnets on Scroll.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    entries = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    chosen = [e for e in entries if e.name == command]
+    for entry in chosen or entries:
         register = entry.load()
         register(subparsers)
     return parser
@@ -32,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``twopm`` with ``argv`` (the process arguments when ``None``); return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        parser.parse_args([*arguments, "--help"])
         return 2
     try:
         return int(handler(args) or 0)
