@@ -42,7 +42,7 @@ __all__ = ["Services", "create_app"]
 
 _log = logging.getLogger("gateway")
 
-SHUTDOWN_GRACE_S = 2.0
+SHUTDOWN_GRACE_S = 0.5
 """Seconds shutdown waits for background jobs; an open batch left behind resumes at start."""
 NONCE_RATE_PER_S = 2.0
 """Nonces one client IP may fetch per second (refill)."""
