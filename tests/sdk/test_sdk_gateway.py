@@ -39,8 +39,19 @@ MODEL = LinearModel.from_arrays([0.8, -1.2, 0.3, 2.0, -0.5], 0.25)
 
 
 @pytest.fixture(scope="module")
+def module_chain(anvil: Anvil, deployment: Deployment) -> Iterator[None]:
+    """Revert the chain after the module: the signer, subnet and users are this module's only."""
+    snapshot = anvil.snapshot()
+    yield
+    anvil.revert(snapshot)
+
+
+@pytest.fixture(scope="module")
 def signer(
-    tmp_path_factory: pytest.TempPathFactory, anvil: Anvil, deployment: Deployment
+    tmp_path_factory: pytest.TempPathFactory,
+    anvil: Anvil,
+    deployment: Deployment,
+    module_chain: None,
 ) -> Iterator[SignerProcess]:
     proc = start_signer(
         tmp_path_factory.mktemp("sdk-signer"), deployment, anvil.accounts[1].private_key
@@ -50,7 +61,7 @@ def signer(
 
 
 @pytest.fixture(scope="module")
-def subnet_id(anvil: Anvil, deployment: Deployment) -> int:
+def subnet_id(anvil: Anvil, deployment: Deployment, module_chain: None) -> int:
     owner = Transactor(anvil.w3, anvil.accounts[0].private_key)
     registry = deployment.contract("SubnetRegistry")
     owner.transact(registry.functions.createSubnet("sdk-test", PRICE_WEI, MIN_STAKE_WEI, 1000))
