@@ -112,7 +112,7 @@ def _node(args: argparse.Namespace) -> int:
 def _run_foreground(cmd: list[str]) -> int:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.2")
+    env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.05")
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
     def forward(signum: int, _frame: Any) -> None:

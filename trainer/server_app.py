@@ -166,7 +166,11 @@ class NewtonStrategy(Strategy):
                 "out during secure aggregation); training aborted"
             )
         n = self.settings.job.n_nodes
-        if not client_manager.wait_for(n, timeout=int(self.settings.round_timeout_s)):
+        # num_available() refreshes Flower's node list (wait_for only wakes every 5 s)
+        deadline = time.monotonic() + self.settings.round_timeout_s
+        while client_manager.num_available() < n and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S * 4)
+        if client_manager.num_available() < n:
             raise TrainingError(
                 f"only {client_manager.num_available()} of {n} nodes connected within "
                 f"{self.settings.round_timeout_s:.0f} s"

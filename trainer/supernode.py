@@ -6,7 +6,7 @@ Measured here (Flower 1.41, 2 shared cores): each ClientApp message costs a fres
 deployed Spector run took minutes. This launcher keeps Flower's own code paths but
 
 * caps the SuperNode's idle sleep (`time.sleep` as seen by
-  `flwr.supernode.start_client_internal`) at `TWOPM_NODE_POLL_S` (default 0.2 s), and
+  `flwr.supernode.start_client_internal`) at `TWOPM_NODE_POLL_S` (default 0.1 s), and
 * shortens Flower's object-pull retry back-off (see :mod:`trainer._flwr_tuning`),
 * runs the SuperNode with `--isolation process` next to a SuperExec whose executor
   *forks* an already-imported process for each ClientApp task instead of spawning
@@ -29,7 +29,7 @@ from typing import Any
 
 __all__ = ["main"]
 
-_DEFAULT_POLL_S = 0.2
+_DEFAULT_POLL_S = 0.1
 
 
 class _CappedTime:

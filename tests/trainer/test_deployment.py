@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import threading
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from trainer_references import pooled_logit_mle
 
 from trainer.bundle import load_bundle
+from trainer.cli import register
 from trainer.data import Dataset, split_rows, write_csv
 from trainer.deployment import DeploymentError, LocalFederation
 
@@ -43,12 +46,16 @@ def _config(data: Dataset, tmp_path: Path, **over: Any) -> dict[str, Any]:
     return cfg
 
 
-def test_spector_on_three_supernodes_with_secagg_equals_the_pooled_logit_fit(
+def test_twopm_train_on_three_supernodes_with_secagg_equals_the_pooled_logit_fit(
     spector: Dataset, tmp_path: Path
 ) -> None:
-    progress: list[dict[str, Any]] = []
+    out = tmp_path / "result.json"
     with LocalFederation(_node_csvs(spector, tmp_path, "label-skew"), OPERATORS) as fed:
-        result = fed.run(_config(spector, tmp_path), timeout_s=600, on_progress=progress.append)
+        code = _twopm(["train", "--superlink", fed.superlink_address, "--dataset", "spector",
+                       "--nodes", "3", "--model-store", str(tmp_path / "store"),
+                       "--output-dir", str(tmp_path / "run"), "--json", str(out)])  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
     card = result["card"]
     got = np.r_[card["intercept"], card["coef"]]
     np.testing.assert_allclose(got, pooled_logit_mle(spector), rtol=0, atol=1e-6)
@@ -56,12 +63,20 @@ def test_spector_on_three_supernodes_with_secagg_equals_the_pooled_logit_fit(
     assert card["training"]["converged"]
     # 4 SecAgg+ message round trips per Newton round, nothing else
     assert result["round_trips"] == 4 * card["training"]["rounds"]
+    progress = [json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").open()]
     assert [p["round"] for p in progress] == list(range(1, card["training"]["rounds"] + 1))
     assert sorted(n["n_rows"] for n in card["nodes"]) == [10, 11, 11]
     assert sorted(n["operator_address"] for n in card["nodes"]) == OPERATORS
     bundle = load_bundle(result["bundle_path"], result["sha256"])
     prob = ort.InferenceSession(bundle.onnx_bytes).run(["probabilities"], {"x": spector.x})[0]
     np.testing.assert_allclose(prob[:, 1], bundle.predict_proba(spector.x), rtol=0, atol=1e-6)
+
+
+def _twopm(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="twopm")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
 
 
 @pytest.mark.slow
