@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uvicorn
 from litestar import Litestar, Request, Response, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
-from clients.ckks import CkksError, parse_request
+from clients.ckks import CkksError, parse_request, sigmoid
 from contracts import Deployment
 from gateway._auth import Caller
 from gateway.app import _caller
@@ -129,7 +130,10 @@ def serve(app: Litestar) -> Iterator[str]:
 
 
 def he_routes(evaluator: HeEvaluator, model: LinearModel) -> list[Any]:
-    """Stand-ins for ``POST /v1/he/contexts`` and ``POST /v1/subnets/{id}/infer``."""
+    """Stand-ins for ``/v1/he/contexts``, ``/v1/subnets/{id}/infer`` and ``/predict``.
+
+    The plaintext stand-in reads the features in sorted name order (the tests name them so).
+    """
 
     @post("/v1/he/contexts", status_code=201, dependencies={"caller": Provide(_caller)})
     async def upload_context(
@@ -171,7 +175,26 @@ def he_routes(evaluator: HeEvaluator, model: LinearModel) -> list[Any]:
             headers={"X-Receipt-Id": receipt.receipt_id},
         )
 
-    return [upload_context, infer]
+    @post(
+        "/v1/subnets/{subnet_id:int}/predict",
+        status_code=200,
+        dependencies={"caller": Provide(_caller)},
+    )
+    async def predict(
+        request: Request[Any, Any, Any], caller: NamedDependency[Caller], subnet_id: FromPath[int]
+    ) -> Response[dict[str, Any]]:
+        body = await request.body()
+        rows = json.loads(body)["rows"]
+        names = [f"f{i}" for i in range(model.n_features)] if not rows else list(rows[0])
+        x = np.array([[float(r[n]) for n in sorted(names)] for r in rows])
+        logits = x @ np.asarray(model.weights) + model.intercept
+        billing = request.app.state.services.need_billing()
+        answer = {"probabilities": sigmoid(logits).tolist(), "logits": logits.tolist()}
+        async with billing.billed(caller, subnet_id, rows=len(rows)) as charge:
+            receipt = await charge.complete(body, json.dumps(answer).encode())
+        return Response(answer, headers={"X-Receipt-Id": receipt.receipt_id})
+
+    return [upload_context, infer, predict]
 
 
 def wait_until(predicate: Any, timeout_s: float = 20.0) -> None:

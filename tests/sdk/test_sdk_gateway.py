@@ -508,12 +508,20 @@ def test_a_subnet_without_ckks_parameters_cannot_be_called_encrypted(
         gw.predict_encrypted(weak, _rows(1))
 
 
-def test_plaintext_predict_on_a_gateway_without_the_route_is_not_found(
-    member_gw: GatewayClient, member: Any, subnet_id: int
+def test_plaintext_predictions_name_the_features_and_bill_every_row(
+    member_gw: GatewayClient, subnet_id: int
 ) -> None:
-    gw = member_gw
-    with pytest.raises(NotFound):
-        gw.predict(subnet_id, [dict.fromkeys(FEATURES, 1.0)])
+    x = _rows(3)
+    subnet = _he_subnet(member_gw, subnet_id)
+    by_array = member_gw.predict(subnet, x)
+    named = [dict(zip(FEATURES, map(float, row), strict=True)) for row in x]
+    by_name = member_gw.predict(subnet_id, named)
+    for result in (by_array, by_name):
+        assert result.layout == "plain" and len(result.receipt_ids) == 1
+        np.testing.assert_allclose(result.probabilities, sigmoid(_expected_logits(x)), atol=1e-12)
+    assert member_gw.receipt(by_array.receipt_ids[0]).receipt.price_wei == 3 * PRICE_WEI
+    with pytest.raises(InvalidInput, match="does not name its features"):
+        member_gw.predict(subnet_id, x)  # the gateway's subnet JSON has no feature names yet
 
 
 def test_a_batch_larger_than_the_slots_is_split_into_requests_and_reassembled_in_order(
