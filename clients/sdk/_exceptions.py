@@ -182,7 +182,7 @@ class TransactionReverted(ChainError):
 
     def __init__(
         self, message: str, error_name: str | None = None, arguments: tuple[Any, ...] = ()
-    ):
+    ) -> None:
         super().__init__(message)
         self.error_name = error_name
         self.arguments = arguments
