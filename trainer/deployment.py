@@ -394,8 +394,9 @@ def submit_run(
 def _read_progress(path: Path, seen: int) -> tuple[list[dict[str, Any]], int]:
     if not path.exists():
         return [], seen
-    lines = path.read_text(encoding="utf-8").splitlines()
-    complete = lines if path.read_text(encoding="utf-8").endswith("\n") else lines[:-1]
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    complete = lines if text.endswith("\n") else lines[:-1]  # skip a half-written line
     return [json.loads(line) for line in complete[seen:]], len(complete)
 
 

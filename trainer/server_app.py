@@ -113,8 +113,7 @@ class NewtonStrategy(Strategy):
 
     Args:
         settings: the run settings.
-        on_round: called after every absorbed round with (job, round_trips_so_far).
-        round_trips: callable returning the grid's round-trip count.
+        on_round: called with the job after every absorbed round.
     """
 
     def __init__(
