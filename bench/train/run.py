@@ -75,11 +75,11 @@ def measure_one(runtime: str, dataset: str, secure: bool) -> dict[str, Any]:
 
         parts = [data.take(rows) for rows in _split(data)]
         job = job_config_from_run_config(cfg)
-        result = run_in_process(parts, job, codec=ExactSumCodec(3) if secure else None)
+        fit = run_in_process(parts, job, codec=ExactSumCodec(3) if secure else None)
         wall = time.perf_counter() - t0
-        return {"wall_s": wall, "e2e_s": wall, "rounds": result.iterations,
-                "round_trips": result.iterations * (4 if secure else 1),
-                "intercept": result.intercept}  # fmt: skip
+        return {"wall_s": wall, "e2e_s": wall, "rounds": fit.iterations,
+                "round_trips": fit.iterations * (4 if secure else 1),
+                "intercept": fit.intercept}  # fmt: skip
     paths = _write_nodes(data, tmp)
     if runtime == "simulation":
         from flwr.simulation import run_simulation
@@ -98,7 +98,7 @@ def measure_one(runtime: str, dataset: str, secure: bool) -> dict[str, Any]:
                 "init_args": {"num_cpus": 2, "logging_level": "error"},
             },
         )
-        result = json.loads((tmp / "out" / "result.json").read_text())
+        result: dict[str, Any] = json.loads((tmp / "out" / "result.json").read_text())
     elif runtime == "deployment":
         from trainer.deployment import LocalFederation
 
