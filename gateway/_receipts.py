@@ -588,6 +588,9 @@ class RedisReceiptQueue(ReceiptQueue):
         await self._r.set(self._k("batch:" + batch.key), json.dumps(batch.to_json()))
 
     async def finish_batch(self, batch: BatchRecord) -> None:
+        # The batch record (with its final status and error) first: a reader that sees a receipt
+        # 'recorded' or 'failed' then always finds the batch's transaction or error.
+        await self.save_batch(batch)
         await self._set_status(batch.receipt_ids, batch.status, batch.key)
         # Delete the stream entries of these receipts (the acknowledgement).
         wanted = set(batch.receipt_ids)
