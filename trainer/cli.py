@@ -210,7 +210,9 @@ def _train(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     console = Console(stderr=True)
     try:
-        handle = submit_run(args.superlink, cfg)
+        with tempfile.TemporaryDirectory(prefix="twopm-flwr-") as tmp:
+            handle = submit_run(args.superlink, cfg, flwr_home=Path(tmp) / "home",
+                                app_dir=Path(tmp) / "app")  # fmt: skip
     except DeploymentError as exc:
         raise CliError(str(exc)) from None
     console.print(f"run {handle.run_id} submitted to {args.superlink}")
