@@ -1,0 +1,365 @@
+"""``twopm up``: start the whole local 2PM network and keep it running until SIGINT/SIGTERM.
+
+Order: anvil (chain id 534351) -> contracts -> the isolated signer (holding the operator key) -> six
+data holders registered in NodeRegistry -> federated training with SecAgg+ of the Spector data over
+three SuperNodes and of the breast-cancer data over three more -> both models published as subnets
+through the signer -> the gateway. ``DIR/stack.json`` describes the running network (the names are
+fixed by ``shared/DESIGN.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from clients.errors import CliError
+from contracts import Anvil, AnvilError, Deployment, Transactor, deploy_all
+from stack._proc import ProcessGroup, StackError, http_ok, read_json_file, wait_for
+
+#: Accounts of the local chain, by role (anvil's funded development accounts).
+DEPLOYER, OPERATOR, FEE_RECIPIENT = 0, 1, 2
+HOLDERS = {"spector": (4, 5, 6), "breast-cancer": (7, 8, 9)}
+WALLET_USERS = (10, 11, 12)
+
+#: The subnets published by ``twopm up``: price per billed row (wei) and minimum stake (wei of ETH).
+SUBNETS = (
+    {"dataset": "spector", "name": "spector-grade", "price_wei": 10**12, "min_stake_wei": 10**17},
+    {
+        "dataset": "breast-cancer",
+        "name": "breast-cancer",
+        "price_wei": 2 * 10**12,
+        "min_stake_wei": 10**17,
+    },
+)
+
+
+@dataclass
+class Stack:
+    """A running local network; :meth:`close` (or leaving the ``with``) stops every part.
+
+    Attributes:
+        state_dir: Where logs, keys, the model store and ``stack.json`` live.
+        chain: The anvil process.
+        deployment: The deployed contracts.
+        signer_url: The signer's URL.
+        gateway_url: The gateway's URL.
+        subnets: One entry per published subnet (id, name, model hash, feature names, training figures).
+        info: The content of ``stack.json``.
+    """
+
+    state_dir: Path
+    chain: Anvil
+    deployment: Deployment
+    signer_url: str
+    gateway_url: str
+    subnets: list[dict[str, Any]]
+    info: dict[str, Any]
+    group: ProcessGroup
+    _exit: ExitStack = field(repr=False)
+
+    def close(self) -> None:
+        """Stop the gateway, the signer and anvil."""
+        self._exit.close()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _step(console: Console, text: str) -> Callable[[], None]:
+    started = time.perf_counter()
+    console.print(f"[bold]•[/] {text} …")
+
+    def done() -> None:
+        console.print(f"  [green]done[/] in {time.perf_counter() - started:.1f} s")
+
+    return done
+
+
+def start_stack(
+    state_dir: Path, *, console: Console | None = None, redis_url: str | None = None
+) -> Stack:
+    """Start every part of the local network and return it running.
+
+    Args:
+        state_dir: Directory for the state of this run; it is emptied of an earlier run's state.
+        console: Where progress goes (a quiet console when None).
+        redis_url: Run the gateway on Redis instead of the in-memory store.
+
+    Returns:
+        The running stack; close it to stop everything.
+
+    Raises:
+        StackError: A part failed to start; everything started so far is stopped again.
+    """
+    from signer import SignerClient, init_state, policy_for_deployment
+    from signer import Transactor as SignerTransactor
+    from trainer.bundle import load_bundle
+    from trainer.deployment import train_locally
+    from trainer.publish import publish_bundle
+
+    console = console or Console(quiet=True)
+    state_dir = state_dir.resolve()
+    _reset(state_dir)
+    logs = state_dir / "logs"
+    exit_stack = ExitStack()
+    try:
+        done = _step(console, "starting anvil (chain id 534351, Shanghai rules)")
+        try:
+            chain = Anvil.start(accounts=20, log_path=logs / "anvil.log")
+        except AnvilError as exc:
+            raise StackError(str(exc)) from exc
+        exit_stack.callback(chain.stop)
+        w3, accounts = chain.w3, chain.accounts
+        done()
+
+        done = _step(console, "deploying the contracts")
+        deployment = deploy_all(
+            w3,
+            accounts[DEPLOYER].private_key,
+            operator=accounts[OPERATOR].address,
+            fee_recipient=accounts[FEE_RECIPIENT].address,
+            staking_cooldown_s=60,
+            credit_withdrawal_delay_s=60,
+        )
+        deployment.write(state_dir / "deployment.json")
+        done()
+
+        done = _step(console, "starting the isolated signer")
+        signer_state = init_state(
+            state_dir / "signer",
+            private_key=bytes.fromhex(accounts[OPERATOR].private_key[2:]),
+            password=secrets.token_hex(16),
+            policy_toml=policy_for_deployment(deployment.addresses, chain_id=chain.chain_id),
+            callers={"gateway": None, "publisher": None},
+            scrypt_n=2**14,  # a throwaway local key: keep start-up fast
+        )
+        group = exit_stack.enter_context(ProcessGroup(logs))
+        ready_file = state_dir / "signer" / "ready.json"
+        group.twopm(
+            "signer",
+            "signer", "serve",
+            "--state-dir", str(signer_state.state_dir),
+            "--password-file", str(signer_state.password_file),
+            "--port", "0",
+            "--ready-file", str(ready_file),
+        )  # fmt: skip
+        ready = wait_for("signer", lambda: read_json_file(ready_file), group=group, timeout_s=90)
+        signer_url = str(ready["url"])
+        done()
+
+        done = _step(console, "registering six data holders in NodeRegistry")
+        nodes = deployment.contract("NodeRegistry")
+        for dataset, holders in HOLDERS.items():
+            for i, index in enumerate(holders):
+                Transactor(w3, accounts[index].private_key).transact(
+                    nodes.functions.register(
+                        f"{dataset}-holder-{i + 1}", f"http://127.0.0.1/{dataset}/{i + 1}"
+                    )
+                )
+        done()
+
+        done = _step(
+            console, "federated training with SecAgg+: Spector and breast cancer, 3 nodes each"
+        )
+        model_store = state_dir / "model-store"
+
+        def train(dataset: str) -> dict[str, Any]:
+            holders = [accounts[i].address for i in HOLDERS[dataset]]
+            return train_locally(
+                dataset,
+                model_store=model_store,
+                operator_addresses=holders,
+                workdir=state_dir / "training" / dataset,
+            )
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = dict(zip(HOLDERS, pool.map(train, HOLDERS), strict=True))
+        done()
+
+        done = _step(console, "publishing both models as subnets through the signer")
+        signer_client = SignerClient(signer_url, "publisher", signer_state.secrets["publisher"])
+        exit_stack.callback(signer_client.close)
+        operator = SignerTransactor(w3, signer_client)
+        subnets: list[dict[str, Any]] = []
+        for spec in SUBNETS:
+            result = results[spec["dataset"]]
+            bundle = load_bundle(result["bundle_path"], result["sha256"])
+            published = publish_bundle(
+                deployment=deployment,
+                transactor=operator,
+                bundle=bundle,
+                artifact_uri=Path(result["bundle_path"]).resolve().as_uri(),
+                subnet_name=str(spec["name"]),
+                price_per_request_wei=int(spec["price_wei"]),
+                min_stake_wei=int(spec["min_stake_wei"]),
+            )
+            subnets.append(
+                {
+                    "id": published.subnet_id,
+                    "name": spec["name"],
+                    "dataset": spec["dataset"],
+                    "model_hash": "0x" + bundle.sha256,
+                    "feature_names": list(bundle.feature_names),
+                    "price_wei": spec["price_wei"],
+                    "min_stake_wei": spec["min_stake_wei"],
+                    "contributors": published.contributors,
+                    "shares_bps": published.shares_bps,
+                    "training": {
+                        "wall_s": result.get("wall_s"),
+                        "round_trips": result.get("round_trips"),
+                        "rounds": result["card"].get("rounds"),
+                        "metrics": result["card"].get("metrics"),
+                    },
+                }
+            )
+        done()
+
+        done = _step(console, "starting the gateway")
+        from contracts.chain import free_port
+
+        port = free_port()
+        gateway_url = f"http://127.0.0.1:{port}"
+        env = {
+            "TWOPM_GATEWAY_PUBLIC_URL": gateway_url,
+            "TWOPM_GATEWAY_RPC_URL": chain.rpc_url,
+            "TWOPM_GATEWAY_DEPLOYMENT_FILE": str(state_dir / "deployment.json"),
+            "TWOPM_GATEWAY_SIGNER_URL": signer_url,
+            "TWOPM_GATEWAY_SIGNER_CALLER_ID": "gateway",
+            "TWOPM_GATEWAY_SIGNER_SECRET": signer_state.secrets["gateway"].hex(),
+            "TWOPM_GATEWAY_QUEUE_PATH": str(state_dir / "gateway" / "receipts.sqlite3"),
+            "TWOPM_GATEWAY_COOKIE_SECURE": "false",
+            "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "1.0",
+            "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "3600",
+        }
+        if redis_url:
+            env["TWOPM_GATEWAY_REDIS_URL"] = redis_url
+        (state_dir / "gateway").mkdir(parents=True, exist_ok=True)
+        group.twopm(
+            "gateway", "gateway", "serve", "--port", str(port), "--log-level", "warning", env=env
+        )
+        wait_for("gateway", lambda: http_ok(f"{gateway_url}/healthz"), group=group, timeout_s=90)
+        done()
+
+        info = {
+            "gateway_url": gateway_url,
+            "rpc_url": chain.rpc_url,
+            "chain_id": chain.chain_id,
+            "contracts": deployment.addresses,
+            "subnets": [
+                {
+                    k: s[k]
+                    for k in (
+                        "id",
+                        "name",
+                        "model_hash",
+                        "feature_names",
+                        "price_wei",
+                        "min_stake_wei",
+                    )
+                }
+                for s in subnets
+            ],
+            "signer_url": signer_url,
+            "operator": deployment.operator,
+            "accounts": {
+                "deployer": _account(accounts[DEPLOYER]),
+                "fee_recipient": _account(accounts[FEE_RECIPIENT]),
+                "data_holders": {
+                    dataset: [_account(accounts[i]) for i in indices]
+                    for dataset, indices in HOLDERS.items()
+                },
+                "wallet_users": [_account(accounts[i]) for i in WALLET_USERS],
+            },
+            "logs": str(logs),
+        }
+        (state_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
+        return Stack(
+            state_dir, chain, deployment, signer_url, gateway_url, subnets, info, group, exit_stack
+        )
+    except BaseException:
+        exit_stack.close()
+        raise
+
+
+def _account(account: Any) -> dict[str, str]:
+    return {"address": account.address, "private_key": account.private_key}
+
+
+def _reset(state_dir: Path) -> None:
+    """Remove an earlier run's state (only the parts this module writes)."""
+    import shutil
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("signer", "model-store", "training", "gateway", "logs"):
+        shutil.rmtree(state_dir / name, ignore_errors=True)
+    for name in ("stack.json", "deployment.json"):
+        (state_dir / name).unlink(missing_ok=True)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM (and SIGHUP) into KeyboardInterrupt for the duration, so cleanup runs."""
+
+    def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``twopm up`` to the ``twopm`` parser."""
+    up = subparsers.add_parser("up", help="start the whole local network until Ctrl-C")
+    up.add_argument(
+        "--state-dir", type=Path, default=Path(".state/up"), help="state, logs and stack.json"
+    )
+    up.add_argument("--redis-url", help="run the gateway on this Redis instead of in memory")
+    up.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``twopm up``."""
+    console = Console()
+    with stop_on_signals():
+        try:
+            stack = start_stack(args.state_dir, console=console, redis_url=args.redis_url)
+        except StackError as exc:
+            raise CliError(f"twopm up failed: {exc}") from exc
+        with stack:
+            console.print(
+                f"[green]2PM is up[/]: gateway {stack.gateway_url}, chain {stack.chain.rpc_url}"
+            )
+            console.print(
+                f"stack description: {args.state_dir / 'stack.json'}; press Ctrl-C to stop"
+            )
+            try:
+                while True:
+                    time.sleep(1)
+                    if not stack.chain.running():
+                        raise CliError("anvil stopped unexpectedly")
+                    try:
+                        stack.group.check_alive()
+                    except StackError as exc:
+                        raise CliError(str(exc).splitlines()[0]) from exc
+            except KeyboardInterrupt:
+                console.print("stopping every part of the network")
+    return 0
