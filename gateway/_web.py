@@ -1,0 +1,156 @@
+"""The web page for wallet users, and the small JSON config it reads.
+
+The page is static (``gateway/web/``: HTML, ES modules, CSS; no build step, no CDN) and is
+served under ``/app/``; ``GET /`` redirects there. It talks to the gateway's JSON API with the
+session cookie and to the chain only through the user's EIP-1193 wallet. ``GET /v1/config``
+tells it the chain id, the contract addresses and the staking tokens.
+
+Mount with ``create_app(..., extra_route_handlers=web_route_handlers())`` or by adding
+``*web_route_handlers()`` to the app's route handlers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, get
+from litestar.datastructures import CacheControlHeader
+from litestar.handlers import BaseRouteHandler
+from litestar.response import Redirect
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+
+from contracts.eip712 import LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION
+from gateway._errors import ServiceUnavailable
+
+__all__ = ["WEB_DIR", "WEB_PATH", "web_route_handlers"]
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+"""Directory of the page's static files."""
+WEB_PATH = "/app"
+"""URL path the page is served under (``/app/`` is ``index.html``)."""
+CONFIG_TTL_S = 30.0
+"""Seconds ``GET /v1/config`` reuses the staking tokens it read from the chain."""
+
+CORE_CONTRACTS = ("StakingVault", "InferenceLedger", "SubnetRegistry", "NodeRegistry")
+"""Contracts whose addresses the page is told (the ones present in the settings)."""
+TOKEN_KINDS = {1: "stETH", 2: "wstETH", 3: "rETH"}
+"""``StakingVault.TokenKind`` enum values -> token symbol (contracts/src/StakingVault.sol)."""
+
+PAGE_HEADERS = {
+    # The page loads only its own files and talks only to its own origin; the wallet is an
+    # injected object, not a network peer, so connect-src 'self' is enough.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+"""Security headers sent with every file of the page."""
+
+
+def _add_page_headers(response: Any) -> Any:
+    """``after_request`` hook of the static router: security headers on every file."""
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+class _TokenCache:
+    """One cached answer (the vault's staking tokens) with an expiry; bounded to one entry."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self.value: list[dict[str, str]] | None = None
+        self.expires_at_s = 0.0
+
+    def get(self, now_s: float) -> list[dict[str, str]] | None:
+        return self.value if now_s < self.expires_at_s else None
+
+    def put(self, value: list[dict[str, str]], now_s: float) -> None:
+        self.value = value
+        self.expires_at_s = now_s + self.ttl_s
+
+
+async def _staking_tokens(chain: Any) -> list[dict[str, str]]:
+    """The tokens the StakingVault lists and accepts, read from the chain.
+
+    Args:
+        chain: The gateway's ``ChainReader``.
+
+    Returns:
+        ``[{"symbol": "stETH", "address": "0x…"}, …]`` in listing order, only tokens that
+        accept new stakes.
+
+    Raises:
+        ServiceUnavailable: The chain is unreachable.
+    """
+    try:
+        listed = await chain.vault.functions.tokens().call()
+        tokens = []
+        for address in listed:
+            kind, enabled = await chain.vault.functions.tokenConfig(address).call()
+            if enabled and int(kind) in TOKEN_KINDS:
+                tokens.append({"symbol": TOKEN_KINDS[int(kind)], "address": str(address)})
+    except Exception as exc:
+        raise ServiceUnavailable("the chain is unreachable") from exc
+    return tokens
+
+
+def web_route_handlers() -> list[BaseRouteHandler | Router]:
+    """The page's routes: ``/app/*`` (static files), ``GET /`` (redirect), ``GET /v1/config``.
+
+    Each call builds fresh handlers (with their own token cache), one set per app.
+
+    Returns:
+        Route handlers and a router, for ``Litestar(route_handlers=…)``.
+    """
+    cache = _TokenCache(CONFIG_TTL_S)
+
+    @get("/v1/config", tags=["web"])
+    async def web_config(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """What the web page needs to talk to the chain: chain id, addresses, tokens.
+
+        Returns ``{chain_id, public_url, contracts: {name: address}, tokens: [{symbol,
+        address}], eip712: {name, version}}``; without a chain connection ``contracts`` comes
+        from the settings and ``tokens`` is empty.
+        """
+        services = request.app.state.services
+        settings = services.settings
+        chain = services.chain
+        tokens: list[dict[str, str]] = []
+        if chain is not None:
+            addresses: dict[str, str] = dict(chain.addresses)
+            now_s = time.monotonic()
+            cached = cache.get(now_s)
+            if cached is None:
+                cached = await _staking_tokens(chain)
+                cache.put(cached, now_s)
+            tokens = cached
+        else:
+            addresses = settings.contract_addresses()
+        return {
+            "chain_id": settings.chain_id,
+            "public_url": settings.origin,
+            "contracts": {n: addresses[n] for n in CORE_CONTRACTS if n in addresses},
+            "tokens": tokens,
+            "eip712": {"name": LEDGER_DOMAIN_NAME, "version": LEDGER_DOMAIN_VERSION},
+        }
+
+    @get("/", include_in_schema=False, sync_to_thread=False)
+    def web_root() -> Redirect:
+        """Send browsers at the gateway's root to the page."""
+        return Redirect(path=WEB_PATH + "/", status_code=302)
+
+    static = create_static_files_router(
+        path=WEB_PATH,
+        directories=[WEB_DIR],
+        html_mode=True,
+        name="web",
+        cache_control=CacheControlHeader(no_cache=True),
+        after_request=_add_page_headers,
+        include_in_schema=False,
+    )
+    return [web_config, web_root, static]
