@@ -276,6 +276,10 @@ def start_stack(
             ],
             "signer_url": signer_url,
             "operator": deployment.operator,
+            "pids": {
+                "anvil": chain.pid,
+                **{child.name: child.process.pid for child in group.children},
+            },
             "accounts": {
                 "deployer": _account(accounts[DEPLOYER]),
                 "fee_recipient": _account(accounts[FEE_RECIPIENT]),
