@@ -149,6 +149,8 @@ class Anvil:
             argv += ["--block-time", str(block_time_s)]
         if state_path is not None:
             argv += ["--state", str(state_path)]
+        if log_path:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             process = subprocess.Popen(

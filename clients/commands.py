@@ -1,0 +1,444 @@
+"""Client commands of ``twopm`` for a person at a terminal: login, stake, deposit, authorize, predict, receipt.
+
+Each command finds the network from ``--stack FILE`` (``stack.json`` of ``twopm up``; the default is
+``.state/up/stack.json``) or from ``--gateway``/``--rpc-url``/``--deployment-file``, and the wallet from
+``--keystore FILE`` (password from ``--password-file`` or a prompt), ``--key-file FILE`` (mode 0600),
+or, on a local stack only, ``--dev-user N``. ``twopm login`` keeps the session token in
+``--session-file`` (default ``~/.config/twopm/sessions.json``, mode 0600) for the other commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from clients.errors import CliError
+from clients.sdk import ChainClient, GatewayClient, TwoPMError, Wallet
+
+DEFAULT_STACK = Path(".state/up/stack.json")
+DEFAULT_SESSIONS = Path.home() / ".config" / "twopm" / "sessions.json"
+WEI_PER_ETH = 10**18
+
+
+@dataclass
+class Network:
+    """Where the gateway and the chain are."""
+
+    gateway_url: str | None
+    rpc_url: str | None
+    contracts: dict[str, str]
+    stack: dict[str, Any] | None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    net = parser.add_argument_group("network")
+    net.add_argument(
+        "--stack", type=Path, help=f"stack.json of `twopm up` (default {DEFAULT_STACK} if present)"
+    )
+    net.add_argument("--gateway", help="gateway URL")
+    net.add_argument("--rpc-url", help="chain JSON-RPC URL")
+    net.add_argument("--deployment-file", type=Path, help="deployment file of `twopm chain deploy`")
+    wallet = parser.add_argument_group("wallet")
+    key = wallet.add_mutually_exclusive_group()
+    key.add_argument("--keystore", type=Path, help="encrypted keystore (JSON v3)")
+    key.add_argument("--key-file", type=Path, help="file (mode 0600) holding a hex private key")
+    key.add_argument(
+        "--dev-user", type=int, help="wallet user N of a local stack.json (development only)"
+    )
+    wallet.add_argument("--password-file", type=Path, help="keystore password file (else a prompt)")
+    parser.add_argument(
+        "--session-file", type=Path, default=DEFAULT_SESSIONS, help="where sessions are kept"
+    )
+
+
+def register_login(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm login``: sign in with Ethereum and keep the session."""
+    p = subparsers.add_parser("login", help="sign in to the gateway with Ethereum (SIWE)")
+    _common(p)
+    p.set_defaults(handler=_login)
+
+
+def register_logout(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm logout``: end the session."""
+    p = subparsers.add_parser("logout", help="end the gateway session")
+    _common(p)
+    p.set_defaults(handler=_logout)
+
+
+def register_me(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm me``: who the gateway thinks you are."""
+    p = subparsers.add_parser("me", help="your address, stake, tier, credit and cap")
+    _common(p)
+    p.set_defaults(handler=_me)
+
+
+def register_stake(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm stake``: stake or unstake liquid-staking tokens."""
+    p = subparsers.add_parser("stake", help="stake stETH, wstETH or rETH in the StakingVault")
+    p.add_argument("token", choices=["stETH", "wstETH", "rETH"])
+    p.add_argument("amount", help="token amount in whole tokens, e.g. 0.5")
+    p.add_argument(
+        "--request-withdrawal", action="store_true", help="take AMOUNT (in shares) out instead"
+    )
+    _common(p)
+    p.set_defaults(handler=_stake)
+
+
+def register_deposit(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm deposit``: prepaid credit."""
+    p = subparsers.add_parser("deposit", help="deposit ETH credit in the InferenceLedger")
+    p.add_argument("amount", help="ETH, e.g. 0.01")
+    _common(p)
+    p.set_defaults(handler=_deposit)
+
+
+def register_authorize(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm authorize``: the signed spending cap."""
+    p = subparsers.add_parser(
+        "authorize", help="sign an EIP-712 spending cap; the gateway submits it"
+    )
+    p.add_argument("amount", help="most ETH the operator may debit under this authorisation")
+    p.add_argument("--days", type=float, default=30.0, help="validity in days (default 30)")
+    _common(p)
+    p.set_defaults(handler=_authorize)
+
+
+def register_predict(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm predict``: probabilities for the rows of a CSV file."""
+    p = subparsers.add_parser(
+        "predict", help="predict the rows of a CSV file (plaintext or CKKS-encrypted)"
+    )
+    p.add_argument("csv", type=Path, help="CSV with a header naming the subnet's features")
+    p.add_argument("--subnet", type=int, default=1, help="subnet id (default 1)")
+    p.add_argument(
+        "--encrypted", action="store_true", help="encrypt the features (the gateway sees nothing)"
+    )
+    p.add_argument("--layout", choices=["row", "coeff", "column"], help="force a CKKS layout")
+    p.add_argument("--out", type=Path, help="write the probabilities as CSV here (default: stdout)")
+    _common(p)
+    p.set_defaults(handler=_predict)
+
+
+def register_receipt(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``twopm receipt``: a receipt, its batch and its proof on chain."""
+    p = subparsers.add_parser(
+        "receipt", help="show a receipt and prove it against the root on chain"
+    )
+    p.add_argument("receipt_id", help="0x-hex receipt id")
+    p.add_argument(
+        "--wait", type=float, default=0.0, help="wait up to this many seconds for recording"
+    )
+    _common(p)
+    p.set_defaults(handler=_receipt)
+
+
+# ----------------------------------------------------------------- plumbing
+
+
+def _network(args: argparse.Namespace) -> Network:
+    stack_path: Path | None = args.stack or (DEFAULT_STACK if DEFAULT_STACK.is_file() else None)
+    stack: dict[str, Any] | None = None
+    if stack_path is not None:
+        try:
+            stack = json.loads(stack_path.read_text())
+        except OSError as exc:
+            raise CliError(f"cannot read {stack_path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise CliError(f"{stack_path} is not a stack file") from exc
+    contracts = dict((stack or {}).get("contracts", {}))
+    if args.deployment_file:
+        try:
+            contracts = dict(json.loads(args.deployment_file.read_text())["contracts"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise CliError(f"{args.deployment_file} is not a deployment file") from exc
+    return Network(
+        gateway_url=args.gateway or (stack or {}).get("gateway_url"),
+        rpc_url=args.rpc_url or (stack or {}).get("rpc_url"),
+        contracts=contracts,
+        stack=stack,
+    )
+
+
+def _wallet(args: argparse.Namespace, network: Network) -> Wallet:
+    if args.keystore:
+        return Wallet.from_keystore(args.keystore, password_file=args.password_file)
+    if args.key_file:
+        try:
+            mode = args.key_file.stat().st_mode
+            text = args.key_file.read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read key file {args.key_file}: {exc.strerror}") from exc
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CliError(
+                f"key file {args.key_file} is readable by others; run: chmod 600 {args.key_file}"
+            )
+        return Wallet.from_key(text)
+    if args.dev_user is not None:
+        users = ((network.stack or {}).get("accounts") or {}).get("wallet_users") or []
+        if not 0 <= args.dev_user < len(users):
+            raise CliError(
+                f"--dev-user {args.dev_user}: the stack file lists {len(users)} wallet users"
+            )
+        return Wallet.from_key(users[args.dev_user]["private_key"])
+    raise CliError("no wallet: give --keystore, --key-file, or --dev-user N on a local stack")
+
+
+def _chain(args: argparse.Namespace, network: Network, wallet: Wallet | None) -> ChainClient:
+    if not network.rpc_url or not network.contracts:
+        raise CliError("no chain: give --stack, or --rpc-url with --deployment-file")
+    return ChainClient.connect(network.rpc_url, network.contracts, wallet)
+
+
+def _load_sessions(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _save_sessions(path: Path, sessions: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(sessions, out, indent=2)
+
+
+def _gateway(
+    args: argparse.Namespace, network: Network, *, signed_in: bool = True
+) -> GatewayClient:
+    if not network.gateway_url:
+        raise CliError("no gateway: give --stack or --gateway URL")
+    token = None
+    if signed_in:
+        token = _load_sessions(args.session_file).get(network.gateway_url)
+        if token is None:
+            raise CliError(f"not signed in to {network.gateway_url}: run `twopm login` first")
+    return GatewayClient(network.gateway_url, session_token=token)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except TwoPMError as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+
+def _to_wei(text: str, what: str) -> int:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise CliError(f"{what} must be a number, not {text!r}") from exc
+    if value <= 0:
+        raise CliError(f"{what} must be positive")
+    return int(value * WEI_PER_ETH)
+
+
+def _eth(wei: int | None) -> str:
+    return "n/a" if wei is None else f"{Decimal(wei) / WEI_PER_ETH:f} ETH"
+
+
+def _with_status(console: Console, text: str, action: Callable[[], Any]) -> Any:
+    with console.status(text):
+        return action()
+
+
+# ----------------------------------------------------------------- handlers
+
+
+def _login(args: argparse.Namespace) -> int:
+    network = _network(args)
+    wallet = _wallet(args, network)
+    with _translated(), _gateway(args, network, signed_in=False) as gateway:
+        token = gateway.sign_in(wallet)
+        sessions = _load_sessions(args.session_file)
+        sessions[str(network.gateway_url)] = token
+        _save_sessions(args.session_file, sessions)
+        me = gateway.me()
+    print(
+        f"signed in as {me.address} (tier {me.tier}, stake {_eth(me.stake_wei)}, credit {_eth(me.credit_wei)})"
+    )
+    return 0
+
+
+def _logout(args: argparse.Namespace) -> int:
+    network = _network(args)
+    with _translated(), _gateway(args, network) as gateway:
+        gateway.logout()
+    sessions = _load_sessions(args.session_file)
+    sessions.pop(str(network.gateway_url), None)
+    _save_sessions(args.session_file, sessions)
+    print("signed out")
+    return 0
+
+
+def _me(args: argparse.Namespace) -> int:
+    network = _network(args)
+    with _translated(), _gateway(args, network) as gateway:
+        me = gateway.me()
+    print(f"address      {me.address}")
+    print(f"tier         {me.tier}")
+    print(f"stake        {_eth(me.stake_wei)}")
+    print(f"credit       {_eth(me.credit_wei)}")
+    print(f"cap left     {_eth(me.cap_left_wei)}")
+    print(f"unrecorded   {_eth(me.outstanding_wei)}")
+    return 0
+
+
+def _stake(args: argparse.Namespace) -> int:
+    network = _network(args)
+    chain = _chain(args, network, _wallet(args, network))
+    amount = _to_wei(args.amount, "the amount")
+    console = Console(stderr=True)
+    with _translated():
+        if args.request_withdrawal:
+            result = _with_status(
+                console,
+                "requesting the withdrawal",
+                lambda: chain.request_withdrawal(args.token, amount),
+            )
+            print(
+                f"withdrawal requested in {result.tx_hash}; run `twopm stake` again after the cooldown to withdraw"
+            )
+        else:
+            result = _with_status(
+                console,
+                f"staking {args.amount} {args.token}",
+                lambda: chain.stake(args.token, amount),
+            )
+            print(
+                f"staked {args.amount} {args.token} in {result.tx_hash}; active stake {_eth(chain.staked_value_wei())}"
+            )
+    return 0
+
+
+def _deposit(args: argparse.Namespace) -> int:
+    network = _network(args)
+    chain = _chain(args, network, _wallet(args, network))
+    amount = _to_wei(args.amount, "the amount")
+    with _translated():
+        result = _with_status(Console(stderr=True), "depositing", lambda: chain.deposit(amount))
+        print(
+            f"deposited {args.amount} ETH in {result.tx_hash}; credit {_eth(chain.credit().balance_wei)}"
+        )
+    return 0
+
+
+def _authorize(args: argparse.Namespace) -> int:
+    import time
+
+    network = _network(args)
+    chain = _chain(args, network, _wallet(args, network))
+    amount = _to_wei(args.amount, "the amount")
+    if args.days <= 0:
+        raise CliError("--days must be positive")
+    with _translated(), _gateway(args, network) as gateway:
+        signed = chain.sign_spending_authorization(
+            amount, expiry=int(time.time() + args.days * 86400)
+        )
+        tx_hash = _with_status(
+            Console(stderr=True),
+            "submitting through the gateway",
+            lambda: gateway.submit_spending_authorization(signed),
+        )
+    print(f"spending cap of {args.amount} ETH installed in {tx_hash}")
+    return 0
+
+
+def _read_rows(path: Path) -> list[dict[str, float]]:
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                parsed = {}
+                for column, value in row.items():
+                    try:
+                        parsed[str(column)] = float(value)
+                    except (TypeError, ValueError) as exc:
+                        raise CliError(
+                            f"{path}, line {line}, column {column!r}: {value!r} is not a number"
+                        ) from exc
+                rows.append(parsed)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    if not rows:
+        raise CliError(f"{path} has no rows")
+    return rows
+
+
+def _predict(args: argparse.Namespace) -> int:
+    network = _network(args)
+    rows = _read_rows(args.csv)
+    console = Console(stderr=True)
+    with _translated(), _gateway(args, network) as gateway:
+        subnet = gateway.subnet(args.subnet)
+        names = list(subnet.feature_names)
+        missing = [n for n in names if n not in rows[0]]
+        if missing:
+            raise CliError(f"{args.csv} lacks the subnet's features: {', '.join(missing)}")
+        rows = [{n: r[n] for n in names} for r in rows]
+        if args.encrypted:
+            result = _with_status(
+                console,
+                f"encrypting {len(rows)} rows and evaluating on ciphertexts",
+                lambda: gateway.predict_encrypted(subnet, rows, layout=args.layout),
+            )
+        else:
+            result = _with_status(
+                console, f"predicting {len(rows)} rows", lambda: gateway.predict(subnet, rows)
+            )
+    out = args.out.open("w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["row", "probability"])
+        for i, p in enumerate(result.probabilities):
+            writer.writerow([i, f"{float(p):.12g}"])
+    finally:
+        if args.out:
+            out.close()
+    console.print(
+        f"{len(rows)} rows via {result.layout}; receipts: {', '.join(result.receipt_ids)}"
+    )
+    return 0
+
+
+def _receipt(args: argparse.Namespace) -> int:
+    network = _network(args)
+    with _translated(), _gateway(args, network) as gateway:
+        if args.wait > 0:
+            record = _with_status(
+                Console(stderr=True),
+                "waiting for the batch to be recorded",
+                lambda: gateway.wait_for_receipt(args.receipt_id, timeout_s=args.wait),
+            )
+        else:
+            record = gateway.receipt(args.receipt_id)
+        r = record.receipt
+        print(f"receipt      {record.receipt_id}")
+        print(f"user         {r.user}")
+        print(f"subnet       {r.subnet_id}   rows {record.rows}   price {r.price_wei} wei")
+        print(f"model        0x{r.model_hash.hex()}")
+        print(f"status       {record.status}")
+        if record.batch is not None:
+            print(
+                f"batch        {record.batch.batch_id} (root {record.batch.root}, tx {record.batch.tx_hash})"
+            )
+        if record.status != "recorded":
+            return 0 if record.status != "failed" else 1
+        check = gateway.verify_receipt(record, _chain(args, network, None))
+    print(f"proof        {'valid on chain' if check.valid else 'INVALID: ' + str(check.reason)}")
+    return 0 if check.valid else 1
