@@ -1,17 +1,23 @@
-"""The main job, for real: `twopm up` and `twopm demo` as child processes, as a user runs them."""
+"""The main job, for real: `twopm up`, the terminal client commands against it, and `twopm demo`."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from web3 import Web3
+
+from contracts import Transactor, load_artifact
 
 TWOPM = [sys.executable, "-m", "clients"]
 STARTUP_TIMEOUT_S = 900
@@ -19,66 +25,162 @@ STARTUP_TIMEOUT_S = 900
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purpose
-    try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
 
 
-@pytest.mark.slow
-def test_up_writes_stack_json_serves_the_subnets_and_stops_every_child_on_sigterm(tmp_path):
-    state = tmp_path / "state"
-    proc = subprocess.Popen(
-        [*TWOPM, "up", "--state-dir", str(state)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+class Up:
+    """A `twopm up` child process and what it wrote."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.proc = subprocess.Popen(
+            [*TWOPM, "up", "--state-dir", str(state)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not (state / "stack.json").exists():
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "twopm up did not finish starting"
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    self.proc.stdout.read() if self.proc.stdout else "twopm up exited"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("twopm up did not finish starting")
             time.sleep(1)
-        info = json.loads((state / "stack.json").read_text())
-        assert {
-            "gateway_url",
-            "rpc_url",
-            "chain_id",
-            "contracts",
-            "subnets",
-            "signer_url",
-            "accounts",
-        } <= set(info)
-        assert info["chain_id"] == 534351
-        assert set(info["contracts"]) >= {
-            "NodeRegistry",
-            "StakingVault",
-            "SubnetRegistry",
-            "InferenceLedger",
-        }
-        names = {s["name"]: s for s in info["subnets"]}
-        assert names["spector-grade"]["feature_names"] == ["GPA", "TUCE", "PSI"]
-        assert len(names["breast-cancer"]["feature_names"]) == 30
-        assert all(
-            s["model_hash"].startswith("0x") and len(s["model_hash"]) == 66 for s in info["subnets"]
-        )
-        assert info["accounts"]["wallet_users"][0]["private_key"].startswith("0x")
-        listed = httpx.get(info["gateway_url"] + "/v1/subnets", timeout=10).json()
-        assert {s["model_hash"] for s in listed["subnets"]} == {
-            s["model_hash"] for s in info["subnets"]
-        }
-        assert httpx.get(info["signer_url"] + "/healthz", timeout=10).status_code == 200
-        pids = info["pids"]
-        assert {"anvil", "signer", "gateway"} <= set(pids) and all(_alive(p) for p in pids.values())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+        self.info: dict[str, Any] = json.loads((state / "stack.json").read_text())
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=120)
+        return self.proc.returncode, out or ""
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    running = Up(tmp_path_factory.mktemp("up") / "state")
+    yield running
+    running.stop()
+
+
+def twopm(
+    up: Up, *args: str, session: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    common = ["--stack", str(up.state / "stack.json"), "--session-file", str(session)]
+    return subprocess.run([*TWOPM, *args, *common], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_up_writes_stack_json_and_serves_both_subnets(up):
+    info = up.info
+    assert {
+        "gateway_url",
+        "rpc_url",
+        "chain_id",
+        "contracts",
+        "subnets",
+        "signer_url",
+        "accounts",
+    } <= set(info)
+    assert info["chain_id"] == 534351
+    assert set(info["contracts"]) >= {
+        "NodeRegistry",
+        "StakingVault",
+        "SubnetRegistry",
+        "InferenceLedger",
+    }
+    names = {s["name"]: s for s in info["subnets"]}
+    assert names["spector-grade"]["feature_names"] == ["GPA", "TUCE", "PSI"]
+    assert len(names["breast-cancer"]["feature_names"]) == 30
+    assert all(
+        s["model_hash"].startswith("0x") and len(s["model_hash"]) == 66 for s in info["subnets"]
+    )
+    assert info["accounts"]["wallet_users"][0]["private_key"].startswith("0x")
+    listed = httpx.get(info["gateway_url"] + "/v1/subnets", timeout=10).json()
+    assert {s["model_hash"] for s in listed["subnets"]} == {
+        s["model_hash"] for s in info["subnets"]
+    }
+    assert httpx.get(info["signer_url"] + "/healthz", timeout=10).status_code == 200
+    assert {"anvil", "signer", "gateway"} <= set(info["pids"]) and all(
+        _alive(p) for p in info["pids"].values()
+    )
+
+
+@pytest.mark.slow
+def test_a_wallet_user_at_the_terminal_logs_in_stakes_pays_predicts_and_proves(up, tmp_path):
+    session = tmp_path / "sessions.json"
+    user = ["--dev-user", "1"]
+    result = twopm(up, "predict", str(tmp_path / "none.csv"), *user, session=session)
+    assert result.returncode == 1 and "not signed in" not in result.stderr  # the CSV is read first
+    result = twopm(up, "me", *user, session=session)
+    assert result.returncode == 1 and "run `twopm login` first" in result.stderr
+
+    assert twopm(up, "login", *user, session=session).returncode == 0
+    assert oct(session.stat().st_mode & 0o777) == "0o600"
+    # stETH for the user from the local stand-in's faucet (Lido's submit)
+    w3 = Web3(Web3.HTTPProvider(up.info["rpc_url"]))
+    key = up.info["accounts"]["wallet_users"][1]["private_key"]
+    steth = w3.eth.contract(
+        address=up.info["contracts"]["MockStETH"],
+        abi=load_artifact("MockStETH").abi,
+    )
+    Transactor(w3, key).transact(
+        steth.functions.submit(Transactor(w3, key).address), value=3 * 10**17
+    )
+    for args in (
+        ("stake", "stETH", "0.2"),
+        ("deposit", "0.01"),
+        ("authorize", "0.01", "--days", "1"),
+    ):
+        result = twopm(up, *args, *user, session=session)
+        assert result.returncode == 0, result.stderr
+    me = twopm(up, "me", *user, session=session)
+    assert "cap left     0.01 ETH" in me.stdout, me.stdout
+
+    rows = tmp_path / "rows.csv"
+    with rows.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["GPA", "TUCE", "PSI"])
+        writer.writerows([[2.66, 20, 0], [3.92, 29, 1], [3.51, 26, 1]])
+    plain = twopm(up, "predict", str(rows), "--subnet", "1", *user, session=session)
+    encrypted = twopm(
+        up, "predict", str(rows), "--subnet", "1", "--encrypted", *user, session=session
+    )
+    assert plain.returncode == 0 and encrypted.returncode == 0, plain.stderr + encrypted.stderr
+    p_plain = [float(line.split(",")[1]) for line in plain.stdout.strip().splitlines()[1:]]
+    p_enc = [float(line.split(",")[1]) for line in encrypted.stdout.strip().splitlines()[1:]]
+    assert len(p_plain) == 3 and max(abs(a - b) for a, b in zip(p_plain, p_enc, strict=True)) < 1e-5
+    receipt_id = encrypted.stderr.strip().split("receipts: ")[-1].split(",")[0].strip()
+    proof = twopm(up, "receipt", receipt_id, "--wait", "120", *user, session=session)
+    assert proof.returncode == 0 and "valid on chain" in proof.stdout, proof.stdout + proof.stderr
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("GPA,TUCE,PSI\n2.6,twenty,0\n")
+    result = twopm(up, "predict", str(bad), *user, session=session)
+    assert (
+        result.returncode == 1
+        and "line 2, column 'TUCE'" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("GPA,TUCE\n2.6,20\n")
+    result = twopm(up, "predict", str(wrong), *user, session=session)
+    assert result.returncode == 1 and "lacks the subnet's features: PSI" in result.stderr
+
+    assert twopm(up, "logout", *user, session=session).returncode == 0
+    result = twopm(up, "me", *user, session=session)
+    assert result.returncode == 1 and "twopm login" in result.stderr
+
+
+@pytest.mark.slow
+def test_up_stops_every_child_on_sigterm(up):
+    pids = up.info["pids"]
+    code, out = up.stop()
+    assert code == 0, out
     time.sleep(1)
     assert not [name for name, pid in pids.items() if _alive(pid)]
 
@@ -110,25 +212,52 @@ def test_demo_tours_the_network_and_reports_every_subnet(tmp_path):
         )
 
 
-def test_demo_fails_with_one_line_when_the_network_cannot_start(tmp_path):
+@pytest.mark.parametrize("command", ["demo", "up"])
+def test_main_commands_fail_with_one_line_when_the_network_cannot_start(tmp_path, command):
     env = {**os.environ, "TWOPM_ANVIL_BIN": "/nonexistent/anvil"}
-    result = subprocess.run([*TWOPM, "demo"], capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 1
-    assert "twopm: error: the network did not start: cannot run anvil" in result.stderr
-    assert "Traceback" not in result.stderr
+    args = [command] if command == "demo" else [command, "--state-dir", str(tmp_path)]
+    result = subprocess.run([*TWOPM, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1 and "cannot run anvil" in result.stderr
+    assert result.stderr.startswith("twopm: error:") and "Traceback" not in result.stderr
 
 
-def test_up_fails_with_one_line_when_the_network_cannot_start(tmp_path):
-    env = {**os.environ, "TWOPM_ANVIL_BIN": "/nonexistent/anvil"}
+def test_client_commands_need_a_wallet_and_a_network(tmp_path):
     result = subprocess.run(
-        [*TWOPM, "up", "--state-dir", str(tmp_path)],
+        [*TWOPM, "deposit", "0.1", "--stack", str(tmp_path / "missing.json")],
         capture_output=True,
         text=True,
-        timeout=300,
-        env=env,
+        timeout=120,
     )
-    assert (
-        result.returncode == 1
-        and "twopm: error: twopm up failed: cannot run anvil" in result.stderr
+    assert result.returncode == 1 and "cannot read" in result.stderr
+    stack = tmp_path / "stack.json"
+    stack.write_text(
+        json.dumps(
+            {"rpc_url": "http://127.0.0.1:9", "contracts": {}, "gateway_url": "http://127.0.0.1:9"}
+        )
     )
+    result = subprocess.run(
+        [*TWOPM, "deposit", "0.1", "--stack", str(stack)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "no wallet" in result.stderr
+    key = tmp_path / "key"
+    key.write_text("0x" + "11" * 32)
+    key.chmod(0o644)
+    result = subprocess.run(
+        [*TWOPM, "deposit", "0.1", "--stack", str(stack), "--key-file", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "chmod 600" in result.stderr
+    key.chmod(0o600)
+    result = subprocess.run(
+        [*TWOPM, "deposit", "-3", "--stack", str(stack), "--key-file", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and ("positive" in result.stderr or "no chain" in result.stderr)
     assert "Traceback" not in result.stderr
