@@ -70,12 +70,16 @@ class Charge:
     _billing: Billing = field(repr=False)
     receipt: Receipt | None = None
 
-    async def complete(self, request_body: bytes, response_body: bytes) -> Receipt:
+    async def complete(
+        self, request_body: bytes, response_body: bytes, *, model_hash: str | None = None
+    ) -> Receipt:
         """Turn the reservation into a receipt queued durably; call before responding.
 
         Args:
             request_body: Bytes the client sent (hashed into the receipt).
             response_body: Bytes about to be returned (hashed into the receipt).
+            model_hash: 0x-hex hash of the model that answered, when it is not the
+                subnet's current one on chain (a newer version still loading or refused).
 
         Returns:
             The queued receipt.
@@ -87,7 +91,7 @@ class Charge:
             receipt_id=new_receipt_id(),
             user=self.caller.address,
             subnet_id=self.subnet.subnet_id,
-            model_hash=self.subnet.model_hash,
+            model_hash=model_hash or self.subnet.model_hash,
             request_hash=content_hash(request_body),
             response_hash=content_hash(response_body),
             price_wei=self.price_wei,

@@ -130,6 +130,30 @@ class GatewaySettings:
     enable_noop_route: bool = False
     """Serve ``POST /v1/subnets/{id}/noop``: a billed, gated call without inference (tests,
     benchmarks)."""
+    model_store: Path | None = None
+    """Directory of model bundles (``<store>/<sha256>/``). When set, local artifact URIs must
+    lie inside it and bundles fetched over HTTP(S) are kept there; when unset, any local path
+    is accepted (development) and downloads go to a temporary directory."""
+    model_fetch_max_bytes: int = 64 << 20
+    """Most bytes downloaded for one model bundle over HTTP(S)."""
+    model_fetch_timeout_s: float = 30.0
+    """Seconds allowed for each HTTP(S) request fetching a bundle."""
+    model_cache_max_entries: int = 8
+    """Verified models (ONNX sessions) kept in memory, least recently used evicted."""
+    predict_max_rows: int = 4096
+    """Most rows in one ``POST /v1/subnets/{id}/predict``."""
+    he_workers: int = 2
+    """Worker processes evaluating CKKS requests (TenSEAL holds the GIL)."""
+    he_max_queue: int = 8
+    """Encrypted requests admitted beyond those running; the next gets 503 + Retry-After."""
+    he_retry_after_s: float = 1.0
+    """Seconds advertised in ``Retry-After`` when the evaluation pool is full."""
+    he_context_ttl_s: int = 3600
+    """Seconds an uploaded public CKKS context is kept after its last upload."""
+    he_context_max_entries: int = 256
+    """Most public contexts stored at once (oldest evicted first)."""
+    he_context_max_bytes: int = 256 << 20
+    """Most bytes of public contexts held in memory mode (oldest evicted first)."""
 
     @property
     def domain(self) -> str:

@@ -33,6 +33,7 @@ from gateway._errors import (
     ServiceUnavailable,
     problem_response,
 )
+from gateway._inference import Inference, inference_route_handlers
 from gateway._metrics import Metrics, MetricsMiddleware
 from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
 from gateway._settings import GatewaySettings
@@ -327,37 +328,6 @@ async def revoke_key(
     await _services(request).auth.revoke_key(caller.address, key_id)
 
 
-def _subnet_json(info: Any) -> dict[str, Any]:
-    return {
-        "id": info.subnet_id,
-        "name": info.name,
-        "owner": info.owner,
-        "price_per_row_wei": str(info.price_wei),
-        "min_stake_wei": str(info.min_stake_wei),
-        "model_version": info.current_version,
-        "model_hash": info.model_hash,
-        "artifact_uri": info.artifact_uri,
-        "feature_schema_hash": info.feature_schema_hash,
-    }
-
-
-@get("/v1/subnets", tags=["subnets"])
-async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Subnets on the registry (at most the 1000 newest)."""
-    chain = _services(request).need_billing().chain
-    count = await chain.subnet_count()
-    ids = range(max(1, count - 999), count + 1)
-    infos = [await chain.subnet(i) for i in ids]
-    return {"subnets": [_subnet_json(i) for i in infos]}
-
-
-@get("/v1/subnets/{subnet_id:int}", tags=["subnets"])
-async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> dict[str, Any]:
-    """One subnet: price, minimum stake, current model."""
-    chain = _services(request).need_billing().chain
-    return _subnet_json(await chain.subnet(subnet_id))
-
-
 @post(
     "/v1/subnets/{subnet_id:int}/noop",
     status_code=200,
@@ -477,8 +447,7 @@ ROUTES = [
     create_key,
     list_keys,
     revoke_key,
-    list_subnets,
-    get_subnet,
+    *inference_route_handlers(),
     billed_noop,
     spending_authorization,
     get_receipt,
@@ -496,7 +465,8 @@ def create_app(
     Args:
         settings: Settings; read from ``TWOPM_GATEWAY_*`` when None.
         services: Pre-built services (tests inject a clock this way).
-        extra_route_handlers: More routes (the inference routes of issue 5).
+        extra_route_handlers: More routes; one with the path and method of a built-in
+            route replaces it (tests mount stand-ins this way).
 
     Returns:
         The Litestar app. Background jobs (event poller, recorder, settlement) run during
@@ -507,6 +477,7 @@ def create_app(
     """
     settings = settings or GatewaySettings.from_env()
     services = services or build_services(settings)
+    inference = Inference(settings, services.state, services.chain, services.metrics.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -523,6 +494,7 @@ def create_app(
             tasks.append(asyncio.create_task(services.recorder.run_forever()))
             if settings.settle_interval_s > 0:
                 tasks.append(asyncio.create_task(services.recorder.settle_forever()))
+        await inference.start()
         try:
             yield
         finally:
@@ -530,13 +502,14 @@ def create_app(
                 t.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+            await inference.stop()
             await services.queue.close()
             await services.state.close()
             if services.chain is not None:
                 await services.chain.close()
 
     app = Litestar(
-        route_handlers=[*ROUTES, *(extra_route_handlers or [])],
+        route_handlers=_merge_routes(ROUTES, extra_route_handlers or []),
         exception_handlers={Exception: problem_response, HTTPException: problem_response},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="2PM gateway", version="0.1.0", path="/schema"),
@@ -545,7 +518,28 @@ def create_app(
         request_max_body_size=8 * 1024 * 1024,
     )
     app.state.services = services
+    app.state.inference = inference
     return app
+
+
+def _merge_routes(built_in: list[Any], extra: list[Any]) -> list[Any]:
+    """Built-in routes plus ``extra``; an extra route replaces a built-in one it overlaps."""
+    taken = {
+        (path, method)
+        for handler in extra
+        for path in getattr(handler, "paths", ())
+        for method in getattr(handler, "http_methods", ())
+    }
+    kept = [
+        handler
+        for handler in built_in
+        if not any(
+            (path, method) in taken
+            for path in getattr(handler, "paths", ())
+            for method in getattr(handler, "http_methods", ())
+        )
+    ]
+    return [*kept, *extra]
 
 
 def _maybe_recorder(services: Services) -> Any:
