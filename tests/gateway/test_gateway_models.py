@@ -3,6 +3,7 @@ the model store or over real HTTP, verified against the on-chain hash, swapped o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,3 +317,45 @@ def test_an_evicted_model_is_verified_again_and_still_serves(
         if line.startswith("gateway_models_loaded ")
     ]
     assert loaded and float(loaded[0].split()[-1]) <= 2
+
+
+def test_a_request_holding_the_old_model_finishes_on_it_after_the_swap(
+    anvil: Anvil, deployment: Deployment, publisher: Publisher, store: Path
+) -> None:
+    """In process, on the same real chain: the follower swaps a reference, never the object."""
+    from prometheus_client import CollectorRegistry
+
+    from gateway._chain import ChainReader
+    from gateway._metrics import Metrics
+    from gateway._models import ModelFollower, ModelSource
+
+    ds = spector()
+    old = write(ds, store, job_name="in flight v1")
+    new = write(ds, store, job_name="in flight v2", intercept=float(ds.intercept) + 1.0)
+    subnet_id = publisher.create("in-flight")
+    publisher.publish(subnet_id, old.sha256, old.path.as_uri())
+
+    async def run() -> None:
+        chain = ChainReader.connect(anvil.rpc_url, dict(deployment.addresses), Metrics())
+        follower = ModelFollower(chain, ModelSource(model_store=store), CollectorRegistry())
+        try:
+            await follower.refresh(subnet_id)
+            assert (await follower.wait_until_settled(subnet_id)).state == "ready"
+            version, held = await follower.model_for(subnet_id)  # a request starts on v1
+            await follower.poll()  # remembers the head
+            publisher.publish(subnet_id, new.sha256, new.path.as_uri())
+            assert await follower.poll() == 1
+            status = await follower.wait_until_settled(subnet_id)
+            assert (status.state, status.serving_version) == ("ready", 2)
+            next_version, current = await follower.model_for(subnet_id)
+            assert (version, next_version) == (1, 2) and held is not current
+            held_logits, _ = held.predict(ds.x)  # the old request finishes on v1
+            np.testing.assert_allclose(held_logits, onnx_logits(old.path, ds.x), atol=1e-12)
+            np.testing.assert_allclose(
+                current.predict(ds.x)[0], onnx_logits(new.path, ds.x), atol=1e-12
+            )
+        finally:
+            await follower.stop()
+            await chain.close()
+
+    asyncio.run(run())
