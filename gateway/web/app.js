@@ -57,6 +57,19 @@ function describeValue(p) {
   return String(p.value);
 }
 
+// What the custom errors a user can run into mean, in words.
+const ERROR_HINTS = {
+  StakingVaultInsufficientStake: "You have less active stake in this token than that.",
+  StakingVaultZeroAmount: "The amount rounds to zero.",
+  StakingVaultTokenNotAllowed: "The vault does not accept this token now.",
+  MockStETHInsufficientBalance: "Your token balance is too low.",
+  MockStETHInsufficientAllowance: "The vault's allowance is too low; approve again.",
+  ERC20InsufficientBalance: "Your token balance is too low.",
+  ERC20InsufficientAllowance: "The vault's allowance is too low; approve again.",
+  InferenceLedgerStaleNonce: "A newer spending cap exists already; reload and sign again.",
+  InferenceLedgerUnknownBatch: "That batch is not recorded on this chain.",
+};
+
 /** The wallet's or the chain's error as one line for the user. */
 function walletError(err) {
   if (err instanceof UserError) return err;
@@ -70,7 +83,8 @@ function walletError(err) {
   const decoded = data ? decodeRevert(data) : null;
   if (decoded) {
     const args = decoded.args.map((p) => `${p.name} ${describeValue(p)}`).join(", ");
-    return new UserError(`The contract refused: ${decoded.name}${args ? ` (${args})` : ""}.`);
+    const hint = ERROR_HINTS[decoded.name] ? `${ERROR_HINTS[decoded.name]} ` : "";
+    return new UserError(`${hint}The contract refused: ${decoded.name}${args ? ` (${args})` : ""}.`);
   }
   if (data) return new UserError(`The contract refused (revert data ${data.slice(0, 10)}…).`);
   const message = (err && err.message) || String(err);
@@ -580,7 +594,9 @@ async function lookUpReceipt() {
   }
   const proof = $("receipt-proof");
   proof.replaceChildren(...(out.proof || []).map((p) => el("li", {}, p)));
-  if (out.proof && out.proof.length === 0) proof.append(el("li", {}, "(empty: the batch holds only this receipt)"));
+  if (out.proof && out.proof.length === 0) {
+    proof.append(el("li", { class: "none" }, "(none: the batch holds only this receipt)"));
+  }
   const provable = Boolean(out.proof && out.batch && out.batch.batch_id !== null);
   $("receipt-verify").hidden = !provable;
   $("receipt-verdict").textContent = provable

@@ -57,7 +57,8 @@ def stack(
         "TWOPM_GATEWAY_SIGNER_SECRET": secret,
         "TWOPM_GATEWAY_COOKIE_SECURE": "0",  # plain HTTP on loopback
         "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",  # a billed call that makes a receipt
-        "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "0.3",
+        "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "3",  # the tour's three paid calls make one batch
+        "TWOPM_GATEWAY_BATCH_MAX_RECEIPTS": "3",
         "TWOPM_GATEWAY_EVENT_POLL_INTERVAL_S": "0.2",
         "TWOPM_GATEWAY_STAKE_CACHE_TTL_S": "0.5",
         "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",

@@ -147,11 +147,14 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
     assert secret not in page.content()
 
     bearer = {"Authorization": f"Bearer {secret}"}
-    paid = httpx.post(
-        f"{stack.url}/v1/subnets/{stack.subnet_id}/noop", json={"rows": 1}, headers=bearer
-    )
-    assert paid.status_code == 200, paid.text
-    receipt_id = paid.headers["X-Receipt-Id"]
+    receipt_ids = []
+    for _ in range(3):  # one batch of three receipts, so the proof is not empty
+        paid = httpx.post(
+            f"{stack.url}/v1/subnets/{stack.subnet_id}/noop", json={"rows": 1}, headers=bearer
+        )
+        assert paid.status_code == 200, paid.text
+        receipt_ids.append(paid.headers["X-Receipt-Id"])
+    receipt_id = receipt_ids[1]
     deadline = time.monotonic() + 30
     while True:
         status = httpx.get(f"{stack.url}/v1/receipts/{receipt_id}", headers=bearer).json()
@@ -159,6 +162,7 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
             break
         time.sleep(0.2)
     assert status["status"] == "recorded", status
+    assert status["batch"]["size"] == 3 and len(status["proof"]) == 2
 
     # Revoke the key: it stops working at once.
     page.once("dialog", lambda dialog: dialog.accept())
@@ -174,6 +178,7 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
     expect(page.locator("#receipt")).to_be_visible(timeout=EXPECT_TIMEOUT_MS)
     expect(page.locator("#receipt-fields")).to_contain_text("recorded")
     expect(page.locator("#receipt-fields")).to_contain_text(status["batch"]["root"])
+    expect(page.locator("#receipt-proof li")).to_have_text(status["proof"])
     page.click("#receipt-verify")
     expect(page.locator("#receipt-verdict")).to_have_text(
         f"Verified on chain: the receipt is in batch #{status['batch']['batch_id']} of the "
@@ -189,8 +194,8 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
     # The account shows the usage recorded on chain.
     go(page, "account")
     page.click("#refresh")
-    expect(page.locator("#me-spent")).to_have_text(eth(PRICE_WEI), timeout=EXPECT_TIMEOUT_MS)
-    expect(page.locator("#me-cap-left")).to_have_text(eth(5 * 10**16 - PRICE_WEI))
+    expect(page.locator("#me-spent")).to_have_text(eth(3 * PRICE_WEI), timeout=EXPECT_TIMEOUT_MS)
+    expect(page.locator("#me-cap-left")).to_have_text(eth(5 * 10**16 - 3 * PRICE_WEI))
 
     # Sign out: back to the welcome screen, and the session is gone.
     page.click("#signout")
@@ -215,7 +220,11 @@ def test_a_withdrawal_the_vault_refuses_shows_its_decoded_custom_error(
     go(page, "stake")
     page.fill("#withdraw-amount", "1")
     page.click("#withdraw-button")
-    wait_for_error(page, "The contract refused: StakingVaultInsufficientStake")
+    wait_for_error(
+        page,
+        "You have less active stake in this token than that. "
+        "The contract refused: StakingVaultInsufficientStake",
+    )
     expect(page.locator("#error")).to_contain_text(
         "staked 0, requested 1 (1000000000000000000 wei)"
     )

@@ -4,21 +4,25 @@ browser to anvil's JSON-RPC."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from web3 import Web3
 
 from contracts import Anvil, Deployment, Transactor
-from contracts.chain import DevAccount
+from contracts.chain import DevAccount, free_port
 from signer import init_state, policy_for_deployment
 
 HERE = Path(__file__).resolve().parent
@@ -206,3 +210,24 @@ def fund_steth(stack: WebStack, index: int, amount_wei: int) -> None:
     Transactor(stack.anvil.w3, account.private_key).transact(
         steth.functions.submit(Web3.to_checksum_address(account.address)), value=amount_wei
     )
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run an ASGI app on uvicorn in a thread on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
