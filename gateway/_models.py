@@ -177,7 +177,7 @@ class _Serving:
 class _Entry:
     info: SubnetInfo
     serving: _Serving | None = None
-    refused: tuple[int, str] | None = None  # (version, reason)
+    refused: tuple[int, str, str] | None = None  # (version, model hash, reason)
     task: asyncio.Task[None] | None = None
 
 
@@ -290,6 +290,8 @@ class ModelFollower:
         """
         head = await self._block_number()
         count = await self.chain.subnet_count()
+        for gone in [i for i in self._entries if i > count]:  # reorganised away
+            self._entries.pop(gone)
         for subnet_id in range(max(1, count - MAX_FOLLOWED_SUBNETS + 1), count + 1):
             await self.refresh(subnet_id)
         self._last_block = head
@@ -394,6 +396,12 @@ class ModelFollower:
                 _, dropped = self._entries.popitem(last=False)
                 if dropped.task is not None:
                     dropped.task.cancel()
+        serving = entry.serving
+        if serving is not None and (
+            serving.version > info.current_version
+            or (serving.version == info.current_version and serving.model_hash != info.model_hash)
+        ):  # the chain reorganised (or a test reverted it) under the served version
+            entry.serving = None
         entry.info = info
         self._entries.move_to_end(subnet_id)
         self._schedule(entry)
@@ -405,7 +413,10 @@ class ModelFollower:
             return
         if entry.serving is not None and entry.serving.version >= info.current_version:
             return
-        if entry.refused is not None and entry.refused[0] == info.current_version:
+        if entry.refused is not None and entry.refused[:2] == (
+            info.current_version,
+            info.model_hash,
+        ):
             return
         if entry.task is not None and not entry.task.done():
             return  # the running load re-checks the version when it ends
@@ -417,7 +428,7 @@ class ModelFollower:
             model = await self._obtain(info.model_hash, info.artifact_uri)
         except ModelRefused as exc:
             reason = str(exc)
-            entry.refused = (info.current_version, reason)
+            entry.refused = (info.current_version, info.model_hash, reason)
             _log.warning(
                 "subnet %d: model version %d refused (%s); %s",
                 info.subnet_id,
@@ -573,8 +584,11 @@ class ModelFollower:
             state = "unpublished"
         elif serving is not None and serving.version >= info.current_version:
             state = "ready"
-        elif entry.refused is not None and entry.refused[0] == info.current_version:
-            state, error = "refused", entry.refused[1]
+        elif entry.refused is not None and entry.refused[:2] == (
+            info.current_version,
+            info.model_hash,
+        ):
+            state, error = "refused", entry.refused[2]
         else:
             state = "loading"
         return SubnetModelStatus(

@@ -359,3 +359,41 @@ def test_a_request_holding_the_old_model_finishes_on_it_after_the_swap(
             await chain.close()
 
     asyncio.run(run())
+
+
+def test_a_reverted_chain_brings_back_the_version_it_now_names(
+    anvil: Anvil, deployment: Deployment, publisher: Publisher, store: Path
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from gateway._chain import ChainReader
+    from gateway._metrics import Metrics
+    from gateway._models import ModelFollower, ModelSource
+
+    ds = spector()
+    first = write(ds, store, job_name="reorg v1")
+    second = write(ds, store, job_name="reorg v2")
+    subnet_id = publisher.create("reorg")
+    publisher.publish(subnet_id, first.sha256, first.path.as_uri())
+
+    async def run() -> None:
+        chain = ChainReader.connect(anvil.rpc_url, dict(deployment.addresses), Metrics())
+        follower = ModelFollower(chain, ModelSource(model_store=store), CollectorRegistry())
+        try:
+            await follower.sync()
+            await follower.wait_until_settled(subnet_id)
+            snapshot = anvil.snapshot()
+            publisher.publish(subnet_id, second.sha256, second.path.as_uri())
+            await follower.poll()
+            status = await follower.wait_until_settled(subnet_id)
+            assert (status.serving_version, status.serving_hash) == (2, "0x" + second.sha256)
+            anvil.revert(snapshot)
+            await follower.poll()  # the head went back: everything is read again
+            status = await follower.wait_until_settled(subnet_id)
+            assert (status.state, status.serving_version) == ("ready", 1)
+            assert status.serving_hash == "0x" + first.sha256
+        finally:
+            await follower.stop()
+            await chain.close()
+
+    asyncio.run(run())
