@@ -46,6 +46,8 @@ def stack(
     # tests/conftest.py deploys with account 1 as the ledger's operator: the signer holds it.
     signer, secret = start_signer(root, deployment, anvil.accounts[1].private_key)
     port = free_port()
+    # The session cookie keeps its default Secure flag: Chromium treats http://127.0.0.1 as a
+    # secure context and stores it.
     env = {
         "TWOPM_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "TWOPM_GATEWAY_CHAIN_ID": str(anvil.chain_id),
@@ -55,7 +57,6 @@ def stack(
         "TWOPM_GATEWAY_SIGNER_URL": signer.url,
         "TWOPM_GATEWAY_SIGNER_CALLER_ID": "gateway",
         "TWOPM_GATEWAY_SIGNER_SECRET": secret,
-        "TWOPM_GATEWAY_COOKIE_SECURE": "0",  # plain HTTP on loopback
         "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",  # a billed call that makes a receipt
         "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "3",  # the tour's three paid calls make one batch
         "TWOPM_GATEWAY_BATCH_MAX_RECEIPTS": "3",

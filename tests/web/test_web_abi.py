@@ -89,3 +89,13 @@ def test_a_drifted_selector_would_be_caught() -> None:
         abi_entry("StakingVault", "function", "stake", ["address", "uint128"])
     with pytest.raises(AssertionError, match="no function stakeTokens"):
         abi_entry("StakingVault", "function", "stakeTokens", ["address", "uint256"])
+
+
+def test_the_page_loads_nothing_from_other_origins() -> None:
+    # It must work offline: no CDN, no remote module, font, image or style.
+    remote = re.compile(r"""(?:from\s*|import\(\s*|src=|href=|url\()\s*["']?(?:https?:)?//""")
+    files = sorted(WEB.iterdir())
+    assert {f.name for f in files} >= {"index.html", "app.js", "abi.js", "style.css"}
+    for path in files:
+        assert not remote.search(path.read_text()), path.name
+    assert remote.search('import x from "https://cdn.example/x.js"')  # the check can fail

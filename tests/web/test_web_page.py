@@ -162,7 +162,7 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
             break
         time.sleep(0.2)
     assert status["status"] == "recorded", status
-    assert status["batch"]["size"] == 3 and len(status["proof"]) == 2
+    assert status["batch"]["size"] == 3 and len(status["proof"]) in (1, 2)  # depth of its leaf
 
     # Revoke the key: it stops working at once.
     page.once("dialog", lambda dialog: dialog.accept())
