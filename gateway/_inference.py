@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import re
 import time
 from abc import ABC, abstractmethod
@@ -70,6 +71,7 @@ INLINE_PREDICT_ROWS = 256
 """Batches up to this many rows run onnxruntime on the event loop (tens of µs); larger ones
 run in a thread."""
 _CONTEXT_ID = re.compile(r"^[0-9a-f]{64}$")
+_ROWS_DECODER = msgspec.json.Decoder(dict[str, list[dict[str, float]]])
 
 
 class InvalidRows(GatewayError):
@@ -394,6 +396,9 @@ def parse_rows(
         InvalidRows: Wrong shape, missing or unknown features, or values that are not
             finite numbers (422; up to :data:`MAX_ROW_ERRORS` problems listed in ``errors``).
     """
+    fast = _fast_rows(body, feature_names, max_rows)
+    if fast is not None:
+        return fast
     try:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
@@ -436,6 +441,30 @@ def parse_rows(
         )
         raise InvalidRows(detail, extra={"errors": errors[:MAX_ROW_ERRORS]})
     return x
+
+
+def _fast_rows(
+    body: bytes, feature_names: tuple[str, ...], max_rows: int
+) -> npt.NDArray[np.float64] | None:
+    """The rows as a matrix when the body is well formed (the common case), else None.
+
+    A typed msgspec decode checks the numbers in C; about twice as fast as the checking loop
+    on 569 x 30 rows. A None sends the body through :func:`parse_rows`'s loop, which names
+    each problem.
+    """
+    try:
+        data = _ROWS_DECODER.decode(body)
+    except msgspec.DecodeError:  # also msgspec.ValidationError
+        return None
+    rows = data.get("rows")
+    if len(data) != 1 or not rows or len(rows) > max_rows:
+        return None
+    keys = set(feature_names)
+    if not all(row.keys() == keys for row in rows):
+        return None
+    take = operator.itemgetter(*feature_names)
+    x = np.array([take(row) for row in rows], dtype=np.float64).reshape(len(rows), len(keys))
+    return x if bool(np.isfinite(x).all()) else None
 
 
 def _number(value: Any) -> float | None:
