@@ -249,6 +249,37 @@ def test_a_transaction_refused_in_the_wallet_is_reported_and_nothing_is_mined(
     expect(page.locator("#deposit-button")).to_be_enabled()
 
 
+def test_after_the_wallet_switches_account_transactions_are_refused_until_it_switches_back(
+    stack: WebStack, signed_in: tuple[Page, WalletBridge]
+) -> None:
+    page, wallet = signed_in
+    me = stack.account(SHARED_ACCOUNT).address
+    other = stack.account(0).address
+    go(page, "credit")
+    before = len(wallet.calls)
+    page.evaluate(
+        "(a) => window.__twopmTestWallet.emit('accountsChanged', [a.toLowerCase()])", other
+    )
+    try:
+        expect(page.locator("#wallet-status")).to_have_text(f"Signed in as {me}")
+        page.fill("#deposit-amount", "0.01")
+        page.click("#deposit-button")
+        wait_for_error(page, f"Your wallet's account is not the signed-in {me}")
+        assert "eth_sendTransaction" not in new_calls(wallet, before)
+    finally:
+        page.evaluate("(a) => window.__twopmTestWallet.emit('accountsChanged', [a])", me.lower())
+    go(page, "account")
+    expect(page.locator("#me-spent")).to_have_text("0 ETH", timeout=EXPECT_TIMEOUT_MS)
+
+
+def test_a_reload_keeps_the_session(signed_in: tuple[Page, WalletBridge], stack: WebStack) -> None:
+    page, _ = signed_in
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#screen-account")).to_be_visible()
+    expect(page.locator("#me-address")).to_have_text(stack.account(SHARED_ACCOUNT).address)
+
+
 def test_a_sign_in_refused_in_the_wallet_leaves_the_user_signed_out(
     open_page: Callable[..., tuple[Page, Any]],
 ) -> None:
