@@ -242,6 +242,7 @@ def start_stack(
             "TWOPM_GATEWAY_SIGNER_CALLER_ID": "gateway",
             "TWOPM_GATEWAY_SIGNER_SECRET": signer_state.secrets["gateway"].hex(),
             "TWOPM_GATEWAY_QUEUE_PATH": str(state_dir / "gateway" / "receipts.sqlite3"),
+            "TWOPM_GATEWAY_MODEL_STORE": str(model_store),
             "TWOPM_GATEWAY_COOKIE_SECURE": "false",
             "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "1.0",
             "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "3600",
