@@ -365,9 +365,22 @@ async function signIn() {
   route();
 }
 
+/** Forget what the signed-in user saw: the new key's secret, the key list, the receipt. */
+function forgetScreens() {
+  $("new-key-secret").textContent = "";
+  $("new-key").hidden = true;
+  $("keys-body").replaceChildren();
+  $("receipt").hidden = true;
+  $("receipt-fields").replaceChildren();
+  $("receipt-proof").replaceChildren();
+  state.lastReceipt = null;
+  for (const input of document.querySelectorAll("main input:not(#cap-days)")) input.value = "";
+}
+
 async function signOut() {
   await api("POST", "/v1/auth/logout");
   state.me = null;
+  forgetScreens();
   notice("Signed out.");
   renderWalletStatus();
   route();
@@ -653,7 +666,11 @@ function wire() {
   $("receipt-verify").addEventListener("click", () => action($("receipt-verify"), verifyReceipt));
   $("new-key-copy").addEventListener("click", () =>
     action($("new-key-copy"), async () => {
-      await navigator.clipboard.writeText($("new-key-secret").textContent);
+      try {
+        await navigator.clipboard.writeText($("new-key-secret").textContent);
+      } catch {
+        throw new UserError("The browser did not allow copying; select the key and copy it.");
+      }
       notice("Key copied.");
     }),
   );

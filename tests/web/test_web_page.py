@@ -142,6 +142,10 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
     expect(page.locator("#keys-body tr")).to_have_count(1)
     expect(page.locator("#keys-body tr td").first).to_have_text("tour app")
     artifacts(page, "05-keys")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.url)
+    page.click("#new-key-copy")
+    wait_for_notice(page, "Key copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
     page.click("#new-key-done")
     expect(page.locator("#new-key")).to_be_hidden()
     assert secret not in page.content()
@@ -201,6 +205,8 @@ def test_a_wallet_user_signs_in_stakes_deposits_caps_manages_keys_and_proves_a_r
     page.click("#signout")
     expect(page.locator("#screen-welcome")).to_be_visible(timeout=EXPECT_TIMEOUT_MS)
     expect(page.locator("#tabs")).to_be_hidden()
+    expect(page.locator("#receipt-fields dd")).to_have_count(0)
+    assert receipt_id not in page.content()
     gone = page.evaluate("fetch('/v1/me').then(r => r.status)")
     assert gone == 401
 
