@@ -63,28 +63,28 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register_login(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_login(subparsers: argparse._SubParsersAction) -> None:
     """``twopm login``: sign in with Ethereum and keep the session."""
     p = subparsers.add_parser("login", help="sign in to the gateway with Ethereum (SIWE)")
     _common(p)
     p.set_defaults(handler=_login)
 
 
-def register_logout(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_logout(subparsers: argparse._SubParsersAction) -> None:
     """``twopm logout``: end the session."""
     p = subparsers.add_parser("logout", help="end the gateway session")
     _common(p)
     p.set_defaults(handler=_logout)
 
 
-def register_me(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_me(subparsers: argparse._SubParsersAction) -> None:
     """``twopm me``: who the gateway thinks you are."""
     p = subparsers.add_parser("me", help="your address, stake, tier, credit and cap")
     _common(p)
     p.set_defaults(handler=_me)
 
 
-def register_stake(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_stake(subparsers: argparse._SubParsersAction) -> None:
     """``twopm stake``: stake or unstake liquid-staking tokens."""
     p = subparsers.add_parser("stake", help="stake stETH, wstETH or rETH in the StakingVault")
     p.add_argument("token", choices=["stETH", "wstETH", "rETH"])
@@ -96,7 +96,7 @@ def register_stake(subparsers: argparse._SubParsersAction) -> None:  # type: ign
     p.set_defaults(handler=_stake)
 
 
-def register_deposit(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_deposit(subparsers: argparse._SubParsersAction) -> None:
     """``twopm deposit``: prepaid credit."""
     p = subparsers.add_parser("deposit", help="deposit ETH credit in the InferenceLedger")
     p.add_argument("amount", help="ETH, e.g. 0.01")
@@ -104,7 +104,7 @@ def register_deposit(subparsers: argparse._SubParsersAction) -> None:  # type: i
     p.set_defaults(handler=_deposit)
 
 
-def register_authorize(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_authorize(subparsers: argparse._SubParsersAction) -> None:
     """``twopm authorize``: the signed spending cap."""
     p = subparsers.add_parser(
         "authorize", help="sign an EIP-712 spending cap; the gateway submits it"
@@ -115,7 +115,7 @@ def register_authorize(subparsers: argparse._SubParsersAction) -> None:  # type:
     p.set_defaults(handler=_authorize)
 
 
-def register_predict(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_predict(subparsers: argparse._SubParsersAction) -> None:
     """``twopm predict``: probabilities for the rows of a CSV file."""
     p = subparsers.add_parser(
         "predict", help="predict the rows of a CSV file (plaintext or CKKS-encrypted)"
@@ -131,7 +131,7 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:  # type: i
     p.set_defaults(handler=_predict)
 
 
-def register_receipt(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_receipt(subparsers: argparse._SubParsersAction) -> None:
     """``twopm receipt``: a receipt, its batch and its proof on chain."""
     p = subparsers.add_parser(
         "receipt", help="show a receipt and prove it against the root on chain"

@@ -28,7 +28,7 @@ from contracts.deploy import TOKEN_KIND, deploy_all
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``chain`` command group to the ``twopm`` parser."""
     chain = subparsers.add_parser("chain", help="run a local chain, deploy the contracts")
     commands = chain.add_subparsers(dest="chain_command", metavar="COMMAND", required=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eth_typing import HexStr
 from rich.console import Console
 from rich.table import Table
 
@@ -51,7 +52,7 @@ class Checks:
         return [name for name, ok, _ in self.results if not ok]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``twopm demo`` to the ``twopm`` parser."""
     demo = subparsers.add_parser(
         "demo", help="start the local network, tour it as a wallet user, tear down"
@@ -202,14 +203,15 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
         )
         for entry in summary["subnets"]:
             sid = entry["id"]
-            proven, tx_hashes, rows_billed = 0, set(), 0
+            proven, rows_billed = 0, 0
+            tx_hashes: set[str] = set()
             for rid in receipt_ids[sid]:
                 record = gateway.wait_for_receipt(rid, timeout_s=120)
                 rows_billed += record.rows
                 if record.batch and record.batch.tx_hash:
                     tx_hashes.add(record.batch.tx_hash)
-                proven += gateway.verify_receipt(record, chain).valid
-            gas = sum(int(w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in tx_hashes)
+                proven += int(gateway.verify_receipt(record, chain).valid)
+            gas = sum(int(w3.eth.get_transaction_receipt(HexStr(h))["gasUsed"]) for h in tx_hashes)
             entry.update(
                 {"receipts_proven": proven, "batches": len(tx_hashes), "recording_gas": gas}
             )

@@ -34,7 +34,7 @@ HOLDERS = {"spector": (4, 5, 6), "breast-cancer": (7, 8, 9)}
 WALLET_USERS = (10, 11, 12)
 
 #: The subnets published by ``twopm up``: price per billed row (wei) and minimum stake (wei of ETH).
-SUBNETS = (
+SUBNETS: tuple[dict[str, Any], ...] = (
     {"dataset": "spector", "name": "spector-grade", "price_wei": 10**12, "min_stake_wei": 10**17},
     {
         "dataset": "breast-cancer",
@@ -331,7 +331,7 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``twopm up`` to the ``twopm`` parser."""
     up = subparsers.add_parser("up", help="start the whole local network until Ctrl-C")
     up.add_argument(
