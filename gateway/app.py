@@ -38,6 +38,7 @@ from gateway._metrics import Metrics, MetricsMiddleware
 from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
 from gateway._settings import GatewaySettings
 from gateway._state import MemoryState, RedisState, State
+from gateway._web import web_route_handlers
 
 __all__ = ["Services", "create_app"]
 
@@ -451,6 +452,7 @@ ROUTES = [
     billed_noop,
     spending_authorization,
     get_receipt,
+    *web_route_handlers(),
 ]
 
 

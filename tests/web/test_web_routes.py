@@ -9,7 +9,6 @@ from web_support import serve_in_thread
 
 from contracts.chain import free_port
 from gateway import GatewaySettings, create_app
-from gateway._web import web_route_handlers
 
 VAULT = "0x" + "11" * 20
 LEDGER = "0x" + "22" * 20
@@ -29,7 +28,7 @@ def settings(tmp_path: Path, **changes: object) -> GatewaySettings:
 def test_config_without_a_chain_names_the_configured_contracts_and_no_tokens(
     tmp_path: Path,
 ) -> None:
-    app = create_app(settings(tmp_path), extra_route_handlers=web_route_handlers())
+    app = create_app(settings(tmp_path))
     with serve_in_thread(app) as url:
         r = httpx.get(url + "/v1/config")
     assert r.status_code == 200
@@ -46,7 +45,6 @@ def test_config_answers_503_when_the_chain_cannot_be_reached(tmp_path: Path) -> 
     closed = f"http://127.0.0.1:{free_port()}"
     app = create_app(
         settings(tmp_path, rpc_url=closed, event_poll_interval_s=60.0),
-        extra_route_handlers=web_route_handlers(),
     )
     with serve_in_thread(app) as url:
         r = httpx.get(url + "/v1/config", timeout=30)
