@@ -1,7 +1,6 @@
-"""Run the gateway with the web page mounted: ``python tests/web/web_gateway.py PORT``.
+"""Run the gateway (which serves the web page) on a given port: ``python tests/web/web_gateway.py PORT``.
 
-Settings come from ``TWOPM_GATEWAY_*``. Once ``gateway.app`` mounts the page itself (the
-routes would clash), the app is built without adding them again.
+Settings come from ``TWOPM_GATEWAY_*``.
 """
 
 from __future__ import annotations
