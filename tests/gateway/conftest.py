@@ -36,13 +36,12 @@ def base_settings(backend: dict[str, object]) -> GatewaySettings:
 
 # ----------------------------------------------------------------------------- chain side
 
-import pytest  # noqa: E402
 from eth_account import Account  # noqa: E402
-from gateway_chain import Signer, World, start_signer  # noqa: E402
-from web3.types import Wei  # noqa: E402
+from gateway_chain import World  # noqa: E402
+from service_support import SignerProcess, deploy_for_operator, start_signer  # noqa: E402
 
 from contracts.chain import Anvil  # noqa: E402
-from contracts.deploy import Deployment, deploy_all  # noqa: E402
+from contracts.deploy import Deployment  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -54,20 +53,13 @@ def operator_key() -> bytes:
 def deployment(anvil: Anvil, operator_key: bytes) -> Deployment:
     """Overrides the suite-wide deployment: the operator is the gateway tests' signer key."""
     operator = Account.from_key(operator_key).address
-    deployed = deploy_all(
-        anvil.w3, anvil.accounts[0].private_key, operator=operator, staking_cooldown_s=3600
-    )
-    tx = anvil.w3.eth.send_transaction(
-        {"from": anvil.accounts[3].address, "to": operator, "value": Wei(10**20)}
-    )
-    anvil.w3.eth.wait_for_transaction_receipt(tx)
-    return deployed
+    return deploy_for_operator(anvil, operator, staking_cooldown_s=3600)
 
 
 @pytest.fixture(scope="session")
 def signer_proc(
     tmp_path_factory: pytest.TempPathFactory, deployment: Deployment, operator_key: bytes
-) -> Iterator[Signer]:
+) -> Iterator[SignerProcess]:
     proc = start_signer(tmp_path_factory.mktemp("gw-signer"), deployment, operator_key)
     yield proc
     proc.stop()
@@ -88,7 +80,7 @@ def new_user(world: World, anvil: Anvil) -> Callable[..., Any]:
 
 @pytest.fixture
 def chain_settings(
-    base_settings: GatewaySettings, anvil: Anvil, deployment: Deployment, signer_proc: Signer
+    base_settings: GatewaySettings, anvil: Anvil, deployment: Deployment, signer_proc: SignerProcess
 ) -> GatewaySettings:
     return base_settings.with_(
         rpc_url=anvil.rpc_url,

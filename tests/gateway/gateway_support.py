@@ -1,50 +1,32 @@
-"""Helpers for the gateway tests: a real uvicorn server on loopback, SIWE signing."""
+"""Helpers for the gateway tests: SIWE signing; ``serve`` and ``free_port`` from ``service_support``."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from litestar import Litestar
+from service_support import free_port, serve
+
+__all__ = [
+    "CHAIN_ID",
+    "DOMAIN",
+    "PUBLIC_URL",
+    "free_port",
+    "future",
+    "iso",
+    "serve",
+    "session_headers",
+    "sign",
+    "sign_in",
+    "siwe_message",
+]
 
 PUBLIC_URL = "https://gw.test"
 DOMAIN = "gw.test"
 CHAIN_ID = 534351
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(app: Litestar) -> Iterator[str]:
-    """Run ``app`` on uvicorn in a thread on a free loopback port; yield its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def iso(dt: datetime) -> str:

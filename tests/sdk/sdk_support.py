@@ -1,4 +1,6 @@
-"""Support for the SDK's gateway tests: a real signer process, a real gateway on loopback.
+"""Support for the SDK's gateway tests (a real signer process and a real gateway on loopback).
+
+``start_signer``, ``SignerProcess``, ``serve`` and ``free_port`` come from ``service_support``.
 
 The encrypted-inference routes below stand in for the gateway's own until they land
 (issue 5): they follow the shapes in DESIGN.md and the SDK's wire constants, evaluate with
@@ -7,28 +9,17 @@ the real ``gateway.he.HeEvaluator`` and bill through the gateway's real billing 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
-from litestar import Litestar, Request, Response, post
+from litestar import Request, Response, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
+from service_support import SignerProcess, free_port, serve, start_signer
 
 from clients.ckks import CkksError, parse_request, sigmoid
-from contracts import Deployment
 from gateway._auth import Caller
 from gateway.app import _caller
 from gateway.he import (
@@ -38,95 +29,18 @@ from gateway.he import (
     PublicContextNotFound,
     translate,
 )
-from signer import Limits, policy_for_deployment
-from signer._auth import add_caller
-from signer._keystore import write_keystore
 
-PASSWORD = "sdk tests password"
+__all__ = [
+    "PUBLIC_URL",
+    "SignerProcess",
+    "free_port",
+    "he_routes",
+    "serve",
+    "start_signer",
+    "wait_until",
+]
+
 PUBLIC_URL = "https://gw.test"
-
-
-@dataclass
-class SignerProcess:
-    url: str
-    secret_hex: str
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_signer(root: Path, deployment: Deployment, operator_key: str) -> SignerProcess:
-    """Run ``python -m signer serve`` with the operator key in a fresh keystore."""
-    state = root / "signer"
-    state.mkdir(mode=0o700)
-    write_keystore(
-        state / "keystore.json", bytes.fromhex(operator_key.removeprefix("0x")), PASSWORD
-    )
-    (state / "keystore.json").chmod(0o600)
-    password = root / "password"
-    password.write_text(PASSWORD + "\n")
-    password.chmod(0o600)
-    limits = Limits(
-        max_value_per_tx_wei=0,
-        max_value_per_window_wei=0,
-        value_window_s=3600,
-        max_gas_per_tx=5_000_000,
-        max_fee_per_gas_wei=100 * 10**9,
-        max_tx_per_hour=100_000,
-    )
-    (state / "policy.toml").write_text(
-        policy_for_deployment(deployment.addresses, chain_id=deployment.chain_id, limits=limits)
-    )
-    secret = add_caller(state / "callers.json", "gateway")
-    ready = state / "ready.json"
-    argv = [
-        sys.executable, "-m", "signer", "serve", "--state-dir", str(state),
-        "--password-file", str(password), "--port", "0", "--ready-file", str(ready),
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWOPM_")}
-    with (state / "serve.log").open("ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError((state / "serve.log").read_text()[-2000:])
-        time.sleep(0.05)
-    info = json.loads(ready.read_text())
-    return SignerProcess(info["url"], secret.hex(), proc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(app: Litestar) -> Iterator[str]:
-    """Run ``app`` on uvicorn in a thread on a free loopback port; yield its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def he_routes(evaluator: HeEvaluator, model: LinearModel) -> list[Any]:

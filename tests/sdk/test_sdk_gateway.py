@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sdk_support import PUBLIC_URL, SignerProcess, he_routes, serve, start_signer, wait_until
+from service_support import create_subnet
 
 from clients.ckks import DEFAULT_PARAMS, sigmoid
 from clients.sdk import (
@@ -62,17 +63,15 @@ def signer(
 
 @pytest.fixture(scope="module")
 def subnet_id(anvil: Anvil, deployment: Deployment, module_chain: None) -> int:
-    owner = Transactor(anvil.w3, anvil.accounts[0].private_key)
-    registry = deployment.contract("SubnetRegistry")
-    owner.transact(registry.functions.createSubnet("sdk-test", PRICE_WEI, MIN_STAKE_WEI, 1000))
-    subnet = int(registry.functions.subnetCount().call())
-    owner.transact(
-        registry.functions.publishModel(
-            subnet, b"\xab" * 32, "file:///model.onnx", b"\x01" * 32, b"\x02" * 32,
-            [anvil.accounts[5].address], [10_000],
-        )
-    )  # fmt: skip
-    return subnet
+    return create_subnet(
+        anvil.w3,
+        deployment,
+        anvil.accounts[0].private_key,
+        name="sdk-test",
+        price_wei=PRICE_WEI,
+        min_stake_wei=MIN_STAKE_WEI,
+        contributor=anvil.accounts[5].address,
+    )
 
 
 @pytest.fixture(scope="module")

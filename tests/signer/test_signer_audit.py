@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SignerProcess
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from signer_support import ledger_tx
+from signer_support import SignerProcess, ledger_tx
 
 from contracts.deploy import Deployment
 from signer._audit import (

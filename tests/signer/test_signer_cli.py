@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, Keystore, SignerProcess
 from eth_account import Account
+from signer_support import PASSWORD, Keystore, SignerProcess
 
 from contracts.deploy import Deployment
 from signer import load_policy

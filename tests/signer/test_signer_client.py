@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from conftest import Keystore, SignerProcess
 from eth_account import Account
-from signer_support import ledger_tx
+from signer_support import Keystore, SignerProcess, ledger_tx
 from web3 import Web3
 
 from contracts.deploy import Deployment

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from conftest import SignerProcess
-from signer_support import create_subnet_tx, ledger_tx
+from signer_support import SignerProcess, create_subnet_tx, ledger_tx
 from web3 import Web3
 
 from contracts.deploy import Deployment

@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LEDGER_DOMAIN, SignerProcess
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from signer_support import create_subnet_tx, ledger_tx, voucher
+from signer_support import LEDGER_DOMAIN, SignerProcess, create_subnet_tx, ledger_tx, voucher
 
 from contracts.deploy import Deployment
 from signer import Limits, SignerRefused

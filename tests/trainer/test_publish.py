@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from eth_account import Account
-from web3.types import Wei
+from service_support import deploy_for_operator, start_signer
 
 from clients.errors import CliError
-from contracts import Anvil, Deployment, deploy_all
-from signer import Limits, SignerClient, Transactor, policy_for_deployment
-from signer._auth import add_caller
-from signer._keystore import write_keystore
+from contracts import Anvil, Deployment
+from signer import Limits, SignerClient, Transactor
 from trainer.bundle import ModelBundle, WrittenBundle, load_bundle, result_to_card, write_bundle
 from trainer.data import Dataset, split_rows
 from trainer.publish import PublishError, contributor_shares, publish_bundle
@@ -58,15 +53,7 @@ def operator_chain(
     root = tmp_path_factory.mktemp("trainer-signer")
     root.chmod(0o700)
     account = Account.create()
-    write_keystore(root / "keystore.json", bytes(account.key), PASSWORD, scrypt_n=2**12)
-    (root / "keystore.json").chmod(0o600)
-    (root / "password").write_text(PASSWORD + "\n")
-    (root / "password").chmod(0o600)
-    deployment = deploy_all(anvil.w3, anvil.accounts[0].private_key, operator=account.address)
-    tx = anvil.w3.eth.send_transaction(
-        {"from": anvil.accounts[3].address, "to": account.address, "value": Wei(10**20)}
-    )
-    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    deployment = deploy_for_operator(anvil, account.address)
     limits = Limits(
         max_value_per_tx_wei=0,
         max_value_per_window_wei=0,
@@ -75,48 +62,27 @@ def operator_chain(
         max_fee_per_gas_wei=100 * 10**9,
         max_tx_per_hour=1000,
     )
-    (root / "policy.toml").write_text(
-        policy_for_deployment(deployment.addresses, chain_id=deployment.chain_id, limits=limits)
+    signer = start_signer(
+        root,
+        deployment,
+        bytes(account.key),
+        caller_id="trainer",
+        password=PASSWORD,
+        limits=limits,
+        scrypt_n=2**12,
     )
-    secret = add_caller(root / "callers.json", "trainer")
-    (root / "secret").write_text(secret.hex())
-    ready = root / "ready.json"
-    log = (root / "serve.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "signer",
-            "serve",
-            "--state-dir",
-            str(root),
-            "--password-file",
-            str(root / "password"),
-            "--port",
-            "0",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=log,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        assert proc.poll() is None, (root / "serve.log").read_text()[-2000:]
-        assert time.monotonic() < deadline, "signer did not start"
-        time.sleep(0.05)
-    url = json.loads(ready.read_text())["url"]
+    (root / "secret").write_text(signer.secret_hex)
     deployment_file = root / "deployment.json"
     deployment.write(deployment_file)
     yield {
         "deployment": deployment,
         "deployment_file": deployment_file,
-        "url": url,
-        "secret": secret,
+        "url": signer.url,
+        "secret": signer.secret,
         "secret_file": root / "secret",
     }
-    proc.kill()
-    proc.wait()
+    signer.proc.kill()
+    signer.proc.wait()
 
 
 def _register(anvil: Anvil, deployment: Deployment, index: int) -> str:
