@@ -124,7 +124,7 @@ def start_signer(
     *,
     caller_id: str = "gateway",
     password: str = "service tests password",
-    limits: Limits = SIGNER_LIMITS,
+    limits: Limits | None = SIGNER_LIMITS,
     scrypt_n: int | None = None,
     ready_timeout_s: float = 30.0,
 ) -> SignerProcess:
@@ -140,7 +140,7 @@ def start_signer(
         operator_key: The operator's private key (32 bytes, or hex with or without ``0x``).
         caller_id: The caller to add.
         password: The keystore password.
-        limits: The policy's limits.
+        limits: The policy's limits (``None``: ``policy_for_deployment``'s defaults).
         scrypt_n: The keystore's scrypt cost (``None``: the keystore module's default).
         ready_timeout_s: How long the process may take to write its ready file.
 

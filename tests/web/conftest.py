@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from service_support import create_subnet, start_signer
 from web_support import (
     ARTIFACTS,
     CHROMIUM,
@@ -19,10 +19,9 @@ from web_support import (
     WebStack,
     provider_script,
     start_gateway,
-    start_signer,
 )
 
-from contracts import Anvil, Deployment, Transactor
+from contracts import Anvil, Deployment
 from contracts.chain import free_port
 
 
@@ -33,18 +32,18 @@ def stack(
     """The running stack for one test module; the chain is reverted afterwards."""
     snapshot = anvil.snapshot()
     root = tmp_path_factory.mktemp("web")
-    owner = Transactor(anvil.w3, anvil.accounts[0].private_key)
-    registry = deployment.contract("SubnetRegistry")
-    owner.transact(registry.functions.createSubnet("web", PRICE_WEI, MIN_STAKE_WEI, 1000))
-    subnet_id = int(registry.functions.subnetCount().call())
-    owner.transact(
-        registry.functions.publishModel(
-            subnet_id, b"\xab" * 32, "file:///model.onnx", b"\x01" * 32, b"\x02" * 32,
-            [Account.create().address], [10_000],
-        )
-    )  # fmt: skip
+    subnet_id = create_subnet(
+        anvil.w3,
+        deployment,
+        anvil.accounts[0].private_key,
+        name="web",
+        price_wei=PRICE_WEI,
+        min_stake_wei=MIN_STAKE_WEI,
+    )
     # tests/conftest.py deploys with account 1 as the ledger's operator: the signer holds it.
-    signer, secret = start_signer(root, deployment, anvil.accounts[1].private_key)
+    signer = start_signer(
+        root, deployment, anvil.accounts[1].private_key, limits=None, scrypt_n=2**12
+    )
     port = free_port()
     # The session cookie keeps its default Secure flag: Chromium treats http://127.0.0.1 as a
     # secure context and stores it.
@@ -56,7 +55,7 @@ def stack(
         "TWOPM_GATEWAY_QUEUE_PATH": str(root / "receipts.sqlite3"),
         "TWOPM_GATEWAY_SIGNER_URL": signer.url,
         "TWOPM_GATEWAY_SIGNER_CALLER_ID": "gateway",
-        "TWOPM_GATEWAY_SIGNER_SECRET": secret,
+        "TWOPM_GATEWAY_SIGNER_SECRET": signer.secret_hex,
         "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",  # a billed call that makes a receipt
         "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "3",  # the tour's three paid calls make one batch
         "TWOPM_GATEWAY_BATCH_MAX_RECEIPTS": "3",

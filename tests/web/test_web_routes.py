@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from web_support import serve_in_thread
+from service_support import serve
 
 from contracts.chain import free_port
 from gateway import GatewaySettings, create_app
@@ -29,7 +29,7 @@ def test_config_without_a_chain_names_the_configured_contracts_and_no_tokens(
     tmp_path: Path,
 ) -> None:
     app = create_app(settings(tmp_path))
-    with serve_in_thread(app) as url:
+    with serve(app, start_timeout_s=20) as url:
         r = httpx.get(url + "/v1/config")
     assert r.status_code == 200
     assert r.json() == {
@@ -46,7 +46,7 @@ def test_config_answers_503_when_the_chain_cannot_be_reached(tmp_path: Path) -> 
     app = create_app(
         settings(tmp_path, rpc_url=closed, event_poll_interval_s=60.0),
     )
-    with serve_in_thread(app) as url:
+    with serve(app, start_timeout_s=20) as url:
         r = httpx.get(url + "/v1/config", timeout=30)
         page = httpx.get(url + "/app/")
     assert r.status_code == 503

@@ -1,29 +1,25 @@
 """The local stack the page is tested against: a signer process and a gateway process (with the
 page mounted) on loopback, over the session's anvil; and the bridge from the test wallet in the
-browser to anvil's JSON-RPC."""
+browser to anvil's JSON-RPC. ``start_signer`` comes from ``service_support``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+from service_support import SignerProcess
 from web3 import Web3
 
 from contracts import Anvil, Deployment, Transactor
-from contracts.chain import DevAccount, free_port
-from signer import init_state, policy_for_deployment
+from contracts.chain import DevAccount
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -73,35 +69,6 @@ class Process:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
-
-
-def start_signer(root: Path, deployment: Deployment, operator_key: str) -> tuple[Process, str]:
-    """``python -m signer serve`` holding the operator key; returns it and the gateway's secret."""
-    state = root / "signer"
-    made = init_state(
-        state,
-        private_key=bytes.fromhex(operator_key.removeprefix("0x")),
-        password="web tests password",
-        policy_toml=policy_for_deployment(deployment.addresses, chain_id=deployment.chain_id),
-        callers={"gateway": None},
-        scrypt_n=2**12,  # a throwaway dev key: a cheap scrypt cost keeps the start fast
-    )
-    ready = root / "signer-ready.json"
-    log = root / "signer.log"
-    argv = [
-        sys.executable, "-m", "signer", "serve", "--state-dir", str(state),
-        "--password-file", str(made.password_file), "--port", "0", "--ready-file", str(ready),
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, env=_clean_env(), cwd=REPO)
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            raise RuntimeError("signer did not start:\n" + log.read_text()[-2000:])
-        time.sleep(0.05)
-    url = json.loads(ready.read_text())["url"]
-    return Process(url, proc, log), made.secrets["gateway"].hex()
 
 
 def start_gateway(root: Path, port: int, env: dict[str, str]) -> Process:
@@ -192,7 +159,7 @@ class WebStack:
     anvil: Anvil
     deployment: Deployment
     gateway: Process
-    signer: Process
+    signer: SignerProcess
     subnet_id: int
 
     @property
@@ -210,24 +177,3 @@ def fund_steth(stack: WebStack, index: int, amount_wei: int) -> None:
     Transactor(stack.anvil.w3, account.private_key).transact(
         steth.functions.submit(Web3.to_checksum_address(account.address)), value=amount_wei
     )
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Run an ASGI app on uvicorn in a thread on a free loopback port; yield its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
