@@ -26,11 +26,12 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from eth_account.messages import encode_defunct, encode_typed_data
+from eth_account.messages import encode_defunct
 
 from bench._report import peak_rss_mib, write_report
 from contracts.chain import Anvil, free_port
 from contracts.deploy import deploy_all
+from contracts.eip712 import sign_typed_data, spending_authorization
 from contracts.tx import Transactor
 
 PUBLIC_URL = "https://gw.bench"
@@ -68,27 +69,15 @@ def _setup_chain(chain: Anvil) -> tuple[dict[str, str], int, Any]:
     tx.transact(vault.functions.stake(reth.address, 10**20))
     tx.transact(ledger.functions.deposit(), value=10**18)
     expiry = int(time.time()) + 86_400
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "SpendingAuthorization": [
-                {"name": "user", "type": "address"},
-                {"name": "maxTotalSpend", "type": "uint256"},
-                {"name": "expiry", "type": "uint64"},
-                {"name": "nonce", "type": "uint64"},
-            ],
-        },
-        "primaryType": "SpendingAuthorization",
-        "domain": {"name": "2PM InferenceLedger", "version": "1", "chainId": d.chain_id,
-                   "verifyingContract": ledger.address},
-        "message": {"user": user.address, "maxTotalSpend": 10**18, "expiry": expiry, "nonce": 1},
-    }  # fmt: skip
-    sig = Account.sign_message(encode_typed_data(full_message=typed), user.key).signature
+    typed = spending_authorization(
+        chain_id=d.chain_id,
+        ledger=ledger.address,
+        user=user.address,
+        max_total_spend_wei=10**18,
+        expiry=expiry,
+        nonce=1,
+    )
+    sig = sign_typed_data(user.key.to_0x_hex(), typed)
     tx.transact(ledger.functions.authorizeSpending(user.address, 10**18, expiry, 1, bytes(sig)))
     return dict(d.addresses), subnet_id, user
 

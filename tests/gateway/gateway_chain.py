@@ -9,13 +9,12 @@ import time
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from service_support import create_subnet
 
 from contracts.deploy import Deployment
+from contracts.eip712 import sign_typed_data, spending_authorization
 from contracts.tx import Transactor as DevTransactor
 
-LEDGER_DOMAIN = "2PM InferenceLedger"
 PRICE_WEI = 10**12
 MIN_STAKE_WEI = 10**18
 
@@ -74,35 +73,12 @@ class World:
         return user
 
     def sign_cap(self, key: str, cap_wei: int, expiry: int, nonce: int) -> bytes:
-        account = Account.from_key(key)
-        data = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "SpendingAuthorization": [
-                    {"name": "user", "type": "address"},
-                    {"name": "maxTotalSpend", "type": "uint256"},
-                    {"name": "expiry", "type": "uint64"},
-                    {"name": "nonce", "type": "uint64"},
-                ],
-            },
-            "primaryType": "SpendingAuthorization",
-            "domain": {
-                "name": LEDGER_DOMAIN,
-                "version": "1",
-                "chainId": self.deployment.chain_id,
-                "verifyingContract": self.ledger.address,
-            },
-            "message": {
-                "user": account.address,
-                "maxTotalSpend": cap_wei,
-                "expiry": expiry,
-                "nonce": nonce,
-            },
-        }
-        signed = Account.sign_message(encode_typed_data(full_message=data), key)
-        return bytes(signed.signature)
+        typed = spending_authorization(
+            chain_id=self.deployment.chain_id,
+            ledger=self.ledger.address,
+            user=Account.from_key(key).address,
+            max_total_spend_wei=cap_wei,
+            expiry=expiry,
+            nonce=nonce,
+        )
+        return sign_typed_data(key, typed)
