@@ -151,19 +151,6 @@ def test_a_key_file_with_garbage_is_refused(tmp_path, anvil):
     assert result.returncode == 1 and "does not hold a valid private key" in result.stderr
 
 
-def test_demo_runs_the_on_chain_tour_and_writes_its_summary(tmp_path):
-    out = tmp_path / "summary.json"
-    result = run("demo", "--json", str(out), cwd=tmp_path, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = json.loads(out.read_text())
-    assert summary["chain_id"] == 534351
-    assert all(check["ok"] for check in summary["checks"]) and len(summary["checks"]) >= 7
-    assert summary["subnets"][0]["receipts_proven"] == summary["subnets"][0]["requests_billed"] > 0
-    assert len(summary["payouts_claimed_wei"]) == 3 and all(
-        v > 0 for v in summary["payouts_claimed_wei"].values()
-    )
-
-
 def test_twopm_without_a_command_prints_usage_and_fails(tmp_path):
     result = run(cwd=tmp_path)
     assert result.returncode == 2 and "usage: twopm" in result.stderr
