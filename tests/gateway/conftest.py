@@ -94,3 +94,11 @@ def chain_settings(
         event_poll_interval_s=0.2,
         settle_interval_s=0,
     )
+
+
+@pytest.fixture(scope="module")
+def module_chain(anvil: Anvil, deployment: Deployment, world: Any) -> Iterator[None]:
+    """Revert the chain after the module (``world`` first: its session subnet must survive)."""
+    snapshot = anvil.snapshot()
+    yield
+    anvil.revert(snapshot)

@@ -37,14 +37,6 @@ Published = dict[str, tuple[int, WrittenBundle, Dataset]]
 
 
 @pytest.fixture(scope="module")
-def module_chain(anvil: Anvil, deployment: Deployment, world: Any) -> Iterator[None]:
-    """Revert the chain after the module (``world`` first: its session subnet must survive)."""
-    snapshot = anvil.snapshot()
-    yield
-    anvil.revert(snapshot)
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("model-store")
 
