@@ -217,6 +217,11 @@ def _user_errors(fn: Any) -> Any:
     return wrapped
 
 
+def _refuse_existing_keystore(settings: SignerSettings) -> None:
+    if settings.keystore_path.exists():
+        raise ConfigError(f"{settings.keystore_path} already exists; refusing to overwrite it")
+
+
 @_user_errors
 def cmd_keygen(args: argparse.Namespace) -> int:
     """Create a key; print only its address.
@@ -230,8 +235,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     import secrets
 
     settings = _settings(args)
-    if settings.keystore_path.exists():
-        raise ConfigError(f"{settings.keystore_path} already exists; refusing to overwrite it")
+    _refuse_existing_keystore(settings)
     password = read_password(settings.password_file, confirm=True)
     address = write_keystore(settings.keystore_path, secrets.token_bytes(32), password)
     print(address)
@@ -249,8 +253,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         0.
     """
     settings = _settings(args)
-    if settings.keystore_path.exists():
-        raise ConfigError(f"{settings.keystore_path} already exists; refusing to overwrite it")
+    _refuse_existing_keystore(settings)
     key = read_private_key(args.key_file)
     password = read_password(settings.password_file, confirm=True)
     print(write_keystore(settings.keystore_path, key, password))
