@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from contracts._artifacts import artifact_names, load_artifact
 
@@ -84,8 +84,6 @@ def decode_revert(data: bytes | str) -> ContractRevert | None:
 
 
 def _normalise(kind: str, value: Any) -> Any:
-    from eth_utils import to_checksum_address
-
     if kind == "address":
         return to_checksum_address(value)
     return value
