@@ -7,6 +7,7 @@ the sigmoid. Only this package knows the wire format; ``gateway.he`` evaluates o
 
 from clients.ckks._codec import (
     ClientContext,
+    Wire,
     galois_element,
     next_pow2,
     rotation_steps,
@@ -38,7 +39,7 @@ from clients.ckks._framing import (
     parse_response,
 )
 from clients.ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
-from clients.ckks._sealio import check_seal_header, load_into, save_bytes
+from clients.ckks._sealio import check_seal_header, load_into, save_bytes, uncompressed
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -59,6 +60,7 @@ __all__ = [
     "ResponseFrame",
     "Section",
     "ShapeMismatch",
+    "Wire",
     "check_seal_header",
     "encode_context",
     "encode_request",
@@ -74,4 +76,5 @@ __all__ = [
     "save_bytes",
     "seal_context",
     "sigmoid",
+    "uncompressed",
 ]

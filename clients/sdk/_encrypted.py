@@ -17,14 +17,25 @@ from clients.ckks import (
     CkksParams,
     ClientContext,
     Layout,
+    Wire,
     row_period,
 )
 from clients.sdk._exceptions import InvalidInput, ServerError
 
-__all__ = ["ContextCache", "as_matrix", "choose_layout", "params_of", "split_rows"]
+__all__ = [
+    "ContextCache",
+    "as_matrix",
+    "choose_layout",
+    "choose_wire",
+    "params_of",
+    "split_rows",
+]
 
 MAX_ROWS_PER_ROW_REQUEST = DEFAULT_LIMITS.max_rows_per_row_request
 """Rows per request in a one-row-per-ciphertext layout: the gateway's parsing bound (64)."""
+
+REQUEST_HEADER_BYTES = 20
+"""Fixed header of a request frame (``clients.ckks._framing``)."""
 
 DEFAULT_LAYOUTS = frozenset({"row", "column"})
 """Layouts assumed when a subnet does not list its own."""
@@ -100,10 +111,39 @@ def split_rows(n_rows: int, layout: Layout, params: CkksParams) -> list[slice]:
 
     Returns:
         Consecutive slices covering ``range(n_rows)``: at most N/2 rows each for the
-        column layout, at most 64 for the others.
+        column layout; for the others at most 64, and no more uncompressed ciphertexts
+        than fit the gateway's 8 MiB request bound (31 at N = 8192).
     """
-    size = params.slots if layout is Layout.COLUMN else MAX_ROWS_PER_ROW_REQUEST
+    if layout is Layout.COLUMN:
+        size = params.slots
+    else:  # uncompressed (Wire.FAST) ciphertexts must fit the gateway's request bound
+        room = DEFAULT_LIMITS.max_request_bytes - REQUEST_HEADER_BYTES
+        fit = room // (DEFAULT_LIMITS.ciphertext_bound(params) + 4)  # + its u32 length
+        size = max(1, min(MAX_ROWS_PER_ROW_REQUEST, fit))
     return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)]
+
+
+def choose_wire(layout: Layout, n_features: int, params: CkksParams) -> Wire:
+    """The ciphertext serialization for one request of a batch split by :func:`split_rows`.
+
+    ``Wire.FAST`` (quickest for the gateway) whenever the uncompressed request fits the
+    gateway's default request bound, else ``Wire.COMPACT`` (wide column requests).
+
+    Args:
+        layout: The layout chosen.
+        n_features: Features per row.
+        params: The CKKS parameters.
+
+    Returns:
+        The wire form to pass to ``ClientContext.encrypt``.
+    """
+    if layout is not Layout.COLUMN:
+        return Wire.FAST  # split_rows already sized the request for it
+    n_ciphertexts = (n_features + 1) // 2
+    fast_bytes = REQUEST_HEADER_BYTES + n_ciphertexts * (
+        DEFAULT_LIMITS.ciphertext_bound(params) + 4
+    )
+    return Wire.FAST if fast_bytes <= DEFAULT_LIMITS.max_request_bytes else Wire.COMPACT
 
 
 def as_matrix(rows: Any, feature_names: Sequence[str]) -> npt.NDArray[np.float64]:

@@ -36,6 +36,7 @@ from clients.sdk._encrypted import (
     ContextCache,
     as_matrix,
     choose_layout,
+    choose_wire,
     params_of,
     split_rows,
 )
@@ -364,9 +365,10 @@ class _Protocol:
         entry = self._contexts.get(params, chosen, n_features)
         logits = np.empty(n_rows)
         receipts: list[str] = []
+        wire = choose_wire(chosen, n_features, params)
         for part in split_rows(n_rows, chosen, params):
             try:
-                body = entry.context.encrypt(x[part], chosen)
+                body = entry.context.encrypt(x[part], chosen, wire=wire)
             except CkksError as exc:
                 raise InvalidInput(str(exc)) from exc
             response = yield from self._infer(info.id, entry, body)

@@ -192,6 +192,7 @@ class HeEvaluator:
         self._encoder = seal.CKKSEncoder(self._context)
         self._contexts: _Lru[str, ServerContext] = _Lru(context_cache_size)
         self._models: _Lru[tuple[str, Layout, int], list[Any]] = _Lru(model_cache_size)
+        self._biases: _Lru[tuple[str, float], Any] = _Lru(model_cache_size)
 
     def add_context(self, blob: bytes) -> ServerContext:
         """Validate a public context, cache it, and return it.
@@ -354,8 +355,14 @@ class HeEvaluator:
         return plains
 
     def _add_bias(self, ct: Any, model: LinearModel) -> None:
-        bias = seal.Plaintext()
-        self._encoder.encode(model.intercept, ct.parms_id(), ct.scale, bias)
+        # After the one rescale every layout sits at the same level and scale, so one
+        # encoded bias per model serves them all (the scale is part of the key anyway).
+        key = (model.key, ct.scale)
+        bias = self._biases.get(key)
+        if bias is None:
+            bias = seal.Plaintext()
+            self._encoder.encode(model.intercept, ct.parms_id(), ct.scale, bias)
+            self._biases.put(key, bias)
         if not bias.is_zero():
             self._evaluator.add_plain_inplace(ct, bias)
 

@@ -26,8 +26,9 @@ from test_gateway_inference_support import (
     write,
 )
 
-from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout
+from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
 from clients.sdk import GatewayClient
+from clients.sdk._encrypted import split_rows
 from contracts.chain import Anvil
 from contracts.deploy import Deployment
 from gateway import GatewaySettings, create_app
@@ -332,7 +333,10 @@ def test_decrypted_logits_equal_onnx_logits_within_1e_4_on_every_row(
     assert error.max() <= 1e-4, f"max |logit error| {error.max():.3g} at row {error.argmax()}"
     assert plain.logits is not None
     np.testing.assert_allclose(plain.logits, reference, rtol=0, atol=1e-12)
-    assert len(encrypted.receipt_ids) == (1 if layout == "column" else -(-len(ds.x) // 64))
+    assert len(encrypted.receipt_ids) == len(
+        split_rows(len(ds.x), Layout.from_label(layout), DEFAULT_PARAMS)
+    )
+    assert len(encrypted.receipt_ids) == (1 if layout == "column" else -(-len(ds.x) // 31))
 
 
 def _post_context(client: httpx.Client, headers: dict[str, str], blob: bytes) -> httpx.Response:
@@ -480,7 +484,8 @@ def test_a_full_pool_answers_503_with_retry_after_and_reserves_nothing(
 ) -> None:
     subnet_id, _, ds = published["breast_cancer"]
     assert _post_context(client, users["member"], row_context.public_bytes()).status_code == 201
-    slow = row_context.encrypt(ds.x[:64], Layout.ROW)  # about 64 x 10 ms in the only worker
+    # 64 rows (compact, to fit the 8 MiB bound): about 64 x 5 ms in the only worker
+    slow = row_context.encrypt(ds.x[:64], Layout.ROW, wire=Wire.COMPACT)
     quick = ClientContext.create(DEFAULT_PARAMS, layout=Layout.COLUMN).encrypt(
         ds.x[:2], Layout.COLUMN
     )

@@ -23,6 +23,7 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "ResponseFrame",
             "Section",
             "ShapeMismatch",
+            "Wire",
             "check_seal_header",
             "encode_context",
             "encode_request",
@@ -38,6 +39,7 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "save_bytes",
             "seal_context",
             "sigmoid",
+            "uncompressed",
         ]
     )
     for name in clients.ckks.__all__:

@@ -14,8 +14,10 @@ from clients.ckks import (
     CkksError,
     CkksParams,
     ClientContext,
+    FrameTooLarge,
     Layout,
     ShapeMismatch,
+    Wire,
     encode_request,
     parse_request,
     save_bytes,
@@ -41,7 +43,9 @@ def test_evaluate_rejects_a_feature_count_other_than_the_models(evaluator, colum
 def test_evaluate_rejects_ciphertexts_made_for_other_parameters(evaluator):
     other = ClientContext.create(CkksParams(8192, (60, 40, 40, 60), 40))
     with pytest.raises(CiphertextRejected, match="ciphertext 0"):
-        evaluator.evaluate(other.encrypt(X), MODEL)
+        evaluator.evaluate(other.encrypt(X, wire=Wire.COMPACT), MODEL)
+    with pytest.raises(FrameTooLarge, match=r"ciphertext 0 of \d+ bytes exceeds"):  # 3 primes: too big
+        evaluator.evaluate(other.encrypt(X, wire=Wire.FAST), MODEL)
 
 
 def test_evaluate_rejects_a_ciphertext_at_a_lower_level(evaluator, column_client):
@@ -164,9 +168,11 @@ def test_evaluate_raises_only_codec_errors_on_corrupted_ciphertexts(
     _ok(evaluator, coeff_client, Layout.COEFF)  # still serving
 
 
-def test_unseeded_ciphertexts_are_accepted_and_twice_as_large(evaluator, column_client):
-    seeded = column_client.encrypt(X)
-    full = column_client.encrypt(X, seeded=False)
-    assert len(full) > 1.8 * len(seeded)
-    result = evaluator.evaluate(full, MODEL)
-    assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
+@pytest.mark.parametrize("layout", list(Layout))
+def test_both_wire_forms_give_the_same_logits(evaluator, row_client, layout):
+    evaluator.add_context(row_client.public_bytes())
+    bodies = {wire: row_client.encrypt(X, layout, wire=wire) for wire in Wire}
+    assert len(bodies[Wire.COMPACT]) < 0.5 * len(bodies[Wire.FAST])
+    for body in bodies.values():
+        result = evaluator.evaluate(body, MODEL, context_id=row_client.context_id)
+        assert np.abs(row_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4

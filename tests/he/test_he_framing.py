@@ -17,6 +17,7 @@ from clients.ckks import (
     FramingError,
     Layout,
     Section,
+    Wire,
     check_seal_header,
     encode_context,
     encode_request,
@@ -24,7 +25,9 @@ from clients.ckks import (
     parse_context,
     parse_request,
     parse_response,
+    uncompressed,
 )
+from gateway.he import HeEvaluator, LinearModel
 
 REQ_HEADER = struct.Struct("<4sBBHIII")
 
@@ -35,8 +38,10 @@ def column_request(column_client):
 
 
 @pytest.fixture(scope="module")
-def one_ciphertext(column_request):
-    return bytes(parse_request(column_request, DEFAULT_PARAMS).ciphertexts[0])
+def one_ciphertext(column_client):
+    """One seeded, zstd-compressed ciphertext (``Wire.COMPACT``)."""
+    request = column_client.encrypt(np.ones((2, 1)), wire=Wire.COMPACT)
+    return bytes(parse_request(request, DEFAULT_PARAMS).ciphertexts[0])
 
 
 def _header(layout=2, n_rows=2, n_features=3, n_cts=2, magic=b"2PMQ", version=1, flags=0):
@@ -55,6 +60,37 @@ def test_seeded_ciphertexts_are_about_half_a_full_one(one_ciphertext):
     full_bytes = 2 * 2 * 8192 * 8
     assert len(one_ciphertext) < 0.5 * full_bytes
     assert check_seal_header(one_ciphertext) is None
+
+
+def test_fast_ciphertexts_are_uncompressed_and_full_size(column_request):
+    (blob, _) = parse_request(column_request, DEFAULT_PARAMS).ciphertexts
+    compr_mode = blob[5]  # header: magic u16, size u8, major u8, minor u8, compr_mode u8
+    assert compr_mode == 0  # SEAL's "none"
+    assert 2 * 2 * 8192 * 8 < len(blob) < 2 * 2 * 8192 * 8 + 1024
+
+
+def test_uncompressed_keeps_the_object_and_is_idempotent(one_ciphertext, column_client):
+    plain = uncompressed(one_ciphertext)
+    assert plain[5] == 0 and check_seal_header(plain) is None
+    assert len(plain) > len(one_ciphertext)
+    assert uncompressed(plain) == plain
+    request = encode_request(Layout.COLUMN, 2, 1, [plain])
+    response = HeEvaluator(DEFAULT_PARAMS).evaluate(request, LinearModel.from_arrays([2.0], 0.5))
+    assert np.allclose(column_client.decrypt_logits(response.response), 2.5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda b: b[:8], "shorter than its header"),
+        (lambda b: b[:5] + bytes([1]) + b[6:], "not zstd"),  # zlib: not what SEAL writes here
+        (lambda b: b[:16] + bytes(len(b) - 16), "does not decompress"),
+        (lambda b: b"XX" + b[2:], "bad magic"),
+    ],
+)
+def test_uncompressed_refuses_what_is_not_a_zstd_seal_blob(one_ciphertext, mutate, match):
+    with pytest.raises(ValueError, match=match):
+        uncompressed(mutate(one_ciphertext))
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, Layout
+from clients.ckks import (
+    DEFAULT_PARAMS,
+    ClientContext,
+    FrameTooLarge,
+    Layout,
+    Wire,
+    parse_request,
+)
 from clients.sdk import ServerError, choose_layout
-from clients.sdk._encrypted import ContextCache, as_matrix, params_of, split_rows
+from clients.sdk._encrypted import (
+    ContextCache,
+    as_matrix,
+    choose_wire,
+    params_of,
+    split_rows,
+)
 
 
 @pytest.mark.parametrize(
@@ -34,14 +48,31 @@ def test_a_subnet_offering_no_known_layout_is_a_server_error() -> None:
         choose_layout(1, 3, {"diagonal"})
 
 
-def test_batches_are_split_by_slots_for_columns_and_by_64_rows_otherwise() -> None:
+def test_batches_are_split_by_slots_for_columns_and_by_request_bytes_otherwise() -> None:
     assert split_rows(4097, Layout.COLUMN, DEFAULT_PARAMS) == [slice(0, 4096), slice(4096, 4097)]
-    assert split_rows(130, Layout.COEFF, DEFAULT_PARAMS) == [
-        slice(0, 64),
-        slice(64, 128),
-        slice(128, 130),
+    assert split_rows(65, Layout.COEFF, DEFAULT_PARAMS) == [
+        slice(0, 31),
+        slice(31, 62),
+        slice(62, 65),
     ]
     assert split_rows(1, Layout.ROW, DEFAULT_PARAMS) == [slice(0, 1)]
+
+
+def test_the_largest_split_fits_the_gateways_request_bound_uncompressed() -> None:
+    (part, *_) = split_rows(100, Layout.COEFF, DEFAULT_PARAMS)
+    x = np.ones((part.stop - part.start, 3))
+    client = ClientContext.create(DEFAULT_PARAMS, layout=Layout.COEFF)
+    wire = choose_wire(Layout.COEFF, 3, DEFAULT_PARAMS)
+    assert wire is Wire.FAST
+    body = client.encrypt(x, Layout.COEFF, wire=wire)
+    assert parse_request(body, DEFAULT_PARAMS).n_rows == part.stop - part.start
+    with pytest.raises(FrameTooLarge):  # one more row would not have fitted
+        parse_request(client.encrypt(np.ones((part.stop + 1, 3)), Layout.COEFF), DEFAULT_PARAMS)
+
+
+def test_wide_column_batches_fall_back_to_the_compact_wire() -> None:
+    assert choose_wire(Layout.COLUMN, 30, DEFAULT_PARAMS) is Wire.FAST  # 15 x 262 KB
+    assert choose_wire(Layout.COLUMN, 64, DEFAULT_PARAMS) is Wire.COMPACT  # 32 x 262 KB > 8 MiB
 
 
 def test_advertised_parameters_are_checked_not_trusted() -> None:
