@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from clients.ckks import CkksParams, FrameLimits
 from gateway.he._context import PublicContextInfo
@@ -30,11 +31,43 @@ def _get() -> HeEvaluator:
     return _evaluator
 
 
+@dataclass(frozen=True)
+class Spooled:
+    """A request the pool wrote to a spool file rather than sending through its pipe.
+
+    Attributes:
+        path: The file (on tmpfs where there is one); the pool removes it.
+        size: Its length in bytes.
+    """
+
+    path: str
+    size: int
+
+    def read(self) -> bytes:
+        """The request bytes.
+
+        Raises:
+            OSError: The file is gone or shorter than ``size``.
+        """
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, self.size, 0)
+        finally:
+            os.close(fd)
+        if len(data) != self.size:
+            raise OSError(f"spool file {self.path} holds {len(data)} of {self.size} bytes")
+        return data
+
+
 def evaluate(
-    request: bytes, model: LinearModel, context_id: str | None, context_blob: bytes | None
+    request: bytes | Spooled,
+    model: LinearModel,
+    context_id: str | None,
+    context_blob: bytes | None,
 ) -> Evaluation:
     """Evaluate one request (see ``HeEvaluator.evaluate``)."""
-    return _get().evaluate(request, model, context_id=context_id, context_blob=context_blob)
+    body = request.read() if isinstance(request, Spooled) else request
+    return _get().evaluate(body, model, context_id=context_id, context_blob=context_blob)
 
 
 def validate(blob: bytes) -> PublicContextInfo:

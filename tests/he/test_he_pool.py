@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout
+from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
 from gateway.he import (
     EncryptedFrameMalformed,
     EncryptedInputRejected,
@@ -18,6 +18,7 @@ from gateway.he import (
     PublicContextNotFound,
     PublicContextRejected,
     WorkerFailed,
+    _worker,
 )
 
 MODEL = LinearModel.from_arrays([0.5, -1.25, 2.0], 0.25)
@@ -83,7 +84,7 @@ def test_a_worker_survives_bad_input_and_keeps_serving(pool, column_client):
             )
         other = ClientContext.create(CkksParams(8192, (60, 40, 40, 60), 40))
         with pytest.raises(EncryptedInputRejected, match="does not load"):
-            await pool.evaluate(other.encrypt(X), model=MODEL)  # SEAL refuses it in the worker
+            await pool.evaluate(other.encrypt(X, wire=Wire.COMPACT), model=MODEL)  # SEAL refuses it
         with pytest.raises(EncryptedInputRejected, match="takes 3"):
             await pool.evaluate(column_client.encrypt(np.ones((2, 4))), model=MODEL)
         result = await pool.evaluate(column_client.encrypt(X), model=MODEL)
@@ -143,3 +144,45 @@ def test_a_dead_worker_fails_its_request_and_the_pool_recovers(pool, column_clie
 
     result = run(go())
     assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
+
+
+def test_large_requests_travel_through_a_spool_file_that_is_removed(pool, column_client):
+    fast = column_client.encrypt(X, wire=Wire.FAST)  # 2 x 262 KB: over the threshold
+    compact = column_client.encrypt(X, wire=Wire.COMPACT)  # 2 x 115 KB: through the pipe
+    assert len(compact) < pool.settings.spool_threshold_bytes <= len(fast)
+
+    async def go():
+        return [await pool.evaluate(body, model=MODEL) for body in (fast, compact)]
+
+    for result in run(go()):
+        assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
+    assert pool._spool is not None and pool._spool.is_dir()
+    assert list(pool._spool.iterdir()) == []  # each spool file went with its answer
+
+
+def test_a_spool_file_removed_under_the_worker_is_a_503_not_a_crash(pool, column_client, tmp_path):
+    gone = _worker.Spooled(str(tmp_path / "vanished"), 10)
+
+    async def go():
+        with pytest.raises(WorkerFailed, match="spooled request"):
+            await pool._run(_worker.evaluate, gone, MODEL, None, None)
+        return await pool.evaluate(column_client.encrypt(X), model=MODEL)
+
+    result = run(go())  # and the worker keeps serving
+    assert np.abs(column_client.decrypt_logits(result.response) - EXPECTED).max() < 1e-4
+
+
+def test_a_short_spool_file_is_refused(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(b"12345")
+    with pytest.raises(OSError, match="holds 5 of 10 bytes"):
+        _worker.Spooled(str(path), 10).read()
+
+
+def test_closing_the_pool_removes_its_spool_directory(column_client):
+    pool = HePool(DEFAULT_PARAMS, HePoolSettings(workers=1, max_queue=0))
+    pool.start()
+    spool = pool._spool
+    assert spool is not None and spool.is_dir()
+    pool.close()
+    assert not spool.exists()
