@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from eth_utils import to_checksum_address
 from pydantic import ValidationError
 from web3 import HTTPProvider
 
+from gateway._chain import TTLCache
 from gateway._errors import BadRequest, Conflict, NotAuthenticated, NotFound, SignInRejected
 from gateway._settings import GatewaySettings
 from gateway._state import State
@@ -32,6 +34,20 @@ def _sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _session_record(raw: bytes) -> tuple[str, float]:
+    """A stored session -> (EIP-55 address, expiry in epoch seconds; inf if not recorded)."""
+    address, _, expires_at = raw.decode().partition("|")
+    return address, float(expires_at) if expires_at else math.inf
+
+
+def _split_key(presented: str) -> tuple[str, str]:
+    """``twopm_<id>_<secret>`` -> (id, secret); NotAuthenticated if it has not that shape."""
+    if not presented.startswith(KEY_PREFIX) or presented.count("_") < 2:
+        raise NotAuthenticated("malformed API key")
+    key_id, _, secret = presented[len(KEY_PREFIX) :].partition("_")
+    return key_id, secret
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is calling, from a session cookie or an API key.
@@ -41,12 +57,16 @@ class Caller:
         via: ``"session"`` or ``"key"``.
         key_id: The API key's id (``via == "key"``), else None.
         subnets: Subnet ids an API key is limited to; None means every subnet.
+        credential: Store key of the session or API key record, when the caller came from
+            :meth:`Auth.paying_caller`: billing re-checks that it still exists in the same
+            atomic step as the reservation.
     """
 
     address: str
     via: str
     key_id: str | None = None
     subnets: tuple[int, ...] | None = None
+    credential: str | None = None
 
     @property
     def user(self) -> str:
@@ -116,10 +136,20 @@ class ApiKey:
 class Auth:
     """SIWE verification, sessions and API keys over the shared :class:`State`.
 
+    The callers of paid requests are cached here (:meth:`paying_caller`), so the session or
+    key lookup costs nothing on the hot path, when that cannot serve a credential that has
+    ended: with a state that re-checks credentials at admission (Redis), a logout or
+    revocation made by any gateway process stops the next paid request, because admission
+    checks the record atomically with the reservation; with a process-local state
+    (memory), every logout and revocation goes through this object, which drops the entry,
+    and a session's expiry is checked against the time stored in its record.
+
     Args:
         settings: Gateway settings (domain, chain id, TTLs, RPC for EIP-1271).
         state: Shared state.
         now_s: Clock, seconds since the epoch (injectable for tests).
+        caller_cache_max_entries: Bound of the paying-caller cache.
+        caller_cache_ttl_s: Seconds a cached caller is reused.
     """
 
     def __init__(
@@ -127,11 +157,20 @@ class Auth:
         settings: GatewaySettings,
         state: State,
         now_s: Any = time.time,
+        *,
+        caller_cache_max_entries: int = 10_000,
+        caller_cache_ttl_s: float = 60.0,
     ) -> None:
         self._settings = settings
         self._state = state
         self._now_s = now_s
         self._provider = HTTPProvider(settings.rpc_url) if settings.rpc_url else None
+        # credential -> (caller, sha256 of the key's secret or "", expiry in epoch seconds)
+        self._paying: TTLCache[str, tuple[Caller, str, float]] | None = (
+            TTLCache(caller_cache_max_entries, caller_cache_ttl_s)
+            if state.rechecks_credentials or not state.shared
+            else None
+        )
 
     # ------------------------------------------------------------------ SIWE
 
@@ -235,8 +274,9 @@ class Auth:
             ttl_s = max(1, min(ttl_s, left))
         token = secrets.token_urlsafe(32)
         address = to_checksum_address(msg.address)
+        expires_at = int(self._now_s()) + ttl_s
         await self._state.store.set(
-            "session:" + _sha256_hex(token), address.encode(), expires_in=ttl_s
+            "session:" + _sha256_hex(token), f"{address}|{expires_at}".encode(), expires_in=ttl_s
         )
         return Session(token=token, address=address, expires_in_s=ttl_s)
 
@@ -249,8 +289,8 @@ class Auth:
         Returns:
             EIP-55 address, or None when unknown, expired or logged out.
         """
-        raw = await self._state.store.get("session:" + _sha256_hex(token))
-        return None if raw is None else raw.decode()
+        raw = await self._state.get("session:" + _sha256_hex(token))
+        return None if raw is None else _session_record(raw)[0]
 
     async def logout(self, token: str) -> None:
         """End a session.
@@ -258,7 +298,62 @@ class Auth:
         Args:
             token: The cookie value.
         """
-        await self._state.store.delete("session:" + _sha256_hex(token))
+        credential = "session:" + _sha256_hex(token)
+        await self._state.store.delete(credential)
+        self.forget(credential)
+
+    async def paying_caller(self, *, bearer: str | None, session_token: str | None) -> Caller:
+        """The caller of a paid request, from an API key or else a session cookie.
+
+        Served from a cache when the state re-checks credentials at admission (see the
+        class doc); otherwise exactly :meth:`caller_from_key` or :meth:`session_address`.
+
+        Args:
+            bearer: The ``Authorization: Bearer`` token, if any (takes precedence).
+            session_token: The session cookie, if any.
+
+        Returns:
+            The caller, with :attr:`Caller.credential` set.
+
+        Raises:
+            NotAuthenticated: No credential, or an unknown, expired or revoked one.
+        """
+        if bearer is not None:
+            key_id, secret = _split_key(bearer)
+            credential = "key:" + key_id
+            secret_sha256 = _sha256_hex(secret)
+        elif session_token:
+            credential = "session:" + _sha256_hex(session_token)
+            secret_sha256 = ""
+        else:
+            raise NotAuthenticated("sign in with Ethereum or send an API key")
+        now = self._now_s()
+        if self._paying is not None:
+            hit = self._paying.get(credential)
+            if hit is not None and hit[2] > now and hmac.compare_digest(hit[1], secret_sha256):
+                return hit[0]
+        expires_at = math.inf  # API keys live until revoked
+        if bearer is not None:
+            caller = await self.caller_from_key(bearer)
+        else:
+            raw = await self._state.get(credential)
+            if raw is None:
+                raise NotAuthenticated("the session has ended; sign in again")
+            address, expires_at = _session_record(raw)
+            caller = Caller(address=address, via="session")
+        caller = replace(caller, credential=credential)
+        if self._paying is not None:
+            self._paying.put(credential, (caller, secret_sha256, expires_at))
+        return caller
+
+    def forget(self, credential: str) -> None:
+        """Drop a cached paying caller (after a logout, a revocation, or a failed re-check).
+
+        Args:
+            credential: :attr:`Caller.credential`.
+        """
+        if self._paying is not None:
+            self._paying.drop(credential)
 
     # ------------------------------------------------------------------ API keys
 
@@ -353,6 +448,7 @@ class Auth:
         if loaded is None or loaded[0].owner.lower() != owner.lower():
             raise NotFound(f"no API key {key_id!r} of yours")
         await self._state.store.delete("key:" + key_id)
+        self.forget("key:" + key_id)
         await self._state.update_json(
             "keys_of:" + owner.lower(), lambda ids: [i for i in (ids or []) if i != key_id]
         )
@@ -369,9 +465,7 @@ class Auth:
         Raises:
             NotAuthenticated: Malformed, unknown or revoked key.
         """
-        if not presented.startswith(KEY_PREFIX) or presented.count("_") < 2:
-            raise NotAuthenticated("malformed API key")
-        key_id, _, secret = presented[len(KEY_PREFIX) :].partition("_")
+        key_id, secret = _split_key(presented)
         loaded = await self._load_key(key_id) if len(key_id) == 16 else None
         if loaded is None or not hmac.compare_digest(loaded[1], _sha256_hex(secret)):
             raise NotAuthenticated("unknown or revoked API key")

@@ -22,13 +22,14 @@ from gateway._errors import (
     Conflict,
     Forbidden,
     InsufficientStake,
+    NotAuthenticated,
     PaymentRequired,
     RateLimited,
 )
 from gateway._metrics import Metrics
 from gateway._receipts import Receipt, ReceiptQueue, new_receipt_id
 from gateway._settings import RateTier
-from gateway._state import State
+from gateway._state import CredentialGone, State
 
 __all__ = ["Billing", "Charge", "content_hash"]
 
@@ -114,6 +115,8 @@ class Billing:
         metrics: Counters.
         tiers: Stake tiers, ascending by ``min_stake_wei``.
         now_s: Clock, seconds since the epoch (injectable).
+        on_credential_gone: Called with :attr:`Caller.credential` when admission finds the
+            caller's session or key gone (``Auth.forget``).
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class Billing:
         metrics: Metrics,
         tiers: tuple[RateTier, ...],
         now_s: Callable[[], float] = time.time,
+        on_credential_gone: Callable[[str], None] = lambda credential: None,
     ) -> None:
         self.state = state
         self.chain = chain
@@ -131,6 +135,7 @@ class Billing:
         self.metrics = metrics
         self.tiers = tiers
         self.now_s = now_s
+        self.on_credential_gone = on_credential_gone
 
     def tier_for(self, stake_wei: int) -> RateTier:
         """The highest tier whose minimum the stake reaches.
@@ -163,6 +168,7 @@ class Billing:
             Forbidden: An API key scoped to other subnets.
             NotFound: No such subnet.
             Conflict: The subnet has no model yet.
+            NotAuthenticated: The caller's session or key ended meanwhile (401).
             InsufficientStake: Stake below the subnet's minimum (403).
             RateLimited: Token bucket empty (429).
             PaymentRequired: Credit or cap does not cover the price (402).
@@ -187,14 +193,22 @@ class Billing:
         tier = self.tier_for(stake_wei)
         price_wei = subnet.price_wei * rows
         spendable_wei = await self.chain.spendable_wei(caller.address)
-        wait_s, result = await self.state.admit(
-            caller.user,
-            rate_per_s=tier.rate_per_s,
-            burst=tier.burst,
-            now_s=self.now_s(),
-            amount_wei=price_wei,
-            limit_wei=spendable_wei,
-        )
+        try:
+            wait_s, result = await self.state.admit(
+                caller.user,
+                rate_per_s=tier.rate_per_s,
+                burst=tier.burst,
+                now_s=self.now_s(),
+                amount_wei=price_wei,
+                limit_wei=spendable_wei,
+                credential=caller.credential,
+            )
+        except CredentialGone:
+            assert caller.credential is not None
+            self.on_credential_gone(caller.credential)
+            if caller.via == "session":
+                raise NotAuthenticated("the session has ended; sign in again") from None
+            raise NotAuthenticated("unknown or revoked API key") from None
         if result is None:
             raise RateLimited(
                 f"tier {tier.name} allows {tier.rate_per_s:g} requests/s (burst {tier.burst})",

@@ -491,6 +491,12 @@ async def _authenticated(request: Request[Any, Any, Any]) -> Caller:
     return await _caller(request)
 
 
+async def _paying(request: Request[Any, Any, Any]) -> Caller:
+    from gateway.app import _paying_caller  # the app imports this module
+
+    return await _paying_caller(request)
+
+
 @get("/v1/subnets", tags=["subnets"])
 async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Subnets on the registry (at most the 1000 newest), each with its served model."""
@@ -514,7 +520,7 @@ async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) 
     "/v1/subnets/{subnet_id:int}/predict",
     status_code=200,
     tags=["inference"],
-    dependencies={"caller": Provide(_authenticated)},
+    dependencies={"caller": Provide(_paying)},
 )
 async def predict(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], subnet_id: FromPath[int]
@@ -580,7 +586,7 @@ async def upload_context(
     "/v1/subnets/{subnet_id:int}/infer",
     status_code=200,
     tags=["inference"],
-    dependencies={"caller": Provide(_authenticated)},
+    dependencies={"caller": Provide(_paying)},
 )
 async def infer(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], subnet_id: FromPath[int]

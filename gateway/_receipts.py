@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway._autopipe import AutoPipeline
 from gateway._errors import ServiceUnavailable
 
 __all__ = [
@@ -295,7 +297,11 @@ class ReceiptQueue(ABC):
 class SqliteReceiptQueue(ReceiptQueue):
     """The queue in a SQLite file (WAL, ``synchronous=NORMAL``: survives a process crash).
 
-    Calls are short local transactions run on the event loop thread under a lock.
+    Appends are group-committed by one writer thread: the appends that arrive while a
+    commit is running go into the next transaction together, and each caller returns only
+    once its transaction is committed (SQLite releases the GIL while it writes, so the
+    event loop keeps serving meanwhile). The recorder's calls are short transactions on the
+    event loop thread; a lock keeps them and the writer apart.
 
     Args:
         path: Database file (created with its parent directory).
@@ -330,6 +336,8 @@ class SqliteReceiptQueue(ReceiptQueue):
         self._lock = threading.Lock()
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._flush_scheduled = False
+        self._writing = 0  # rows in the transaction the writer is committing now
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipt-writer")
         self.max_pending = max_pending
         self._depth = self._count_depth()
 
@@ -340,9 +348,7 @@ class SqliteReceiptQueue(ReceiptQueue):
         return int(row[0])
 
     async def append(self, receipt: Receipt) -> None:
-        # Group commit: appends arriving in the same event-loop turn share one transaction,
-        # and each caller returns only after that transaction is committed.
-        if self._depth + len(self._pending) >= self.max_pending:
+        if self._depth + self._writing + len(self._pending) >= self.max_pending:
             raise ServiceUnavailable("the receipt queue is full; retry later")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -354,9 +360,9 @@ class SqliteReceiptQueue(ReceiptQueue):
             time.time(),
         )
         self._pending.append((row, done))
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._writing:
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush)  # after the other appends of this event-loop turn
         await done
 
     def _flush(self) -> None:
@@ -364,28 +370,45 @@ class SqliteReceiptQueue(ReceiptQueue):
         batch, self._pending = self._pending, []
         if not batch:
             return
-        error: Exception | None = None
+        self._writing = len(batch)
+        loop = asyncio.get_running_loop()
+        written = loop.run_in_executor(self._writer, self._write, [row for row, _ in batch])
+        written.add_done_callback(lambda future: self._written(batch, future))
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction of appends (the writer thread)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT INTO receipts (id, user, price_wei, body, status, enqueued_at)"
                     " VALUES (?, ?, ?, ?, 'queued', ?)",
-                    [row for row, _ in batch],
+                    rows,
                 )
                 self._db.execute("COMMIT")
-                self._depth += len(batch)
-            except sqlite3.Error as exc:
+            except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                error = exc
+                raise
+
+    def _written(
+        self,
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[None]]],
+        written: asyncio.Future[None],
+    ) -> None:
+        self._writing = 0
+        failed = written.cancelled() or written.exception() is not None
+        if not failed:
+            self._depth += len(batch)
         for _, done in batch:
             if done.done():
                 continue
-            if error is None:
-                done.set_result(None)
-            else:
+            if failed:
                 done.set_exception(ServiceUnavailable("the receipt queue could not be written"))
+            else:
+                done.set_result(None)
+        if self._pending and not self._flush_scheduled:  # what arrived during the commit
+            self._flush()
 
     async def depth(self) -> int:
         return self._depth
@@ -477,6 +500,7 @@ class SqliteReceiptQueue(ReceiptQueue):
         return totals
 
     async def close(self) -> None:
+        self._writer.shutdown(wait=True)
         with self._lock:
             self._db.close()
 
@@ -500,13 +524,23 @@ class RedisReceiptQueue(ReceiptQueue):
         redis: Asyncio Redis client.
         namespace: Key prefix.
         max_pending: Bound of unrecorded receipts.
+        pipe: Shares appends' round trips with other hot-path commands (one of its own
+            on ``redis`` by default).
     """
 
-    def __init__(self, redis: Redis, namespace: str, *, max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        namespace: str,
+        *,
+        max_pending: int = 100_000,
+        pipe: AutoPipeline | None = None,
+    ) -> None:
         self._r: Any = redis  # redis-py's stubs type replies as bytes | str
         self._ns = namespace
         self.max_pending = max_pending
         self._append = self._r.register_script(_APPEND_LUA)
+        self._pipe = pipe or AutoPipeline(redis)
 
     def _k(self, name: str) -> str:
         return f"{self._ns}:{name}"
@@ -517,7 +551,8 @@ class RedisReceiptQueue(ReceiptQueue):
             {"body": body, "status": "queued", "batch_key": None, "enqueued_at": time.time()}
         )
         try:
-            added = await self._append(
+            added = await self._pipe.evalsha(
+                self._append,
                 keys=[self._k("receipt:" + receipt.receipt_id), self._k("receipts")],
                 args=[record, receipt.receipt_id, self.max_pending],
             )

@@ -23,9 +23,18 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
+from gateway._autopipe import AutoPipeline
 from gateway._errors import ServiceUnavailable
 
-__all__ = ["MemoryState", "RedisState", "ReserveResult", "State"]
+__all__ = ["CredentialGone", "MemoryState", "RedisState", "ReserveResult", "State"]
+
+
+class CredentialGone(Exception):
+    """The caller's session or API key record is gone at admission; nothing was reserved.
+
+    Logged out, revoked or expired, possibly through another gateway process.
+    """
+
 
 T = TypeVar("T")
 
@@ -50,9 +59,25 @@ class State(ABC):
 
     Attributes:
         store: Namespaced Litestar store for plain records.
+        rechecks_credentials: Whether :meth:`admit` checks ``credential`` atomically with
+            the reservation, so callers of paid requests may be cached (see ``Auth``).
+        shared: Whether other processes write this state too.
     """
 
     store: Store
+    rechecks_credentials: bool = False
+    shared: bool = False
+
+    async def get(self, key: str) -> bytes | None:
+        """Read a record of :attr:`store` on the hot path (no expiry renewal).
+
+        Args:
+            key: Record key.
+
+        Returns:
+            The value, or None when absent or expired.
+        """
+        return await self.store.get(key)
 
     @abstractmethod
     async def consume(self, key: str) -> bytes | None:
@@ -104,10 +129,13 @@ class State(ABC):
         now_s: float,
         amount_wei: int,
         limit_wei: int,
+        credential: str | None = None,
     ) -> tuple[float, ReserveResult | None]:
         """Take a rate-limit token, then reserve credit: :meth:`take_token` + :meth:`reserve`.
 
-        Backends may do both in one round trip.
+        Backends may do both in one round trip. Backends that :attr:`rechecks_credentials`
+        first check that the record ``credential`` still exists, in the same atomic step;
+        the others ignore it (their callers were just read from the store).
 
         Args:
             user: Lower-case hex address (bucket and reservation key).
@@ -116,10 +144,14 @@ class State(ABC):
             now_s: Current time in seconds.
             amount_wei: Price to reserve (wei).
             limit_wei: The most the outstanding amount may reach (wei).
+            credential: Store key of the caller's session or API key record.
 
         Returns:
             Seconds to wait (> 0: rate-limited, nothing reserved, result None), else 0.0 and
             the reservation's result.
+
+        Raises:
+            CredentialGone: The record is gone (re-checking backends only).
         """
         wait = await self.take_token(user, rate_per_s=rate_per_s, burst=burst, now_s=now_s)
         if wait > 0:
@@ -350,6 +382,7 @@ _ADMIT_LUA = (
     _DECIMAL_LUA
     + _TAKE_LUA
     + b"""
+if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 0 then return {'gone', 0, '0'} end
 local wait = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
                   tonumber(ARGV[4]))
 if wait > 0 then return {tostring(wait), 0, '0'} end
@@ -370,6 +403,9 @@ class RedisState(State):
         namespace: Key prefix of every key written.
     """
 
+    rechecks_credentials = True
+    shared = True
+
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis: Any = redis  # redis-py's stubs type replies as bytes | str
         self.namespace = namespace
@@ -378,6 +414,8 @@ class RedisState(State):
         self._reserve = redis.register_script(_RESERVE_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
         self._admit = redis.register_script(_ADMIT_LUA)
+        self.pipe = AutoPipeline(redis)
+        """Hot-path commands (session reads, admission, receipt appends) share round trips."""
 
     @classmethod
     def from_url(cls, url: str, namespace: str) -> RedisState:
@@ -402,6 +440,13 @@ class RedisState(State):
             ``<namespace>:<name>``.
         """
         return f"{self.namespace}:{name}"
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self.pipe.execute("GET", self.key(key))
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        return None if value is None else bytes(value)
 
     async def consume(self, key: str) -> bytes | None:
         try:
@@ -466,11 +511,16 @@ class RedisState(State):
         now_s: float,
         amount_wei: int,
         limit_wei: int,
+        credential: str | None = None,
     ) -> tuple[float, ReserveResult | None]:
         idle_ttl_s = max(1, math.ceil(burst / rate_per_s) + 1)
+        keys = [self.key("bucket:" + user), self.key("outstanding:" + user)]
+        if credential is not None:
+            keys.append(self.key(credential))
         try:
-            wait, ok, value = await self._admit(
-                keys=[self.key("bucket:" + user), self.key("outstanding:" + user)],
+            wait, ok, value = await self.pipe.evalsha(
+                self._admit,
+                keys=keys,
                 args=[
                     repr(rate_per_s),
                     burst,
@@ -482,6 +532,8 @@ class RedisState(State):
             )
         except RedisError as exc:
             raise ServiceUnavailable("the state store is unreachable") from exc
+        if wait == b"gone":
+            raise CredentialGone(credential)
         if float(wait) > 0:
             return float(wait), None
         return 0.0, ReserveResult(bool(ok), int(value))
@@ -515,4 +567,5 @@ class RedisState(State):
         return result
 
     async def close(self) -> None:
+        await self.pipe.aclose()
         await self.redis.aclose()

@@ -118,7 +118,10 @@ def build_services(
         rstate = RedisState.from_url(settings.redis_url, settings.redis_namespace)
         state = rstate
         queue = RedisReceiptQueue(
-            rstate.redis, settings.redis_namespace, max_pending=settings.queue_max_pending
+            rstate.redis,
+            settings.redis_namespace,
+            max_pending=settings.queue_max_pending,
+            pipe=rstate.pipe,
         )
     else:
         state = MemoryState(bucket_max_entries=settings.rate_bucket_max_entries)
@@ -132,9 +135,17 @@ def build_services(
             cache_max_entries=settings.cache_max_entries,
         )
     billing = None
-    if chain is not None:
-        billing = Billing(state, chain, queue, metrics, settings.tiers, now_s=now_s)
     auth = Auth(settings, state, now_s=now_s)
+    if chain is not None:
+        billing = Billing(
+            state,
+            chain,
+            queue,
+            metrics,
+            settings.tiers,
+            now_s=now_s,
+            on_credential_gone=auth.forget,
+        )
     return Services(settings, state, auth, metrics, queue, chain, billing, now_s=now_s)
 
 
@@ -195,6 +206,20 @@ async def _caller(request: Request[Any, Any, Any]) -> Caller:
     if address is None:
         raise NotAuthenticated("the session has ended; sign in again")
     return Caller(address=address, via="session")
+
+
+async def _paying_caller(request: Request[Any, Any, Any]) -> Caller:
+    """:func:`_caller` for paid routes: may come from a cache; billing re-checks it."""
+    header = request.headers.get("authorization")
+    bearer = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("Authorization must be 'Bearer <API key>'")
+        bearer = token.strip()
+    return await _services(request).auth.paying_caller(
+        bearer=bearer, session_token=request.cookies.get(SESSION_COOKIE)
+    )
 
 
 async def _session_caller(request: Request[Any, Any, Any]) -> Caller:
@@ -333,7 +358,7 @@ async def revoke_key(
     "/v1/subnets/{subnet_id:int}/noop",
     status_code=200,
     tags=["subnets"],
-    dependencies={"caller": Provide(_caller)},
+    dependencies={"caller": Provide(_paying_caller)},
     include_in_schema=False,
 )
 async def billed_noop(

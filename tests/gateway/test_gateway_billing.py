@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from gateway_chain import MIN_STAKE_WEI, PRICE_WEI, World
-from gateway_support import serve, session_headers, sign_in
+from gateway_support import future, serve, session_headers, sign_in
 
 from contracts.tx import Transactor as DevTransactor
 from gateway import GatewaySettings, RateTier, create_app
@@ -205,3 +205,74 @@ def test_subnets_are_listed_with_price_and_minimum_stake(gw: httpx.Client, world
     assert one["price_per_row_wei"] == str(PRICE_WEI)
     assert one["min_stake_wei"] == str(MIN_STAKE_WEI)
     assert world.subnet_id in [s["id"] for s in gw.get("/v1/subnets").json()["subnets"]]
+
+
+# ------------------------------------------------- paid callers are cached, never trusted stale
+
+
+@pytest.fixture
+def two_gateways(chain_settings: GatewaySettings) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two gateway processes' worth of app sharing one Redis (memory: one app, twice)."""
+    with serve(create_app(chain_settings)) as url_a, httpx.Client(base_url=url_a) as a:
+        if chain_settings.redis_url is None:
+            yield a, a
+            return
+        with serve(create_app(chain_settings)) as url_b, httpx.Client(base_url=url_b) as b:
+            yield a, b
+
+
+def _outstanding(client: httpx.Client, private_key: str) -> int:
+    token = sign_in(client, private_key)
+    return int(client.get("/v1/me", headers=session_headers(token)).json()["outstanding_wei"])
+
+
+def test_a_logout_anywhere_stops_the_next_paid_call_of_a_cached_caller(
+    two_gateways: tuple[httpx.Client, httpx.Client], world: World, new_user: Any
+) -> None:
+    a, b = two_gateways
+    user = new_user()
+    token = sign_in(a, user.key.hex())
+    assert _call(b, token, world.subnet_id).status_code == 200  # b caches the caller
+    assert a.post("/v1/auth/logout", headers=session_headers(token)).status_code in (200, 204)
+    body = _problem(_call(b, token, world.subnet_id), 401)
+    assert "session has ended" in body["detail"]
+    _problem(_call(b, token, world.subnet_id), 401)  # and again, now from the store
+    assert _outstanding(a, user.key.hex()) == PRICE_WEI  # nothing reserved after logout
+
+
+def test_a_revoked_key_stops_the_next_paid_call_of_a_cached_caller(
+    two_gateways: tuple[httpx.Client, httpx.Client], world: World, new_user: Any
+) -> None:
+    a, b = two_gateways
+    user = new_user()
+    token = sign_in(a, user.key.hex())
+    created = a.post("/v1/keys", json={}, headers=session_headers(token)).json()
+    bearer = {"Authorization": f"Bearer {created['key']}"}
+    noop = f"/v1/subnets/{world.subnet_id}/noop"
+    assert b.post(noop, json={"rows": 1}, headers=bearer).status_code == 200
+    forged = {"Authorization": f"Bearer {created['key'][:-4]}AAAA"}  # right id, wrong secret
+    _problem(b.post(noop, json={"rows": 1}, headers=forged), 401)
+    assert a.delete(f"/v1/keys/{created['id']}", headers=session_headers(token)).status_code == 204
+    body = _problem(b.post(noop, json={"rows": 1}, headers=bearer), 401)
+    assert "revoked" in body["detail"]
+    assert _outstanding(a, user.key.hex()) == PRICE_WEI
+
+
+def test_a_cached_session_ends_at_its_siwe_expiration_time(
+    gw: httpx.Client, world: World, new_user: Any
+) -> None:
+    user = new_user()
+    token = sign_in(gw, user.key.hex(), expiration=future(2))
+    assert _call(gw, token, world.subnet_id).status_code == 200
+    time.sleep(2.5)
+    _problem(_call(gw, token, world.subnet_id), 401)
+
+
+def test_paid_routes_refuse_missing_and_malformed_credentials(
+    gw: httpx.Client, world: World
+) -> None:
+    noop = f"/v1/subnets/{world.subnet_id}/noop"
+    _problem(gw.post(noop, json={"rows": 1}), 401)
+    _problem(gw.post(noop, json={"rows": 1}, headers={"Authorization": "Basic abc"}), 401)
+    _problem(gw.post(noop, json={"rows": 1}, headers={"Authorization": "Bearer nope"}), 401)
+    _problem(gw.post(noop, json={"rows": 1}, headers=session_headers("not-a-session")), 401)
