@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, Section, parse_context
+from clients.ckks import DEFAULT_PARAMS, ClientContext, Section, parse_context
 from clients.ckks.cli import register
 from clients.errors import CliError
 from gateway.he import HeEvaluator, LinearModel, validate_public_context
@@ -44,6 +44,19 @@ def test_keygen_public_encrypt_decrypt_round_trip(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     expected = np.array([[1, 2, 3], [-1, 0.5, 0]]) @ np.array(model.weights) + 0.25
     assert np.abs(np.array(out["logits"]) - expected).max() < 1e-4
+
+
+def test_encrypt_writes_the_compact_wire_when_asked(tmp_path):
+    key, csv, fast, compact = (tmp_path / n for n in ("key", "rows.csv", "fast", "compact"))
+    twopm("keygen", "--out", key)
+    csv.write_text("1,2,3\n-1,0.5,0\n")
+    assert twopm("encrypt", key, "--csv", csv, "--out", fast) == 0
+    assert twopm("encrypt", key, "--csv", csv, "--out", compact, "--wire", "compact") == 0
+    assert len(compact.read_bytes()) < 0.5 * len(fast.read_bytes())
+    model = LinearModel.from_arrays([0.5, -1.25, 2.0], 0.25)
+    result = HeEvaluator(DEFAULT_PARAMS).evaluate(compact.read_bytes(), model)
+    logits = ClientContext.from_bytes(key.read_bytes()).decrypt_logits(result.response)
+    assert np.allclose(logits, [4.25, -0.875], atol=1e-4)
 
 
 def test_keygen_refuses_to_overwrite_a_key_file(tmp_path):
