@@ -36,7 +36,7 @@ from gateway._receipts import BatchRecord, Receipt, StoredReceipt
 if TYPE_CHECKING:
     from gateway.app import Services
 
-__all__ = ["Recorder", "leaf_of", "tree_of"]
+__all__ = ["Recorder", "leaf_of", "tree_of", "unaffordable_reason"]
 
 _log = logging.getLogger("gateway.recorder")
 
@@ -87,6 +87,14 @@ def leaf_of(receipt: Receipt) -> bytes:
     """
     f = receipt.leaf_fields()
     return LeafReceipt(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]).leaf()
+
+
+def unaffordable_reason(batch: BatchRecord) -> str:
+    """Why the receipts of a batch cut from unaffordable receipts failed."""
+    return (
+        f"{len(batch.receipt_ids)} receipt(s) exceed what InferenceLedger.spendableOf allows "
+        "their users now (cap revoked or expired, or credit withdrawn): not recorded"
+    )
 
 
 def tree_of(receipts: list[Receipt]) -> MerkleTree:
@@ -162,13 +170,51 @@ class Recorder:
         age_s = time.time() - candidates[0].enqueued_at
         if len(candidates) < s.batch_max_receipts and age_s < s.batch_max_age_s:
             return recorded
-        batches = self._cut(candidates)
-        await self._s.queue.create_batches(batches, cursor)
+        affordable, unaffordable = await self._split_affordable(candidates)
+        batches = self._cut(affordable)
+        refused = self._cut(unaffordable)
+        await self._s.queue.create_batches(batches + refused, cursor)
+        for batch in refused:
+            await self._fail(batch, await self._receipts(batch), unaffordable_reason(batch))
         for batch in batches:
             recorded += await self._record(batch)
         return recorded
 
+    async def _split_affordable(
+        self, candidates: list[StoredReceipt]
+    ) -> tuple[list[StoredReceipt], list[StoredReceipt]]:
+        """Receipts the ledger will accept, and those it would refuse.
+
+        ``recordBatch`` reverts as a whole if one user's debit exceeds
+        ``InferenceLedger.spendableOf(user)`` (a cap revoked or expired, credit withdrawn
+        after the gateway admitted the call on its cached view). So each user's receipts
+        are taken in arrival order while they fit what the ledger says now; the rest fail
+        on their own instead of taking every other user's receipts down with them.
+
+        Args:
+            candidates: Receipts in arrival order.
+
+        Returns:
+            (affordable, unaffordable), each in arrival order.
+        """
+        users = sorted({c.receipt.user.lower() for c in candidates})
+        spendable: dict[str, int] = {}
+        for user in users:
+            fn = self._ledger.functions.spendableOf(to_checksum_address(user))
+            spendable[user] = int(await _in_thread(fn.call))
+        affordable: list[StoredReceipt] = []
+        unaffordable: list[StoredReceipt] = []
+        for c in candidates:
+            user = c.receipt.user.lower()
+            if c.receipt.price_wei <= spendable[user]:
+                spendable[user] -= c.receipt.price_wei
+                affordable.append(c)
+            else:
+                unaffordable.append(c)
+        return affordable, unaffordable
+
     def _cut(self, candidates: list[StoredReceipt]) -> list[BatchRecord]:
+        """One batch per subnet (none for no candidates)."""
         by_subnet: dict[int, list[Receipt]] = {}
         for c in candidates:
             by_subnet.setdefault(c.receipt.subnet_id, []).append(c.receipt)

@@ -148,8 +148,40 @@ def test_a_batch_the_ledger_would_refuse_fails_and_releases_the_reservation(
         r.text
     )  # admitted on the cached cap: the ledger will refuse the batch
     body = _wait_recorded(recording, token, r.headers["x-receipt-id"])
-    assert body["status"] == "failed" and "InferenceLedgerCapExceeded" in body["batch"]["error"]
+    assert body["status"] == "failed" and "spendableOf" in body["batch"]["error"]
     assert recording.get("/v1/me", headers=session_headers(token)).json()["outstanding_wei"] == "0"
+
+
+def test_one_users_revoked_cap_does_not_fail_the_others_receipts(
+    recording_with_slow_events: httpx.Client, world: World, new_user: Any
+) -> None:
+    recording = recording_with_slow_events
+    good, revoking = new_user(), new_user()
+    tokens = {u.address: sign_in(recording, u.key.hex()) for u in (good, revoking)}
+    subnet_id = world.create_subnet(PRICE_WEI, 0)
+
+    def call(user: Any) -> str:
+        r = recording.post(
+            f"/v1/subnets/{subnet_id}/noop",
+            json={"rows": 1},
+            headers=session_headers(tokens[user.address]),
+        )
+        assert r.status_code == 200, r.text
+        return str(r.headers["x-receipt-id"])
+
+    spent_before = _spent(world, good.address)
+    call(revoking)  # warms the spendable cache
+    DevTransactor(world.w3, revoking.key.hex()).transact(world.ledger.functions.revokeSpending())
+    mine = [call(good), call(revoking), call(good)]  # one batch, on the cached cap
+    bodies = [_wait_recorded(recording, tokens[u.address], rid) for u, rid in
+              zip((good, revoking, good), mine, strict=True)]  # fmt: skip
+    assert [b["status"] for b in bodies] == ["recorded", "failed", "recorded"]
+    assert all(_verify_on_chain(world, b) for b in (bodies[0], bodies[2]))
+    assert "spendableOf" in bodies[1]["batch"]["error"]
+    assert _spent(world, good.address) - spent_before == 2 * PRICE_WEI
+    for user in (good, revoking):
+        me = recording.get("/v1/me", headers=session_headers(tokens[user.address])).json()
+        assert me["outstanding_wei"] == "0"
 
 
 class _CrashAfterMining:
