@@ -7,10 +7,12 @@ Crash safety, step by step:
 2. Each open batch is sent with :class:`signer.Transactor` under the idempotency key
    ``gw-batch-<key>``: the signer returns the same signed bytes for the same key, even after
    a restart, so a batch is mined at most once.
-3. Only after the transaction is mined (status 1) is the batch completed: its receipts become
-   ``recorded`` and leave the queue, and the users' outstanding amounts are released.
+3. Only after the transaction is mined (status 1) is the batch completed: the users'
+   outstanding amounts are released (once per batch key, ``State.release_batch``), then its
+   receipts become ``recorded`` and leave the queue.
 
-A crash before 3 leaves the batch ``open``; the next start resumes it with the same key.
+A crash before the end of 3 leaves the batch ``open``; the next start resumes it with the
+same key, and the release is not repeated.
 """
 
 from __future__ import annotations
@@ -291,9 +293,12 @@ class Recorder:
         for debited in totals:
             if chain is not None:
                 chain.forget_spendable(debited)
+        # Release first, once per batch key: a crash before finish_batch leaves the batch
+        # open, its resumption releases nothing twice, then finishes it.
+        await self._s.state.release_batch(
+            batch.key, {u.lower(): amount for u, amount in totals.items()}
+        )
         await self._s.queue.finish_batch(batch)
-        for debited, amount in totals.items():
-            await self._s.state.release(debited.lower(), amount)
         self._s.metrics.batches.labels("recorded").inc()
         self._s.metrics.batch_receipts.inc(len(receipts))
         _log.info("batch %s recorded as #%s in %s", batch.key, batch.batch_id, batch.tx_hash)
@@ -302,12 +307,11 @@ class Recorder:
     async def _fail(self, batch: BatchRecord, receipts: list[Receipt], error: str) -> int:
         batch.status = "failed"
         batch.error = error
-        await self._s.queue.finish_batch(batch)
         totals: dict[str, int] = {}
         for r in receipts:
             totals[r.user.lower()] = totals.get(r.user.lower(), 0) + r.price_wei
-        for user, amount in totals.items():
-            await self._s.state.release(user, amount)
+        await self._s.state.release_batch(batch.key, totals)  # once, as in _record
+        await self._s.queue.finish_batch(batch)
         self._s.metrics.batches.labels("failed").inc()
         _log.error("batch %s failed: %s", batch.key, error)
         return 0

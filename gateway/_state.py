@@ -171,6 +171,21 @@ class State(ABC):
         """
 
     @abstractmethod
+    async def release_batch(self, batch_key: str, amounts: dict[str, int]) -> bool:
+        """Release a recorded (or failed) batch's amounts once, however often it is called.
+
+        The recorder calls this before it marks the batch finished in the queue; after a
+        crash in between it resumes the batch and calls it again, which then does nothing.
+
+        Args:
+            batch_key: The batch's key.
+            amounts: Lower-case address -> wei to subtract (never below 0).
+
+        Returns:
+            True if this call released them, False if an earlier call had.
+        """
+
+    @abstractmethod
     async def outstanding(self, user: str) -> int:
         """Reserved plus queued-but-unrecorded amount of a user (wei).
 
@@ -217,6 +232,10 @@ class MemoryState(State):
         # Only users with a non-zero outstanding amount are kept, so this is bounded by
         # the number of unrecorded receipts, which the queue bounds.
         self._outstanding: dict[str, int] = {}
+        # Keys of released batches; a restart forgets them, and rebuilds the outstanding
+        # amounts from the queue, in which an unfinished batch is still unrecorded.
+        self._released: OrderedDict[str, None] = OrderedDict()
+        self._released_max = 10_000
 
     async def consume(self, key: str) -> bytes | None:
         async with self._lock:
@@ -255,6 +274,21 @@ class MemoryState(State):
             else:
                 self._outstanding.pop(user, None)
             return left
+
+    async def release_batch(self, batch_key: str, amounts: dict[str, int]) -> bool:
+        async with self._lock:
+            if batch_key in self._released:
+                return False
+            self._released[batch_key] = None
+            while len(self._released) > self._released_max:
+                self._released.popitem(last=False)
+            for user, amount in amounts.items():
+                left = max(0, self._outstanding.get(user, 0) - amount)
+                if left:
+                    self._outstanding[user] = left
+                else:
+                    self._outstanding.pop(user, None)
+            return True
 
     async def outstanding(self, user: str) -> int:
         return self._outstanding.get(user, 0)
@@ -378,6 +412,26 @@ return left
 )
 
 
+_RELEASE_BATCH_LUA = (
+    _DECIMAL_LUA
+    + b"""
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+for i = 2, #KEYS do
+  local cur = norm(redis.call('GET', KEYS[i]) or '0')
+  local amount = norm(ARGV[i])
+  if cmp(cur, amount) <= 0 then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('SET', KEYS[i], sub(cur, amount))
+  end
+end
+return 1
+"""
+)
+
+_RELEASED_MARKER_TTL_S = 30 * 86_400
+"""How long Redis remembers that a batch was released (longer than any recorder outage)."""
+
 _ADMIT_LUA = (
     _DECIMAL_LUA
     + _TAKE_LUA
@@ -414,6 +468,7 @@ class RedisState(State):
         self._reserve = redis.register_script(_RESERVE_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
         self._admit = redis.register_script(_ADMIT_LUA)
+        self._release_batch = redis.register_script(_RELEASE_BATCH_LUA)
         self.pipe = AutoPipeline(redis)
         """Hot-path commands (session reads, admission, receipt appends) share round trips."""
 
@@ -546,6 +601,18 @@ class RedisState(State):
         except RedisError as exc:
             raise ServiceUnavailable("the state store is unreachable") from exc
         return int(left)
+
+    async def release_batch(self, batch_key: str, amounts: dict[str, int]) -> bool:
+        users = list(amounts)
+        try:
+            done = await self._release_batch(
+                keys=[self.key("released:" + batch_key)]
+                + [self.key("outstanding:" + u) for u in users],
+                args=[_RELEASED_MARKER_TTL_S] + [str(max(0, amounts[u])) for u in users],
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("the state store is unreachable") from exc
+        return bool(done)
 
     async def outstanding(self, user: str) -> int:
         try:

@@ -226,6 +226,52 @@ def test_a_crash_between_mining_and_ack_records_the_batch_exactly_once(
     assert _spent(world, user.address) == 2 * PRICE_WEI
 
 
+class _CrashBeforeFinish:
+    """Injected fault: the batch is released, then the process 'dies' before finishing it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def finish_batch(self, batch: Any) -> None:
+        raise SystemExit("crash before finish_batch")
+
+
+def test_a_crash_between_release_and_finish_releases_once_and_records_once(
+    chain_settings: GatewaySettings, world: World, new_user: Any
+) -> None:
+    user = new_user()
+
+    async def scenario() -> tuple[int, int]:
+        services = build_services(chain_settings.with_(batch_max_age_s=0))
+        assert services.billing is not None
+        caller = Caller(address=user.address, via="session")
+        async with services.billing.billed(caller, world.subnet_id, rows=2) as charge:
+            await charge.complete(b"req", b"resp")
+        durable = services.queue
+        services.queue = _CrashBeforeFinish(durable)  # type: ignore[assignment]
+        recorder = Recorder.from_services(services)
+        with pytest.raises(SystemExit):
+            await recorder.tick()  # mined and released, not finished
+        services.queue = durable
+        # A reservation admitted meanwhile must survive the resumed batch's release.
+        held = await services.billing.admit(caller, world.subnet_id, rows=1)
+        again = Recorder.from_services(services)
+        recorded = await again.tick()
+        outstanding = await services.state.outstanding(user.address.lower())
+        await services.billing.release(held)
+        await services.queue.close()
+        await services.state.close()
+        return recorded, outstanding
+
+    recorded, outstanding = asyncio.run(scenario())
+    assert recorded == 1
+    assert outstanding == PRICE_WEI  # only the held reservation: the batch was released once
+    assert _spent(world, user.address) == 2 * PRICE_WEI
+
+
 def _start_gateway(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     argv = [

@@ -89,3 +89,25 @@ def test_memory_token_buckets_are_bounded(base_settings: GatewaySettings) -> Non
         return len(state._buckets)
 
     assert _run(base_settings, body) == 4
+
+
+def test_a_batch_is_released_once_however_often_it_is_retried(
+    base_settings: GatewaySettings,
+) -> None:
+    async def body(state: State) -> tuple[bool, bool, int, int]:
+        assert (await state.reserve("a", 10**30 + 5, 10**31)).ok  # past 64 bits, as wei is
+        assert (await state.reserve("b", 7, 100)).ok
+        first = await state.release_batch("k1", {"a": 10**30, "b": 3})
+        again = await state.release_batch("k1", {"a": 10**30, "b": 3})  # a resumed batch
+        return first, again, await state.outstanding("a"), await state.outstanding("b")
+
+    assert _run(base_settings, body) == (True, False, 5, 4)
+
+
+def test_releasing_a_batch_never_goes_below_zero(base_settings: GatewaySettings) -> None:
+    async def body(state: State) -> int:
+        assert (await state.reserve("a", 5, 100)).ok
+        assert await state.release_batch("k2", {"a": 9})
+        return await state.outstanding("a")
+
+    assert _run(base_settings, body) == 0
