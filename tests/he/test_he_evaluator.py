@@ -44,7 +44,8 @@ def test_evaluate_rejects_ciphertexts_made_for_other_parameters(evaluator):
     other = ClientContext.create(CkksParams(8192, (60, 40, 40, 60), 40))
     with pytest.raises(CiphertextRejected, match="ciphertext 0"):
         evaluator.evaluate(other.encrypt(X, wire=Wire.COMPACT), MODEL)
-    with pytest.raises(FrameTooLarge, match=r"ciphertext 0 of \d+ bytes exceeds"):  # 3 primes: too big
+    too_big = r"ciphertext 0 of \d+ bytes exceeds"  # 3 primes, uncompressed: over the bound
+    with pytest.raises(FrameTooLarge, match=too_big):
         evaluator.evaluate(other.encrypt(X, wire=Wire.FAST), MODEL)
 
 
