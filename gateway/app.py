@@ -365,14 +365,21 @@ async def billed_noop(
     request: Request[Any, Any, Any],
     caller: NamedDependency[Caller],
     subnet_id: FromPath[int],
-    data: JSONBody[NoopBody],
 ) -> Response[bytes]:
-    """A billed, gated call that runs no model (enabled by ``enable_noop_route``)."""
+    """A billed, gated call that runs no model (enabled by ``enable_noop_route``).
+
+    It reads and decodes its body as the inference routes do (one read, hashed into the
+    receipt as sent), so it measures their billing overhead without their model.
+    """
     services = _services(request)
     if not services.settings.enable_noop_route:
         raise NotFound("not found")
     billing = services.need_billing()
     request_body = await request.body()
+    try:
+        data = msgspec.json.decode(request_body or b"{}", type=NoopBody)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadRequest(f"body must be JSON {{\"rows\": <int>}}: {exc}") from exc
     async with billing.billed(caller, subnet_id, rows=data.rows) as charge:
         response_body = msgspec.json.encode(
             {"subnet_id": subnet_id, "rows": data.rows, "price_wei": str(charge.price_wei)}

@@ -276,3 +276,19 @@ def test_paid_routes_refuse_missing_and_malformed_credentials(
     _problem(gw.post(noop, json={"rows": 1}, headers={"Authorization": "Basic abc"}), 401)
     _problem(gw.post(noop, json={"rows": 1}, headers={"Authorization": "Bearer nope"}), 401)
     _problem(gw.post(noop, json={"rows": 1}, headers=session_headers("not-a-session")), 401)
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"rows": "three"}', b"[1, 2]"])
+def test_a_malformed_noop_body_is_400_and_reserves_nothing(
+    gw: httpx.Client, world: World, new_user: Any, body: bytes
+) -> None:
+    user = new_user()
+    token = sign_in(gw, user.key.hex())
+    r = gw.post(
+        f"/v1/subnets/{world.subnet_id}/noop",
+        content=body,
+        headers={**session_headers(token), "Content-Type": "application/json"},
+    )
+    assert "rows" in _problem(r, 400)["detail"]
+    me = gw.get("/v1/me", headers=session_headers(token)).json()
+    assert me["outstanding_wei"] == "0"
