@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -44,6 +44,10 @@ def load_abi(name: str) -> list[dict[str, Any]]:
 class TTLCache(Generic[K, V]):
     """A bounded least-recently-used cache whose entries expire.
 
+    :meth:`get_or_load` coalesces concurrent misses of one key into one load (single
+    flight), and does not cache a value whose load overlapped a :meth:`drop` or
+    :meth:`clear`: an event that invalidates an entry also beats a read started before it.
+
     Args:
         max_entries: Most entries kept; the least recently used is evicted first.
         ttl_s: Seconds an entry is served after it was stored.
@@ -57,6 +61,8 @@ class TTLCache(Generic[K, V]):
         self._max = max_entries
         self._ttl_s = ttl_s
         self._clock = clock
+        self._loading: dict[K, tuple[int, asyncio.Future[V]]] = {}  # (epoch, load) per key
+        self._epoch = 0  # bumped by drop/clear; a load that saw another epoch is not kept
 
     def get(self, key: K) -> V | None:
         """A live entry or None.
@@ -88,16 +94,56 @@ class TTLCache(Generic[K, V]):
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
+        """A live entry, or the result of one ``load()`` shared by every concurrent miss.
+
+        Args:
+            key: Cache key.
+            load: Fetches the value (called at most once per key at a time).
+
+        Returns:
+            The value and whether it came from the cache.
+
+        Raises:
+            Exception: Whatever ``load`` raised, to every caller waiting on it (nothing is
+                cached then).
+        """
+        cached = self.get(key)
+        if cached is not None:
+            return cached, True
+        entry = self._loading.get(key)
+        pending: asyncio.Future[V]
+        if entry is None or entry[0] != self._epoch:  # none, or started before a drop
+            pending = asyncio.ensure_future(self._load(key, load, self._epoch))
+            self._loading[key] = (self._epoch, pending)
+        else:
+            pending = entry[1]
+        # shield: a cancelled caller must not cancel the load the others wait for
+        return await asyncio.shield(pending), False
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]], epoch: int) -> V:
+        try:
+            value = await load()
+            if epoch == self._epoch:
+                self.put(key, value)
+            return value
+        finally:
+            entry = self._loading.get(key)
+            if entry is not None and entry[1] is asyncio.current_task():
+                del self._loading[key]
+
     def drop(self, key: K) -> None:
-        """Forget an entry.
+        """Forget an entry (and keep no load already in flight).
 
         Args:
             key: Cache key.
         """
+        self._epoch += 1
         self._data.pop(key, None)
 
     def clear(self) -> None:
-        """Forget everything."""
+        """Forget everything (and keep no load already in flight)."""
+        self._epoch += 1
         self._data.clear()
 
     def __len__(self) -> int:
@@ -271,13 +317,13 @@ class ChainReader:
         Raises:
             ServiceUnavailable: The chain is unreachable.
         """
-        key = user.lower()
-        cached = self._stake.get(key)
-        self._count("stake", cached is not None)
-        if cached is not None:
-            return cached
-        value = int(await self._call(self.vault.functions.stakedValueOf(to_checksum_address(user))))
-        self._stake.put(key, value)
+
+        async def load() -> int:
+            fn = self.vault.functions.stakedValueOf(to_checksum_address(user))
+            return int(await self._call(fn))
+
+        value, hit = await self._stake.get_or_load(user.lower(), load)
+        self._count("stake", hit)
         return value
 
     async def spendable_wei(self, user: str) -> int:
@@ -292,13 +338,13 @@ class ChainReader:
         Raises:
             ServiceUnavailable: The chain is unreachable.
         """
-        key = user.lower()
-        cached = self._spendable.get(key)
-        self._count("spendable", cached is not None)
-        if cached is not None:
-            return cached
-        value = int(await self._call(self.ledger.functions.spendableOf(to_checksum_address(user))))
-        self._spendable.put(key, value)
+
+        async def load() -> int:
+            fn = self.ledger.functions.spendableOf(to_checksum_address(user))
+            return int(await self._call(fn))
+
+        value, hit = await self._spendable.get_or_load(user.lower(), load)
+        self._count("spendable", hit)
         return value
 
     async def credit_view(self, user: str) -> CreditView:
@@ -350,12 +396,13 @@ class ChainReader:
             NotFound: No such subnet.
             ServiceUnavailable: The chain is unreachable.
         """
-        cached = self._subnets.get(subnet_id)
-        self._count("subnet", cached is not None)
-        if cached is not None:
-            return cached
         if subnet_id < 1 or subnet_id >= 2**256:
             raise NotFound(f"no subnet {subnet_id}")
+        info, hit = await self._subnets.get_or_load(subnet_id, lambda: self._load_subnet(subnet_id))
+        self._count("subnet", hit)
+        return info
+
+    async def _load_subnet(self, subnet_id: int) -> SubnetInfo:
         try:
             s = await self._call(self.registry.functions.subnetOf(subnet_id))
         except ContractLogicError as exc:
@@ -380,7 +427,6 @@ class ChainReader:
             artifact_uri=uri,
             feature_schema_hash=schema_hash,
         )
-        self._subnets.put(subnet_id, info)
         return info
 
     async def subnet_count(self) -> int:
