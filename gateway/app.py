@@ -379,7 +379,7 @@ async def billed_noop(
     try:
         data = msgspec.json.decode(request_body or b"{}", type=NoopBody)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise BadRequest(f"body must be JSON {{\"rows\": <int>}}: {exc}") from exc
+        raise BadRequest(f'body must be JSON {{"rows": <int>}}: {exc}') from exc
     async with billing.billed(caller, subnet_id, rows=data.rows) as charge:
         response_body = msgspec.json.encode(
             {"subnet_id": subnet_id, "rows": data.rows, "price_wei": str(charge.price_wei)}
