@@ -33,11 +33,12 @@ class AutoPipeline:
 
     Args:
         redis: The client whose connection pool carries the pipelines.
-        max_batch: Most commands in one pipeline; more in the same turn go out as further
-            pipelines on other pooled connections.
+        max_batch: Most commands in one pipeline.
+        max_in_flight: Most pipelines awaiting replies at once; the commands queued
+            meanwhile go out together when one returns (bigger batches, fewer round trips).
 
     Raises:
-        ValueError: ``max_batch`` < 1.
+        ValueError: ``max_batch`` or ``max_in_flight`` < 1.
     """
 
     def __init__(self, redis: Redis, *, max_batch: int = 128, max_in_flight: int = 1) -> None:
@@ -59,7 +60,8 @@ class AutoPipeline:
             *args: The command and its arguments, as for ``Redis.execute_command``.
 
         Returns:
-            The reply, parsed as redis-py parses it.
+            The raw reply as redis-py's parser reads it (bytes, int, list, None), without
+            the per-command response callbacks of ``Redis.execute_command``.
 
         Raises:
             redis.exceptions.RedisError: The command's error reply, or the connection's

@@ -266,14 +266,18 @@ class MemoryState(State):
             self._outstanding[user] = current + amount_wei
             return ReserveResult(True, current + amount_wei)
 
+    def _subtract(self, user: str, amount_wei: int) -> int:
+        """Lower a user's outstanding amount, never below 0 (caller holds the lock)."""
+        left = max(0, self._outstanding.get(user, 0) - amount_wei)
+        if left:
+            self._outstanding[user] = left
+        else:
+            self._outstanding.pop(user, None)
+        return left
+
     async def release(self, user: str, amount_wei: int) -> int:
         async with self._lock:
-            left = max(0, self._outstanding.get(user, 0) - amount_wei)
-            if left:
-                self._outstanding[user] = left
-            else:
-                self._outstanding.pop(user, None)
-            return left
+            return self._subtract(user, amount_wei)
 
     async def release_batch(self, batch_key: str, amounts: dict[str, int]) -> bool:
         async with self._lock:
@@ -283,11 +287,7 @@ class MemoryState(State):
             while len(self._released) > self._released_max:
                 self._released.popitem(last=False)
             for user, amount in amounts.items():
-                left = max(0, self._outstanding.get(user, 0) - amount)
-                if left:
-                    self._outstanding[user] = left
-                else:
-                    self._outstanding.pop(user, None)
+                self._subtract(user, amount)
             return True
 
     async def outstanding(self, user: str) -> int:
@@ -396,35 +396,32 @@ return {1, new}
 """
 )
 
-_RELEASE_LUA = (
+# Lower an outstanding amount (a decimal string), never below 0; returns what is left.
+_SUBTRACT_LUA = (
     _DECIMAL_LUA
     + b"""
-local cur = norm(redis.call('GET', KEYS[1]) or '0')
-local amount = norm(ARGV[1])
-if cmp(cur, amount) <= 0 then
-  redis.call('DEL', KEYS[1])
-  return '0'
+local function subtract(key, amount)
+  local cur = norm(redis.call('GET', key) or '0')
+  amount = norm(amount)
+  if cmp(cur, amount) <= 0 then
+    redis.call('DEL', key)
+    return '0'
+  end
+  local left = sub(cur, amount)
+  redis.call('SET', key, left)
+  return left
 end
-local left = sub(cur, amount)
-redis.call('SET', KEYS[1], left)
-return left
 """
 )
 
+_RELEASE_LUA = _SUBTRACT_LUA + b"return subtract(KEYS[1], ARGV[1])\n"
+
 
 _RELEASE_BATCH_LUA = (
-    _DECIMAL_LUA
+    _SUBTRACT_LUA
     + b"""
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
-for i = 2, #KEYS do
-  local cur = norm(redis.call('GET', KEYS[i]) or '0')
-  local amount = norm(ARGV[i])
-  if cmp(cur, amount) <= 0 then
-    redis.call('DEL', KEYS[i])
-  else
-    redis.call('SET', KEYS[i], sub(cur, amount))
-  end
-end
+for i = 2, #KEYS do subtract(KEYS[i], ARGV[i]) end
 return 1
 """
 )

@@ -116,6 +116,19 @@ class FrameLimits:
         data_primes = len(params.coeff_mod_bit_sizes) - 1
         return 2 * data_primes * params.poly_modulus_degree * 8 + 1024
 
+    def ciphertexts_per_request(self, params: CkksParams) -> int:
+        """How many ciphertexts of the largest accepted size fit in one request frame.
+
+        Args:
+            params: The parameter set.
+
+        Returns:
+            ``(max_request_bytes - header) // (ciphertext_bound + 4)`` (each ciphertext
+            also takes a ``u32`` length); 31 with the defaults at N = 8192.
+        """
+        room = self.max_request_bytes - _REQ.size
+        return room // (self.ciphertext_bound(params) + _U32.size)
+
 
 DEFAULT_LIMITS = FrameLimits()
 

@@ -34,9 +34,6 @@ __all__ = [
 MAX_ROWS_PER_ROW_REQUEST = DEFAULT_LIMITS.max_rows_per_row_request
 """Rows per request in a one-row-per-ciphertext layout: the gateway's parsing bound (64)."""
 
-REQUEST_HEADER_BYTES = 20
-"""Fixed header of a request frame (``clients.ckks._framing``)."""
-
 DEFAULT_LAYOUTS = frozenset({"row", "column"})
 """Layouts assumed when a subnet does not list its own."""
 
@@ -117,8 +114,7 @@ def split_rows(n_rows: int, layout: Layout, params: CkksParams) -> list[slice]:
     if layout is Layout.COLUMN:
         size = params.slots
     else:  # uncompressed (Wire.FAST) ciphertexts must fit the gateway's request bound
-        room = DEFAULT_LIMITS.max_request_bytes - REQUEST_HEADER_BYTES
-        fit = room // (DEFAULT_LIMITS.ciphertext_bound(params) + 4)  # + its u32 length
+        fit = DEFAULT_LIMITS.ciphertexts_per_request(params)
         size = max(1, min(MAX_ROWS_PER_ROW_REQUEST, fit))
     return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)]
 
@@ -140,10 +136,8 @@ def choose_wire(layout: Layout, n_features: int, params: CkksParams) -> Wire:
     if layout is not Layout.COLUMN:
         return Wire.FAST  # split_rows already sized the request for it
     n_ciphertexts = (n_features + 1) // 2
-    fast_bytes = REQUEST_HEADER_BYTES + n_ciphertexts * (
-        DEFAULT_LIMITS.ciphertext_bound(params) + 4
-    )
-    return Wire.FAST if fast_bytes <= DEFAULT_LIMITS.max_request_bytes else Wire.COMPACT
+    fits = n_ciphertexts <= DEFAULT_LIMITS.ciphertexts_per_request(params)
+    return Wire.FAST if fits else Wire.COMPACT
 
 
 def as_matrix(rows: Any, feature_names: Sequence[str]) -> npt.NDArray[np.float64]:
