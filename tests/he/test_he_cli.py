@@ -59,6 +59,16 @@ def test_encrypt_writes_the_compact_wire_when_asked(tmp_path):
     assert np.allclose(logits, [4.25, -0.875], atol=1e-4)
 
 
+def test_an_unknown_wire_is_refused_before_anything_is_written(tmp_path, capsys):
+    key, csv, out = tmp_path / "key", tmp_path / "rows.csv", tmp_path / "out"
+    twopm("keygen", "--out", key)
+    csv.write_text("1,2,3\n")
+    with pytest.raises(SystemExit) as exited:
+        twopm("encrypt", key, "--csv", csv, "--out", out, "--wire", "zip")
+    assert exited.value.code == 2 and "invalid choice: 'zip'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_keygen_refuses_to_overwrite_a_key_file(tmp_path):
     key = tmp_path / "key"
     key.write_bytes(b"old")
