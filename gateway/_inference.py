@@ -30,15 +30,24 @@ from typing import Any
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from litestar import Request, Response, get, post
+from litestar import Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
 from redis.exceptions import RedisError
 
 from clients.ckks import DEFAULT_PARAMS, CkksParams, Layout
 from gateway._auth import Caller
 from gateway._errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway._models import LoadedModel, ModelFollower, ModelSource, SubnetModelStatus
+from gateway._services import (
+    PAID_RESPONSES,
+    caller_of,
+    paid_response,
+    paying_caller_of,
+    problem_spec,
+    services_of,
+)
 from gateway._settings import GatewaySettings
 from gateway._state import RedisState, State
 from gateway.he import (
@@ -61,12 +70,16 @@ __all__ = [
     "subnet_json",
 ]
 
-RECEIPT_HEADER = "X-Receipt-Id"
 CONTEXT_HEADER = "x-context-id"
-MODEL_VERSION_HEADER = "X-Model-Version"
 BINARY = "application/octet-stream"
 MAX_ROW_ERRORS = 20
 """Row problems reported in one 422 body (the first ones)."""
+INFERENCE_RESPONSES = {
+    **PAID_RESPONSES,
+    413: problem_spec("More rows or bytes than one request may carry"),
+    422: problem_spec("Rows, features or ciphertexts the model cannot take; says which"),
+}
+"""OpenAPI ``responses`` of ``predict`` and ``infer``."""
 INLINE_PREDICT_ROWS = 256
 """Batches up to this many rows run onnxruntime on the event loop (tens of µs); larger ones
 run in a thread."""
@@ -485,18 +498,6 @@ def _inference(request: Request[Any, Any, Any]) -> Inference:
     return inference
 
 
-async def _authenticated(request: Request[Any, Any, Any]) -> Caller:
-    from gateway.app import _caller  # the app imports this module
-
-    return await _caller(request)
-
-
-async def _paying(request: Request[Any, Any, Any]) -> Caller:
-    from gateway.app import _paying_caller  # the app imports this module
-
-    return await _paying_caller(request)
-
-
 @get("/v1/subnets", tags=["subnets"])
 async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Subnets on the registry (at most the 1000 newest), each with its served model."""
@@ -520,14 +521,13 @@ async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) 
     "/v1/subnets/{subnet_id:int}/predict",
     status_code=200,
     tags=["inference"],
-    dependencies={"caller": Provide(_paying)},
+    responses=INFERENCE_RESPONSES,
 )
-async def predict(
-    request: Request[Any, Any, Any], caller: NamedDependency[Caller], subnet_id: FromPath[int]
-) -> Response[bytes]:
+async def predict(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:
     """Plaintext rows (named features) -> probabilities and logits; billed per row."""
+    caller = await paying_caller_of(request)
     inference = _inference(request)
-    billing = request.app.state.services.need_billing()
+    billing = services_of(request).need_billing()
     body = await request.body()
     version, model = await inference.need_follower().model_for(subnet_id)
     x = parse_rows(body, model.feature_names, inference.settings.predict_max_rows)
@@ -542,10 +542,11 @@ async def predict(
             }
         )
         receipt = await charge.complete(body, answer, model_hash=model.model_hash)
-    return Response(
+    return paid_response(
         answer,
         media_type="application/json",
-        headers={RECEIPT_HEADER: receipt.receipt_id, MODEL_VERSION_HEADER: str(version)},
+        receipt_id=receipt.receipt_id,
+        model_version=version,
     )
 
 
@@ -561,7 +562,7 @@ async def _run_onnx(
     "/v1/he/contexts",
     status_code=201,
     tags=["inference"],
-    dependencies={"caller": Provide(_authenticated)},
+    dependencies={"caller": Provide(caller_of)},
 )
 async def upload_context(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller]
@@ -586,14 +587,13 @@ async def upload_context(
     "/v1/subnets/{subnet_id:int}/infer",
     status_code=200,
     tags=["inference"],
-    dependencies={"caller": Provide(_paying)},
+    responses=INFERENCE_RESPONSES,
 )
-async def infer(
-    request: Request[Any, Any, Any], caller: NamedDependency[Caller], subnet_id: FromPath[int]
-) -> Response[bytes]:
+async def infer(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:
     """Encrypted features (request frame) -> encrypted logits (response frame); billed per row."""
+    caller = await paying_caller_of(request)
     inference = _inference(request)
-    billing = request.app.state.services.need_billing()
+    billing = services_of(request).need_billing()
     pool = inference.pool
     body = await request.body()
     frame = pool.parse(body)
@@ -625,10 +625,11 @@ async def infer(
             load_context=inference.contexts.get,
         )
         receipt = await charge.complete(body, evaluation.response, model_hash=model.model_hash)
-    return Response(
+    return paid_response(
         evaluation.response,
         media_type=BINARY,
-        headers={RECEIPT_HEADER: receipt.receipt_id, MODEL_VERSION_HEADER: str(version)},
+        receipt_id=receipt.receipt_id,
+        model_version=version,
     )
 
 

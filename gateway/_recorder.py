@@ -36,7 +36,7 @@ from gateway._errors import BadRequest, UpstreamError
 from gateway._receipts import BatchRecord, Receipt, StoredReceipt
 
 if TYPE_CHECKING:
-    from gateway.app import Services
+    from gateway._services import Services
 
 __all__ = ["Recorder", "leaf_of", "tree_of", "unaffordable_reason"]
 

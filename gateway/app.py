@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
@@ -18,29 +16,36 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.params import FromPath, JSONBody, PathParameter
+from litestar.response.base import ASGIResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway._auth import SESSION_COOKIE, Auth, Caller
-from gateway._billing import Billing
-from gateway._chain import ChainReader
+from gateway._auth import SESSION_COOKIE, Caller
 from gateway._errors import (
     BadRequest,
     ConfigurationError,
     Forbidden,
-    NotAuthenticated,
     NotFound,
     RateLimited,
     ServiceUnavailable,
     problem_response,
 )
 from gateway._inference import Inference, inference_route_handlers
-from gateway._metrics import Metrics, MetricsMiddleware
-from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
+from gateway._metrics import MetricsMiddleware
+from gateway._services import (
+    PAID_RESPONSES,
+    Services,
+    build_services,
+    caller_of,
+    paid_response,
+    paying_caller_of,
+    services_of,
+    session_caller_of,
+)
 from gateway._settings import GatewaySettings
-from gateway._state import MemoryState, RedisState, State
+from gateway._state import MemoryState
 from gateway._web import web_route_handlers
 
-__all__ = ["Services", "create_app"]
+__all__ = ["Services", "build_services", "create_app"]
 
 _log = logging.getLogger("gateway")
 
@@ -50,103 +55,6 @@ NONCE_RATE_PER_S = 2.0
 """Nonces one client IP may fetch per second (refill)."""
 NONCE_BURST = 20
 """Nonces one client IP may fetch at once."""
-
-
-@dataclass
-class Services:
-    """Everything the handlers use; one per app, kept in ``app.state.services``.
-
-    Attributes:
-        settings: Settings.
-        state: Shared state.
-        auth: SIWE, sessions, keys.
-        metrics: Prometheus metrics.
-        queue: Receipt queue.
-        chain: Chain reader (None without ``rpc_url``).
-        billing: Billing guard (None without a chain).
-        recorder: Background recorder, if running.
-        now_s: Clock.
-    """
-
-    settings: GatewaySettings
-    state: State
-    auth: Auth
-    metrics: Metrics
-    queue: ReceiptQueue
-    chain: ChainReader | None
-    billing: Billing | None
-    recorder: Any = None
-    now_s: Callable[[], float] = time.time
-
-    def need_billing(self) -> Billing:
-        """The billing guard, or 503 when the gateway runs without a chain.
-
-        Returns:
-            The billing guard.
-
-        Raises:
-            ServiceUnavailable: No chain configured.
-        """
-        if self.billing is None:
-            raise ServiceUnavailable("this gateway has no chain connection configured")
-        return self.billing
-
-
-def build_services(
-    settings: GatewaySettings,
-    *,
-    now_s: Callable[[], float] = time.time,
-    chain: ChainReader | None = None,
-) -> Services:
-    """Wire the services from settings (memory or Redis state, SQLite or Redis queue).
-
-    Args:
-        settings: Settings.
-        now_s: Clock (injectable for tests).
-        chain: A chain reader to use instead of one built from ``rpc_url``.
-
-    Returns:
-        The services.
-
-    Raises:
-        ConfigurationError: Inconsistent settings.
-    """
-    metrics = Metrics()
-    state: State
-    queue: ReceiptQueue
-    if settings.redis_url:
-        rstate = RedisState.from_url(settings.redis_url, settings.redis_namespace)
-        state = rstate
-        queue = RedisReceiptQueue(
-            rstate.redis,
-            settings.redis_namespace,
-            max_pending=settings.queue_max_pending,
-            pipe=rstate.pipe,
-        )
-    else:
-        state = MemoryState(bucket_max_entries=settings.rate_bucket_max_entries)
-        queue = SqliteReceiptQueue(settings.queue_path, max_pending=settings.queue_max_pending)
-    if chain is None and settings.rpc_url:
-        chain = ChainReader.connect(
-            settings.rpc_url,
-            settings.contract_addresses(),
-            metrics,
-            cache_ttl_s=settings.stake_cache_ttl_s,
-            cache_max_entries=settings.cache_max_entries,
-        )
-    billing = None
-    auth = Auth(settings, state, now_s=now_s)
-    if chain is not None:
-        billing = Billing(
-            state,
-            chain,
-            queue,
-            metrics,
-            settings.tiers,
-            now_s=now_s,
-            on_credential_gone=auth.forget,
-        )
-    return Services(settings, state, auth, metrics, queue, chain, billing, now_s=now_s)
 
 
 # ---------------------------------------------------------------------------- bodies
@@ -182,53 +90,6 @@ class SpendingAuthorizationBody(msgspec.Struct):
     signature: str
 
 
-# ---------------------------------------------------------------------------- dependencies
-
-
-def _services(request: Request[Any, Any, Any]) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def _caller(request: Request[Any, Any, Any]) -> Caller:
-    """Authenticate by ``Authorization: Bearer <key>`` or the session cookie."""
-    services = _services(request)
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated("Authorization must be 'Bearer <API key>'")
-        return await services.auth.caller_from_key(token.strip())
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        raise NotAuthenticated("sign in with Ethereum or send an API key")
-    address = await services.auth.session_address(cookie)
-    if address is None:
-        raise NotAuthenticated("the session has ended; sign in again")
-    return Caller(address=address, via="session")
-
-
-async def _paying_caller(request: Request[Any, Any, Any]) -> Caller:
-    """:func:`_caller` for paid routes: may come from a cache; billing re-checks it."""
-    header = request.headers.get("authorization")
-    bearer = None
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated("Authorization must be 'Bearer <API key>'")
-        bearer = token.strip()
-    return await _services(request).auth.paying_caller(
-        bearer=bearer, session_token=request.cookies.get(SESSION_COOKIE)
-    )
-
-
-async def _session_caller(request: Request[Any, Any, Any]) -> Caller:
-    caller = await _caller(request)
-    if caller.via != "session":
-        raise Forbidden("API keys are managed from a signed-in session, not with a key")
-    return caller
-
-
 # ---------------------------------------------------------------------------- routes
 
 
@@ -241,7 +102,7 @@ def healthz() -> dict[str, str]:
 @get("/metrics", tags=["service"], include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text exposition."""
-    services = _services(request)
+    services = services_of(request)
     services.metrics.queue_depth.set(await services.queue.depth())
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -249,7 +110,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get("/v1/auth/nonce", tags=["auth"])
 async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """A fresh single-use SIWE nonce, and the fields the message must carry."""
-    services = _services(request)
+    services = services_of(request)
     s = services.settings
     host = request.client.host if request.client else "unknown"
     wait_s = await services.state.take_token(
@@ -270,7 +131,7 @@ async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @post("/v1/auth/verify", status_code=200, tags=["auth"])
 async def auth_verify(request: Request[Any, Any, Any], data: JSONBody[VerifyBody]) -> Response[Any]:
     """Check a signed SIWE message and set the session cookie."""
-    services = _services(request)
+    services = services_of(request)
     session = await services.auth.verify(data.message, data.signature)
     cookie = Cookie(
         key=SESSION_COOKIE,
@@ -291,15 +152,15 @@ async def auth_logout(request: Request[Any, Any, Any]) -> Response[None]:
     """End the session (idempotent) and clear the cookie."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await _services(request).auth.logout(token)
+        await services_of(request).auth.logout(token)
     cookie = Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, path="/")
     return Response(None, status_code=204, cookies=[cookie])
 
 
-@get("/v1/me", tags=["auth"], dependencies={"caller": Provide(_caller)})
+@get("/v1/me", tags=["auth"], dependencies={"caller": Provide(caller_of)})
 async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -> dict[str, Any]:
     """Who am I: address, active stake, tier, credit and spending cap left."""
-    services = _services(request)
+    services = services_of(request)
     out: dict[str, Any] = {
         "address": caller.address,
         "via": caller.via,
@@ -326,54 +187,54 @@ async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -
     return out
 
 
-@post("/v1/keys", status_code=201, tags=["keys"], dependencies={"caller": Provide(_session_caller)})
+@post(
+    "/v1/keys", status_code=201, tags=["keys"], dependencies={"caller": Provide(session_caller_of)}
+)
 async def create_key(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], data: JSONBody[KeyBody]
 ) -> dict[str, Any]:
     """Create an API key; the secret is in this response only."""
-    record, secret = await _services(request).auth.create_key(
+    record, secret = await services_of(request).auth.create_key(
         caller.address, data.name, data.subnets
     )
     return {**record.public(), "key": secret}
 
 
-@get("/v1/keys", tags=["keys"], dependencies={"caller": Provide(_session_caller)})
+@get("/v1/keys", tags=["keys"], dependencies={"caller": Provide(session_caller_of)})
 async def list_keys(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller]
 ) -> dict[str, Any]:
     """The signed-in address's API keys (without secrets)."""
-    keys = await _services(request).auth.list_keys(caller.address)
+    keys = await services_of(request).auth.list_keys(caller.address)
     return {"keys": [k.public() for k in keys]}
 
 
-@delete("/v1/keys/{key_id:str}", tags=["keys"], dependencies={"caller": Provide(_session_caller)})
+@delete("/v1/keys/{key_id:str}", tags=["keys"], dependencies={"caller": Provide(session_caller_of)})
 async def revoke_key(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], key_id: FromPath[str]
 ) -> None:
     """Revoke an API key at once."""
-    await _services(request).auth.revoke_key(caller.address, key_id)
+    await services_of(request).auth.revoke_key(caller.address, key_id)
 
 
 @post(
     "/v1/subnets/{subnet_id:int}/noop",
     status_code=200,
     tags=["subnets"],
-    dependencies={"caller": Provide(_paying_caller)},
     include_in_schema=False,
+    responses=PAID_RESPONSES,
 )
-async def billed_noop(
-    request: Request[Any, Any, Any],
-    caller: NamedDependency[Caller],
-    subnet_id: FromPath[int],
-) -> Response[bytes]:
+async def billed_noop(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:
     """A billed, gated call that runs no model (enabled by ``enable_noop_route``).
 
-    It reads and decodes its body as the inference routes do (one read, hashed into the
-    receipt as sent), so it measures their billing overhead without their model.
+    It authenticates, reads and decodes its body and answers as the inference routes do
+    (one read, hashed into the receipt as sent), so it measures their billing overhead
+    without their model.
     """
-    services = _services(request)
+    services = services_of(request)
     if not services.settings.enable_noop_route:
         raise NotFound("not found")
+    caller = await paying_caller_of(request)
     billing = services.need_billing()
     request_body = await request.body()
     try:
@@ -385,10 +246,8 @@ async def billed_noop(
             {"subnet_id": subnet_id, "rows": data.rows, "price_wei": str(charge.price_wei)}
         )
         receipt = await charge.complete(request_body, response_body)
-    return Response(
-        response_body,
-        media_type="application/json",
-        headers={"X-Receipt-Id": receipt.receipt_id},
+    return paid_response(
+        response_body, media_type="application/json", receipt_id=receipt.receipt_id
     )
 
 
@@ -396,7 +255,7 @@ async def billed_noop(
     "/v1/spending-authorizations",
     status_code=201,
     tags=["credit"],
-    dependencies={"caller": Provide(_caller)},
+    dependencies={"caller": Provide(caller_of)},
 )
 async def spending_authorization(
     request: Request[Any, Any, Any],
@@ -404,7 +263,7 @@ async def spending_authorization(
     data: JSONBody[SpendingAuthorizationBody],
 ) -> dict[str, Any]:
     """Submit your signed EIP-712 ``SpendingAuthorization`` on chain (the operator pays gas)."""
-    services = _services(request)
+    services = services_of(request)
     if data.user.lower() != caller.user:
         raise Forbidden("you may only submit your own spending authorisation")
     try:
@@ -425,14 +284,16 @@ async def spending_authorization(
     return {"tx_hash": tx_hash, "user": caller.address, "max_total_spend_wei": str(cap_wei)}
 
 
-@get("/v1/receipts/{receipt_id:str}", tags=["receipts"], dependencies={"caller": Provide(_caller)})
+@get(
+    "/v1/receipts/{receipt_id:str}", tags=["receipts"], dependencies={"caller": Provide(caller_of)}
+)
 async def get_receipt(
     request: Request[Any, Any, Any],
     caller: NamedDependency[Caller],
     receipt_id: Annotated[str, PathParameter(pattern="^0x[0-9a-fA-F]{64}$")],
 ) -> dict[str, Any]:
     """A receipt of yours, its batch, Merkle proof and recording transaction."""
-    services = _services(request)
+    services = services_of(request)
     stored = await services.queue.get(receipt_id.lower())
     if stored is None or stored.receipt.user.lower() != caller.user:
         raise NotFound(f"no receipt {receipt_id} of yours")

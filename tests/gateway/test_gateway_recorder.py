@@ -18,7 +18,7 @@ from gateway_support import free_port, serve, session_headers, sign_in
 from contracts.tx import Transactor as DevTransactor
 from gateway import Caller, GatewaySettings, create_app
 from gateway._recorder import Recorder
-from gateway.app import build_services
+from gateway._services import build_services
 
 
 def _spent(world: World, address: str) -> int:

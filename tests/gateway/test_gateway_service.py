@@ -13,7 +13,7 @@ from litestar import Request, post
 
 from contracts.tx import Transactor as DevTransactor
 from gateway import GatewaySettings, create_app
-from gateway.app import Services
+from gateway._services import Services
 
 
 @post("/test/explode", status_code=200)

@@ -21,7 +21,7 @@ from service_support import SignerProcess, free_port, serve, start_signer
 
 from clients.ckks import CkksError, parse_request, sigmoid
 from gateway._auth import Caller
-from gateway.app import _caller
+from gateway._services import caller_of as _caller
 from gateway.he import (
     ContextNotCached,
     HeEvaluator,

@@ -1,0 +1,302 @@
+"""What every handler needs: the wired services, the caller of a request, a paid response.
+
+The app and the inference routes both import this module (neither imports the other for it).
+Paid routes (``predict``, ``infer``, ``noop``) resolve their caller with
+:func:`paying_caller_of` inside the handler and answer with :func:`paid_response`, a
+pre-encoded :class:`~litestar.response.base.ASGIResponse`: Litestar's dependency injection
+and its ``Response`` conversion cost about 25 µs a request here, which is a tenth of the
+billed path (``bench/gateway``). Other routes keep dependency injection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response.base import ASGIResponse
+
+from gateway._auth import SESSION_COOKIE, Auth, Caller
+from gateway._billing import Billing
+from gateway._chain import ChainReader
+from gateway._errors import PROBLEM_MEDIA_TYPE, Forbidden, NotAuthenticated, ServiceUnavailable
+from gateway._metrics import Metrics
+from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
+from gateway._settings import GatewaySettings
+from gateway._state import MemoryState, RedisState, State
+
+__all__ = [
+    "MODEL_VERSION_HEADER",
+    "PAID_RESPONSES",
+    "RECEIPT_HEADER",
+    "Services",
+    "build_services",
+    "caller_of",
+    "paid_response",
+    "paying_caller_of",
+    "problem_spec",
+    "services_of",
+    "session_caller_of",
+]
+
+RECEIPT_HEADER = "X-Receipt-Id"
+"""Response header of a paid route: the receipt id (``GET /v1/receipts/{id}``)."""
+MODEL_VERSION_HEADER = "X-Model-Version"
+"""Response header of an inference route: the model version that answered."""
+
+
+@dataclass
+class Services:
+    """Everything the handlers use; one per app, kept in ``app.state.services``.
+
+    Attributes:
+        settings: Settings.
+        state: Shared state.
+        auth: SIWE, sessions, keys.
+        metrics: Prometheus metrics.
+        queue: Receipt queue.
+        chain: Chain reader (None without ``rpc_url``).
+        billing: Billing guard (None without a chain).
+        recorder: Background recorder, if running.
+        now_s: Clock.
+    """
+
+    settings: GatewaySettings
+    state: State
+    auth: Auth
+    metrics: Metrics
+    queue: ReceiptQueue
+    chain: ChainReader | None
+    billing: Billing | None
+    recorder: Any = None
+    now_s: Callable[[], float] = time.time
+
+    def need_billing(self) -> Billing:
+        """The billing guard, or 503 when the gateway runs without a chain.
+
+        Returns:
+            The billing guard.
+
+        Raises:
+            ServiceUnavailable: No chain configured.
+        """
+        if self.billing is None:
+            raise ServiceUnavailable("this gateway has no chain connection configured")
+        return self.billing
+
+
+def build_services(
+    settings: GatewaySettings,
+    *,
+    now_s: Callable[[], float] = time.time,
+    chain: ChainReader | None = None,
+) -> Services:
+    """Wire the services from settings (memory or Redis state, SQLite or Redis queue).
+
+    Args:
+        settings: Settings.
+        now_s: Clock (injectable for tests).
+        chain: A chain reader to use instead of one built from ``rpc_url``.
+
+    Returns:
+        The services.
+
+    Raises:
+        ConfigurationError: Inconsistent settings.
+    """
+    metrics = Metrics()
+    state: State
+    queue: ReceiptQueue
+    if settings.redis_url:
+        rstate = RedisState.from_url(settings.redis_url, settings.redis_namespace)
+        state = rstate
+        queue = RedisReceiptQueue(
+            rstate.redis,
+            settings.redis_namespace,
+            max_pending=settings.queue_max_pending,
+            pipe=rstate.pipe,
+        )
+    else:
+        state = MemoryState(bucket_max_entries=settings.rate_bucket_max_entries)
+        queue = SqliteReceiptQueue(settings.queue_path, max_pending=settings.queue_max_pending)
+    if chain is None and settings.rpc_url:
+        chain = ChainReader.connect(
+            settings.rpc_url,
+            settings.contract_addresses(),
+            metrics,
+            cache_ttl_s=settings.stake_cache_ttl_s,
+            cache_max_entries=settings.cache_max_entries,
+        )
+    billing = None
+    auth = Auth(settings, state, now_s=now_s)
+    if chain is not None:
+        billing = Billing(
+            state,
+            chain,
+            queue,
+            metrics,
+            settings.tiers,
+            now_s=now_s,
+            on_credential_gone=auth.forget,
+        )
+    return Services(settings, state, auth, metrics, queue, chain, billing, now_s=now_s)
+
+
+# ---------------------------------------------------------------------------- per request
+
+
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    """The app's services.
+
+    Args:
+        request: Any request to the gateway app.
+
+    Returns:
+        ``request.app.state.services``.
+    """
+    services: Services = request.app.state.services
+    return services
+
+
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
+    """The ``Authorization: Bearer`` token, None without the header.
+
+    Raises:
+        NotAuthenticated: The header is there but not ``Bearer <token>`` (RFC 6750 §2.1).
+    """
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Authorization must be 'Bearer <API key>'")
+    return token.strip()
+
+
+async def caller_of(request: Request[Any, Any, Any]) -> Caller:
+    """Authenticate by ``Authorization: Bearer <key>`` or else the session cookie.
+
+    Reads the session or key from the store on every call (routes that are not paid).
+
+    Args:
+        request: The request.
+
+    Returns:
+        The caller.
+
+    Raises:
+        NotAuthenticated: No credential, or an unknown, expired or revoked one (401).
+    """
+    auth = services_of(request).auth
+    bearer = _bearer(request)
+    if bearer is not None:
+        return await auth.caller_from_key(bearer)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise NotAuthenticated("sign in with Ethereum or send an API key")
+    address = await auth.session_address(cookie)
+    if address is None:
+        raise NotAuthenticated("the session has ended; sign in again")
+    return Caller(address=address, via="session")
+
+
+async def paying_caller_of(request: Request[Any, Any, Any]) -> Caller:
+    """:func:`caller_of` for paid routes: may come from a cache that billing re-checks.
+
+    Args:
+        request: The request.
+
+    Returns:
+        The caller, with :attr:`Caller.credential` set (see :meth:`Auth.paying_caller`).
+
+    Raises:
+        NotAuthenticated: No credential, or an unknown, expired or revoked one (401).
+    """
+    return await services_of(request).auth.paying_caller(
+        bearer=_bearer(request), session_token=request.cookies.get(SESSION_COOKIE)
+    )
+
+
+async def session_caller_of(request: Request[Any, Any, Any]) -> Caller:
+    """:func:`caller_of`, refusing API keys (key management needs a signed-in session).
+
+    Args:
+        request: The request.
+
+    Returns:
+        The caller, signed in with SIWE.
+
+    Raises:
+        NotAuthenticated: As :func:`caller_of`.
+        Forbidden: The request came with an API key (403).
+    """
+    caller = await caller_of(request)
+    if caller.via != "session":
+        raise Forbidden("API keys are managed from a signed-in session, not with a key")
+    return caller
+
+
+def paid_response(
+    body: bytes, *, media_type: str, receipt_id: str, model_version: int | None = None
+) -> ASGIResponse:
+    """The 200 answer of a paid route, its body already encoded.
+
+    Args:
+        body: Response bytes (the ones hashed into the receipt).
+        media_type: ``Content-Type``.
+        receipt_id: 0x-hex receipt id, sent as ``X-Receipt-Id``.
+        model_version: Model version that answered, sent as ``X-Model-Version``.
+
+    Returns:
+        An ASGI response Litestar sends as it is.
+    """
+    headers = [(RECEIPT_HEADER, receipt_id)]
+    if model_version is not None:
+        headers.append((MODEL_VERSION_HEADER, str(model_version)))
+    return ASGIResponse(body=body, media_type=media_type, headers=headers)
+
+
+class ProblemDetails(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem body, as the gateway's errors render (for the OpenAPI document)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    instance: str = ""
+
+
+def problem_spec(description: str) -> ResponseSpec:
+    """An OpenAPI response entry for an RFC 9457 problem body.
+
+    Args:
+        description: When the route answers with it.
+
+    Returns:
+        For a route's ``responses={status: ...}``.
+    """
+    return ResponseSpec(
+        data_container=ProblemDetails,
+        description=description,
+        media_type=PROBLEM_MEDIA_TYPE,
+        generate_examples=False,
+    )
+
+
+PAID_RESPONSES: dict[int, ResponseSpec] = {
+    400: problem_spec("Malformed body or row count out of range"),
+    401: problem_spec("No credential, or a session or API key that ended"),
+    402: problem_spec(
+        "Credit or signed spending cap does not cover the price; says what is missing"
+    ),
+    403: problem_spec("Stake below the subnet's minimum, or an API key scoped to other subnets"),
+    404: problem_spec("No such subnet"),
+    409: problem_spec("The subnet has no published model yet"),
+    429: problem_spec("Over the stake tier's request rate; see Retry-After"),
+    503: problem_spec("Receipt queue full or down, or no chain configured"),
+}
+"""OpenAPI ``responses`` of the paid routes: the refusals billing can answer with."""
