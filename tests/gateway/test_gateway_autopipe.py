@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -110,6 +111,35 @@ def test_an_unreachable_redis_fails_every_command_of_the_batch() -> None:
     assert len(errors) == 3 and all(isinstance(e, RedisConnectionError) for e in errors)
 
 
+def test_replies_keep_the_order_of_commands_written_before_earlier_replies_came() -> None:
+    async def body(pipe: AutoPipeline, prefix: str) -> tuple[list[Any], int]:
+        issued = []
+        for i in range(300):  # a new write every few commands, none waiting for replies
+            issued.append(asyncio.ensure_future(pipe.execute("INCR", prefix + "n")))
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+        return await asyncio.gather(*issued), pipe.round_trips
+
+    replies, writes = _with_pipe(body)
+    assert replies == list(range(1, 301))
+    assert writes > 1
+
+
+def test_a_lost_connection_fails_what_waits_on_it_and_the_next_command_reconnects() -> None:
+    async def body(pipe: AutoPipeline, prefix: str) -> tuple[Any, Any]:
+        client_id = await pipe.execute("CLIENT", "ID")
+        blocked = asyncio.ensure_future(pipe.execute("BLPOP", prefix + "never", 10))
+        await asyncio.sleep(0.05)  # the BLPOP is written and waits in Redis
+        await pipe._redis.client_kill_filter(_id=client_id)
+        lost = await asyncio.gather(asyncio.wait_for(blocked, 5), return_exceptions=True)
+        after = await pipe.execute("SET", prefix + "k", "v")
+        return lost[0], after
+
+    lost, after = _with_pipe(body)
+    assert isinstance(lost, RedisConnectionError)
+    assert after == b"OK"
+
+
 def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         AutoPipeline(Redis.from_url(REDIS_URL), max_batch=0)
@@ -136,14 +166,14 @@ def test_concurrent_appends_share_transactions_and_all_land(tmp_path: Path) -> N
     async def main() -> tuple[int, int]:
         queue = SqliteReceiptQueue(tmp_path / "q.sqlite3")
         commits = 0
-        write = queue._write
+        transaction = queue._transaction
 
-        def counting(rows: list[Any]) -> None:
+        def counting(sql: str, rows: list[Any]) -> None:
             nonlocal commits
             commits += 1
-            write(rows)
+            transaction(sql, rows)
 
-        queue._write = counting  # type: ignore[method-assign]
+        queue._transaction = counting  # type: ignore[method-assign]
         try:
             await asyncio.gather(*(queue.append(_receipt(i)) for i in range(200)))
             return await queue.depth(), commits
@@ -187,3 +217,69 @@ def test_a_full_queue_refuses_appends_counting_those_being_written(tmp_path: Pat
     results = asyncio.run(main())
     assert results.count(None) == 5
     assert all(isinstance(r, ServiceUnavailable) for r in results if r is not None)
+
+
+async def _appended_in_turns(queue: SqliteReceiptQueue, n: int, per_turn: int) -> None:
+    for start in range(0, n, per_turn):
+        await asyncio.gather(*(queue.append(_receipt(i)) for i in range(start, start + per_turn)))
+
+
+async def _checkpoints(queue: SqliteReceiptQueue, at_least: int) -> None:
+    deadline = time.monotonic() + 10
+    while queue.checkpoints < at_least:
+        assert time.monotonic() < deadline, "no background checkpoint ran"
+        await asyncio.sleep(0.01)
+
+
+def test_checkpoints_run_in_the_background_every_so_many_rows(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+
+    async def main() -> tuple[int, int]:
+        queue = SqliteReceiptQueue(path, checkpoint_every=50)
+        try:
+            empty = path.stat().st_size  # commits go to the WAL; only checkpoints grow this
+            await _appended_in_turns(queue, 400, per_turn=20)
+            await _checkpoints(queue, 1)
+            return empty, path.stat().st_size
+        finally:
+            await queue.close()
+
+    empty, after = asyncio.run(main())
+    assert after > empty
+
+
+def test_a_long_wal_is_truncated_by_the_checkpointer(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+
+    async def main() -> int:
+        queue = SqliteReceiptQueue(path, checkpoint_every=100)
+        queue.WAL_RESTART_PAGES = 1  # every checkpoint finds the WAL "long"
+        try:
+            await _appended_in_turns(queue, 100, per_turn=25)  # the 100th row starts one
+            await _checkpoints(queue, 1)
+            return Path(f"{path}-wal").stat().st_size
+        finally:
+            await queue.close()
+
+    assert asyncio.run(main()) == 0
+
+
+def test_an_append_cancelled_before_its_commit_is_not_written(tmp_path: Path) -> None:
+    async def main() -> tuple[int, bool]:
+        queue = SqliteReceiptQueue(tmp_path / "q.sqlite3")
+        gone, kept = _receipt(0), _receipt(1)
+        try:
+            task = asyncio.create_task(queue.append(gone))
+            await asyncio.sleep(0)  # queued, its commit scheduled for the next turn
+            task.cancel()
+            await queue.append(kept)
+            return await queue.depth(), await queue.get(gone.receipt_id) is None
+        finally:
+            await queue.close()
+
+    assert asyncio.run(main()) == (1, True)
+
+
+def test_checkpoint_every_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        SqliteReceiptQueue(tmp_path / "q.sqlite3", checkpoint_every=0)
