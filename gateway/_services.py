@@ -4,7 +4,7 @@ The app and the inference routes both import this module (neither imports the ot
 Paid routes (``predict``, ``infer``, ``noop``) resolve their caller with
 :func:`paying_caller_of` inside the handler and answer with :func:`paid_response`, a
 pre-encoded :class:`~litestar.response.base.ASGIResponse`: Litestar's dependency injection
-and its ``Response`` conversion cost about 25 µs a request here, which is a tenth of the
+and its ``Response`` conversion cost about 20 µs a request here, a tenth of the
 billed path (``bench/gateway``). Other routes keep dependency injection.
 """
 

@@ -166,6 +166,12 @@ def _drop_namespace(namespace: str) -> None:
         client.close()
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used (``/proc/<pid>/stat``, proc(5))."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -205,14 +211,16 @@ def main() -> None:
                 # Alternate the two endpoints round by round, so a disturbance of the shared
                 # machine hits both; the ratio is the median of the per-round ratios.
                 rps: dict[str, list[float]] = {name: [] for name in endpoints}
+                cpu_us: dict[str, list[float]] = {name: [] for name in endpoints}
                 latencies: dict[str, list[float]] = {name: [] for name in endpoints}
                 for _ in range(args.rounds):
                     for name, path in endpoints.items():
-                        start = time.perf_counter()
+                        start, cpu_start = time.perf_counter(), _cpu_s(proc.pid)
                         lat = asyncio.run(
                             _load(port, path, cookie, args.requests, args.concurrency)
                         )
                         rps[name].append(len(lat) / (time.perf_counter() - start))
+                        cpu_us[name].append((_cpu_s(proc.pid) - cpu_start) / len(lat) * 1e6)
                         latencies[name].extend(lat)
                 ratios = [g / b for g, b in zip(rps["billed"], rps["bare"], strict=True)]
                 for name in endpoints:
@@ -222,6 +230,7 @@ def main() -> None:
                         "requests": len(latencies[name]), "concurrency": args.concurrency,
                         "req_per_s": statistics.median(rps[name]),
                         "p50_ms": q[49] * 1e3, "p99_ms": q[98] * 1e3,
+                        "server_cpu_us_per_req": statistics.median(cpu_us[name]),
                         "throughput_vs_bare": 1.0 if name == "bare" else statistics.median(ratios),
                         "worst_round_vs_bare": 1.0 if name == "bare" else min(ratios),
                         "server_peak_rss_mib": _server_peak_rss_mib(proc.pid),
@@ -238,8 +247,11 @@ def main() -> None:
         args.out,
         notes={
             "target": "billed throughput >= 0.5 x bare, same server process",
-            "billed_path": "session cookie -> SIWE session lookup -> subnet + stake (cached) -> "
-            "token bucket -> spendable (cached) + atomic reservation -> durable receipt",
+            "billed_path": "session cookie -> caller (cached; re-checked at admission) -> subnet "
+            "+ stake (cached) -> token bucket + credential check + spendable (cached) + atomic "
+            "reservation -> durable receipt; Redis mode: 2 pipelined commands per request",
+            "server_cpu": "gateway process CPU (user+sys) per request, median of the rounds; "
+            "the gateway is one process on one core, so req/s is about 1e6 / this",
             "load_avg_1m": os.getloadavg()[0],
         },
     )
