@@ -19,7 +19,7 @@ from eth_utils import to_checksum_address
 from pydantic import ValidationError
 from web3 import HTTPProvider
 
-from gateway._chain import TTLCache
+from gateway._cache import TTLCache
 from gateway._errors import BadRequest, Conflict, NotAuthenticated, NotFound, SignInRejected
 from gateway._settings import GatewaySettings
 from gateway._state import State

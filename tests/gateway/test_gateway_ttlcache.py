@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway._chain import TTLCache
+from gateway._cache import TTLCache
 
 
 class _Clock:
