@@ -23,7 +23,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
 from eth_utils import keccak, to_checksum_address
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from gateway._services import Services
 
 __all__ = ["Recorder", "leaf_of", "tree_of", "unaffordable_reason"]
+
+_SPENDABLE_BATCH = 100
+"""``spendableOf`` calls per JSON-RPC batch when a cut spans many users."""
 
 _log = logging.getLogger("gateway.recorder")
 
@@ -200,10 +203,7 @@ class Recorder:
             (affordable, unaffordable), each in arrival order.
         """
         users = sorted({c.receipt.user.lower() for c in candidates})
-        spendable: dict[str, int] = {}
-        for user in users:
-            fn = self._ledger.functions.spendableOf(to_checksum_address(user))
-            spendable[user] = int(await _in_thread(fn.call))
+        spendable = await _in_thread(self._spendable_of, users)
         affordable: list[StoredReceipt] = []
         unaffordable: list[StoredReceipt] = []
         for c in candidates:
@@ -214,6 +214,27 @@ class Recorder:
             else:
                 unaffordable.append(c)
         return affordable, unaffordable
+
+    def _spendable_of(self, users: list[str]) -> dict[str, int]:
+        """``InferenceLedger.spendableOf`` of each user, 100 calls per HTTP round trip.
+
+        Uses JSON-RPC 2.0 batches (spec §6) through web3.py's ``batch_requests``.
+
+        Args:
+            users: Lower-case addresses.
+
+        Returns:
+            Address -> spendable wei.
+        """
+        spendable: dict[str, int] = {}
+        for start in range(0, len(users), _SPENDABLE_BATCH):
+            chunk = users[start : start + _SPENDABLE_BATCH]
+            with self._w3.batch_requests() as batch:
+                for user in chunk:
+                    batch.add(self._ledger.functions.spendableOf(to_checksum_address(user)))
+                values = cast(list[Any], batch.execute())  # decoded call results
+            spendable.update(zip(chunk, (int(v) for v in values), strict=True))
+        return spendable
 
     def _cut(self, candidates: list[StoredReceipt]) -> list[BatchRecord]:
         """One batch per subnet (none for no candidates)."""

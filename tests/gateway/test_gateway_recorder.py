@@ -221,6 +221,8 @@ def test_a_crash_between_mining_and_ack_records_the_batch_exactly_once(
         assert await again.tick() == 0
         await services.queue.close()
         await services.state.close()
+        assert services.chain is not None
+        await services.chain.close()
 
     asyncio.run(scenario())
     assert _spent(world, user.address) == 2 * PRICE_WEI
@@ -264,6 +266,8 @@ def test_a_crash_between_release_and_finish_releases_once_and_records_once(
         await services.billing.release(held)
         await services.queue.close()
         await services.state.close()
+        assert services.chain is not None
+        await services.chain.close()
         return recorded, outstanding
 
     recorded, outstanding = asyncio.run(scenario())
