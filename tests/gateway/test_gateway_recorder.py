@@ -362,3 +362,28 @@ def test_a_kill_9_between_response_and_recording_loses_no_receipt_and_records_no
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert _spent(world, user.address) == 5 * PRICE_WEI
+
+
+def test_spendable_reads_span_json_rpc_batches_and_keep_each_user_s_value(
+    chain_settings: GatewaySettings, world: World, new_user: Any
+) -> None:
+    from eth_account import Account
+
+    funded = new_user().address
+    strangers = [Account.create().address.lower() for _ in range(150)]
+    users = [*strangers[:120], funded.lower(), *strangers[120:]]  # in the second batch of 100
+
+    async def scenario() -> dict[str, int]:
+        services = build_services(chain_settings)
+        try:
+            return await asyncio.to_thread(Recorder.from_services(services)._spendable_of, users)
+        finally:
+            await services.queue.close()
+            await services.state.close()
+            assert services.chain is not None
+            await services.chain.close()
+
+    spendable = asyncio.run(scenario())
+    assert list(spendable) == users
+    assert spendable[funded.lower()] == world.ledger.functions.spendableOf(funded).call() > 0
+    assert all(spendable[s] == 0 for s in strangers)
