@@ -74,6 +74,10 @@ def test_health_metrics_and_openapi_are_served(gw: httpx.Client) -> None:
     assert "abc123" not in text  # raw paths never become labels
     paths = gw.get("/schema/openapi.json").json()["paths"]
     assert "/v1/auth/verify" in paths and "/v1/receipts/{receipt_id}" in paths
+    for paid in ("predict", "infer"):  # their refusals are documented as RFC 9457 problems
+        responses = paths[f"/v1/subnets/{{subnet_id}}/{paid}"]["post"]["responses"]
+        assert {"401", "402", "403", "429"} <= set(responses)
+        assert "application/problem+json" in responses["402"]["content"]
 
 
 @pytest.mark.parametrize("backend", ["memory"], indirect=True)
@@ -119,6 +123,7 @@ def test_the_noop_route_is_absent_unless_enabled(
         token = sign_in(gw, new_user().key.hex())
         r = gw.post(f"/v1/subnets/{world.subnet_id}/noop", json={}, headers=session_headers(token))
         _problem(r, 404)
+        _problem(gw.post(f"/v1/subnets/{world.subnet_id}/noop", json={}), 404)  # signed in or not
 
 
 def test_receipts_are_private_and_ids_are_checked(
