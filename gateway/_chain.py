@@ -284,25 +284,38 @@ class ChainReader:
         """
         if subnet_id < 1 or subnet_id >= 2**256:
             raise NotFound(f"no subnet {subnet_id}")
-        info, hit = await self._subnets.get_or_load(subnet_id, lambda: self._load_subnet(subnet_id))
+        info, hit = await self._subnets.get_or_load(subnet_id, lambda: self.read_subnet(subnet_id))
         self._count("subnet", hit)
         return info
 
-    async def _load_subnet(self, subnet_id: int) -> SubnetInfo:
+    async def read_subnet(self, subnet_id: int) -> SubnetInfo:
+        """:meth:`subnet` straight from ``SubnetRegistry`` (no cache; the model follower's read).
+
+        Args:
+            subnet_id: Id.
+
+        Returns:
+            The subnet and its current model.
+
+        Raises:
+            NotFound: No such subnet (or the registry reverts for it).
+            ServiceUnavailable: The chain is unreachable.
+        """
+        if subnet_id < 1 or subnet_id >= 2**256:
+            raise NotFound(f"no subnet {subnet_id}")
         try:
             s = await self._call(self.registry.functions.subnetOf(subnet_id))
+            owner, _share, version, _created, price, min_stake, name = s
+            model_hash = schema_hash = "0x" + "00" * 32
+            uri = ""
+            if version:
+                m = await self._call(self.registry.functions.modelOf(subnet_id, version))
+                model_hash = "0x" + bytes(m[0]).hex()
+                schema_hash = "0x" + bytes(m[1]).hex()
+                uri = str(m[4])
         except ContractLogicError as exc:
             raise NotFound(f"no subnet {subnet_id}") from exc
-        owner, _share, version, _created, price, min_stake, name = s
-        model_hash = "0x" + "00" * 32
-        schema_hash = "0x" + "00" * 32
-        uri = ""
-        if version:
-            m = await self._call(self.registry.functions.modelOf(subnet_id, version))
-            model_hash = "0x" + bytes(m[0]).hex()
-            schema_hash = "0x" + bytes(m[1]).hex()
-            uri = str(m[4])
-        info = SubnetInfo(
+        return SubnetInfo(
             subnet_id=subnet_id,
             name=str(name),
             owner=to_checksum_address(owner),
@@ -313,7 +326,6 @@ class ChainReader:
             artifact_uri=uri,
             feature_schema_hash=schema_hash,
         )
-        return info
 
     async def subnet_count(self) -> int:
         """Number of subnets (ids run from 1 to this).

@@ -44,9 +44,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import numpy as np
 import numpy.typing as npt
-from eth_utils import to_checksum_address
 from prometheus_client import Counter, Gauge
-from web3.exceptions import ContractLogicError
 
 from gateway._chain import ChainReader, SubnetInfo
 from gateway._errors import Conflict, NotFound, ServiceUnavailable
@@ -344,36 +342,6 @@ class ModelFollower:
         except Exception as exc:
             raise ServiceUnavailable("the chain is unreachable") from exc
 
-    async def _read(self, subnet_id: int) -> SubnetInfo:
-        """The subnet straight from the registry (no cache)."""
-        if not 1 <= subnet_id < 2**256:
-            raise NotFound(f"no subnet {subnet_id}")
-        registry = self.chain.registry
-        try:
-            s = await registry.functions.subnetOf(subnet_id).call()
-            owner, _share, version, _created, price, min_stake, name = s
-            model_hash, schema_hash, uri = ZERO_HASH, ZERO_HASH, ""
-            if version:
-                m = await registry.functions.modelOf(subnet_id, version).call()
-                model_hash = "0x" + bytes(m[0]).hex()
-                schema_hash = "0x" + bytes(m[1]).hex()
-                uri = str(m[4])
-        except ContractLogicError as exc:
-            raise NotFound(f"no subnet {subnet_id}") from exc
-        except Exception as exc:
-            raise ServiceUnavailable("the chain is unreachable") from exc
-        return SubnetInfo(
-            subnet_id=subnet_id,
-            name=str(name),
-            owner=to_checksum_address(owner),
-            price_wei=int(price),
-            min_stake_wei=int(min_stake),
-            current_version=int(version),
-            model_hash=model_hash,
-            artifact_uri=uri,
-            feature_schema_hash=schema_hash,
-        )
-
     async def refresh(self, subnet_id: int) -> SubnetModelStatus:
         """Re-read one subnet and start loading its model if a new version is published.
 
@@ -387,7 +355,7 @@ class ModelFollower:
             NotFound: No such subnet.
             ServiceUnavailable: The chain is unreachable.
         """
-        info = await self._read(subnet_id)
+        info = await self.chain.read_subnet(subnet_id)
         entry = self._entries.get(subnet_id)
         if entry is None:
             entry = _Entry(info)
