@@ -140,6 +140,36 @@ def test_a_lost_connection_fails_what_waits_on_it_and_the_next_command_reconnect
     assert after == b"OK"
 
 
+def test_a_redis_py_connection_without_its_streams_fails_commands_clearly() -> None:
+    class Streamless:  # what a redis-py release that renamed the attributes would hand back
+        pass
+
+    async def body(pipe: AutoPipeline, prefix: str) -> list[Any]:
+        pool = pipe._redis.connection_pool
+        released: list[Any] = []
+
+        async def get_connection(*args: Any, **kwargs: Any) -> Any:
+            return Streamless()
+
+        async def release(connection: Any) -> None:
+            released.append(connection)
+
+        real = pool.get_connection, pool.release
+        pool.get_connection, pool.release = get_connection, release  # type: ignore[method-assign]
+        try:
+            calls = (pipe.execute("GET", prefix + str(i)) for i in range(2))
+            errors = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        finally:
+            pool.get_connection, pool.release = real  # type: ignore[method-assign]
+        return [*list(errors), len(released)]
+
+    first, second, released = _with_pipe(body)
+    assert all(
+        isinstance(e, RuntimeError) and "no longer exposes" in str(e) for e in (first, second)
+    )
+    assert released == 1  # handed back, not leaked
+
+
 def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         AutoPipeline(Redis.from_url(REDIS_URL), max_batch=0)
