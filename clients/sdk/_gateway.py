@@ -24,7 +24,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, Self, TypeVar, cast
 
 import httpx
 import numpy as np
@@ -67,6 +67,16 @@ __all__ = ["AsyncGatewayClient", "GatewayClient"]
 
 T = TypeVar("T")
 
+
+class _FromJson(Protocol):
+    """A response type built from a decoded JSON object (every class in ``_types``)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self: ...
+
+
+J = TypeVar("J", bound=_FromJson)
+
 SESSION_COOKIE = "twopm_session"
 """Name of the gateway's session cookie."""
 RECEIPT_HEADER = "x-receipt-id"
@@ -107,9 +117,9 @@ def _json_of(response: httpx.Response, path: str) -> Any:
         raise ServerError(response.status_code, "Unreadable response", f"{path}: not JSON") from exc
 
 
-def _parse(cls: type[T], data: Any, path: str) -> T:
+def _parse(cls: type[J], data: Any, path: str) -> J:
     try:
-        return cls.from_json(data)  # type: ignore[attr-defined]
+        return cls.from_json(data)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ServerError(0, "Unexpected response", f"{path}: {type(exc).__name__}: {exc}") from exc
 
@@ -469,7 +479,7 @@ class GatewayClient(_Protocol):
                 else:
                     call = flow.send(response)
         except StopIteration as stop:
-            return stop.value
+            return cast(T, stop.value)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request to any route (for routes this SDK has no method for).
@@ -823,7 +833,7 @@ class AsyncGatewayClient(_Protocol):
                 else:
                     call = flow.send(response)
         except StopIteration as stop:
-            return stop.value
+            return cast(T, stop.value)
 
     async def health(self) -> bool:
         """Async :meth:`GatewayClient.health`."""
