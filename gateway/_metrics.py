@@ -45,6 +45,11 @@ class Metrics:
             "Receipts queued and not yet recorded on chain.",
             registry=self.registry,
         )
+        self.recorder_leader = Gauge(
+            "gateway_recorder_leader",
+            "1 while this process holds the recorder lease (records batches), else 0.",
+            registry=self.registry,
+        )
         self.batches = Counter(
             "gateway_batches",
             "Receipt batches by outcome (recorded, failed).",

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from gateway._autopipe import AutoPipeline
 from gateway._errors import ServiceUnavailable
+from gateway._lease import Fence
 
 __all__ = [
     "BatchRecord",
@@ -230,12 +231,19 @@ class ReceiptQueue(ABC):
         """
 
     @abstractmethod
-    async def create_batches(self, batches: list[BatchRecord], cursor: str) -> None:
+    async def create_batches(
+        self, batches: list[BatchRecord], cursor: str, fence: Fence | None = None
+    ) -> bool:
         """Persist new open batches and mark their receipts batched, atomically.
 
         Args:
             batches: Batches covering every candidate up to ``cursor``.
             cursor: From :meth:`candidates`.
+            fence: The recorder lease this is written under; checked in the same atomic
+                step (a shared queue refuses a fence that is no longer the lease).
+
+        Returns:
+            True if written; False if the fence is stale (nothing written).
         """
 
     @abstractmethod
@@ -484,7 +492,10 @@ class SqliteReceiptQueue(ReceiptQueue):
         cursor = str(rows[-1][4]) if rows else "0"
         return [self._stored(r[:4]) for r in rows], cursor
 
-    async def create_batches(self, batches: list[BatchRecord], cursor: str) -> None:
+    async def create_batches(
+        self, batches: list[BatchRecord], cursor: str, fence: Fence | None = None
+    ) -> bool:
+        # One process holds the queue file (lock_queue_file): no other writer to fence out.
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for b in batches:
@@ -501,6 +512,7 @@ class SqliteReceiptQueue(ReceiptQueue):
             self._db.execute("ROLLBACK")
             raise
         self._wrote(sum(len(b.receipt_ids) for b in batches))
+        return True
 
     async def open_batches(self) -> list[BatchRecord]:
         rows = self._db.execute(
@@ -565,6 +577,53 @@ return 1
 """
 
 
+# Set a receipt record's status and batch, never turning a finished one back.
+_STATUS_LUA = b"""
+local function set_status(key, status, batch_key)
+  local raw = redis.call('GET', key)
+  if not raw then return end
+  local rec = cjson.decode(raw)
+  if rec['status'] == 'recorded' or rec['status'] == 'failed' then return end
+  rec['status'] = status
+  rec['batch_key'] = batch_key
+  redis.call('SET', key, cjson.encode(rec))
+end
+"""
+
+# KEYS: lease, cursor, open set, then per batch its record key and its receipts' keys.
+# ARGV: fence value ('' = unfenced), cursor, then per batch: key, record JSON, receipt count.
+_CREATE_BATCHES_LUA = (
+    _STATUS_LUA
+    + b"""
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local k, a = 4, 3
+while a <= #ARGV do
+  local key, body, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  redis.call('SET', KEYS[k], body)
+  redis.call('SADD', KEYS[3], key)
+  for i = 1, n do set_status(KEYS[k + i], 'batched', key) end
+  k = k + n + 1
+  a = a + 3
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+)
+
+# KEYS: batch record, open set, stream, then the batch's receipts' keys.
+# ARGV: batch key, record JSON, final status, then stream entry ids to delete.
+_FINISH_BATCH_LUA = (
+    _STATUS_LUA
+    + b"""
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[1])
+for i = 4, #KEYS do set_status(KEYS[i], ARGV[3], ARGV[1]) end
+for i = 4, #ARGV do redis.call('XDEL', KEYS[3], ARGV[i]) end
+return 1
+"""
+)
+
+
 class RedisReceiptQueue(ReceiptQueue):
     """The queue as a Redis Stream plus a hash of receipt records.
 
@@ -592,6 +651,8 @@ class RedisReceiptQueue(ReceiptQueue):
         self._ns = namespace
         self.max_pending = max_pending
         self._append = self._r.register_script(_APPEND_LUA)
+        self._create = self._r.register_script(_CREATE_BATCHES_LUA)
+        self._finish = self._r.register_script(_FINISH_BATCH_LUA)
         self._owns_pipe = pipe is None
         self._pipe = pipe or AutoPipeline(redis)
 
@@ -637,31 +698,18 @@ class RedisReceiptQueue(ReceiptQueue):
         out = [self._stored(raw) for raw in raws if raw is not None]
         return out, entries[-1][0].decode()
 
-    async def create_batches(self, batches: list[BatchRecord], cursor: str) -> None:
-        async with self._r.pipeline(transaction=True) as pipe:
-            for b in batches:
-                pipe.set(self._k("batch:" + b.key), json.dumps(b.to_json()))
-                pipe.sadd(self._k("batches:open"), b.key)
-            pipe.set(self._k("receipts:cursor"), cursor)
-            await pipe.execute()
-        # Receipt records are updated after the batches and cursor are committed; a crash in
-        # between leaves them 'queued' in their record only, and finish_batch rewrites them.
+    async def create_batches(
+        self, batches: list[BatchRecord], cursor: str, fence: Fence | None = None
+    ) -> bool:
+        keys = [self._k("recorder:lease"), self._k("receipts:cursor"), self._k("batches:open")]
+        args: list[Any] = [fence.value if fence is not None else "", cursor]
         for b in batches:
-            await self._set_status(b.receipt_ids, "batched", b.key)
-
-    async def _set_status(self, receipt_ids: list[str], status: str, batch_key: str) -> None:
-        keys = [self._k("receipt:" + i) for i in receipt_ids]
-        raws = await self._r.mget(keys)
-        updates = {}
-        for key, raw in zip(keys, raws, strict=True):
-            if raw is None:
-                continue
-            rec = json.loads(raw)
-            rec["status"] = status
-            rec["batch_key"] = batch_key
-            updates[key] = json.dumps(rec)
-        if updates:
-            await self._r.mset(updates)
+            keys.append(self._k("batch:" + b.key))
+            keys += [self._k("receipt:" + rid) for rid in b.receipt_ids]
+            args += [b.key, json.dumps(b.to_json()), len(b.receipt_ids)]
+        # Lease check, batch records, the receipts' status and the cursor in one script: a
+        # recorder whose lease was taken over cannot cut receipts a newer holder cuts.
+        return bool(await self._create(keys=keys, args=args))
 
     async def open_batches(self) -> list[BatchRecord]:
         keys = sorted(k.decode() for k in await self._r.smembers(self._k("batches:open")))
@@ -676,23 +724,23 @@ class RedisReceiptQueue(ReceiptQueue):
         await self._r.set(self._k("batch:" + batch.key), json.dumps(batch.to_json()))
 
     async def finish_batch(self, batch: BatchRecord) -> None:
-        # The batch record (with its final status and error) first: a reader that sees a receipt
-        # 'recorded' or 'failed' then always finds the batch's transaction or error.
-        await self.save_batch(batch)
-        await self._set_status(batch.receipt_ids, batch.status, batch.key)
-        # Delete the stream entries of these receipts (the acknowledgement).
         wanted = set(batch.receipt_ids)
         cursor = await self._r.get(self._k("receipts:cursor"))
         entries = await self._r.xrange(
             self._k("receipts"), min="-", max=cursor.decode() if cursor else "+"
         )
         stream_ids = [eid for eid, f in entries if f[b"id"].decode() in wanted]
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.set(self._k("batch:" + batch.key), json.dumps(batch.to_json()))
-            pipe.srem(self._k("batches:open"), batch.key)
-            if stream_ids:
-                pipe.xdel(self._k("receipts"), *stream_ids)
-            await pipe.execute()
+        # Batch record, the receipts' final status and the acknowledgement (XDEL) in one
+        # script; a finished status is never turned back (two replicas may finish one batch).
+        await self._finish(
+            keys=[
+                self._k("batch:" + batch.key),
+                self._k("batches:open"),
+                self._k("receipts"),
+                *(self._k("receipt:" + rid) for rid in batch.receipt_ids),
+            ],
+            args=[batch.key, json.dumps(batch.to_json()), batch.status, *stream_ids],
+        )
 
     async def get(self, receipt_id: str) -> StoredReceipt | None:
         raw = await self._r.get(self._k("receipt:" + receipt_id.lower()))

@@ -13,11 +13,18 @@ Crash safety, step by step:
 
 A crash before the end of 3 leaves the batch ``open``; the next start resumes it with the
 same key, and the release is not repeated.
+
+Several replicas on one Redis: only the holder of the recorder lease (``gateway._lease``)
+ticks. Its fencing token is checked in the script that moves the cursor and creates the
+batches (step 1) and again right before each batch is sent to the signer (step 2), so a
+recorder that lost its lease (paused past the TTL, partitioned) cuts nothing and signs
+nothing more; a batch it cut before is resumed by the new holder under the same key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -33,6 +40,7 @@ from contracts.merkle import MerkleTree
 from contracts.merkle import Receipt as LeafReceipt
 from gateway._chain import load_abi
 from gateway._errors import BadRequest, UpstreamError
+from gateway._lease import Fence, LocalLease, RecorderLease, RedisLease
 from gateway._receipts import BatchRecord, Receipt, StoredReceipt
 
 if TYPE_CHECKING:
@@ -121,10 +129,27 @@ class Recorder:
         services: The app's services (queue, state, chain reader, metrics, settings).
         transactor: The signer's caller library, bound to a synchronous web3.
         w3: Synchronous web3 (for the ledger contract object).
+        lease: Who may record; by default a :class:`RedisLease` of ``recorder_lease_ttl_s``
+            when the state is in Redis, else a :class:`LocalLease`.
     """
 
-    def __init__(self, services: Services, transactor: Any, w3: Web3) -> None:
+    def __init__(
+        self, services: Services, transactor: Any, w3: Web3, lease: RecorderLease | None = None
+    ) -> None:
         self._s = services
+        if lease is None:
+            redis = getattr(services.state, "redis", None)
+            lease = (
+                RedisLease(
+                    redis,
+                    services.settings.redis_namespace,
+                    ttl_s=services.settings.recorder_lease_ttl_s,
+                )
+                if services.state.shared and redis is not None
+                else LocalLease()
+            )
+        self.lease = lease
+        """The recorder lease (tests look at it)."""
         self._tx = transactor
         self._w3 = w3
         addresses = services.settings.contract_addresses()
@@ -162,12 +187,18 @@ class Recorder:
     async def tick(self) -> int:
         """Resume open batches, then cut and record new ones if due.
 
+        Only the holder of the recorder lease does anything; the others return 0.
+
         Returns:
             Number of receipts recorded in this tick.
         """
+        fence = await self.lease.acquire()
+        self._s.metrics.recorder_leader.set(0 if fence is None else 1)
+        if fence is None:
+            return 0
         recorded = 0
         for batch in await self._s.queue.open_batches():
-            recorded += await self._record(batch)
+            recorded += await self._record(batch, fence)
         s = self._s.settings
         candidates, cursor = await self._s.queue.candidates(s.batch_max_receipts)
         if not candidates:
@@ -178,11 +209,13 @@ class Recorder:
         affordable, unaffordable = await self._split_affordable(candidates)
         batches = self._cut(affordable)
         refused = self._cut(unaffordable)
-        await self._s.queue.create_batches(batches + refused, cursor)
+        if not await self._s.queue.create_batches(batches + refused, cursor, fence):
+            _log.warning("recorder lease lost before cutting; another replica records")
+            return recorded
         for batch in refused:
             await self._fail(batch, await self._receipts(batch), unaffordable_reason(batch))
         for batch in batches:
-            recorded += await self._record(batch)
+            recorded += await self._record(batch, fence)
         return recorded
 
     async def _split_affordable(
@@ -271,7 +304,7 @@ class Recorder:
             out.append(stored.receipt)
         return out
 
-    async def _record(self, batch: BatchRecord) -> int:
+    async def _record(self, batch: BatchRecord, fence: Fence) -> int:
         from signer import SignerRefused, TransactionFailed, TransactionReverted
 
         receipts = await self._receipts(batch)
@@ -289,6 +322,10 @@ class Recorder:
             min(rows, 2**32 - 1),
         )
         key = "gw-batch-" + batch.key
+        if not await self.lease.holds(fence):
+            # Stop before signing: the new holder resumes this open batch under the same key.
+            _log.warning("recorder lease lost; batch %s is left to its holder", batch.key)
+            return 0
         try:
             receipt = await _in_thread(lambda: self._tx.transact(call, idempotency_key=key))
         except TransactionReverted as exc:
@@ -346,14 +383,18 @@ class Recorder:
         Args:
             interval_s: Seconds between ticks when idle.
         """
-        while True:
-            try:
-                await self.tick()
-                self._backoff_s = 0.0
-            except Exception:
-                self._backoff_s = min(30.0, max(1.0, self._backoff_s * 2))
-                _log.exception("recorder tick failed; retrying in %.0f s", self._backoff_s)
-            await asyncio.sleep(max(interval_s, self._backoff_s))
+        try:
+            while True:
+                try:
+                    await self.tick()
+                    self._backoff_s = 0.0
+                except Exception:
+                    self._backoff_s = min(30.0, max(1.0, self._backoff_s * 2))
+                    _log.exception("recorder tick failed; retrying in %.0f s", self._backoff_s)
+                await asyncio.sleep(max(interval_s, self._backoff_s))
+        finally:
+            with contextlib.suppress(Exception):  # on shutdown: another replica takes over now
+                await self.lease.release()
 
     # ------------------------------------------------------------------ authorisations
 

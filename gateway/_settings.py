@@ -127,6 +127,9 @@ class GatewaySettings:
     """Seconds between settlement runs; 0 disables the settlement job."""
     tx_timeout_s: float = 60.0
     """Seconds to wait for a recording transaction to be mined."""
+    recorder_lease_ttl_s: float = 10.0
+    """Seconds the recorder lease lasts unless its holder extends it (Redis mode: one replica
+    records at a time; another takes over this long after the holder stops)."""
     enable_noop_route: bool = False
     """Serve ``POST /v1/subnets/{id}/noop``: a billed, gated call without inference (tests,
     benchmarks)."""

@@ -202,7 +202,7 @@ def test_a_crash_between_mining_and_ack_records_the_batch_exactly_once(
     user = new_user()
 
     async def scenario() -> None:
-        services = build_services(chain_settings.with_(batch_max_age_s=0))
+        services = build_services(chain_settings.with_(batch_max_age_s=0, recorder_lease_ttl_s=0.2))
         recorder = Recorder.from_services(services)
         services.recorder = recorder
         assert services.billing is not None
@@ -214,7 +214,9 @@ def test_a_crash_between_mining_and_ack_records_the_batch_exactly_once(
         with pytest.raises(SystemExit):
             await recorder.tick()
         assert [b.status for b in await services.queue.open_batches()] == ["open"]
-        # "Restart": a fresh recorder over the same durable queue resumes the open batch.
+        # "Restart": a fresh recorder over the same durable queue resumes the open batch (in
+        # Redis mode once the dead one's lease has expired).
+        await asyncio.sleep(0.3)
         again = Recorder.from_services(services)
         assert await again.tick() == 1
         assert await services.queue.open_batches() == []
@@ -247,7 +249,7 @@ def test_a_crash_between_release_and_finish_releases_once_and_records_once(
     user = new_user()
 
     async def scenario() -> tuple[int, int]:
-        services = build_services(chain_settings.with_(batch_max_age_s=0))
+        services = build_services(chain_settings.with_(batch_max_age_s=0, recorder_lease_ttl_s=0.2))
         assert services.billing is not None
         caller = Caller(address=user.address, via="session")
         async with services.billing.billed(caller, world.subnet_id, rows=2) as charge:
@@ -260,6 +262,7 @@ def test_a_crash_between_release_and_finish_releases_once_and_records_once(
         services.queue = durable
         # A reservation admitted meanwhile must survive the resumed batch's release.
         held = await services.billing.admit(caller, world.subnet_id, rows=1)
+        await asyncio.sleep(0.3)  # the dead recorder's lease expires (Redis mode)
         again = Recorder.from_services(services)
         recorded = await again.tick()
         outstanding = await services.state.outstanding(user.address.lower())
