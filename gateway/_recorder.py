@@ -460,10 +460,15 @@ class Recorder:
     async def settle_once(self) -> int:
         """Settle every subnet's current model version that has unsettled revenue.
 
+        Only the holder of the recorder lease settles (one replica does it).
+
         Returns:
             Number of settlement transactions mined.
         """
         from signer import ClientError
+
+        if await self.lease.acquire() is None:
+            return 0
 
         count = int(await _in_thread(self._registry.functions.subnetCount().call))
         done = 0
