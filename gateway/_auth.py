@@ -193,24 +193,30 @@ class Auth:
     def _check_fields(self, msg: siwe.SiweMessage, now: datetime) -> None:
         s = self._settings
         if msg.domain != s.domain:
-            raise SignInRejected(f"domain must be {s.domain!r}, got {msg.domain!r}")
+            raise SignInRejected(
+                f"domain must be {s.domain!r}, got {msg.domain!r}", reason="domain-mismatch"
+            )
         expected_scheme = urlsplit(s.public_url).scheme
         if msg.scheme is not None and msg.scheme != expected_scheme:
-            raise SignInRejected(f"scheme must be {expected_scheme!r}")
+            raise SignInRejected(f"scheme must be {expected_scheme!r}", reason="scheme-mismatch")
         uri = urlsplit(str(msg.uri))
         if f"{uri.scheme}://{uri.netloc}" != s.origin:
-            raise SignInRejected(f"URI must be on {s.origin}")
+            raise SignInRejected(f"URI must be on {s.origin}", reason="uri-mismatch")
         if msg.chain_id != s.chain_id:
-            raise SignInRejected(f"chain id must be {s.chain_id}, got {msg.chain_id}")
+            raise SignInRejected(
+                f"chain id must be {s.chain_id}, got {msg.chain_id}", reason="chain-id-mismatch"
+            )
         issued = msg.issued_at._datetime
         if issued > now + timedelta(seconds=s.clock_skew_s):
-            raise SignInRejected("issued-at lies in the future")
+            raise SignInRejected("issued-at lies in the future", reason="issued-in-future")
         if issued < now - timedelta(seconds=s.max_message_age_s):
-            raise SignInRejected("the message is too old; ask for a new nonce")
+            raise SignInRejected("the message is too old; ask for a new nonce", reason="too-old")
         if msg.expiration_time is not None and now >= msg.expiration_time._datetime:
-            raise SignInRejected("the message has expired")
+            raise SignInRejected("the message has expired", reason="expired")
         if msg.not_before is not None and now < msg.not_before._datetime:
-            raise SignInRejected("the message is not valid yet (not-before)")
+            raise SignInRejected(
+                "the message is not valid yet (not-before)", reason="not-yet-valid"
+            )
 
     def _verify_signature(self, msg: siwe.SiweMessage, signature: str, now: datetime) -> None:
         """Blocking: ecrecover, and for contract wallets an EIP-1271 ``eth_call``."""
@@ -227,15 +233,23 @@ class Auth:
                 strict=True,
             )
         except siwe.ExpiredMessage as exc:
-            raise SignInRejected("the message has expired") from exc
+            raise SignInRejected("the message has expired", reason="expired") from exc
         except siwe.NotYetValidMessage as exc:
-            raise SignInRejected("the message is not valid yet (not-before)") from exc
+            raise SignInRejected(
+                "the message is not valid yet (not-before)", reason="not-yet-valid"
+            ) from exc
         except siwe.InvalidSignature as exc:
-            raise SignInRejected("the signature does not match the address") from exc
+            raise SignInRejected(
+                "the signature does not match the address", reason="bad-signature"
+            ) from exc
         except siwe.VerificationError as exc:
-            raise SignInRejected(f"verification failed: {type(exc).__name__}") from exc
+            raise SignInRejected(
+                f"verification failed: {type(exc).__name__}", reason="verification-failed"
+            ) from exc
         except Exception as exc:  # RPC errors during the EIP-1271 check
-            raise SignInRejected("the signature could not be checked") from exc
+            raise SignInRejected(
+                "the signature could not be checked", reason="signature-unverifiable"
+            ) from exc
 
     async def verify(self, message: str, signature: str) -> Session:
         """Check a signed SIWE message strictly and open a session.
@@ -254,7 +268,8 @@ class Auth:
 
         Raises:
             BadRequest: The message or signature is malformed.
-            SignInRejected: Any check failed.
+            SignInRejected: Any check failed; its ``reason`` says which
+                (``gateway._errors.SIGN_IN_REASONS``).
         """
         if not isinstance(signature, str) or not signature.startswith("0x"):
             raise BadRequest("signature must be 0x-prefixed hex")
@@ -267,7 +282,14 @@ class Auth:
         self._check_fields(msg, now)
         await anyio.to_thread.run_sync(self._verify_signature, msg, signature, now)
         if await self._state.consume("nonce:" + msg.nonce) is None:
-            raise SignInRejected("unknown, expired or already used nonce")
+            if await self._state.store.exists("nonce-used:" + msg.nonce):
+                raise SignInRejected("the nonce was already used", reason="nonce-reused")
+            raise SignInRejected("unknown or expired nonce", reason="nonce-unknown")
+        # A tombstone so a replay is told apart from a nonce never issued; after
+        # max_message_age_s the message is refused as too old anyway.
+        await self._state.store.set(
+            "nonce-used:" + msg.nonce, b"1", expires_in=self._settings.max_message_age_s
+        )
         ttl_s = self._settings.session_ttl_s
         if msg.expiration_time is not None:
             left = int((msg.expiration_time._datetime - now).total_seconds())

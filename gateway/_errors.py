@@ -1,20 +1,41 @@
 """The gateway's errors and the one function that renders them as RFC 9457 problems.
 
-The tree::
+Every error the gateway renders, wherever it is defined (name, status, problem ``type``
+slug after ``https://2pm.dev/problems/``; ``tests/gateway/test_gateway_errors.py`` checks this
+drawing against the classes, and that the SDK maps every slug)::
 
-    GatewayError                       500  (detail hidden)
-    ├── ConfigurationError             startup only, never rendered
-    ├── BadRequest                     400
-    ├── NotAuthenticated               401
-    │   └── SignInRejected             401  (SIWE message or signature refused)
-    ├── PaymentRequired                402  (credit or spending cap short)
-    ├── Forbidden                      403
-    │   └── InsufficientStake          403  (required and actual stake)
-    ├── NotFound                       404
-    ├── Conflict                       409
-    ├── RateLimited                    429  (Retry-After)
-    ├── UpstreamError                  502  (signer or chain answered badly)
-    └── ServiceUnavailable             503  (queue full, chain unreachable)
+    GatewayError                        500  internal            (detail hidden)
+    ├── ConfigurationError              ---  configuration       startup only, never rendered
+    ├── BadRequest                      400  bad-request
+    │   └── EncryptedFrameMalformed     400  he-malformed        gateway.he
+    ├── NotAuthenticated                401  not-authenticated
+    │   └── SignInRejected              401  sign-in-rejected    (``reason``)
+    ├── PaymentRequired                 402  payment-required    (``missing_wei``)
+    ├── Forbidden                       403  forbidden
+    │   └── InsufficientStake           403  insufficient-stake  (required and actual stake)
+    ├── NotFound                        404  not-found
+    │   └── PublicContextNotFound       404  he-context-not-found  gateway.he
+    ├── Conflict                        409  conflict
+    ├── TooManyRows                     413  too-many-rows       gateway._inference
+    ├── EncryptedPayloadTooLarge        413  he-too-large        gateway.he
+    ├── InvalidRows                     422  invalid-rows        gateway._inference
+    ├── EncryptedInputRejected          422  he-rejected         gateway.he
+    │   └── PublicContextRejected       422  he-context-rejected  gateway.he
+    ├── RateLimited                     429  rate-limited        (Retry-After)
+    ├── UpstreamError                   502  upstream            (signer or chain answered badly)
+    └── ServiceUnavailable              503  unavailable         (queue full, chain unreachable)
+        ├── ModelUnavailable            503  model-unavailable   gateway._models
+        ├── Overloaded                  503  he-overloaded       gateway.he (Retry-After)
+        └── WorkerFailed                503  he-worker-failed    gateway.he
+
+Litestar's own refusals (a path that matches no route, a wrong method, a body over the
+size limit, a body that does not decode) are rendered as problems too, with the slug of
+their status (``not-found``, ``method-not-allowed``, ``request-entity-too-large``,
+``bad-request``).
+
+A sign-in refusal says why in its ``reason`` extension member, one of
+:data:`SIGN_IN_REASONS`, so a client can act on it (ask for a new nonce, fix its clock,
+switch chain) without reading the English ``detail``.
 
 Foreign errors (web3, redis, httpx, siwe) are translated where they are caught, with
 ``raise ... from exc``; anything that still escapes becomes a 500 whose detail is hidden.
@@ -30,6 +51,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 __all__ = [
+    "SIGN_IN_REASONS",
     "BadRequest",
     "ConfigurationError",
     "Conflict",
@@ -107,11 +129,41 @@ class NotAuthenticated(GatewayError):
         super().__init__(detail, **kwargs)
 
 
+SIGN_IN_REASONS: dict[str, str] = {
+    "domain-mismatch": "the message's domain is not the gateway's",
+    "scheme-mismatch": "the message's scheme is not the gateway's public URL scheme",
+    "uri-mismatch": "the message's URI is not on the gateway's origin",
+    "chain-id-mismatch": "the message's chain id is not the gateway's chain",
+    "issued-in-future": "Issued At lies in the future beyond the allowed clock skew",
+    "too-old": "Issued At is older than the gateway accepts; ask for a new nonce",
+    "expired": "Expiration Time has passed",
+    "not-yet-valid": "Not Before has not come yet",
+    "bad-signature": "the signature is not the address's (EOA recovery or EIP-1271)",
+    "verification-failed": "the SIWE library refused the message for another reason",
+    "signature-unverifiable": "the EIP-1271 check could not reach the chain",
+    "nonce-unknown": "the nonce was never issued by this gateway, or its TTL ran out",
+    "nonce-reused": "the nonce was already used by a successful sign-in",
+}
+"""Values of a :class:`SignInRejected` problem's ``reason`` member, and what each means
+(the checks of EIP-4361's verification section, in the order the gateway runs them)."""
+
+
 class SignInRejected(NotAuthenticated):
-    """A SIWE message or its signature was refused."""
+    """A SIWE message or its signature was refused.
+
+    Attributes:
+        reason: Why, one of :data:`SIGN_IN_REASONS`; also the problem's ``reason`` member.
+    """
 
     title = "Sign-in rejected"
     slug = "sign-in-rejected"
+
+    def __init__(self, detail: str, *, reason: str, **kwargs: Any) -> None:
+        if reason not in SIGN_IN_REASONS:
+            raise ValueError(f"unknown sign-in refusal reason {reason!r}")
+        kwargs.setdefault("extra", {"reason": reason})
+        super().__init__(detail, **kwargs)
+        self.reason = reason
 
 
 class PaymentRequired(GatewayError):

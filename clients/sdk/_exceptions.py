@@ -5,7 +5,8 @@ The tree::
     TwoPMError
     ├── ApiError                      the gateway answered with an RFC 9457 problem
     │   ├── BadRequest                400, 409, 413, 422 and any other 4xx not below
-    │   ├── AuthError                 401: no session or API key, sign-in refused
+    │   ├── AuthError                 401: no session or API key
+    │   │   └── SignInRejected        401: sign-in refused; ``reason`` says why
     │   ├── PaymentRequired           402: credit or the signed spending cap is short
     │   ├── ForbiddenError            403
     │   │   └── InsufficientStake     403: active stake below the subnet's minimum
@@ -18,6 +19,10 @@ The tree::
     │   └── TransactionReverted       a transaction reverted (custom error name and arguments)
     ├── WalletError                   a key or keystore could not be loaded or used
     └── InvalidInput                  the caller's own arguments are wrong (nothing was sent)
+
+The class comes from the problem's ``type`` (:data:`PROBLEM_TYPES`, one entry for every
+problem the gateway renders; a gateway test checks that none is missing), else from the
+status.
 
 Foreign errors (httpx, web3, eth-account, the CKKS codec) are translated where they are
 caught, with ``raise ... from exc``; a test checks that no httpx exception escapes.
@@ -32,6 +37,7 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "PROBLEM_TYPES",
     "ApiError",
     "AuthError",
     "BadRequest",
@@ -44,6 +50,7 @@ __all__ = [
     "PaymentRequired",
     "RateLimited",
     "ServerError",
+    "SignInRejected",
     "TransactionReverted",
     "TransportError",
     "TwoPMError",
@@ -53,6 +60,8 @@ __all__ = [
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://2pm.dev/problems/"
+"""Prefix of the gateway's problem ``type`` URIs; the rest is the slug."""
 _DETAIL_MAX_CHARS = 300
 """Longest slice of a non-problem error body quoted in a message."""
 
@@ -98,6 +107,22 @@ class BadRequest(ApiError):
 
 class AuthError(ApiError):
     """No valid session or API key came with the request, or the sign-in was refused (401)."""
+
+
+class SignInRejected(AuthError):
+    """The gateway refused a signed SIWE message (401).
+
+    Attributes:
+        reason: Why, machine-readable (the problem's ``reason``), e.g. ``"nonce-reused"``,
+            ``"expired"``, ``"domain-mismatch"``, ``"chain-id-mismatch"``, ``"bad-signature"``;
+            the gateway's ``gateway._errors.SIGN_IN_REASONS`` lists them all. None if absent.
+    """
+
+    @property
+    def reason(self) -> str | None:
+        """The refusal's machine-readable reason, or None."""
+        value = self.problem.get("reason")
+        return value if isinstance(value, str) else None
 
 
 class PaymentRequired(ApiError):
@@ -234,6 +259,43 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+PROBLEM_TYPES: dict[str, type[ApiError]] = {
+    "internal": ServerError,
+    "bad-request": BadRequest,
+    "he-malformed": BadRequest,
+    "not-authenticated": AuthError,
+    "sign-in-rejected": SignInRejected,
+    "payment-required": PaymentRequired,
+    "forbidden": ForbiddenError,
+    "insufficient-stake": InsufficientStake,
+    "not-found": NotFound,
+    "he-context-not-found": NotFound,
+    "method-not-allowed": BadRequest,
+    "conflict": BadRequest,
+    "too-many-rows": BadRequest,
+    "he-too-large": BadRequest,
+    "request-entity-too-large": BadRequest,
+    "invalid-rows": BadRequest,
+    "he-rejected": BadRequest,
+    "he-context-rejected": BadRequest,
+    "rate-limited": RateLimited,
+    "upstream": ServerError,
+    "unavailable": Overloaded,
+    "model-unavailable": Overloaded,
+    "he-overloaded": Overloaded,
+    "he-worker-failed": Overloaded,
+}
+"""The SDK error for each problem slug the gateway renders (the part of ``type`` after
+:data:`PROBLEM_TYPE_BASE`)."""
+
+
+def _status_class(status: int) -> type[ApiError]:
+    """The SDK error of a bare status (no problem type, or one the SDK does not know)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return BadRequest if 400 <= status < 500 else ServerError
+
+
 def error_from_response(response: httpx.Response) -> ApiError:
     """Translate an error response (status >= 400) into the SDK's error for its status.
 
@@ -241,10 +303,10 @@ def error_from_response(response: httpx.Response) -> ApiError:
         response: A response whose body has been read.
 
     Returns:
-        The matching :class:`ApiError` subclass (raise it). A 403 whose problem type
-        ends in ``insufficient-stake`` becomes :class:`InsufficientStake`; a body that
-        is not a problem still gives the class of its status, with a short excerpt as
-        detail.
+        The matching :class:`ApiError` subclass (raise it): the class of the problem's
+        ``type`` (:data:`PROBLEM_TYPES`) when it fits the status, else the class of the
+        status. A body that is not a problem still gives the class of its status, with a
+        short excerpt as detail.
     """
     status = response.status_code
     problem = _problem_of(response)
@@ -257,15 +319,11 @@ def error_from_response(response: httpx.Response) -> ApiError:
         title = str(problem.get("title") or response.reason_phrase or "HTTP error")
         detail = str(problem.get("detail") or "")
     problem_type = str(problem.get("type") or "about:blank")
-    cls: type[ApiError]
-    if status == 403 and problem_type.endswith("insufficient-stake"):
-        cls = InsufficientStake
-    elif status in _BY_STATUS:
-        cls = _BY_STATUS[status]
-    elif 400 <= status < 500:
-        cls = BadRequest
-    else:
-        cls = ServerError
+    cls = _status_class(status)
+    if problem_type.startswith(PROBLEM_TYPE_BASE):
+        mapped = PROBLEM_TYPES.get(problem_type.removeprefix(PROBLEM_TYPE_BASE))
+        if mapped is not None and issubclass(mapped, cls):
+            cls = mapped
     kwargs: dict[str, Any] = {"problem_type": problem_type, "problem": problem}
     if cls in (RateLimited, Overloaded):
         kwargs["retry_after_s"] = _retry_after_s(response, problem)

@@ -40,6 +40,14 @@ def _nonce(client: httpx.Client) -> str:
     return str(client.get("/v1/auth/nonce").json()["nonce"])
 
 
+def _assert_refused(r: httpx.Response, reason: str) -> dict[str, object]:
+    """A 401 sign-in refusal whose machine-readable ``reason`` is ``reason``."""
+    body = _assert_problem(r, 401)
+    assert body["type"] == "https://2pm.dev/problems/sign-in-rejected", body
+    assert body["reason"] == reason, body
+    return body
+
+
 def _assert_problem(r: httpx.Response, status: int) -> dict[str, object]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -81,13 +89,13 @@ def test_verify_rejects_a_reused_nonce(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, nonce)
     signature = sign(message, KEY)
     assert _verify(client, message, signature).status_code == 200
-    body = _assert_problem(_verify(client, message, signature), 401)
+    body = _assert_refused(_verify(client, message, signature), "nonce-reused")
     assert "nonce" in str(body["detail"])
 
 
 def test_verify_rejects_a_nonce_the_gateway_never_issued(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, "NeverIssued12345")
-    _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, KEY)), "nonce-unknown")
 
 
 def test_verify_rejects_an_expired_message(client: httpx.Client) -> None:
@@ -95,40 +103,46 @@ def test_verify_rejects_an_expired_message(client: httpx.Client) -> None:
     message = siwe_message(
         ADDRESS, _nonce(client), issued_at=past - timedelta(seconds=30), expiration=past
     )
-    body = _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    body = _assert_refused(_verify(client, message, sign(message, KEY)), "expired")
     assert "expired" in str(body["detail"])
 
 
 def test_verify_rejects_a_message_that_is_not_valid_yet(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client), not_before=future(3600))
-    _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, KEY)), "not-yet-valid")
 
 
 def test_verify_rejects_an_issued_at_in_the_future(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client), issued_at=future(3600))
-    _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, KEY)), "issued-in-future")
 
 
 def test_verify_rejects_an_old_message(client: httpx.Client) -> None:
     old = datetime.now(UTC) - timedelta(hours=2)
     message = siwe_message(ADDRESS, _nonce(client), issued_at=old)
-    _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, KEY)), "too-old")
 
 
 def test_verify_rejects_a_wrong_domain(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client), domain="evil.example")
-    body = _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    body = _assert_refused(_verify(client, message, sign(message, KEY)), "domain-mismatch")
     assert "domain" in str(body["detail"])
 
 
 def test_verify_rejects_a_uri_on_another_origin(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client), uri="https://evil.example/login")
-    _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, KEY)), "uri-mismatch")
+
+
+def test_verify_rejects_a_scheme_other_than_the_gateways(client: httpx.Client) -> None:
+    message = siwe_message(ADDRESS, _nonce(client))
+    message = message.replace(f"{DOMAIN} wants", f"http://{DOMAIN} wants", 1)
+    _assert_refused(_verify(client, message, sign(message, KEY)), "scheme-mismatch")
 
 
 def test_verify_rejects_a_wrong_chain(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client), chain_id=1)
-    body = _assert_problem(_verify(client, message, sign(message, KEY)), 401)
+    body = _assert_refused(_verify(client, message, sign(message, KEY)), "chain-id-mismatch")
     assert "chain" in str(body["detail"])
 
 
@@ -136,24 +150,26 @@ def test_verify_rejects_a_tampered_signature(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client))
     signature = sign(message, KEY)
     tampered = signature[:10] + ("0" if signature[10] != "0" else "1") + signature[11:]
-    _assert_problem(_verify(client, message, tampered), 401)
+    _assert_refused(_verify(client, message, tampered), "bad-signature")
 
 
 def test_verify_rejects_a_tampered_message(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client))
     signature = sign(message, KEY)
-    _assert_problem(_verify(client, message.replace("Sign in", "Sign up"), signature), 401)
+    _assert_refused(
+        _verify(client, message.replace("Sign in", "Sign up"), signature), "bad-signature"
+    )
 
 
 def test_verify_rejects_a_signature_from_another_key(client: httpx.Client) -> None:
     message = siwe_message(ADDRESS, _nonce(client))
-    _assert_problem(_verify(client, message, sign(message, OTHER_KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, OTHER_KEY)), "bad-signature")
 
 
 def test_a_rejected_signature_does_not_burn_the_nonce(client: httpx.Client) -> None:
     nonce = _nonce(client)
     message = siwe_message(ADDRESS, nonce)
-    _assert_problem(_verify(client, message, sign(message, OTHER_KEY)), 401)
+    _assert_refused(_verify(client, message, sign(message, OTHER_KEY)), "bad-signature")
     assert _verify(client, message, sign(message, KEY)).status_code == 200
 
 

@@ -57,6 +57,7 @@ def test_the_sdk_exports_exactly_its_public_names() -> None:
             "ReceiptCheck",
             "ReceiptRecord",
             "ServerError",
+            "SignInRejected",
             "SignedSpendingAuthorization",
             "Subnet",
             "TransactionReverted",
@@ -127,6 +128,18 @@ def test_a_403_for_stake_carries_the_required_and_actual_stake() -> None:
     )
     assert isinstance(error, InsufficientStake)
     assert (error.required_stake_wei, error.actual_stake_wei) == (1000, 7)
+
+
+def test_a_refused_sign_in_says_why() -> None:
+    error = error_from_response(_problem(401, "sign-in-rejected", reason="nonce-reused"))
+    assert isinstance(error, sdk.SignInRejected) and isinstance(error, AuthError)
+    assert error.reason == "nonce-reused"
+    assert type(error_from_response(_problem(401, "not-authenticated"))) is AuthError
+
+
+def test_a_problem_type_that_does_not_fit_its_status_maps_by_status() -> None:
+    assert type(error_from_response(_problem(404, "insufficient-stake"))) is NotFound
+    assert type(error_from_response(_problem(403, "never-heard-of-it"))) is ForbiddenError
 
 
 def test_a_402_says_how_much_is_missing() -> None:
