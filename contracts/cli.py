@@ -2,7 +2,7 @@
 
 twopm chain up [--state-dir DIR] [--port N] [--deploy]
 twopm chain deploy --rpc-url URL (--private-key-file FILE | --dev-account N) --out FILE
-                   [--operator ADDRESS] [--fee-recipient ADDRESS] [--token SYMBOL=ADDRESS ...]
+                   [--operator ADDRESS] [--fee-recipient ADDRESS] [--token SYMBOL=ADDRESS[:feed=FEED[:max_age=S][:min=N][:max=N]] ...]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from web3.providers.rpc import HTTPProvider
 from clients.errors import CliError
 from contracts._errors import ContractRevert
 from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
-from contracts.deploy import TOKEN_KIND, deploy_all
+from contracts.deploy import TOKEN_KIND, RateFeedConfig, deploy_all
 
 #: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
@@ -67,8 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--token",
         action="append",
         default=[],
-        metavar="SYMBOL=ADDRESS",
-        help="list an existing staking token (stETH, wstETH, rETH); without any, local stand-ins are deployed",
+        metavar="SYMBOL=ADDRESS[:feed=FEED]",
+        help=(
+            "list an existing staking token (stETH, wstETH, rETH), optionally valued through a Chainlink-style "
+            "rate feed (':feed=FEED', with optional ':max_age=SECONDS', ':min=N', ':max=N' in the feed's units; "
+            "bridged wstETH on Scroll needs one); without any --token, local stand-ins are deployed"
+        ),
     )
     deploy.add_argument("--out", type=Path, default=Path(".state/chain/deployment.json"))
     deploy.set_defaults(handler=_deploy)
@@ -103,16 +107,58 @@ def read_private_key_file(path: Path) -> str:
     return text
 
 
-def _parse_tokens(items: list[str]) -> dict[str, str]:
+_FEED_OPTIONS = ("feed", "max_age", "min", "max")
+
+
+def parse_tokens(items: list[str]) -> tuple[dict[str, str], dict[str, RateFeedConfig]]:
+    """Parse ``--token SYMBOL=ADDRESS[:feed=FEED[:max_age=S][:min=N][:max=N]]`` options.
+
+    Args:
+        items: The option values as given.
+
+    Returns:
+        (symbol -> token address, symbol -> rate feed configuration for the tokens that name a feed).
+
+    Raises:
+        CliError: An unknown symbol, a bad address, an unknown or repeated option, a feed on stETH, or a
+            non-integer age or bound.
+    """
     tokens: dict[str, str] = {}
+    feeds: dict[str, RateFeedConfig] = {}
     for item in items:
-        symbol, _, address = item.partition("=")
+        head, *options = item.split(":")
+        symbol, _, address = head.partition("=")
         if symbol not in TOKEN_KIND or not Web3.is_address(address):
             raise CliError(
                 f"--token {item!r}: expected SYMBOL=ADDRESS with SYMBOL in {sorted(TOKEN_KIND)}"
             )
         tokens[symbol] = Web3.to_checksum_address(address)
-    return tokens
+        values: dict[str, str] = {}
+        for option in options:
+            key, sep, value = option.partition("=")
+            if key not in _FEED_OPTIONS or not sep or key in values:
+                raise CliError(
+                    f"--token {item!r}: unknown or repeated option {option!r}; "
+                    "expected feed=ADDRESS, max_age=SECONDS, min=N, max=N"
+                )
+            values[key] = value
+        if not values:
+            continue
+        if "feed" not in values or not Web3.is_address(values["feed"]):
+            raise CliError(f"--token {item!r}: the options need feed=ADDRESS (a 0x address)")
+        if symbol == "stETH":
+            raise CliError(f"--token {item!r}: stETH is valued by its shares, not through a feed")
+        try:
+            numbers = {k: int(v) for k, v in values.items() if k != "feed"}
+        except ValueError:
+            raise CliError(f"--token {item!r}: max_age, min and max must be integers") from None
+        feeds[symbol] = RateFeedConfig(
+            Web3.to_checksum_address(values["feed"]),
+            **({"max_age_s": numbers["max_age"]} if "max_age" in numbers else {}),
+            min_answer=numbers.get("min"),
+            max_answer=numbers.get("max"),
+        )
+    return tokens, feeds
 
 
 def _connect(rpc_url: str) -> Web3:
@@ -127,7 +173,7 @@ def _connect(rpc_url: str) -> Web3:
 def _deploy(args: argparse.Namespace) -> int:
     w3 = _connect(args.rpc_url)
     chain_id = w3.eth.chain_id
-    tokens = _parse_tokens(args.token)
+    tokens, feeds = parse_tokens(args.token)
     if args.dev_account is not None:
         if chain_id not in (SCROLL_SEPOLIA_CHAIN_ID, 31337) or not _is_anvil(w3):
             raise CliError("--dev-account is for a local anvil chain only; use --private-key-file")
@@ -147,9 +193,12 @@ def _deploy(args: argparse.Namespace) -> int:
             fee_recipient=args.fee_recipient,
             local_tokens=not tokens,
             tokens=tokens or None,
+            rate_feeds=feeds or None,
         )
     except ContractRevert as exc:
         raise CliError(f"deployment reverted: {exc}") from exc
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     deployment.write(args.out)
     for name, address in deployment.addresses.items():
         print(f"{name:16} {address}")

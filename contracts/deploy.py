@@ -19,6 +19,37 @@ TOKEN_KIND = {"stETH": 1, "wstETH": 2, "rETH": 3}
 LOCAL_TOKENS = {"stETH": "MockStETH", "wstETH": "MockWstETH", "rETH": "MockRETH"}
 #: Initial rates of the local stand-ins, wei of ETH per 1e18 tokens (close to mainnet in 2026).
 LOCAL_RATES_WEI = {"MockWstETH": 1_210_000_000_000_000_000, "MockRETH": 1_140_000_000_000_000_000}
+#: Default staleness allowance of a rate feed, seconds: the wstETH/stETH feed on Scroll updates about every
+#: 24 h (observed heartbeat, /work/shared/FACTS.md), plus 2 h of slack.
+DEFAULT_FEED_MAX_AGE_S = 26 * 3600
+#: Default accepted answers of a rate feed, as multiples of one token in ETH: [1, 2]. wstETH/stETH and rETH/ETH
+#: have only grown from 1.0 since launch (about 1.21 and 1.14 in 2026); a value outside is a broken feed.
+DEFAULT_FEED_BOUNDS = (1, 2)
+
+
+@dataclass(frozen=True)
+class RateFeedConfig:
+    """How the StakingVault values a token through a Chainlink-style feed (``configureRateFeed``).
+
+    Attributes:
+        feed: Address of an ``AggregatorV3Interface`` answering ETH (or stETH) per token.
+        max_age_s: Oldest round accepted, seconds (1 .. 7 days); older rounds value the stake at 0.
+        min_answer: Smallest accepted answer in the feed's units (its ``decimals()``); ``None``: 1 token.
+        max_answer: Largest accepted answer in the feed's units; ``None``: 2 tokens.
+    """
+
+    feed: str
+    max_age_s: int = DEFAULT_FEED_MAX_AGE_S
+    min_answer: int | None = None
+    max_answer: int | None = None
+
+    def bounds(self, decimals: int) -> tuple[int, int]:
+        """The (min, max) answer, defaults scaled to a feed with ``decimals`` decimals."""
+        low, high = DEFAULT_FEED_BOUNDS
+        return (
+            self.min_answer if self.min_answer is not None else low * 10**decimals,
+            self.max_answer if self.max_answer is not None else high * 10**decimals,
+        )
 
 
 @dataclass
@@ -33,6 +64,7 @@ class Deployment:
         deployer: Address that deployed and owns the contracts.
         operator: The InferenceLedger operator (the signer's address).
         tokens: Token symbol (``stETH``, ``wstETH``, ``rETH``) -> address accepted by the StakingVault.
+        rate_feeds: Token symbol -> address of the feed that values it (only tokens valued by a feed).
         w3: Client used for :meth:`contract`; not serialised.
     """
 
@@ -42,6 +74,7 @@ class Deployment:
     deployer: str
     operator: str
     tokens: dict[str, str] = field(default_factory=dict)
+    rate_feeds: dict[str, str] = field(default_factory=dict)
     w3: Web3 | None = field(default=None, repr=False, compare=False)
 
     def contract(self, name: str, w3: Web3 | None = None) -> Contract:
@@ -67,6 +100,7 @@ class Deployment:
             "operator": self.operator,
             "contracts": self.addresses,
             "tokens": self.tokens,
+            "rate_feeds": self.rate_feeds,
         }
 
     def write(self, path: Path) -> None:
@@ -91,6 +125,7 @@ class Deployment:
                 deployer=data["deployer"],
                 operator=data["operator"],
                 tokens=dict(data.get("tokens", {})),
+                rate_feeds=dict(data.get("rate_feeds", {})),
                 w3=w3,
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
@@ -108,6 +143,7 @@ def deploy_all(
     credit_withdrawal_delay_s: int = 24 * 3600,
     local_tokens: bool = True,
     tokens: dict[str, str] | None = None,
+    rate_feeds: dict[str, RateFeedConfig] | None = None,
 ) -> Deployment:
     """Deploy NodeRegistry, StakingVault, SubnetRegistry and InferenceLedger, and list the staking tokens.
 
@@ -119,14 +155,19 @@ def deploy_all(
         protocol_fee_bps: Protocol fee in basis points (at most 2 000).
         staking_cooldown_s: StakingVault withdrawal cooldown, seconds (at most 30 days).
         credit_withdrawal_delay_s: InferenceLedger credit-withdrawal delay, seconds (at most 30 days).
-        local_tokens: Also deploy the stETH / wstETH / rETH stand-ins and list them (local chains only).
+        local_tokens: Also deploy the stETH / wstETH / rETH stand-ins and list them (local chains only),
+            and a ``WstETHRateFeed`` through which the vault values ``MockWstETH``, as on Scroll (unless
+            ``rate_feeds`` names another feed for wstETH).
         tokens: Existing token addresses to list instead (symbol -> address), e.g. on Scroll.
+        rate_feeds: Symbol -> the feed that values that token (wstETH and rETH only). On Scroll, bridged
+            wstETH has no ``stEthPerToken`` and must have one; rETH without one is L1-only.
 
     Returns:
         The deployment, with ``w3`` attached.
 
     Raises:
-        ValueError: Both or neither of ``local_tokens`` and ``tokens`` describe the tokens.
+        ValueError: Both or neither of ``local_tokens`` and ``tokens`` describe the tokens, or a
+            rate feed names a token that is not listed.
         contracts.ContractRevert: A constructor or configuration call reverted.
     """
     if local_tokens == bool(tokens):
@@ -155,6 +196,7 @@ def deploy_all(
         "InferenceLedger": ledger.address,
     }
     listed: dict[str, str] = {}
+    feeds = dict(rate_feeds or {})
     if local_tokens:
         for symbol, name in LOCAL_TOKENS.items():
             args: tuple[Any, ...] = (
@@ -163,6 +205,10 @@ def deploy_all(
             token = sender.deploy(name, *args)
             addresses[name] = token.address
             listed[symbol] = token.address
+        if "wstETH" not in feeds:
+            feed = sender.deploy("WstETHRateFeed", deployer, LOCAL_RATES_WEI["MockWstETH"])
+            addresses["WstETHRateFeed"] = feed.address
+            feeds["wstETH"] = RateFeedConfig(feed.address)
     else:
         assert tokens is not None
         listed = {symbol: Web3.to_checksum_address(a) for symbol, a in tokens.items()}
@@ -172,6 +218,27 @@ def deploy_all(
                 f"unknown staking token {symbol!r}; expected one of {sorted(TOKEN_KIND)}"
             )
         sender.transact(vault.functions.configureToken(address, TOKEN_KIND[symbol], True))
+    for symbol, config in feeds.items():
+        if symbol not in listed:
+            raise ValueError(f"a rate feed for {symbol!r}, which is not a listed staking token")
+        feed_address = Web3.to_checksum_address(config.feed)
+        feed_contract = w3.eth.contract(
+            address=feed_address, abi=load_artifact("WstETHRateFeed").abi
+        )
+        try:
+            decimals = int(feed_contract.functions.decimals().call())
+            feed_contract.functions.latestRoundData().call()
+        except Exception as exc:  # no code, or not the interface: web3 raises several types
+            raise ValueError(
+                f"the {symbol} rate feed {feed_address} does not answer decimals() and "
+                "latestRoundData(): not an AggregatorV3Interface feed"
+            ) from exc
+        low, high = config.bounds(decimals)
+        sender.transact(
+            vault.functions.configureRateFeed(
+                listed[symbol], feed_address, config.max_age_s, low, high
+            )
+        )
     return Deployment(
         chain_id=w3.eth.chain_id,
         addresses=addresses,
@@ -179,5 +246,6 @@ def deploy_all(
         deployer=deployer,
         operator=Web3.to_checksum_address(operator),
         tokens=listed,
+        rate_feeds={symbol: Web3.to_checksum_address(c.feed) for symbol, c in feeds.items()},
         w3=w3,
     )

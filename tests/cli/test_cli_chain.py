@@ -167,3 +167,74 @@ def test_an_anvil_that_cannot_start_is_a_clear_error(tmp_path, monkeypatch):
     )
     assert result.returncode == 1 and result.stderr.startswith("twopm: error:"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_chain_deploy_lists_existing_tokens_and_values_wsteth_through_its_feed(
+    tmp_path, anvil, deployment
+):
+    a = deployment.addresses
+    out = tmp_path / "scroll.json"
+    result = run(
+        "chain", "deploy",
+        "--rpc-url", anvil.rpc_url,
+        "--dev-account", "4",
+        "--token", f"stETH={a['MockStETH']}",
+        "--token", f"wstETH={a['MockWstETH']}:feed={a['WstETHRateFeed']}:max_age=3600",
+        "--token", f"rETH={a['MockRETH']}",
+        "--out", str(out),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scroll = Deployment.read(out, anvil.w3)
+    assert scroll.tokens == {
+        "stETH": a["MockStETH"],
+        "wstETH": a["MockWstETH"],
+        "rETH": a["MockRETH"],
+    }
+    assert scroll.rate_feeds == {"wstETH": a["WstETHRateFeed"]}
+    assert "WstETHRateFeed" not in scroll.addresses  # an existing feed is not deployed again
+    vault = scroll.contract("StakingVault")
+    assert vault.functions.rateFeed(a["MockWstETH"]).call() == (
+        a["WstETHRateFeed"],
+        3600,
+        10**18,
+        2 * 10**18,
+    )
+    assert vault.functions.rateFeed(a["MockRETH"]).call()[0] == "0x" + "00" * 20
+    feed = deployment.contract("WstETHRateFeed")
+    answer = feed.functions.latestRoundData().call()[1]
+    assert vault.functions.rateOf(a["MockWstETH"]).call() in (answer, 0)  # 0 only if stale by now
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("wstETH={w}:feed=0x12", "the options need feed=ADDRESS"),
+        ("wstETH={w}:max_age=60", "the options need feed=ADDRESS"),
+        ("wstETH={w}:feed={f}:colour=red", "unknown or repeated option 'colour=red'"),
+        ("wstETH={w}:feed={f}:feed={f}", "unknown or repeated option"),
+        ("wstETH={w}:feed={f}:max_age=soon", "max_age, min and max must be integers"),
+        ("stETH={s}:feed={f}", "stETH is valued by its shares"),
+        ("wstETH={w}:feed={s}", "not an AggregatorV3Interface feed"),
+        (
+            "wstETH={w}:feed=0x000000000000000000000000000000000000dEaD",
+            "not an AggregatorV3Interface feed",
+        ),
+        ("wstETH={w}:feed={f}:max_age=0", "StakingVaultInvalidRateFeed"),
+        ("wstETH={w}:feed={f}:min=3:max=2", "StakingVaultInvalidRateFeed"),
+    ],
+)
+def test_chain_deploy_refuses_bad_feed_options_with_one_line(
+    tmp_path, anvil, deployment, token, message
+):
+    a = deployment.addresses
+    value = token.format(w=a["MockWstETH"], f=a["WstETHRateFeed"], s=a["MockStETH"])
+    result = run(
+        "chain", "deploy", "--rpc-url", anvil.rpc_url, "--dev-account", "4", "--token", value,
+        "--out", str(tmp_path / "d.json"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "d.json").exists()

@@ -7,6 +7,7 @@ from web3 import Web3
 from contracts.tx import expect_revert
 
 ST_ETH, WST_ETH, R_ETH = 1, 2, 3
+ZERO = "0x" + "00" * 20
 
 
 @pytest.fixture
@@ -29,6 +30,11 @@ def reth(c):
     return c("MockRETH")
 
 
+@pytest.fixture
+def feed(c):
+    return c("WstETHRateFeed")
+
+
 def stake_steth(tx, steth, vault, who: int, amount: int) -> int:
     tx(who).transact(
         steth.functions.submit(Web3.to_checksum_address("0x" + "00" * 20)), value=amount
@@ -44,8 +50,15 @@ def stake_token(tx, token, vault, who: int, amount: int) -> None:
     tx(who).transact(vault.functions.stake(token.address, amount))
 
 
-def test_deployment_lists_the_three_tokens_with_their_kinds(vault, steth, wsteth, reth):
+def test_deployment_lists_the_three_tokens_with_their_kinds(vault, steth, wsteth, reth, feed):
     assert vault.functions.tokens().call() == [steth.address, wsteth.address, reth.address]
+    assert vault.functions.rateFeed(wsteth.address).call() == (
+        feed.address,
+        26 * 3600,
+        ETH,
+        2 * ETH,
+    )
+    assert vault.functions.rateFeed(reth.address).call()[0] == ZERO
     assert vault.functions.tokenConfig(steth.address).call() == (ST_ETH, True)
     assert vault.functions.tokenConfig(wsteth.address).call() == (WST_ETH, True)
     assert vault.functions.tokenConfig(reth.address).call() == (R_ETH, True)
@@ -75,19 +88,28 @@ def test_a_steth_rebase_raises_the_staked_value_without_a_transaction(vault, ste
     assert vault.functions.stakedValueOf(addr(7)).call() == expected
 
 
-def test_wsteth_and_reth_are_valued_at_their_own_rates(vault, wsteth, reth, tx, addr):
+def test_wsteth_is_valued_through_its_feed_and_reth_at_its_own_rate(
+    vault, wsteth, reth, feed, tx, addr
+):
     stake_token(tx, wsteth, vault, 8, 2 * ETH)
     stake_token(tx, reth, vault, 8, 3 * ETH)
-    w_rate = wsteth.functions.stEthPerToken().call()
+    w_rate = feed.functions.latestRoundData().call()[1]
     r_rate = reth.functions.getExchangeRate().call()
     assert vault.functions.stakedValueOf(addr(8)).call() == 2 * w_rate + 3 * r_rate
     receipt = tx(0).transact(reth.functions.setRate(r_rate + 10**16))
     assert events(reth, receipt, "RateUpdated") == [
         {"previousRate": r_rate, "newRate": r_rate + 10**16}
     ]
+    # The token's own stEthPerToken no longer counts (bridged wstETH on Scroll has none); the feed does.
     tx(0).transact(wsteth.functions.setRate(w_rate * 2))
-    assert vault.functions.stakedValueOf(addr(8)).call() == 2 * (w_rate * 2) + 3 * (r_rate + 10**16)
+    assert vault.functions.stakedValueOf(addr(8)).call() == 2 * w_rate + 3 * (r_rate + 10**16)
+    receipt = tx(0).transact(feed.functions.setAnswer(w_rate + 5 * 10**16))
+    assert events(feed, receipt, "AnswerUpdated")[0]["answer"] == w_rate + 5 * 10**16
+    assert vault.functions.stakedValueOf(addr(8)).call() == 2 * (w_rate + 5 * 10**16) + 3 * (
+        r_rate + 10**16
+    )
     assert vault.functions.stakeOf(addr(8), reth.address).call() == [3 * ETH, 3 * (r_rate + 10**16)]
+    assert vault.functions.rateOf(wsteth.address).call() == w_rate + 5 * 10**16
 
 
 def test_request_withdrawal_drops_the_stake_at_once_and_withdraw_waits_out_the_cooldown(
@@ -105,7 +127,7 @@ def test_request_withdrawal_drops_the_stake_at_once_and_withdraw_waits_out_the_c
             "readyAt": ready_at,
         }
     ]
-    rate = wsteth.functions.stEthPerToken().call()
+    rate = vault.functions.rateOf(wsteth.address).call()
     assert vault.functions.stakedValueOf(addr(8)).call() == 3 * rate
     assert vault.functions.withdrawalRequest(1).call() == (
         addr(8),
@@ -263,3 +285,136 @@ def test_mock_steth_rejects_overdrafts_and_missing_allowance(steth, tx, addr):
     assert err.name == "MockStETHZeroAmount"
     err = expect_revert(steth.functions.rebase(1), addr(7))
     assert err.name == "OwnableUnauthorizedAccount"
+
+
+# ----------------------------------------------------------------- rate feeds (wstETH as on Scroll)
+
+
+def test_a_stale_round_counts_the_stake_as_zero_and_a_fresh_one_counts_again(
+    vault, wsteth, steth, feed, tx, addr, anvil
+):
+    stake_token(tx, wsteth, vault, 8, 2 * ETH)
+    stake_steth(tx, steth, vault, 8, ETH)
+    rate = feed.functions.latestRoundData().call()[1]
+    assert vault.functions.stakedValueOf(addr(8)).call() == 2 * rate + ETH
+    now = anvil.w3.eth.get_block("latest")["timestamp"]
+    receipt = tx(0).transact(feed.functions.setUpdatedAt(now - 26 * 3600 - 10))
+    assert events(feed, receipt, "UpdatedAtChanged")[0]["newUpdatedAt"] == now - 26 * 3600 - 10
+    # stale: wstETH counts 0, the other tokens still count, and nothing reverts
+    assert vault.functions.stakedValueOf(addr(8)).call() == ETH
+    assert vault.functions.stakeOf(addr(8), wsteth.address).call() == [2 * ETH, 0]
+    assert vault.functions.rateOf(wsteth.address).call() == 0
+    # a round dated in the future is refused too
+    tx(0).transact(feed.functions.setUpdatedAt(now + 3600))
+    assert vault.functions.stakedValueOf(addr(8)).call() == ETH
+    tx(0).transact(feed.functions.setAnswer(rate))
+    assert vault.functions.stakedValueOf(addr(8)).call() == 2 * rate + ETH
+    # just inside the allowance still counts
+    latest = anvil.w3.eth.get_block("latest")["timestamp"]
+    tx(0).transact(feed.functions.setUpdatedAt(latest - 26 * 3600 + 30))
+    assert vault.functions.stakedValueOf(addr(8)).call() == 2 * rate + ETH
+
+
+@pytest.mark.parametrize("answer", [0, -1, ETH - 1, 2 * ETH + 1, -(2**255)])
+def test_an_out_of_bounds_answer_counts_the_stake_as_zero(vault, wsteth, feed, tx, addr, answer):
+    stake_token(tx, wsteth, vault, 8, 2 * ETH)
+    tx(0).transact(feed.functions.setAnswer(answer))
+    assert vault.functions.stakedValueOf(addr(8)).call() == 0
+    assert vault.functions.stakeOf(addr(8), wsteth.address).call() == [2 * ETH, 0]
+    tx(0).transact(feed.functions.setAnswer(2 * ETH))  # the upper bound itself is accepted
+    assert vault.functions.stakedValueOf(addr(8)).call() == 4 * ETH
+
+
+def test_a_feed_that_reverts_or_is_not_a_feed_counts_zero_without_reverting(
+    vault, wsteth, reth, tx, addr, c
+):
+    stake_token(tx, wsteth, vault, 8, ETH)
+    stake_token(tx, reth, vault, 8, ETH)
+    r_rate = reth.functions.getExchangeRate().call()
+    # the ledger has code but no latestRoundData: the call reverts inside the vault's static call
+    ledger = c("InferenceLedger")
+    tx(0).transact(vault.functions.configureRateFeed(wsteth.address, ledger.address, 60, 1, 2))
+    assert vault.functions.stakedValueOf(addr(8)).call() == r_rate
+    # a token without its own rate function (a plain ERC-20, like bridged wstETH) and no feed counts 0 too
+    tx(0).transact(vault.functions.configureRateFeed(wsteth.address, ZERO, 0, 0, 0))
+    tx(0).transact(wsteth.functions.setRate(10**18))
+    assert vault.functions.stakedValueOf(addr(8)).call() == 10**18 + r_rate
+    tx(0).transact(vault.functions.configureToken(ledger.address, WST_ETH, True))
+    assert vault.functions.rateOf(ledger.address).call() == 0
+
+
+def test_configure_rate_feed_scales_other_decimals_and_can_be_removed(
+    vault, reth, feed, tx, addr, anvil
+):
+    stake_token(tx, reth, vault, 8, 3 * ETH)
+    # a feed with 18 decimals read with bounds in its own units; rETH now valued through it
+    receipt = tx(0).transact(
+        vault.functions.configureRateFeed(reth.address, feed.address, 3600, ETH, 3 * ETH)
+    )
+    assert events(vault, receipt, "RateFeedConfigured") == [
+        {
+            "token": reth.address,
+            "feed": feed.address,
+            "maxAgeSeconds": 3600,
+            "minAnswer": ETH,
+            "maxAnswer": 3 * ETH,
+        }
+    ]
+    tx(0).transact(feed.functions.setAnswer(ETH + 5 * 10**16))
+    assert vault.functions.stakedValueOf(addr(8)).call() == 3 * (ETH + 5 * 10**16)
+    receipt = tx(0).transact(vault.functions.configureRateFeed(reth.address, ZERO, 0, 0, 0))
+    assert events(vault, receipt, "RateFeedConfigured")[0]["feed"] == ZERO
+    assert (
+        vault.functions.stakedValueOf(addr(8)).call() == 3 * reth.functions.getExchangeRate().call()
+    )
+
+
+def test_configure_rate_feed_rejects_bad_tokens_feeds_ages_and_bounds(
+    vault, steth, wsteth, feed, addr, c
+):
+    cases = [
+        ((addr(9), feed.address, 60, 1, 2), "StakingVaultTokenNotAllowed", (addr(9),)),
+        (
+            (steth.address, feed.address, 60, 1, 2),
+            "StakingVaultRateFeedNotSupported",
+            (steth.address, ST_ETH),
+        ),
+        (
+            (wsteth.address, addr(9), 60, 1, 2),
+            "StakingVaultInvalidRateFeed",
+            (wsteth.address, addr(9), 60, 1, 2),
+        ),
+        ((wsteth.address, feed.address, 0, 1, 2), "StakingVaultInvalidRateFeed", None),
+        ((wsteth.address, feed.address, 7 * 86400 + 1, 1, 2), "StakingVaultInvalidRateFeed", None),
+        ((wsteth.address, feed.address, 60, 0, 2), "StakingVaultInvalidRateFeed", None),
+        ((wsteth.address, feed.address, 60, 3, 2), "StakingVaultInvalidRateFeed", None),
+    ]
+    for args, name, arguments in cases:
+        err = expect_revert(vault.functions.configureRateFeed(*args), addr(0))
+        assert err.name == name, args
+        assert err.arguments == (arguments if arguments is not None else args), args
+    err = expect_revert(
+        vault.functions.configureRateFeed(wsteth.address, feed.address, 60, 1, 2), addr(5)
+    )
+    assert (err.name, err.arguments) == ("OwnableUnauthorizedAccount", (addr(5),))
+
+
+def test_the_feed_stand_in_answers_like_a_chainlink_aggregator(feed, tx, addr, anvil):
+    round_id, answer, started, updated, answered = feed.functions.latestRoundData().call()
+    assert (round_id, answered) == (1, 1) and started == updated > 0
+    assert feed.functions.decimals().call() == 18
+    assert feed.functions.getRoundData(1).call() == [round_id, answer, started, updated, answered]
+    err = expect_revert(feed.functions.getRoundData(7), addr(0))
+    assert (err.name, err.arguments) == ("WstETHRateFeedNoRound", (7,))
+    for call in (feed.functions.setAnswer(1), feed.functions.setUpdatedAt(1)):
+        err = expect_revert(call, addr(5))
+        assert (err.name, err.arguments) == ("OwnableUnauthorizedAccount", (addr(5),))
+
+
+def test_anyone_mints_the_three_test_tokens(steth, wsteth, reth, tx, addr):
+    for token in (steth, wsteth, reth):
+        before = token.functions.balanceOf(addr(9)).call()
+        tx(9).transact(token.functions.mint(addr(9), 3 * ETH))
+        assert token.functions.balanceOf(addr(9)).call() == before + 3 * ETH
+    err = expect_revert(steth.functions.mint(addr(9), 0), addr(9))
+    assert err.name == "MockStETHZeroAmount"

@@ -92,6 +92,10 @@ def test_up_writes_stack_json_and_serves_both_subnets(up):
         "StakingVault",
         "SubnetRegistry",
         "InferenceLedger",
+        "MockStETH",
+        "MockWstETH",
+        "MockRETH",
+        "WstETHRateFeed",
     }
     names = {s["name"]: s for s in info["subnets"]}
     assert names["spector-grade"]["feature_names"] == ["GPA", "TUCE", "PSI"]

@@ -47,6 +47,18 @@ contract MockStETH is IERC20, Ownable {
         emit TransferShares(address(0), msg.sender, shares);
     }
 
+    /// @notice Mints `amount` stETH to `to` at the current rate without ETH (local faucet; anyone may call).
+    /// @return shares Shares minted (1:1 for the first mint).
+    function mint(address to, uint256 amount) external returns (uint256 shares) {
+        shares = _totalPooledEther == 0 ? amount : Math.mulDiv(amount, _totalShares, _totalPooledEther);
+        if (shares == 0) revert MockStETHZeroAmount();
+        _totalShares += shares;
+        _totalPooledEther += amount;
+        _shares[to] += shares;
+        emit Transfer(address(0), to, getPooledEthByShares(shares));
+        emit TransferShares(address(0), to, shares);
+    }
+
     /// @notice Sets the total pooled ether, as a Lido oracle report would (a positive or negative rebase).
     function rebase(uint256 newTotalPooledEther) external onlyOwner {
         uint256 previous = _totalPooledEther;
