@@ -1,7 +1,7 @@
-"""``python -m clients`` runs the ``twopm`` command line."""
+"""``python -m clients`` runs the ``twopm`` command line (hosted by :mod:`core.cli`)."""
 
 import sys
 
-from clients.cli import main
+from core.cli import main
 
 sys.exit(main())

@@ -24,8 +24,8 @@ from typing import Any
 
 from rich.console import Console
 
-from clients.errors import CliError
 from clients.sdk import ChainClient, GatewayClient, TwoPMError, Wallet
+from core.cli import CliError
 
 DEFAULT_STACK = Path(".state/up/stack.json")
 DEFAULT_SESSIONS = Path.home() / ".config" / "twopm" / "sessions.json"

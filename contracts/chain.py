@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +20,9 @@ from types import TracebackType
 
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
+
+from core.net import free_port
+from core.proc import ProcessError, spawn, terminate
 
 #: Scroll mainnet chain id (https://docs.scroll.io/en/developers/developer-quickstart/).
 SCROLL_MAINNET_CHAIN_ID = 534352
@@ -64,14 +65,6 @@ def find_anvil() -> str:
     if found:
         return found
     raise AnvilError("anvil not found: run `npm ci` in the repository or set TWOPM_ANVIL_BIN")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Anvil:
@@ -149,18 +142,11 @@ class Anvil:
             argv += ["--block-time", str(block_time_s)]
         if state_path is not None:
             argv += ["--state", str(state_path)]
-        if log_path:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
-            process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        except OSError as exc:
-            raise AnvilError(f"cannot run anvil at {binary}: {exc.strerror}") from exc
-        finally:
-            if log_path:
-                log.close()  # type: ignore[union-attr]
+            process = spawn(argv, log_path=log_path, name="anvil")
+        except ProcessError as exc:
+            reason = getattr(exc.__cause__, "strerror", None) or exc
+            raise AnvilError(f"cannot run anvil at {binary}: {reason}") from exc
         rpc_url = f"http://{host}:{port}"
         w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 5}))
         deadline = time.monotonic() + timeout_s
@@ -224,14 +210,7 @@ class Anvil:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop anvil (SIGTERM, then SIGKILL after ``timeout_s``). Safe to call twice."""
-        if self._process.poll() is not None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        terminate(self._process, timeout_s)
 
     def __enter__(self) -> Anvil:
         return self

@@ -19,10 +19,10 @@ from eth_account import Account
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
-from clients.errors import CliError
 from contracts._errors import ContractRevert
 from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
 from contracts.deploy import TOKEN_KIND, RateFeedConfig, deploy_all
+from core.cli import CliError
 
 #: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"

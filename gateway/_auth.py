@@ -26,7 +26,6 @@ from gateway._state import State
 
 __all__ = ["ApiKey", "Auth", "Caller", "Session"]
 
-SESSION_COOKIE = "twopm_session"
 KEY_PREFIX = "twopm_"
 
 

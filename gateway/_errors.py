@@ -50,6 +50,8 @@ from typing import Any, ClassVar
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from core.protocol import INSUFFICIENT_STAKE, PROBLEM_MEDIA_TYPE, problem_type
+
 __all__ = [
     "SIGN_IN_REASONS",
     "BadRequest",
@@ -68,8 +70,6 @@ __all__ = [
     "problem_response",
 ]
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://2pm.dev/problems/"
 
 _log = logging.getLogger("gateway")
 
@@ -186,7 +186,7 @@ class InsufficientStake(Forbidden):
     """Active stake is below the subnet's minimum."""
 
     title = "Insufficient stake"
-    slug = "insufficient-stake"
+    slug = INSUFFICIENT_STAKE
 
 
 class NotFound(GatewayError):
@@ -245,7 +245,7 @@ def _render(
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + slug,
+        "type": problem_type(slug),
         "title": title,
         "status": status,
         "instance": request.url.path,

@@ -37,6 +37,7 @@ from litestar.response.base import ASGIResponse
 from redis.exceptions import RedisError
 
 from clients.ckks import DEFAULT_PARAMS, CkksParams, Layout
+from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
 from gateway._errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway._models import LoadedModel, ModelFollower, ModelSource, SubnetModelStatus
@@ -70,7 +71,6 @@ __all__ = [
     "subnet_json",
 ]
 
-CONTEXT_HEADER = "x-context-id"
 BINARY = "application/octet-stream"
 MAX_ROW_ERRORS = 20
 """Row problems reported in one 422 body (the first ones)."""

@@ -20,10 +20,11 @@ from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 
-from gateway._auth import SESSION_COOKIE, Auth, Caller
+from core.protocol import MODEL_VERSION_HEADER, PROBLEM_MEDIA_TYPE, RECEIPT_HEADER, SESSION_COOKIE
+from gateway._auth import Auth, Caller
 from gateway._billing import Billing
 from gateway._chain import ChainReader
-from gateway._errors import PROBLEM_MEDIA_TYPE, Forbidden, NotAuthenticated, ServiceUnavailable
+from gateway._errors import Forbidden, NotAuthenticated, ServiceUnavailable
 from gateway._metrics import Metrics
 from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
 from gateway._settings import GatewaySettings
@@ -42,11 +43,6 @@ __all__ = [
     "services_of",
     "session_caller_of",
 ]
-
-RECEIPT_HEADER = "X-Receipt-Id"
-"""Response header of a paid route: the receipt id (``GET /v1/receipts/{id}``)."""
-MODEL_VERSION_HEADER = "X-Model-Version"
-"""Response header of an inference route: the model version that answered."""
 
 
 @dataclass

@@ -19,7 +19,8 @@ from litestar.params import FromPath, JSONBody, PathParameter
 from litestar.response.base import ASGIResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway._auth import SESSION_COOKIE, Caller
+from core.protocol import SESSION_COOKIE
+from gateway._auth import Caller
 from gateway._errors import (
     BadRequest,
     ConfigurationError,

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clients.errors import CliError
+from core.cli import CliError
 from gateway._errors import ConfigurationError
 from gateway._settings import GatewaySettings
 

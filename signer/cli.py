@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.cli import CliError
 from signer._audit import AuditHead, verify_audit_log
 from signer._auth import add_caller
 from signer._errors import ConfigError, ServiceError
@@ -28,14 +29,6 @@ from signer._keystore import (
 )
 from signer._policy import load_policy, policy_for_deployment
 from signer._settings import SignerSettings
-
-try:
-    from clients.errors import CliError
-except ImportError:  # the lead's clients/errors.py is not there yet, or this host lacks clients
-
-    class CliError(Exception):  # type: ignore[no-redef]
-        """A user error: the CLI prints the one-line message and exits non-zero."""
-
 
 _DESCRIPTION = (
     "The isolated signer: the operator key (keygen, import, address), the service (serve), "
@@ -493,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 1))
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     return code

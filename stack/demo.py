@@ -25,9 +25,9 @@ from eth_typing import HexStr
 from rich.console import Console
 from rich.table import Table
 
-from clients.errors import CliError
 from contracts import Transactor
-from stack._proc import StackError
+from core.cli import CliError
+from core.proc import ProcessError
 from stack.up import HOLDERS, Stack, start_stack, stop_on_signals
 
 LOGIT_TOLERANCE = 1e-4
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         state_dir = args.state_dir or Path(tmp)
         try:
             stack = start_stack(state_dir, console=console, redis_url=args.redis_url)
-        except StackError as exc:
+        except ProcessError as exc:
             raise CliError(f"the network did not start: {str(exc).splitlines()[0]}") from exc
         with stack:
             up_s = time.perf_counter() - started

@@ -24,9 +24,10 @@ from typing import Any
 
 from rich.console import Console
 
-from clients.errors import CliError
 from contracts import Anvil, AnvilError, Deployment, Transactor, deploy_all
-from stack._proc import ProcessGroup, StackError, http_ok, read_json_file, wait_for
+from core.cli import CliError
+from core.proc import ProcessError, ProcessGroup, wait_for
+from stack._proc import http_ok, read_json_file
 
 #: Accounts of the local chain, by role (anvil's funded development accounts).
 DEPLOYER, OPERATOR, FEE_RECIPIENT = 0, 1, 2
@@ -104,7 +105,7 @@ def start_stack(
         The running stack; close it to stop everything.
 
     Raises:
-        StackError: A part failed to start; everything started so far is stopped again.
+        ProcessError: A part failed to start; everything started so far is stopped again.
     """
     from signer import SignerClient, init_state, policy_for_deployment
     from signer import Transactor as SignerTransactor
@@ -122,7 +123,7 @@ def start_stack(
         try:
             chain = Anvil.start(accounts=20, log_path=logs / "anvil.log")
         except AnvilError as exc:
-            raise StackError(str(exc)) from exc
+            raise ProcessError(str(exc)) from exc
         exit_stack.callback(chain.stop)
         w3, accounts = chain.w3, chain.accounts
         done()
@@ -230,7 +231,7 @@ def start_stack(
         done()
 
         done = _step(console, "starting the gateway")
-        from contracts.chain import free_port
+        from core.net import free_port
 
         port = free_port()
         gateway_url = f"http://127.0.0.1:{port}"
@@ -347,7 +348,7 @@ def run(args: argparse.Namespace) -> int:
     with stop_on_signals():
         try:
             stack = start_stack(args.state_dir, console=console, redis_url=args.redis_url)
-        except StackError as exc:
+        except ProcessError as exc:
             raise CliError(f"twopm up failed: {exc}") from exc
         with stack:
             console.print(
@@ -363,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
                         raise CliError("anvil stopped unexpectedly")
                     try:
                         stack.group.check_alive()
-                    except StackError as exc:
+                    except ProcessError as exc:
                         raise CliError(str(exc).splitlines()[0]) from exc
             except KeyboardInterrupt:
                 console.print("stopping every part of the network")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,9 +23,11 @@ import uvicorn
 from eth_account import Account
 from web3.types import Wei
 
-from contracts.chain import Anvil, free_port
+from contracts.chain import Anvil
 from contracts.deploy import Deployment, deploy_all
 from contracts.tx import Transactor
+from core.net import free_port
+from core.proc import ProcessError, spawn, terminate, wait_for
 from signer import Limits, policy_for_deployment
 from signer._auth import add_caller
 from signer._keystore import write_keystore
@@ -108,13 +109,7 @@ class SignerProcess:
 
     def stop(self) -> None:
         """Stop it with SIGTERM, then SIGKILL if it has not exited within 10 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 10.0)
 
 
 def start_signer(
@@ -173,15 +168,12 @@ def start_signer(
         "--password-file", str(password_file), "--port", "0", "--ready-file", str(ready),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWOPM_")}
-    with (state / "serve.log").open("ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
-    deadline = time.monotonic() + ready_timeout_s
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError((state / "serve.log").read_text()[-2000:])
-        time.sleep(0.05)
+    proc = spawn(argv, log_path=state / "serve.log", env=env)
+    try:
+        wait_for("signer", ready.exists, process=proc, timeout_s=ready_timeout_s, interval_s=0.05)
+    except ProcessError as exc:
+        terminate(proc, 0)
+        raise RuntimeError((state / "serve.log").read_text()[-2000:]) from exc
     info = json.loads(ready.read_text())
     httpx.get(info["url"] + "/healthz", timeout=5).raise_for_status()
     return SignerProcess(info["url"], info["address"], secret.hex(), proc, state)

@@ -1,7 +1,7 @@
 """`twopm node`, `twopm train`, `twopm data split` (and `twopm publish`, see publish.py).
 
 Registered through the entry-point group `twopm.commands` (names `node`, `train`,
-`data`, `publish`). Every user error raises `clients.errors.CliError` with one line.
+`data`, `publish`). Every user error raises `core.cli.CliError` with one line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from clients.errors import CliError
+from core.cli import CliError
 
 __all__ = ["register", "register_data", "register_node", "register_publish", "register_train"]
 

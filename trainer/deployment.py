@@ -7,10 +7,8 @@ per CSV on loopback (tests, benchmarks, `twopm up`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from core.net import free_port
+from core.proc import ProcessError, spawn, terminate
 
 __all__ = [
     "APP_ID",
@@ -27,7 +28,6 @@ __all__ = [
     "LocalFederation",
     "RunHandle",
     "flwr_bin",
-    "free_port",
     "start_supernode",
     "submit_run",
     "train_locally",
@@ -54,17 +54,6 @@ def flwr_bin(name: str) -> str:
     """
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago.
-
-    Returns:
-        The port number.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _toml_value(v: Any) -> str:
@@ -132,25 +121,14 @@ def _env(flwr_home: Path) -> dict[str, str]:
 
 
 def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log_file: IO[bytes] = log_path.open("ab")
-    return subprocess.Popen(
-        cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    try:
+        return spawn(cmd, log_path=log_path, env=env)
+    except ProcessError as exc:
+        raise DeploymentError(str(exc)) from exc
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout_s)
+    terminate(proc, timeout_s)
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:

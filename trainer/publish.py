@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clients.errors import CliError
+from core.cli import CliError
 
 __all__ = [
     "PublishError",

@@ -30,10 +30,11 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from bench._report import peak_rss_mib, write_report
-from contracts.chain import Anvil, free_port
+from contracts.chain import Anvil
 from contracts.deploy import deploy_all
 from contracts.eip712 import sign_typed_data, spending_authorization
 from contracts.tx import Transactor
+from core.net import free_port
 
 PUBLIC_URL = "https://gw.bench"
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -23,7 +23,7 @@ import numpy as np
 from clients.ckks._codec import ClientContext, Wire, sigmoid
 from clients.ckks._errors import CkksError
 from clients.ckks._params import DEFAULT_PARAMS, Layout
-from clients.errors import CliError
+from core.cli import CliError
 
 __all__ = ["register"]
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from core.protocol import HE_CONTEXT_NOT_FOUND, INSUFFICIENT_STAKE, PROBLEM_TYPE_BASE
+
 __all__ = [
     "PROBLEM_TYPES",
     "ApiError",
@@ -59,9 +61,6 @@ __all__ = [
     "translate_transport_error",
 ]
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://2pm.dev/problems/"
-"""Prefix of the gateway's problem ``type`` URIs; the rest is the slug."""
 _DETAIL_MAX_CHARS = 300
 """Longest slice of a non-problem error body quoted in a message."""
 
@@ -267,9 +266,9 @@ PROBLEM_TYPES: dict[str, type[ApiError]] = {
     "sign-in-rejected": SignInRejected,
     "payment-required": PaymentRequired,
     "forbidden": ForbiddenError,
-    "insufficient-stake": InsufficientStake,
+    INSUFFICIENT_STAKE: InsufficientStake,
     "not-found": NotFound,
-    "he-context-not-found": NotFound,
+    HE_CONTEXT_NOT_FOUND: NotFound,
     "method-not-allowed": BadRequest,
     "conflict": BadRequest,
     "too-many-rows": BadRequest,
@@ -286,7 +285,7 @@ PROBLEM_TYPES: dict[str, type[ApiError]] = {
     "he-worker-failed": Overloaded,
 }
 """The SDK error for each problem slug the gateway renders (the part of ``type`` after
-:data:`PROBLEM_TYPE_BASE`)."""
+:data:`core.protocol.PROBLEM_TYPE_BASE`)."""
 
 
 def _status_class(status: int) -> type[ApiError]:

@@ -62,6 +62,7 @@ from clients.sdk._types import (
 )
 from clients.sdk._wallet import SIWE_STATEMENT, Wallet
 from contracts.merkle import receipt_leaf, verify_proof
+from core.protocol import CONTEXT_HEADER, HE_CONTEXT_NOT_FOUND, RECEIPT_HEADER, SESSION_COOKIE
 
 __all__ = ["AsyncGatewayClient", "GatewayClient"]
 
@@ -77,12 +78,6 @@ class _FromJson(Protocol):
 
 J = TypeVar("J", bound=_FromJson)
 
-SESSION_COOKIE = "twopm_session"
-"""Name of the gateway's session cookie."""
-RECEIPT_HEADER = "x-receipt-id"
-"""Response header carrying the receipt id of a billed request."""
-CONTEXT_HEADER = "X-Context-Id"
-"""Request header naming the caller's uploaded public CKKS context on ``/infer``."""
 BINARY = "application/octet-stream"
 """Media type of encrypted frames (no base64)."""
 
@@ -350,7 +345,7 @@ class _Protocol:
             try:
                 return (yield _Call("POST", path, content=body, headers=headers))
             except NotFound as exc:
-                if attempt or not exc.problem_type.endswith("he-context-not-found"):
+                if attempt or not exc.problem_type.endswith(HE_CONTEXT_NOT_FOUND):
                     raise
                 context_id = yield from self._upload_context(entry)  # expired there: once more
         raise AssertionError("unreachable")  # pragma: no cover

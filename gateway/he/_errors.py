@@ -28,6 +28,7 @@ from clients.ckks import (
     FramingError,
     ShapeMismatch,
 )
+from core.protocol import HE_CONTEXT_NOT_FOUND
 from gateway._errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
 
 __all__ = [
@@ -76,7 +77,7 @@ class PublicContextNotFound(NotFound):
     """The request names a public context that is unknown or has expired; upload it again."""
 
     title = "Public context not found"
-    slug = "he-context-not-found"
+    slug = HE_CONTEXT_NOT_FOUND
 
 
 class Overloaded(ServiceUnavailable):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contracts import Deployment
-from contracts.chain import free_port
+from core.net import free_port
 
 TWOPM = [sys.executable, "-m", "clients"]
 

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from contracts.chain import free_port
+from core.net import free_port
 from gateway._autopipe import AutoPipeline
 from gateway._errors import ServiceUnavailable
 from gateway._receipts import Receipt, SqliteReceiptQueue, new_receipt_id

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import gateway
-from clients.errors import CliError
+from core.cli import CliError
 from gateway import ConfigurationError, GatewaySettings, RateTier
 from gateway.cli import register
 

@@ -22,8 +22,8 @@ from litestar.exceptions import HTTPException
 import clients.sdk as sdk
 import gateway
 from clients.sdk._exceptions import PROBLEM_TYPES, error_from_response
+from core.protocol import PROBLEM_TYPE_BASE
 from gateway._errors import (
-    PROBLEM_TYPE_BASE,
     SIGN_IN_REASONS,
     ConfigurationError,
     GatewayError,

@@ -9,7 +9,7 @@ import pytest
 
 from clients.ckks import DEFAULT_PARAMS, ClientContext, Section, parse_context
 from clients.ckks.cli import register
-from clients.errors import CliError
+from core.cli import CliError
 from gateway.he import HeEvaluator, LinearModel, validate_public_context
 
 

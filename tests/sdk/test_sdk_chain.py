@@ -11,7 +11,7 @@ import pytest
 
 from clients.sdk import ChainClient, ChainError, InvalidInput, TransactionReverted, Wallet
 from contracts import Anvil, Deployment
-from contracts.chain import free_port
+from core.net import free_port
 
 ETH = 10**18
 Mint = Callable[[Wallet, str, int], None]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.errors import CliError
+from core.cli import CliError
 from trainer.cli import register
 from trainer.data import read_node_csv
 

@@ -10,8 +10,8 @@ import pytest
 from eth_account import Account
 from service_support import deploy_for_operator, start_signer
 
-from clients.errors import CliError
 from contracts import Anvil, Deployment
+from core.cli import CliError
 from signer import Limits, SignerClient, Transactor
 from trainer.bundle import ModelBundle, WrittenBundle, load_bundle, result_to_card, write_bundle
 from trainer.data import Dataset, split_rows

@@ -22,7 +22,7 @@ from web_support import (
 )
 
 from contracts import Anvil, Deployment
-from contracts.chain import free_port
+from core.net import free_port
 
 
 @pytest.fixture(scope="module")

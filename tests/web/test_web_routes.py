@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from service_support import serve
 
-from contracts.chain import free_port
+from core.net import free_port
 from gateway import GatewaySettings, create_app
 
 VAULT = "0x" + "11" * 20

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from web3 import Web3
 
 from contracts import Anvil, Deployment, Transactor
 from contracts.chain import DevAccount
+from core.proc import spawn, terminate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -43,13 +43,7 @@ FORWARDED = frozenset(
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    terminate(proc, 10.0)
 
 
 def _clean_env() -> dict[str, str]:
@@ -75,8 +69,7 @@ def start_gateway(root: Path, port: int, env: dict[str, str]) -> Process:
     """The gateway with the page mounted, as its own process (``web_gateway.py``)."""
     log = root / "gateway.log"
     argv = [sys.executable, str(HERE / "web_gateway.py"), str(port)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, env={**_clean_env(), **env}, cwd=REPO)
+    proc = spawn(argv, log_path=log, env={**_clean_env(), **env}, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

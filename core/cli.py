@@ -1,8 +1,9 @@
-"""The ``twopm`` command line.
+"""The ``twopm`` command line host and its user-facing error.
 
 Command groups are plugins: each part of 2PM declares ``register(subparsers)`` under the entry-point
-group ``twopm.commands`` in ``pyproject.toml``, so this module imports none of the services
-(``gateway``, ``trainer``, ``signer``) itself and loads only the group that is asked for.
+group ``twopm.commands`` in ``pyproject.toml``, so this module imports none of the parts
+(``gateway``, ``trainer``, ``signer`` ...) itself and loads only the group that is asked for. Every
+part raises :class:`CliError` for a user error; :func:`main` prints it as one line.
 """
 
 from __future__ import annotations
@@ -12,9 +13,22 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from clients.errors import CliError
+__all__ = ["ENTRY_POINT_GROUP", "CliError", "build_parser", "main"]
 
 ENTRY_POINT_GROUP = "twopm.commands"
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status ``exit_code``, no traceback.
+
+    Args:
+        message: One line saying what went wrong and, where possible, what to do.
+        exit_code: Process exit status (non-zero).
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
