@@ -9,7 +9,7 @@ artifact URI and verifies it *before* serving it:
 * the URI is a local path or ``file://`` URI of a bundle directory (inside
   ``model_store`` when that is set), or an ``http(s)://`` base URL under which
   ``manifest.json``, ``card.json`` and ``model.onnx`` are fetched with a size bound;
-* ``trainer.bundle.load_bundle(path, on_chain_hash)`` recomputes every digest: the
+* ``core.bundle.verify_bundle(path, on_chain_hash)`` recomputes every digest: the
   bundle's sha256 (of its manifest) must equal the ``modelHash`` on chain;
 * the ONNX graph must agree with the card's coefficients (its raw scores on the zero row
   and the unit rows give back the intercept and every weight), since plaintext requests
@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import Counter, Gauge
 
+from core.bundle import BundleError, verify_bundle
 from gateway._chain import ChainReader, SubnetInfo
 from gateway._errors import Conflict, NotFound, ServiceUnavailable
 from gateway.he import LinearModel
@@ -696,14 +697,12 @@ def _manifest_files(manifest: bytes) -> list[str]:
 
 def _verify(path: Path, model_hash: str) -> LoadedModel:
     """Load and verify a bundle against its on-chain hash (blocking: run in a thread)."""
-    from trainer.bundle import BundleError, load_bundle
-
     try:
-        bundle = load_bundle(path, model_hash)
+        bundle = verify_bundle(path, model_hash)
     except BundleError as exc:
         raise ModelRefused(str(exc)) from exc
     try:
-        linear = LinearModel.from_arrays(bundle.coef.tolist(), bundle.intercept)
+        linear = LinearModel.from_arrays(list(bundle.coef), bundle.intercept)
     except ValueError as exc:
         raise ModelRefused(f"unusable coefficients: {exc}") from exc
     session, input_name, scores = _session(bundle.onnx_bytes)
@@ -716,7 +715,7 @@ def _verify(path: Path, model_hash: str) -> LoadedModel:
         scores_output=scores,
         loaded_at_s=time.time(),
     )
-    _check_against_card(model, bundle.coef, bundle.intercept)
+    _check_against_card(model, np.asarray(bundle.coef, dtype=np.float64), bundle.intercept)
     return model
 
 

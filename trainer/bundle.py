@@ -1,23 +1,12 @@
 """Model bundles: ONNX (skl2onnx) + model card, content-addressed in a model store.
 
-Layout of a bundle directory `<store>/<sha256>/`:
-
-* `model.onnx` — scikit-learn `LogisticRegression` with the raw-unit coefficients
-  (standardisation folded in), converted by skl2onnx with a float64 input `x` of
-  shape (n, n_features) and outputs `label` (int64, (n,)) and `probabilities`
-  (float64, (n, 2)); column 1 is P(y = 1).
-* `card.json` — the model card (see :func:`result_to_card`).
-* `manifest.json` — `{"format": "twopm-bundle/1", "files": {name: sha256}}` in
-  canonical JSON (sorted keys, no spaces).
-
-The bundle's sha256 is the sha256 of `manifest.json`'s bytes; it is the directory
-name and the `modelHash` published on chain. :func:`load_bundle` recomputes every
-digest, so a bundle that verifies is byte-for-byte the one that was published.
+The format and its verification live in :mod:`core.bundle` (the gateway reads bundles without
+the trainer); this module writes bundles from a training result (:func:`result_to_card`,
+:func:`write_bundle`) and loads them as numpy arrays (:func:`load_bundle`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from core.bundle import (
+    BUNDLE_FORMAT,
+    BundleError,
+    feature_schema_hash,
+    manifest_for,
+    verify_bundle,
+)
 from trainer.newton import FloatArray
 from trainer.task import TrainingResult
 
@@ -41,31 +37,7 @@ __all__ = [
     "write_bundle",
 ]
 
-BUNDLE_FORMAT = "twopm-bundle/1"
 CARD_FORMAT = "twopm-model-card/1"
-_FILES = ("card.json", "model.onnx")
-
-
-class BundleError(ValueError):
-    """A bundle is missing, malformed, or does not match its expected digest."""
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-
-
-def feature_schema_hash(feature_names: list[str] | tuple[str, ...], label: str) -> str:
-    """sha256 of the feature schema (the `featureSchemaHash` published on chain).
-
-    Args:
-        feature_names: features in model order.
-        label: label column.
-
-    Returns:
-        Hex digest of canonical JSON `{"features": [...], "label": ..., "dtype": "float64"}`.
-    """
-    schema = {"dtype": "float64", "features": list(feature_names), "label": label}
-    return hashlib.sha256(_canonical(schema)).hexdigest()
 
 
 def result_to_card(
@@ -179,12 +151,7 @@ def write_bundle(card: dict[str, Any], model_store: str | Path) -> WrittenBundle
         "card.json": json.dumps(card, indent=2, sort_keys=True, allow_nan=False).encode() + b"\n",
         "model.onnx": _onnx_bytes(np.asarray(card["coef"]), float(card["intercept"])),
     }
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "files": {n: hashlib.sha256(b).hexdigest() for n, b in files.items()},
-    }
-    manifest_bytes = _canonical(manifest)
-    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    manifest_bytes, digest = manifest_for(files)
     store = Path(model_store)
     store.mkdir(parents=True, exist_ok=True)
     final = store / digest
@@ -236,15 +203,8 @@ class ModelBundle:
         return sigmoid(np.asarray(x, dtype=np.float64) @ self.coef + self.intercept)
 
 
-def _normalise_hex(h: str) -> str:
-    h = h.lower().removeprefix("0x")
-    if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
-        raise BundleError(f"not a sha256 hex digest: {h!r}")
-    return h
-
-
 def load_bundle(path: str | Path, expected_sha256: str | bytes | None = None) -> ModelBundle:
-    """Load a bundle and verify it.
+    """Load a bundle and verify it (:func:`core.bundle.verify_bundle`).
 
     Args:
         path: the bundle directory, or a model store directory (then
@@ -253,52 +213,13 @@ def load_bundle(path: str | Path, expected_sha256: str | bytes | None = None) ->
             bytes (as read from `SubnetRegistry`); None = only self-consistency.
 
     Returns:
-        The bundle.
+        The bundle, its coefficients as a float64 array.
 
     Raises:
         BundleError: if a file is missing, a digest differs, or the card is malformed.
     """
-    expected: str | None = None
-    if isinstance(expected_sha256, bytes | bytearray):
-        if len(expected_sha256) != 32:
-            raise BundleError("expected_sha256 as bytes must be 32 bytes")
-        expected = bytes(expected_sha256).hex()
-    elif expected_sha256 is not None:
-        expected = _normalise_hex(expected_sha256)
-    p = Path(path)
-    if not (p / "manifest.json").is_file() and expected is not None:
-        p = p / expected
-    try:
-        manifest_bytes = (p / "manifest.json").read_bytes()
-    except OSError as exc:
-        raise BundleError(f"{p}: no manifest.json ({exc.strerror})") from exc
-    digest = hashlib.sha256(manifest_bytes).hexdigest()
-    if expected is not None and digest != expected:
-        raise BundleError(f"{p}: bundle sha256 {digest} does not match expected {expected}")
-    try:
-        manifest = json.loads(manifest_bytes)
-        if manifest.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"{p}: unknown bundle format {manifest.get('format')!r}")
-        listed = manifest["files"]
-    except (ValueError, KeyError, AttributeError) as exc:
-        raise BundleError(f"{p}: malformed manifest.json") from exc
-    if sorted(listed) != sorted(_FILES):
-        raise BundleError(f"{p}: manifest lists {sorted(listed)}, expected {list(_FILES)}")
-    data: dict[str, bytes] = {}
-    for name in _FILES:
-        try:
-            data[name] = (p / name).read_bytes()
-        except OSError as exc:
-            raise BundleError(f"{p}: missing {name}") from exc
-        if hashlib.sha256(data[name]).hexdigest() != listed[name]:
-            raise BundleError(f"{p}: {name} does not match its sha256 in the manifest")
-    try:
-        card = json.loads(data["card.json"])
-        names = tuple(str(n) for n in card["feature_names"])
-        coef = np.asarray(card["coef"], dtype=np.float64)
-        intercept = float(card["intercept"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{p}: malformed card.json") from exc
-    if coef.shape != (len(names),):
-        raise BundleError(f"{p}: {coef.shape[0]} coefficients for {len(names)} features")
-    return ModelBundle(digest, names, coef, intercept, data["model.onnx"], card)
+    bundle = verify_bundle(path, expected_sha256)
+    coef = np.asarray(bundle.coef, dtype=np.float64)
+    return ModelBundle(
+        bundle.sha256, bundle.feature_names, coef, bundle.intercept, bundle.onnx_bytes, bundle.card
+    )

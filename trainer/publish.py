@@ -230,8 +230,7 @@ def _publish(args: argparse.Namespace) -> int:
     from web3 import Web3
 
     from contracts.deploy import Deployment
-    from signer import SignerClient, Transactor
-    from signer._errors import ClientError, SignerRefused, SignerUnavailable
+    from signer import ClientError, SignerClient, SignerRefused, SignerUnavailable, Transactor
     from trainer.bundle import BundleError, load_bundle
 
     try:
