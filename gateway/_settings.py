@@ -127,6 +127,8 @@ class GatewaySettings:
     """Seconds between settlement runs; 0 disables the settlement job."""
     tx_timeout_s: float = 60.0
     """Seconds to wait for a recording transaction to be mined."""
+    recorder_interval_s: float = 0.25
+    """Seconds between two recorder ticks when there is nothing to record."""
     recorder_lease_ttl_s: float = 10.0
     """Seconds the recorder lease lasts unless its holder extends it (Redis mode: one replica
     records at a time; another takes over this long after the holder stops)."""

@@ -387,7 +387,9 @@ def create_app(
         if services.recorder is None and services.chain is not None:
             services.recorder = _maybe_recorder(services)
         if services.recorder is not None and settings.recorder_enabled:
-            tasks.append(asyncio.create_task(services.recorder.run_forever()))
+            tasks.append(
+                asyncio.create_task(services.recorder.run_forever(settings.recorder_interval_s))
+            )
             if settings.settle_interval_s > 0:
                 tasks.append(asyncio.create_task(services.recorder.settle_forever()))
         await inference.start()
