@@ -2,7 +2,9 @@
 
 Parameters and their security check, client keys and encryption in the row and column
 layouts, the binary framing of requests, responses and public contexts, decryption and
-the sigmoid. Only this package knows the wire format; ``gateway.he`` evaluates on it.
+the sigmoid, and the coefficient packing of the ``COEFF`` layout. Only this package knows the wire
+format; ``gateway.he`` evaluates on it through this public API (no private module is imported
+from outside).
 """
 
 from clients.ckks._codec import (
@@ -38,6 +40,7 @@ from clients.ckks._framing import (
     parse_request,
     parse_response,
 )
+from clients.ckks._packing import coefficients_to_slots, constant_coefficient, reversed_weights
 from clients.ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
 from clients.ckks._sealio import check_seal_header, load_into, save_bytes, uncompressed
 
@@ -62,6 +65,8 @@ __all__ = [
     "ShapeMismatch",
     "Wire",
     "check_seal_header",
+    "coefficients_to_slots",
+    "constant_coefficient",
     "encode_context",
     "encode_request",
     "encode_response",
@@ -71,6 +76,7 @@ __all__ = [
     "parse_context",
     "parse_request",
     "parse_response",
+    "reversed_weights",
     "rotation_steps",
     "row_period",
     "save_bytes",

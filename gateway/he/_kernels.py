@@ -15,7 +15,7 @@ column layout, tiled with period p = next_pow2(ceil(n_features / 2)))::
 
 the rotations run after the rescale, at the last level, where key switching is
 cheapest; the real part of every slot then holds the logit (the client reads slot 0). Coeff layout (one
-row per ciphertext, features as polynomial coefficients, see ``clients.ckks._packing``)::
+row per ciphertext, features as polynomial coefficients, see ``clients.ckks.coefficients_to_slots``)::
 
     y = rescale( x(X) * plain(w_0 - sum_i w_i X^(N-i)) ) + plain(b)
 
@@ -47,15 +47,16 @@ from clients.ckks import (
     FrameLimits,
     Layout,
     ShapeMismatch,
+    coefficients_to_slots,
     encode_response,
     load_into,
     parse_request,
+    reversed_weights,
     rotation_steps,
     row_period,
     save_bytes,
     seal_context,
 )
-from clients.ckks._packing import coefficients_to_slots, reversed_weights
 from gateway.he._context import ServerContext, load_public_context
 
 __all__ = ["ContextNotCached", "Evaluation", "HeEvaluator", "LinearModel"]
