@@ -21,6 +21,7 @@ from types import TracebackType
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
+from contracts.scroll import LOCAL_L1_FEE_PARAMS, L1FeeParams, install_l1_gas_price_oracle
 from core.net import free_port
 from core.proc import ProcessError, spawn, terminate
 
@@ -103,6 +104,7 @@ class Anvil:
         state_path: Path | None = None,
         log_path: Path | None = None,
         timeout_s: float = 30.0,
+        l1_fee_params: L1FeeParams | None = LOCAL_L1_FEE_PARAMS,
     ) -> Anvil:
         """Start anvil and wait until it answers JSON-RPC.
 
@@ -117,6 +119,8 @@ class Anvil:
             state_path: If given, anvil loads its state from this file at start and dumps it on exit.
             log_path: File for anvil's output (discarded when ``None``).
             timeout_s: How long to wait for the first answer, in seconds.
+            l1_fee_params: Install Scroll's ``L1GasPriceOracle`` stand-in at its predeploy address with
+                these inputs (:mod:`contracts.scroll`); ``None`` leaves the address empty.
 
         Returns:
             The running chain.
@@ -172,6 +176,8 @@ class Anvil:
         ]
         chain = cls(process, rpc_url, chain_id, dev_accounts)
         chain._w3 = w3
+        if l1_fee_params is not None:
+            install_l1_gas_price_oracle(w3, l1_fee_params)
         return chain
 
     @property
