@@ -29,6 +29,7 @@ from contracts._artifacts import load_artifact
 
 #: Address of Scroll's L1GasPriceOracle predeploy (mainnet and Sepolia).
 L1_GAS_PRICE_ORACLE = "0x5300000000000000000000000000000000000002"
+_ORACLE = Web3.to_checksum_address(L1_GAS_PRICE_ORACLE)
 #: Storage slots of the oracle's inputs (scroll-tech/scroll-contracts, declaration order of L1GasPriceOracle).
 SLOTS = {
     "l1_base_fee_wei": 1,
@@ -120,7 +121,7 @@ def l1_fee_wei(raw_tx: bytes, params: L1FeeParams) -> int:
 
 
 def _word(w3: Web3, slot: int) -> int:
-    return int.from_bytes(w3.eth.get_storage_at(L1_GAS_PRICE_ORACLE, slot), "big")
+    return int.from_bytes(w3.eth.get_storage_at(_ORACLE, slot), "big")
 
 
 def read_l1_fee_params(w3: Web3) -> L1FeeParams | None:
@@ -130,7 +131,7 @@ def read_l1_fee_params(w3: Web3) -> L1FeeParams | None:
         The inputs, or ``None`` when the chain has no oracle at :data:`L1_GAS_PRICE_ORACLE` or it is not in
         Galileo mode (a chain that is not Scroll, or an anvil without the stand-in).
     """
-    if not w3.eth.get_code(L1_GAS_PRICE_ORACLE) or _word(w3, SLOTS["is_galileo"]) & 0xFF == 0:
+    if not w3.eth.get_code(_ORACLE) or _word(w3, SLOTS["is_galileo"]) & 0xFF == 0:
         return None
     return L1FeeParams(
         l1_base_fee_wei=_word(w3, SLOTS["l1_base_fee_wei"]),
@@ -150,7 +151,7 @@ def onchain_l1_fee_wei(w3: Web3, raw_tx: bytes) -> int | None:
     if read_l1_fee_params(w3) is None:
         return None
     oracle = w3.eth.contract(
-        address=Web3.to_checksum_address(L1_GAS_PRICE_ORACLE),
+        address=_ORACLE,
         abi=load_artifact("L1GasPriceOracle").abi,
     )
     return int(oracle.functions.getL1Fee(compress(raw_tx)).call())
