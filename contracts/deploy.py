@@ -18,6 +18,8 @@ TOKEN_KIND = {"stETH": 1, "wstETH": 2, "rETH": 3}
 #: Which stand-in plays which token on a local chain.
 LOCAL_TOKENS = {"stETH": "MockStETH", "wstETH": "MockWstETH", "rETH": "MockRETH"}
 #: Initial rates of the local stand-ins, wei of ETH per 1e18 tokens (close to mainnet in 2026).
+#: Groth16 verifiers of the 3- and 30-feature logit circuits, development keys: local chains only.
+DEV_ZK_VERIFIERS = ("LogitGroth16Verifier3", "LogitGroth16Verifier30")
 LOCAL_RATES_WEI = {"MockWstETH": 1_210_000_000_000_000_000, "MockRETH": 1_140_000_000_000_000_000}
 #: Default staleness allowance of a rate feed, seconds: the wstETH/stETH feed on Scroll updates about every
 #: 24 h (observed heartbeat, /work/shared/FACTS.md), plus 2 h of slack.
@@ -195,6 +197,11 @@ def deploy_all(
         "SubnetRegistry": subnets.address,
         "InferenceLedger": ledger.address,
     }
+    if local_tokens:
+        # Groth16 verifiers of the logit circuit (zk/). Their keys come from a public development beacon,
+        # so they only ever go to a local chain; see zk/_setup.py.
+        for name in DEV_ZK_VERIFIERS:
+            addresses[name] = sender.deploy(name).address
     listed: dict[str, str] = {}
     feeds = dict(rate_feeds or {})
     if local_tokens:

@@ -471,6 +471,7 @@ OPERATOR_FUNCTIONS: dict[str, tuple[str, ...]] = {
         "setOwnerShare",
         "transferSubnetOwnership",
         "acceptSubnetOwnership",
+        "setModelVerifier",
     ),
     "NodeRegistry": ("register", "update"),
 }
@@ -487,6 +488,7 @@ _FALLBACK_SIGNATURES: dict[str, str] = {
     "setOwnerShare": "setOwnerShare(uint256,uint16)",
     "transferSubnetOwnership": "transferSubnetOwnership(uint256,address)",
     "acceptSubnetOwnership": "acceptSubnetOwnership(uint256)",
+    "setModelVerifier": "setModelVerifier(uint256,uint64,address,uint256)",
     "register": "register(string,string)",
     "update": "update(string,string)",
 }

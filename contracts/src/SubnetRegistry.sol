@@ -43,6 +43,14 @@ contract SubnetRegistry {
     mapping(uint256 subnetId => Subnet) private _subnets;
     mapping(uint256 subnetId => address) private _pendingOwners;
     mapping(uint256 subnetId => mapping(uint64 version => ModelVersion)) private _models;
+    mapping(uint256 subnetId => mapping(uint64 version => ModelVerifier)) private _verifiers;
+
+    /// @notice How a model version's answers are proven: the contract that checks a proof of inference and
+    /// the commitment to the version's parameters that proofs must carry (see `zk/` and docs/proofs.md).
+    struct ModelVerifier {
+        address verifier;
+        uint256 modelCommitment;
+    }
 
     /// @notice Emitted when `owner` creates subnet `subnetId`.
     event SubnetCreated(
@@ -75,6 +83,9 @@ contract SubnetRegistry {
         uint16[] sharesBps
     );
 
+    /// @notice Emitted when the owner records the proof verifier of a model version (once per version).
+    event ModelVerifierSet(uint256 indexed subnetId, uint64 indexed version, address verifier, uint256 modelCommitment);
+
     /// @notice No subnet has this id.
     error SubnetRegistryUnknownSubnet(uint256 subnetId);
     /// @notice `account` is not the owner of the subnet.
@@ -101,6 +112,10 @@ contract SubnetRegistry {
     error SubnetRegistryDuplicateContributor(address contributor);
     /// @notice The shares sum to `sum` basis points instead of {BPS}.
     error SubnetRegistryInvalidShareSum(uint256 sum);
+    /// @notice The version already has a verifier; it is fixed once recorded.
+    error SubnetRegistryVerifierAlreadySet(uint256 subnetId, uint64 version);
+    /// @notice The verifier address has no code or the commitment is zero.
+    error SubnetRegistryInvalidVerifier(address verifier, uint256 modelCommitment);
     /// @notice The new owner is the zero address.
     error SubnetRegistryInvalidOwner(address newOwner);
 
@@ -221,7 +236,39 @@ contract SubnetRegistry {
         );
     }
 
+    /// @notice Records the contract that verifies proofs of inference for a published model version, and the
+    /// commitment to that version's parameters. Fixed once set, so a served answer's proof cannot later be
+    /// checked against another verifier.
+    /// @param subnetId The subnet.
+    /// @param version A published version of it.
+    /// @param verifier Contract answering `verifyProof(bytes proof, uint256[] instances) returns (bool)`.
+    /// @param modelCommitment The commitment proofs of this version carry (a Poseidon hash for `zk/` proofs).
+    function setModelVerifier(uint256 subnetId, uint64 version, address verifier, uint256 modelCommitment)
+        external
+        onlySubnetOwner(subnetId)
+    {
+        if (_models[subnetId][version].modelHash == bytes32(0)) revert SubnetRegistryUnknownVersion(subnetId, version);
+        if (verifier.code.length == 0 || modelCommitment == 0) {
+            revert SubnetRegistryInvalidVerifier(verifier, modelCommitment);
+        }
+        ModelVerifier storage entry = _verifiers[subnetId][version];
+        if (entry.verifier != address(0)) revert SubnetRegistryVerifierAlreadySet(subnetId, version);
+        entry.verifier = verifier;
+        entry.modelCommitment = modelCommitment;
+        emit ModelVerifierSet(subnetId, version, verifier, modelCommitment);
+    }
+
     // ----------------------------------------------------------------- views
+
+    /// @notice The proof verifier and parameter commitment of a model version (zero values when none is set).
+    function modelVerifierOf(uint256 subnetId, uint64 version)
+        external
+        view
+        returns (address verifier, uint256 modelCommitment)
+    {
+        ModelVerifier storage entry = _verifiers[subnetId][version];
+        return (entry.verifier, entry.modelCommitment);
+    }
 
     /// @notice Number of subnets ever created (the id of the latest).
     function subnetCount() external view returns (uint256) {

@@ -207,3 +207,34 @@ def test_publish_model_rejects_too_many_contributors_a_zero_hash_and_bad_uris(re
             reg.functions.publishModel(subnet, H1, uri, SCHEMA, RUN, [addr(4)], [10_000]), addr(3)
         )
         assert (err.name, err.arguments) == ("SubnetRegistryInvalidUri", (len(uri),))
+
+
+def test_set_model_verifier_records_the_verifier_once_and_emits_an_event(reg, tx, addr, subnet, c):
+    publish(reg, tx, 3, subnet, [addr(4)], [10_000])
+    verifier = c("LogitGroth16Verifier3").address  # any contract with code
+    receipt = tx(3).transact(reg.functions.setModelVerifier(subnet, 1, verifier, 42))
+    assert events(reg, receipt, "ModelVerifierSet") == [
+        {"subnetId": subnet, "version": 1, "verifier": verifier, "modelCommitment": 42}
+    ]
+    assert tuple(reg.functions.modelVerifierOf(subnet, 1).call()) == (verifier, 42)
+    err = expect_revert(reg.functions.setModelVerifier(subnet, 1, verifier, 43), addr(3))
+    assert (err.name, err.args_) == ("SubnetRegistryVerifierAlreadySet", (subnet, 1))
+
+
+def test_set_model_verifier_refuses_strangers_unknown_versions_and_codeless_verifiers(
+    reg, tx, addr, subnet, c
+):
+    verifier = c("LogitGroth16Verifier3").address
+    err = expect_revert(reg.functions.setModelVerifier(subnet, 1, verifier, 1), addr(3))
+    assert (err.name, err.args_) == ("SubnetRegistryUnknownVersion", (subnet, 1))
+    publish(reg, tx, 3, subnet, [addr(4)], [10_000])
+    err = expect_revert(reg.functions.setModelVerifier(subnet, 1, verifier, 1), addr(5))
+    assert (err.name, err.args_) == ("SubnetRegistryNotSubnetOwner", (subnet, addr(5)))
+    err = expect_revert(reg.functions.setModelVerifier(subnet, 1, addr(6), 1), addr(3))
+    assert (err.name, err.args_) == ("SubnetRegistryInvalidVerifier", (addr(6), 1))
+    err = expect_revert(reg.functions.setModelVerifier(subnet, 1, verifier, 0), addr(3))
+    assert (err.name, err.args_) == ("SubnetRegistryInvalidVerifier", (verifier, 0))
+    assert tuple(reg.functions.modelVerifierOf(subnet, 1).call()) == (
+        "0x0000000000000000000000000000000000000000",
+        0,
+    )

@@ -1,0 +1,123 @@
+"""Putting a model version's proof verifier on chain, and checking proofs through it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from contracts._artifacts import load_artifact
+from zk._setup import verifier_contract_name
+
+#: The ABI every 2PM verifier answers, whatever the proof system behind it (docs/proofs.md).
+VERIFY_PROOF_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "verifyProof",
+        "stateMutability": "view",
+        "inputs": [
+            {"name": "proof", "type": "bytes"},
+            {"name": "instances", "type": "uint256[]"},
+        ],
+        "outputs": [{"name": "", "type": "bool"}],
+    }
+]
+#: Gas given to a verifying call: above a Groth16 check of 32 public signals (~420k), below what an
+#: off-curve point could burn in an unbounded call (FACTS.md: 988k of a 1M limit).
+VERIFY_CALL_GAS = 1_000_000
+
+
+@dataclass(frozen=True)
+class OnChainCheck:
+    """The chain's answer for one proof.
+
+    Attributes:
+        verified: What ``verifyProof`` returned (False when it reverted).
+        gas: Gas a transaction calling ``verifyProof`` used (21k base and calldata included), when a
+            sender was given; None otherwise. ``eth_estimateGas`` cannot measure it: a verifier starved
+            of gas returns false instead of reverting, so the estimate finds the cheapest *false*.
+    """
+
+    verified: bool
+    gas: int | None = None
+
+
+def deploy_model_verifier(
+    transactor: Any, deployment: Any, n_features: int, model_commitment: int
+) -> str:
+    """Deploy the ``LogitProofVerifier`` of one model version.
+
+    Anyone may deploy it (it holds no rights); it counts once the subnet owner records it with
+    ``SubnetRegistry.setModelVerifier``.
+
+    Args:
+        transactor: ``contracts.Transactor`` paying for the deployment.
+        deployment: ``contracts.Deployment`` holding ``LogitGroth16Verifier<F>``.
+        n_features: Features F of the model.
+        model_commitment: The version's parameter commitment (``zk.model_commitment``).
+
+    Returns:
+        The checksummed address.
+
+    Raises:
+        KeyError: The deployment has no Groth16 verifier for F features (only local chains get the
+            development verifiers; see zk/_setup.py).
+    """
+    groth16 = deployment.addresses[verifier_contract_name(n_features)]
+    contract = transactor.deploy("LogitProofVerifier", groth16, n_features, model_commitment)
+    return str(Web3.to_checksum_address(contract.address))
+
+
+def check_on_chain(
+    w3: Web3,
+    verifier: str,
+    proof: bytes,
+    instances: Sequence[int],
+    gas: int = VERIFY_CALL_GAS,
+    sender: Any = None,
+) -> OnChainCheck:
+    """Call ``verifyProof(proof, instances)`` on ``verifier`` with bounded gas.
+
+    Args:
+        w3: Client of the chain.
+        verifier: The version's verifier address.
+        proof: Proof bytes.
+        instances: Public signals (uint256 each).
+        gas: Gas limit of the call (and of the measuring transaction).
+        sender: A ``contracts.Transactor``; when given, a real transaction also calls ``verifyProof``
+            so that its gas is measured (it changes no state).
+
+    Returns:
+        The answer (a revert counts as not verified) and, with a sender, the gas.
+    """
+    contract = w3.eth.contract(address=Web3.to_checksum_address(verifier), abi=VERIFY_PROOF_ABI)
+    call = contract.functions.verifyProof(bytes(proof), [int(v) for v in instances])
+    try:
+        verified = bool(call.call({"gas": gas}))
+    except (ContractLogicError, Web3RPCError, ValueError):
+        return OnChainCheck(False)
+    if sender is None:
+        return OnChainCheck(verified)
+    receipt = sender.transact(call, gas=gas)
+    return OnChainCheck(verified, int(receipt["gasUsed"]))
+
+
+def model_verifier_of(deployment: Any, subnet_id: int, version: int) -> tuple[str | None, int]:
+    """The verifier address and commitment a subnet's model version has in SubnetRegistry.
+
+    Returns:
+        ``(address, commitment)``; ``(None, 0)`` when none is recorded.
+    """
+    registry = deployment.contract("SubnetRegistry")
+    address, commitment = registry.functions.modelVerifierOf(int(subnet_id), int(version)).call()
+    if int(address, 16) == 0:
+        return None, 0
+    return str(Web3.to_checksum_address(address)), int(commitment)
+
+
+def groth16_abi(n_features: int) -> list[dict[str, Any]]:
+    """ABI of ``LogitGroth16Verifier<F>`` (for tests and tools that call it directly)."""
+    return list(load_artifact(verifier_contract_name(n_features)).abi)

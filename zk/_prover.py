@@ -1,0 +1,292 @@
+"""Groth16 proofs of a logit, made in long-lived Node worker processes (snarkjs), never on the event loop.
+
+:class:`ProverPool` starts ``workers`` copies of ``zk/js/prover.mjs``; each proves one request at a
+time and keeps the circuit keys in memory. At most ``max_pending`` proofs wait or run at once; one
+more raises :class:`ProverBusy` at once (the gateway answers 503), so the queue has a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zk._fixed import decode_logit, encode_features, encode_model, to_field
+from zk._setup import ROOT, CircuitKeys
+
+PROVER_SCRIPT = Path(__file__).resolve().parent / "js" / "prover.mjs"
+#: Bytes of a proof: abi.encode(uint256[2], uint256[2][2], uint256[2]).
+PROOF_BYTES = 256
+
+
+class ProofError(RuntimeError):
+    """A proof could not be made (bad witness, dead worker, timeout); the message says why."""
+
+
+class ProverBusy(ProofError):
+    """Every worker is busy and the bounded queue is full; retry later."""
+
+
+@dataclass(frozen=True)
+class LogitProof:
+    """A proof that committed parameters map features to a logit.
+
+    Attributes:
+        proof: 256 bytes, ``abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)``.
+        instances: Public signals ``[logit, model_commitment, x_0 .. x_{F-1}]``, field elements.
+        proving_s: Seconds the worker spent on witness and proof.
+    """
+
+    proof: bytes
+    instances: tuple[int, ...]
+    proving_s: float
+
+    @property
+    def logit(self) -> float:
+        """The proven logit as a real number (fixed point decoded)."""
+        return decode_logit(self.instances[0])
+
+    @property
+    def model_commitment(self) -> int:
+        """The commitment to the parameters the proof used."""
+        return self.instances[1]
+
+
+def circuit_input(
+    weights: Sequence[float], intercept: float, row: Sequence[float]
+) -> dict[str, Any]:
+    """The circuit's input signals for one row (decimal strings of field elements).
+
+    Raises:
+        zk.FixedPointRangeError: A feature or parameter is outside the fixed-point range.
+        ValueError: ``row`` and ``weights`` differ in length.
+    """
+    if len(row) != len(weights):
+        raise ValueError(f"expected {len(weights)} features, got {len(row)}")
+    w, b = encode_model(weights, intercept)
+    x = encode_features(row)
+    return {
+        "x": [str(to_field(v)) for v in x],
+        "w": [str(to_field(v)) for v in w],
+        "b": str(to_field(b)),
+    }
+
+
+class _Worker:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.ids = itertools.count(1)
+
+    async def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request = {**request, "id": next(self.ids)}
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
+        if not line:
+            raise ProofError("the prover worker exited")
+        answer: dict[str, Any] = json.loads(line)
+        if answer.get("id") != request["id"]:
+            raise ProofError("the prover worker answered out of order")
+        if not answer.get("ok"):
+            raise ProofError(f"prover: {answer.get('error')}")
+        return answer
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), 5)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+class ProverPool:
+    """Node prover processes behind a bounded queue.
+
+    Args:
+        workers: Node processes (each proves one request at a time; snarkjs also uses threads).
+        max_pending: Most proofs queued or running at once; beyond it :meth:`prove` raises
+            :class:`ProverBusy`.
+        timeout_s: Seconds one proof may take before the worker is restarted and
+            :class:`ProofError` raised.
+        single_thread: Ask snarkjs not to start its own worker threads.
+    """
+
+    def __init__(
+        self,
+        workers: int = 1,
+        max_pending: int = 8,
+        timeout_s: float = 60.0,
+        single_thread: bool = False,
+    ) -> None:
+        if workers < 1 or max_pending < workers:
+            raise ValueError("need workers >= 1 and max_pending >= workers")
+        self.workers = workers
+        self.max_pending = max_pending
+        self.timeout_s = timeout_s
+        self.single_thread = single_thread
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._all: list[_Worker] = []
+        self._pending = 0
+        self._started = False
+
+    @property
+    def pending(self) -> int:
+        """Proofs queued or running now."""
+        return self._pending
+
+    async def _spawn(self) -> _Worker:
+        node = shutil.which("node")
+        if node is None:
+            raise ProofError("node is not on PATH")
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(PROVER_SCRIPT),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=1 << 20,
+        )
+        worker = _Worker(process)
+        self._all.append(worker)
+        return worker
+
+    async def start(self) -> None:
+        """Start the worker processes (idempotent).
+
+        Raises:
+            ProofError: ``node`` is missing.
+        """
+        if self._started:
+            return
+        self._started = True
+        for _ in range(self.workers):
+            self._idle.put_nowait(await self._spawn())
+
+    async def close(self) -> None:
+        """Stop every worker process."""
+        workers, self._all = self._all, []
+        for worker in workers:
+            await worker.stop()
+        self._started = False
+        self._idle = asyncio.Queue()
+
+    async def __aenter__(self) -> ProverPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._pending >= self.max_pending:
+            raise ProverBusy(f"{self._pending} proofs are already queued or running")
+        await self.start()
+        self._pending += 1
+        try:
+            worker = await self._idle.get()
+            try:
+                answer = await worker.call(request, self.timeout_s)
+            except (TimeoutError, OSError, ValueError, ProofError) as exc:
+                if (
+                    isinstance(exc, ProofError)
+                    and worker.process.returncode is None
+                    and (str(exc).startswith("prover:"))
+                ):
+                    self._idle.put_nowait(worker)  # a bad request; the worker is fine
+                    raise
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.kill()
+                with contextlib.suppress(ValueError):
+                    self._all.remove(worker)
+                self._idle.put_nowait(await self._spawn())
+                if isinstance(exc, ProofError):
+                    raise
+                raise ProofError(f"prover worker failed: {exc!r}") from exc
+            self._idle.put_nowait(worker)
+            return answer
+        finally:
+            self._pending -= 1
+
+    async def prove(
+        self, keys: CircuitKeys, weights: Sequence[float], intercept: float, row: Sequence[float]
+    ) -> LogitProof:
+        """Prove ``logit = w . x + b`` for one row with the committed parameters.
+
+        Args:
+            keys: Circuit keys of ``len(weights)`` features.
+            weights: Coefficients, shape (F,), in feature order.
+            intercept: Bias.
+            row: Features, shape (F,).
+
+        Returns:
+            The proof and its public signals.
+
+        Raises:
+            ProverBusy: The queue is full.
+            ProofError: The worker failed or timed out.
+            zk.FixedPointRangeError: A value is outside the fixed-point range.
+            ValueError: Shapes differ from the circuit's.
+        """
+        if keys.n_features != len(weights):
+            raise ValueError(f"circuit has {keys.n_features} features, model {len(weights)}")
+        answer = await self._call(
+            {
+                "op": "prove",
+                "wasm": str(keys.wasm),
+                "zkey": str(keys.zkey),
+                "input": circuit_input(weights, intercept, row),
+                "single_thread": self.single_thread,
+            }
+        )
+        proof = bytes.fromhex(str(answer["proof"])[2:])
+        if len(proof) != PROOF_BYTES:
+            raise ProofError(f"the prover returned {len(proof)} bytes, not {PROOF_BYTES}")
+        return LogitProof(
+            proof, tuple(int(v) for v in answer["public"]), float(answer["proving_s"])
+        )
+
+    async def commitment(
+        self, keys: CircuitKeys, weights: Sequence[float], intercept: float
+    ) -> int:
+        """The model commitment (Poseidon chain over the fixed-point parameters) the circuit computes.
+
+        Raises:
+            ProverBusy: The queue is full.
+            ProofError: The worker failed.
+            zk.FixedPointRangeError: A parameter is outside the fixed-point range.
+        """
+        answer = await self._call(
+            {
+                "op": "outputs",
+                "wasm": str(keys.wasm),
+                "zkey": str(keys.zkey),
+                "input": circuit_input(weights, intercept, [0.0] * len(weights)),
+            }
+        )
+        return int(answer["outputs"][1])
+
+
+def model_commitment(keys: CircuitKeys, weights: Sequence[float], intercept: float) -> int:
+    """Synchronous :meth:`ProverPool.commitment` in a one-off worker (for publishing and the CLI).
+
+    Raises:
+        ProofError: The worker failed.
+        zk.FixedPointRangeError: A parameter is outside the fixed-point range.
+    """
+
+    async def run() -> int:
+        async with ProverPool(workers=1, max_pending=1) as pool:
+            return await pool.commitment(keys, weights, intercept)
+
+    return asyncio.run(run())

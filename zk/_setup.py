@@ -1,0 +1,269 @@
+"""The Groth16 keys of the logit circuit: made once per feature count and cached on disk.
+
+DEVELOPMENT ONLY. The powers of tau and the phase-2 contribution made here come from fixed, public
+beacons (``snarkjs powersoftau beacon`` / ``zkey beacon``), so anyone can recompute the toxic waste and
+forge proofs. That is what makes them reproducible (every machine derives byte-identical keys, so the
+committed ``contracts/src/zk/LogitGroth16Verifier<F>.sol`` matches the cache), and it is also why they
+must never secure a real chain: ``contracts.deploy.deploy_all`` deploys these verifiers only on a local
+chain. A deployment runs phase 2 on a ceremony file (for example the Hermez/Polygon
+``powersOfTau28_hez_final_12.ptau``) with its own contributions; see docs/proofs.md.
+
+Cost, measured on 2 loaded cores: the 2^12 powers of tau take about 5 minutes (``prepare phase2``
+dominates), each circuit's setup 20-50 s; everything lands under the cache directory, keyed by a hash
+of the circuit, the shape and the tool versions, and is reused afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from zk._fixed import X_BITS
+
+ROOT = Path(__file__).resolve().parents[1]
+CIRCUIT = Path(__file__).resolve().parent / "circuits" / "logit.circom"
+#: Feature counts with a committed Solidity verifier (contract name -> deployed by deploy_all).
+SUPPORTED_FEATURE_COUNTS: tuple[int, ...] = (3, 30)
+#: log2 of the powers-of-tau size; 2^12 constraints hold the 30-feature circuit (2,478 constraints).
+PTAU_POWER = 12
+#: Public, fixed beacons of the development setup (NOT secret: see the module docstring).
+DEV_PTAU_BEACON = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+DEV_ZKEY_BEACON = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#: log2 of the beacons' hash iterations (snarkjs ``numIterationsExp``).
+DEV_BEACON_ITERATIONS_EXP = 10
+
+
+class SetupError(RuntimeError):
+    """The circuit could not be compiled or its keys made (the message holds the tool's output)."""
+
+
+def verifier_contract_name(n_features: int) -> str:
+    """Name of the Groth16 verifier contract for ``n_features`` features."""
+    return f"LogitGroth16Verifier{n_features}"
+
+
+@dataclass(frozen=True)
+class CircuitKeys:
+    """Files of one circuit shape.
+
+    Attributes:
+        n_features: Features F of the circuit.
+        directory: Where the files live.
+        wasm: Witness calculator (circom WebAssembly).
+        zkey: Groth16 proving key (phase 2 done).
+        verification_key: snarkjs verification key (JSON).
+        solidity: The Solidity verifier snarkjs exports, contract renamed ``LogitGroth16Verifier<F>``.
+    """
+
+    n_features: int
+    directory: Path
+
+    @property
+    def wasm(self) -> Path:
+        return self.directory / "logit.wasm"
+
+    @property
+    def zkey(self) -> Path:
+        return self.directory / "logit.zkey"
+
+    @property
+    def verification_key(self) -> Path:
+        return self.directory / "verification_key.json"
+
+    @property
+    def solidity(self) -> Path:
+        return self.directory / f"{verifier_contract_name(self.n_features)}.sol"
+
+    def vk(self) -> dict[str, object]:
+        """The verification key as snarkjs writes it."""
+        data: dict[str, object] = json.loads(self.verification_key.read_text())
+        return data
+
+
+def default_cache_dir() -> Path:
+    """``~/.cache/twopm/zk``: shared by every checkout on the machine (keys are content-addressed)."""
+    return Path.home() / ".cache" / "twopm" / "zk"
+
+
+def _tool_versions() -> str:
+    out = []
+    for package in ("circom2", "snarkjs", "circomlib"):
+        meta = ROOT / "node_modules" / package / "package.json"
+        try:
+            out.append(f"{package}@{json.loads(meta.read_text())['version']}")
+        except (OSError, ValueError, KeyError) as exc:
+            raise SetupError(
+                f"{package} is not installed in node_modules (run ./dev install)"
+            ) from exc
+    return ",".join(out)
+
+
+def _shape_key(n_features: int) -> str:
+    h = hashlib.sha256()
+    for part in (
+        CIRCUIT.read_text(),
+        str(n_features),
+        str(X_BITS),
+        str(PTAU_POWER),
+        DEV_PTAU_BEACON,
+        DEV_ZKEY_BEACON,
+        str(DEV_BEACON_ITERATIONS_EXP),
+        _tool_versions(),
+    ):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _run(args: list[str], cwd: Path, timeout_s: float = 1800.0) -> str:
+    try:
+        result = subprocess.run(
+            args, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"{args[1] if len(args) > 1 else args[0]}: {exc}") from exc
+    if result.returncode != 0:
+        raise SetupError(f"{' '.join(args[:3])} failed: {(result.stderr or result.stdout)[-1500:]}")
+    return result.stdout
+
+
+def _snarkjs(*args: str, cwd: Path) -> str:
+    return _run(["node", str(ROOT / "node_modules" / "snarkjs" / "build" / "cli.cjs"), *args], cwd)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ensure_ptau(cache: Path) -> Path:
+    target = cache / f"dev_pot{PTAU_POWER}_final.ptau"
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        work = Path(tmp)
+        _snarkjs("powersoftau", "new", "bn128", str(PTAU_POWER), "pot_0.ptau", cwd=work)
+        _snarkjs(
+            "powersoftau",
+            "beacon",
+            "pot_0.ptau",
+            "pot_1.ptau",
+            DEV_PTAU_BEACON,
+            str(DEV_BEACON_ITERATIONS_EXP),
+            "-n=2PM development beacon",
+            cwd=work,
+        )
+        _snarkjs("powersoftau", "prepare", "phase2", "pot_1.ptau", "pot_final.ptau", cwd=work)
+        os.replace(work / "pot_final.ptau", target)
+    return target
+
+
+def _build_shape(n_features: int, ptau: Path, target: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        work = Path(tmp)
+        # circom2 (WASI) only reaches files under its working directory: copy what it includes there.
+        src = work / "src"
+        shutil.copytree(
+            ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
+        )
+        shutil.copy(CIRCUIT, src / "logit.circom")
+        (src / "main.circom").write_text(
+            "pragma circom 2.1.0;\n"
+            'include "logit.circom";\n'
+            f"component main {{public [x]}} = Logit({n_features}, {X_BITS});\n"
+        )
+        _run(
+            [
+                "node",
+                str(ROOT / "node_modules" / "circom2" / "cli.js"),
+                "main.circom",
+                "--r1cs",
+                "--wasm",
+                "--O2",
+                "-o",
+                ".",
+            ],
+            cwd=src,
+        )
+        out = work / "out"
+        out.mkdir()
+        shutil.copy(src / "main_js" / "main.wasm", out / "logit.wasm")
+        _snarkjs("groth16", "setup", str(src / "main.r1cs"), str(ptau), "k0.zkey", cwd=work)
+        _snarkjs(
+            "zkey",
+            "beacon",
+            "k0.zkey",
+            str(out / "logit.zkey"),
+            DEV_ZKEY_BEACON,
+            str(DEV_BEACON_ITERATIONS_EXP),
+            "-n=2PM dev phase 2",
+            cwd=work,
+        )
+        _snarkjs(
+            "zkey",
+            "export",
+            "verificationkey",
+            str(out / "logit.zkey"),
+            str(out / "verification_key.json"),
+            cwd=work,
+        )
+        _snarkjs(
+            "zkey", "export", "solidityverifier", str(out / "logit.zkey"), "verifier.sol", cwd=work
+        )
+        name = verifier_contract_name(n_features)
+        text = (work / "verifier.sol").read_text()
+        text = text.replace("contract Groth16Verifier {", f"contract {name} {{", 1)
+        text = text.replace(
+            "pragma solidity >=0.7.0 <0.9.0;",
+            "pragma solidity >=0.7.0 <0.9.0;\n\n"
+            f"// Generated by zk/_setup.py (snarkjs zkey export solidityverifier) for the {n_features}-feature\n"
+            "// logit circuit, zk/circuits/logit.circom. DEVELOPMENT KEYS: the phase-2 contribution comes from a\n"
+            "// public beacon, so these constants secure nothing on a real chain. Regenerate: python -m zk setup.",
+            1,
+        )
+        (out / f"{name}.sol").write_text(text)
+        if target.exists():  # another process finished first
+            return
+        os.replace(out, target)
+
+
+def ensure_keys(n_features: int, cache_dir: Path | None = None) -> CircuitKeys:
+    """The circuit keys for ``n_features`` features, made on first use (minutes) and cached.
+
+    Args:
+        n_features: Features F of the model (any F >= 1 whose circuit fits 2^12 constraints; only
+            :data:`SUPPORTED_FEATURE_COUNTS` have an on-chain verifier).
+        cache_dir: Cache root; :func:`default_cache_dir` when None.
+
+    Returns:
+        The keys.
+
+    Raises:
+        SetupError: The Node tools are missing or a step failed.
+        ValueError: ``n_features`` < 1.
+    """
+    if n_features < 1:
+        raise ValueError("a logit circuit needs at least one feature")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    keys = CircuitKeys(n_features, cache / f"logit_f{n_features}_{_shape_key(n_features)}")
+    if keys.zkey.exists():
+        return keys
+    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache / ".lock"):
+        if not keys.zkey.exists():
+            _build_shape(n_features, _ensure_ptau(cache), keys.directory)
+    return keys
