@@ -9,7 +9,7 @@ from typing import Any
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from contracts._artifacts import load_artifact
+from contracts import load_artifact
 from zk._setup import verifier_contract_name
 
 #: The ABI every 2PM verifier answers, whatever the proof system behind it (docs/proofs.md).

@@ -5,9 +5,10 @@ The parts and what each may import (besides itself, the standard library and thi
     core                         nothing of 2PM
     contracts, clients.ckks      core
     signer                       core, contracts
+    zk (proofs of inference)     core, contracts
     trainer                      core, contracts, signer (its client library, to publish)
-    gateway                      core, contracts, clients.ckks, signer (its client library)
-    clients (SDK, user commands) core, contracts, clients.ckks
+    gateway                      core, contracts, clients.ckks, signer (its client library), zk
+    clients (SDK, user commands) core, contracts, clients.ckks, zk
     stack                        every part
 
 A module is private when a component of its dotted name starts with ``_`` (``signer._errors``,
@@ -27,15 +28,26 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-PARTS = ("core", "contracts", "clients.ckks", "clients", "signer", "trainer", "gateway", "stack")
+PARTS = (
+    "core",
+    "contracts",
+    "clients.ckks",
+    "clients",
+    "signer",
+    "zk",
+    "trainer",
+    "gateway",
+    "stack",
+)
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset(),
     "contracts": frozenset({"core"}),
     "clients.ckks": frozenset({"core"}),
     "signer": frozenset({"core", "contracts"}),
+    "zk": frozenset({"core", "contracts"}),
     "trainer": frozenset({"core", "contracts", "signer"}),
-    "gateway": frozenset({"core", "contracts", "clients.ckks", "signer"}),
-    "clients": frozenset({"core", "contracts", "clients.ckks"}),
+    "gateway": frozenset({"core", "contracts", "clients.ckks", "signer", "zk"}),
+    "clients": frozenset({"core", "contracts", "clients.ckks", "zk"}),
     "stack": frozenset(PARTS),
 }
 
