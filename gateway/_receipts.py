@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import time
@@ -29,6 +30,7 @@ from redis.exceptions import RedisError
 from gateway._autopipe import AutoPipeline
 from gateway._errors import ServiceUnavailable
 from gateway._lease import Fence
+from gateway._sqlite_store import lock_queue_file
 
 __all__ = [
     "BatchRecord",
@@ -307,6 +309,9 @@ class ReceiptQueue(ABC):
 class SqliteReceiptQueue(ReceiptQueue):
     """The queue in a SQLite file (WAL, ``synchronous=NORMAL``: survives a process crash).
 
+    One process at a time: the queue holds an exclusive ``flock`` on ``<path>.lock`` from
+    construction to :meth:`close` (:func:`gateway._sqlite_store.lock_queue_file`).
+
     Appends are group-committed on the event loop thread: the appends of one event-loop
     turn go into one transaction at the start of the next turn, and each caller returns
     once that transaction is committed. In WAL mode with ``synchronous=NORMAL`` a commit
@@ -324,6 +329,9 @@ class SqliteReceiptQueue(ReceiptQueue):
         path: Database file (created with its parent directory).
         max_pending: Bound of unrecorded receipts.
         checkpoint_every: Rows written between two background checkpoints.
+
+    Raises:
+        ConfigurationError: Another process uses the queue file.
     """
 
     WAL_RESTART_PAGES = 4_096
@@ -338,7 +346,7 @@ class SqliteReceiptQueue(ReceiptQueue):
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = lock_queue_file(path)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -567,6 +575,18 @@ class SqliteReceiptQueue(ReceiptQueue):
         self._checkpointer.shutdown(wait=True)
         self._checkpoint_db.close()
         self._db.close()  # the last connection: SQLite checkpoints and removes the WAL
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The queue's connection (autocommit, WAL), shared with the records store.
+
+        The gateway's :class:`~gateway._sqlite_store.SqliteStore` uses it, so receipts and
+        records live in one file under one lock.
+        """
+        return self._db
 
 
 _APPEND_LUA = b"""

@@ -28,6 +28,7 @@ from gateway._errors import Forbidden, NotAuthenticated, ServiceUnavailable
 from gateway._metrics import Metrics
 from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
 from gateway._settings import GatewaySettings
+from gateway._sqlite_store import SqliteStore
 from gateway._state import MemoryState, RedisState, State
 
 __all__ = [
@@ -117,8 +118,15 @@ def build_services(
             pipe=rstate.pipe,
         )
     else:
-        state = MemoryState(bucket_max_entries=settings.rate_bucket_max_entries)
-        queue = SqliteReceiptQueue(settings.queue_path, max_pending=settings.queue_max_pending)
+        # The queue first: it takes the file's lock (one process), then the records share it.
+        sqlite_queue = SqliteReceiptQueue(
+            settings.queue_path, max_pending=settings.queue_max_pending
+        )
+        queue = sqlite_queue
+        state = MemoryState(
+            bucket_max_entries=settings.rate_bucket_max_entries,
+            store=SqliteStore(sqlite_queue.connection, max_entries=settings.store_max_entries),
+        )
     if chain is None and settings.rpc_url:
         chain = ChainReader.connect(
             settings.rpc_url,

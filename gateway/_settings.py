@@ -86,7 +86,10 @@ class GatewaySettings:
     redis_namespace: str = "twopm"
     """Key prefix of everything the gateway writes to Redis."""
     queue_path: Path = Path(".state/gateway-receipts.sqlite3")
-    """SQLite file of the durable receipt queue in memory mode."""
+    """SQLite file of the durable receipt queue in memory mode; it also keeps sessions, API
+    keys and SIWE nonces, and one process at a time holds it (``<file>.lock``)."""
+    store_max_entries: int = 100_000
+    """Bound of the records (sessions, keys, nonces) kept in the SQLite file in memory mode."""
     signer_url: str | None = None
     """Base URL of the signer service."""
     signer_caller_id: str = "gateway"

@@ -217,15 +217,20 @@ class State(ABC):
 
 
 class MemoryState(State):
-    """State for one process: a Litestar ``MemoryStore`` plus bounded dicts.
+    """State for one process: a Litestar store plus bounded dicts.
+
+    The gateway gives it a :class:`~gateway._sqlite_store.SqliteStore` in the receipt
+    queue's file, so sessions, API keys and nonces survive a restart; outstanding amounts
+    are rebuilt from the queue (:meth:`seed_outstanding`), and token buckets start full.
 
     Args:
         bucket_max_entries: Most token buckets kept; the least recently used is evicted
             (it then starts full again, which only ever favours the caller).
+        store: Records store; a Litestar ``MemoryStore`` (lost on exit) by default.
     """
 
-    def __init__(self, *, bucket_max_entries: int = 100_000) -> None:
-        self.store = MemoryStore()
+    def __init__(self, *, bucket_max_entries: int = 100_000, store: Store | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
         self._lock = asyncio.Lock()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._bucket_max = bucket_max_entries
