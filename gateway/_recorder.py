@@ -163,6 +163,7 @@ class Recorder:
         )
         self._trees: OrderedDict[str, MerkleTree] = OrderedDict()
         self._backoff_s = 0.0
+        self._authorization_budget: int | None = None
 
     @classmethod
     def from_services(cls, services: Services) -> Recorder:
@@ -397,6 +398,29 @@ class Recorder:
                 await self.lease.release()
 
     # ------------------------------------------------------------------ authorisations
+
+    async def authorization_budget_per_hour(self) -> int:
+        """Spending-authorisation submissions allowed per hour, all addresses together.
+
+        ``authorization_global_per_hour``, but never more than half the signer's
+        ``max_tx_per_hour`` (read once from its policy), so that however the
+        authorisations are spent the other half of the window stays for ``recordBatch``.
+
+        Returns:
+            Submissions per hour (at least 1).
+        """
+        if self._authorization_budget is None:
+            wanted = self._s.settings.authorization_global_per_hour
+            try:
+                policy = await _in_thread(self._tx.signer.policy)
+                signer_cap = int(policy["policy"]["limits"]["max_tx_per_hour"])
+            except Exception as exc:  # signer down or odd: the setting alone, read again later
+                _log.warning(
+                    "signer policy unavailable (%s); authorisations capped by settings", exc
+                )
+                return max(1, wanted)
+            self._authorization_budget = max(1, min(wanted, signer_cap // 2))
+        return self._authorization_budget
 
     async def submit_authorization(
         self, user: str, cap_wei: int, expiry: int, nonce: int, signature: bytes

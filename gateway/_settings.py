@@ -130,6 +130,12 @@ class GatewaySettings:
     """Seconds between settlement runs; 0 disables the settlement job."""
     tx_timeout_s: float = 60.0
     """Seconds to wait for a recording transaction to be mined."""
+    authorization_per_address_per_hour: int = 6
+    """``POST /v1/spending-authorizations`` one address may make per hour (burst of 3); the
+    operator pays their gas."""
+    authorization_global_per_hour: int = 120
+    """Spending-authorisation submissions of all addresses together per hour; never more than
+    half the signer's ``max_tx_per_hour``, so ``recordBatch`` keeps the other half."""
     recorder_interval_s: float = 0.25
     """Seconds between two recorder ticks when there is nothing to record."""
     recorder_lease_ttl_s: float = 10.0

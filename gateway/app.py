@@ -279,10 +279,45 @@ async def spending_authorization(
     recorder = services.recorder
     if recorder is None:
         raise ServiceUnavailable("this gateway has no signer configured")
+    await _authorization_tokens(
+        services, caller.user, await recorder.authorization_budget_per_hour()
+    )
     tx_hash = await recorder.submit_authorization(
         caller.address, cap_wei, data.expiry, data.nonce, signature
     )
     return {"tx_hash": tx_hash, "user": caller.address, "max_total_spend_wei": str(cap_wei)}
+
+
+async def _authorization_tokens(services: Services, user: str, global_per_hour: int) -> None:
+    """Take a token from the address's and from the gateway-wide authorisation buckets.
+
+    Every submission is a transaction whose gas the operator pays and which counts against
+    the signer's ``max_tx_per_hour``; these buckets keep the rest of that window for
+    ``recordBatch``.
+
+    Raises:
+        RateLimited: Either bucket is empty (429 with ``Retry-After``).
+    """
+    s = services.settings
+    now = services.now_s()
+    per_address = max(1, s.authorization_per_address_per_hour)
+    wait = await services.state.take_token(
+        "authz:" + user, rate_per_s=per_address / 3600, burst=min(3, per_address), now_s=now
+    )
+    if wait > 0:
+        raise RateLimited(
+            f"at most {per_address} spending authorisations an hour per address",
+            retry_after_s=wait,
+        )
+    budget = max(1, global_per_hour)
+    wait = await services.state.take_token(
+        "authz:*", rate_per_s=budget / 3600, burst=max(1, budget // 12), now_s=now
+    )
+    if wait > 0:
+        raise RateLimited(
+            "the gateway's budget for spending authorisations is spent for now",
+            retry_after_s=wait,
+        )
 
 
 @get(
