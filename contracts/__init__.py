@@ -8,7 +8,7 @@ Merkle-tree code that the gateway, the SDK and the contracts must agree on.
 """
 
 from contracts._artifacts import CONTRACT_NAMES, Artifact, load_artifact
-from contracts._errors import ContractRevert, decode_revert
+from contracts._errors import ContractRevert, decode_revert, revert_error, would_revert
 from contracts.chain import (
     SCROLL_MAINNET_CHAIN_ID,
     SCROLL_SEPOLIA_CHAIN_ID,
@@ -18,7 +18,8 @@ from contracts.chain import (
 )
 from contracts.deploy import Deployment, deploy_all
 from contracts.merkle import MerkleTree, Receipt, receipt_leaf, verify_proof
-from contracts.tx import TransactionFailed, Transactor
+from contracts.tx import Transactor
+from core.transactions import TransactionFailed, TransactionReverted, WouldRevert
 
 __all__ = [
     "CONTRACT_NAMES",
@@ -33,10 +34,14 @@ __all__ = [
     "MerkleTree",
     "Receipt",
     "TransactionFailed",
+    "TransactionReverted",
     "Transactor",
+    "WouldRevert",
     "decode_revert",
     "deploy_all",
     "load_artifact",
     "receipt_leaf",
+    "revert_error",
     "verify_proof",
+    "would_revert",
 ]

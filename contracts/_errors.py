@@ -1,4 +1,7 @@
-"""Decoding of Solidity custom errors from revert data, against every committed ABI."""
+"""Decoding of Solidity custom errors from revert data, against every committed ABI.
+
+:class:`ContractRevert` is the decoded form of :class:`core.transactions.WouldRevert`.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,11 @@ from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from contracts._artifacts import artifact_names, load_artifact
+from core.transactions import WouldRevert, revert_data_of
 
 
-class ContractRevert(Exception):
-    """A call reverted with a known custom error.
+class ContractRevert(WouldRevert):
+    """A call reverts with a known custom error (the decoded form of :class:`WouldRevert`).
 
     Attributes:
         name: Error name, e.g. ``"InferenceLedgerCapExceeded"``.
@@ -21,15 +25,44 @@ class ContractRevert(Exception):
     """
 
     def __init__(self, name: str, args: tuple[Any, ...], data: bytes) -> None:
-        super().__init__(f"{name}{args}")
+        super().__init__(f"{name}{args}", data)
         self.name = name
         self.args_ = args
-        self.data = data
 
     @property
     def arguments(self) -> tuple[Any, ...]:
         """The decoded error arguments."""
         return self.args_
+
+
+def would_revert(exc: BaseException, what: str = "gas estimation failed") -> WouldRevert:
+    """The :class:`WouldRevert` of a web3 revert error, decoded when its data is a known error.
+
+    Args:
+        exc: The web3.py ``ContractLogicError`` (or ``ContractCustomError``).
+        what: The start of the message of an undecoded one.
+
+    Returns:
+        A :class:`ContractRevert` when the revert data decodes to a custom error of a committed
+        ABI, else a :class:`WouldRevert` carrying the data as bytes.
+    """
+    data = revert_data_of(exc)
+    return revert_error(data) or WouldRevert(f"{what}: {exc}", data)
+
+
+def revert_error(data: bytes) -> ContractRevert | None:
+    """:func:`decode_revert`, but None for a known selector with malformed arguments too.
+
+    Args:
+        data: Revert data.
+
+    Returns:
+        The decoded error, or None.
+    """
+    try:
+        return decode_revert(data)
+    except Exception:  # eth_abi raises several types on malformed data
+        return None
 
 
 def _canonical_type(entry: dict[str, Any]) -> str:

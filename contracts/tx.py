@@ -13,24 +13,12 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
 from contracts._artifacts import load_artifact
-from contracts._errors import ContractRevert, decode_revert
-
-
-class TransactionFailed(RuntimeError):
-    """A transaction reverted without a known custom error, or was not mined."""
-
-
-def _revert_from(exc: Exception) -> Exception:
-    data = getattr(exc, "data", None)
-    if isinstance(data, str) and data.startswith("0x"):
-        decoded = decode_revert(data)
-        if decoded is not None:
-            return decoded
-    return TransactionFailed(str(exc))
+from contracts._errors import ContractRevert, would_revert
+from core.transactions import TransactionFailed, TransactionReverted
 
 
 class Transactor:
@@ -70,8 +58,9 @@ class Transactor:
             The mined receipt (status 1).
 
         Raises:
-            ContractRevert: The call reverts with a known custom error.
-            TransactionFailed: It reverts otherwise, or was mined with status 0.
+            ContractRevert: The call would revert with a known custom error.
+            WouldRevert: It would revert otherwise (the revert data is on the error).
+            TransactionReverted: It was mined with status 0.
         """
         full: dict[str, Any] = {
             "from": self.address,
@@ -84,13 +73,15 @@ class Transactor:
         if "gas" not in full:
             try:
                 full["gas"] = int(self.w3.eth.estimate_gas(full) * 1.2) + 10_000  # type: ignore[arg-type]
-            except (ContractCustomError, ContractLogicError) as exc:
-                raise _revert_from(exc) from exc
+            except ContractLogicError as exc:  # ContractCustomError is a subclass
+                raise would_revert(exc) from exc
         signed = self.account.sign_transaction(full)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout_s)
         if receipt["status"] != 1:
-            raise TransactionFailed(f"transaction {tx_hash.hex()} reverted")
+            raise TransactionReverted(
+                f"transaction {tx_hash.hex()} reverted", tx_hash.hex(), receipt
+            )
         return receipt
 
     def transact(
@@ -107,8 +98,9 @@ class Transactor:
             The mined receipt.
 
         Raises:
-            ContractRevert: The call reverts with a known custom error.
-            TransactionFailed: It reverts otherwise.
+            ContractRevert: The call would revert with a known custom error.
+            WouldRevert: It would revert otherwise (the revert data is on the error).
+            TransactionReverted: It was mined with status 0.
         """
         tx: dict[str, Any] = {
             "to": call.address,
@@ -147,8 +139,8 @@ def expect_revert(call: ContractFunction, sender: str, *, value: int = 0) -> Con
     """
     try:
         call.call({"from": Web3.to_checksum_address(sender), "value": value})  # type: ignore[arg-type]
-    except (ContractCustomError, ContractLogicError) as exc:
-        decoded = _revert_from(exc)
+    except ContractLogicError as exc:  # ContractCustomError is a subclass
+        decoded = would_revert(exc)
         if isinstance(decoded, ContractRevert):
             return decoded
         raise AssertionError(f"reverted without a known custom error: {exc}") from exc

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import time
 from collections import OrderedDict
@@ -38,6 +37,7 @@ from web3 import HTTPProvider, Web3
 
 from contracts.merkle import MerkleTree
 from contracts.merkle import Receipt as LeafReceipt
+from core.transactions import TransactionFailed, TransactionReverted, WouldRevert
 from gateway._chain import load_abi
 from gateway._errors import BadRequest, UpstreamError
 from gateway._lease import Fence, LocalLease, RecorderLease, RedisLease
@@ -63,26 +63,21 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
 
 
 def revert_reason(exc: BaseException) -> str:
-    """Name a contract revert found in an exception chain (``InferenceLedgerStaleNonce(...)``).
+    """Name the contract revert of a :class:`~core.transactions.WouldRevert` in an exception chain.
 
     Args:
-        exc: The error, usually the signer library's "gas estimation failed".
+        exc: The error, usually the transactor's ``WouldRevert`` (revert data as bytes).
 
     Returns:
-        The decoded custom error, or the exception text cut to 200 characters.
+        The decoded custom error (``InferenceLedgerStaleNonce(...)``), or the exception text cut
+        to 200 characters when no error in the chain carries known revert data.
     """
-    from contracts import decode_revert
+    from contracts import revert_error
 
     seen: BaseException | None = exc
     while seen is not None:
-        data = getattr(seen, "data", None)
-        candidates = [data] if isinstance(data, str | bytes) else []
-        candidates += re.findall(r"0x[0-9a-fA-F]{8,}", str(seen))
-        for candidate in candidates:
-            try:
-                decoded = decode_revert(candidate)
-            except Exception:  # malformed data is simply not a revert
-                decoded = None
+        if isinstance(seen, WouldRevert):
+            decoded = revert_error(seen.data)
             if decoded is not None:
                 return str(decoded)
         seen = seen.__cause__ or seen.__context__
@@ -306,7 +301,7 @@ class Recorder:
         return out
 
     async def _record(self, batch: BatchRecord, fence: Fence) -> int:
-        from signer import SignerRefused, TransactionFailed, TransactionReverted
+        from signer import SignerRefused
 
         receipts = await self._receipts(batch)
         totals: dict[str, int] = {}
@@ -331,12 +326,15 @@ class Recorder:
             receipt = await _in_thread(lambda: self._tx.transact(call, idempotency_key=key))
         except TransactionReverted as exc:
             return await self._fail(batch, receipts, f"reverted: {exc}")
-        except TransactionFailed as exc:
+        except WouldRevert as exc:
             signed = await _in_thread(lambda: self._tx.signer.record(key))
-            if signed is None and "gas estimation failed" in str(exc):
+            if signed is None:
                 # Never signed and the call would revert (a user's cap expired or credit
                 # went away): record nobody's receipts under this root.
                 return await self._fail(batch, receipts, revert_reason(exc))
+            _log.warning("batch %s not recorded yet: %s", batch.key, exc)
+            return 0
+        except TransactionFailed as exc:
             _log.warning("batch %s not recorded yet: %s", batch.key, exc)
             return 0
         except SignerRefused as exc:
@@ -441,7 +439,7 @@ class Recorder:
             BadRequest: The ledger would reject it (bad signature, stale nonce, expired).
             UpstreamError: The signer refused or the transaction failed.
         """
-        from signer import ClientError, TransactionFailed
+        from signer import ClientError
 
         call = self._ledger.functions.authorizeSpending(
             to_checksum_address(user), cap_wei, expiry, nonce, signature
@@ -449,11 +447,11 @@ class Recorder:
         key = f"gw-auth-{user.lower()}-{nonce}-{keccak(signature).hex()[:16]}"
         try:
             receipt = await _in_thread(self._transact, call, key)
+        except WouldRevert as exc:
+            raise BadRequest(
+                f"the ledger refuses this authorisation: {revert_reason(exc)}"
+            ) from exc
         except TransactionFailed as exc:
-            if "gas estimation failed" in str(exc):
-                raise BadRequest(
-                    f"the ledger refuses this authorisation: {revert_reason(exc)}"
-                ) from exc
             raise UpstreamError("the authorisation transaction failed") from exc
         except ClientError as exc:
             raise UpstreamError(f"the signer refused: {exc}"[:300]) from exc
@@ -508,7 +506,7 @@ class Recorder:
             call = self._ledger.functions.settle(subnet_id, version)
             try:
                 await _in_thread(self._transact, call, key)
-            except ClientError as exc:
+            except (ClientError, TransactionFailed) as exc:
                 self._s.metrics.settlements.labels("failed").inc()
                 _log.warning("settling subnet %s v%s failed: %s", subnet_id, version, exc)
                 continue

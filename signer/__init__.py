@@ -2,9 +2,11 @@
 
 The service (``twopm signer serve``) lives in the private modules; what other packages use is
 exported here: the caller library (:class:`SignerClient`, :class:`Transactor`), the policy
-helpers and :func:`init_state` that ``twopm up`` needs, the settings, and the error tree.
+helpers and :func:`init_state` that ``twopm up`` needs, the settings, and the error tree (the
+transaction errors are :mod:`core.transactions`', re-exported).
 """
 
+from core.transactions import TransactionFailed, TransactionReverted, WouldRevert
 from signer._auth import sign_request
 from signer._errors import (
     REASONS,
@@ -13,8 +15,6 @@ from signer._errors import (
     SignerError,
     SignerRefused,
     SignerUnavailable,
-    TransactionFailed,
-    TransactionReverted,
 )
 from signer._policy import (
     OPERATOR_FUNCTIONS,
@@ -48,6 +48,7 @@ __all__ = [
     "TransactionReverted",
     "Transactor",
     "TypedDataDomain",
+    "WouldRevert",
     "init_state",
     "load_policy",
     "parse_policy",

@@ -14,9 +14,15 @@
     │   └── RateLimited              429  a rolling-window cap is reached
     └── ClientError                  raised by the caller library (signer.client)
         ├── SignerUnavailable        the signer could not be reached or answered 5xx
-        ├── SignerRefused            the signer answered 4xx; carries status and reason
-        └── TransactionFailed        broadcast, mining or receipt wait failed
-            └── TransactionReverted  mined with status 0
+        └── SignerRefused            the signer answered 4xx; carries status and reason
+
+The caller library's :class:`~signer.client.Transactor` raises the transaction errors of
+:mod:`core.transactions` (re-exported by ``signer``), as the local-key ``contracts.Transactor``
+does::
+
+    TransactionFailed                broadcast, mining or receipt wait failed
+    ├── WouldRevert                  gas estimation says the call reverts (``data``: bytes)
+    └── TransactionReverted          mined with status 0
 
 Every :class:`ServiceError` carries an HTTP ``status`` (a class attribute, as Litestar's
 exceptions do) and a machine-readable ``reason`` from :data:`REASONS`; the caller library turns a
@@ -181,30 +187,3 @@ class SignerRefused(ClientError):
         self.reason = reason
         self.detail = detail
         self.problem = problem
-
-
-class TransactionFailed(ClientError):
-    """Broadcasting a signed transaction or waiting for its receipt failed.
-
-    Args:
-        message: What went wrong.
-        tx_hash: The transaction hash (0x hex), if one was signed.
-    """
-
-    def __init__(self, message: str, tx_hash: str | None = None) -> None:
-        super().__init__(message)
-        self.tx_hash = tx_hash
-
-
-class TransactionReverted(TransactionFailed):
-    """The transaction was mined with status 0.
-
-    Args:
-        message: What went wrong.
-        tx_hash: The transaction hash (0x hex).
-        receipt: The mined receipt.
-    """
-
-    def __init__(self, message: str, tx_hash: str, receipt: Any) -> None:
-        super().__init__(message, tx_hash)
-        self.receipt = receipt

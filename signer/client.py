@@ -29,14 +29,9 @@ from typing import Any
 
 import httpx
 
+from core.transactions import TransactionFailed, TransactionReverted, WouldRevert, revert_data_of
 from signer._auth import sign_request
-from signer._errors import (
-    ClientError,
-    SignerRefused,
-    SignerUnavailable,
-    TransactionFailed,
-    TransactionReverted,
-)
+from signer._errors import ClientError, SignerRefused, SignerUnavailable
 
 
 @dataclass(frozen=True)
@@ -394,8 +389,10 @@ class Transactor:
         Raises:
             SignerRefused: The signer refused (policy, caps, authentication).
             SignerUnavailable: The signer could not be reached.
+            WouldRevert: Gas estimation says the call reverts (nothing signed); the revert
+                data is on the error (``contracts.decode_revert`` names it).
             TransactionReverted: Mined with status 0.
-            TransactionFailed: Broadcast failed, or no receipt within the timeout.
+            TransactionFailed: Estimation or broadcast failed, or no receipt within the timeout.
         """
         earlier = self.signer.record(idempotency_key)
         if earlier is not None and earlier.get("kind") == "transaction":
@@ -427,7 +424,8 @@ class Transactor:
             ``maxPriorityFeePerGas``.
 
         Raises:
-            TransactionFailed: Gas estimation failed (the call would revert).
+            WouldRevert: Gas estimation says the call reverts (revert data on the error).
+            TransactionFailed: Gas estimation failed otherwise (transport, JSON-RPC).
         """
         eth = self._w3.eth
         to = str(call.address)
@@ -440,7 +438,12 @@ class Transactor:
                         {"from": self.address, "to": to, "data": data, "value": value_wei}
                     )
                 )
-            except Exception as exc:  # web3 raises ContractLogicError, ValueError, ...
+            except Exception as exc:  # web3 raises ContractLogicError, transport errors, ...
+                from web3.exceptions import ContractLogicError  # loaded already: w3 is in use
+
+                if isinstance(exc, ContractLogicError):  # the node says the call reverts
+                    data = revert_data_of(exc)
+                    raise WouldRevert(f"gas estimation failed: {exc}", data) from exc
                 raise TransactionFailed(f"gas estimation failed: {exc}") from exc
             gas = estimate * (100 + self._gas_margin_pct) // 100
             cap = int(limits.get("max_gas_per_tx", gas))

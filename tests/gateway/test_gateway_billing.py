@@ -166,7 +166,11 @@ def test_a_cap_signed_by_someone_else_is_refused(
         "nonce": 1,
         "signature": "0x" + signature.hex(),
     }
-    _problem(gw.post("/v1/spending-authorizations", json=body, headers=session_headers(token)), 400)
+    refused = _problem(
+        gw.post("/v1/spending-authorizations", json=body, headers=session_headers(token)), 400
+    )
+    # the transactor's WouldRevert carries the revert data; the detail names the decoded error
+    assert "InferenceLedgerInvalidSignature" in refused["detail"], refused
     body["user"] = other.address
     _problem(gw.post("/v1/spending-authorizations", json=body, headers=session_headers(token)), 403)
 

@@ -11,14 +11,15 @@ from eth_account import Account
 from signer_support import Keystore, SignerProcess, ledger_tx
 from web3 import Web3
 
+from contracts import decode_revert
 from contracts.deploy import Deployment
 from signer import (
     SignerClient,
     SignerRefused,
     SignerUnavailable,
-    TransactionFailed,
     TransactionReverted,
     Transactor,
+    WouldRevert,
 )
 from signer.client import SignedTransaction
 
@@ -107,8 +108,10 @@ def test_transact_refuses_a_call_that_would_revert_without_signing_it(
 ) -> None:
     ledger = deployment.contract("InferenceLedger")
     before = transactor.signer.next_nonce()
-    with pytest.raises(TransactionFailed, match="gas estimation failed"):
+    with pytest.raises(WouldRevert, match="gas estimation failed") as caught:
         transactor.transact(ledger.functions.settle(999, 1), idempotency_key="settle-missing")
+    decoded = decode_revert(caught.value.data)
+    assert decoded is not None and decoded.name.startswith("InferenceLedger"), caught.value.data
     assert transactor.signer.next_nonce() == before
     assert transactor.signer.record("settle-missing") is None
 

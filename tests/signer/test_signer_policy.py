@@ -68,7 +68,7 @@ def test_the_public_surface_changes_only_on_purpose() -> None:
         "OPERATOR_FUNCTIONS", "REASONS", "ClientError", "ConfigError", "Limits", "Policy",
         "SignedTransaction", "SignedTypedData", "SignerClient", "SignerError", "SignerRefused",
         "SignerSettings", "SignerState", "SignerUnavailable", "TransactionFailed", "TransactionReverted",
-        "Transactor", "TypedDataDomain", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
+        "Transactor", "TypedDataDomain", "WouldRevert", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
         "sign_request",
     ])  # fmt: skip
 
