@@ -8,6 +8,7 @@ transaction errors are :mod:`core.transactions`', re-exported).
 
 from core.transactions import TransactionFailed, TransactionReverted, WouldRevert
 from signer._auth import sign_request
+from signer._deployment import policy_for_deployment
 from signer._errors import (
     REASONS,
     ClientError,
@@ -16,21 +17,12 @@ from signer._errors import (
     SignerRefused,
     SignerUnavailable,
 )
-from signer._policy import (
-    OPERATOR_FUNCTIONS,
-    Limits,
-    Policy,
-    TypedDataDomain,
-    load_policy,
-    parse_policy,
-    policy_for_deployment,
-)
+from signer._policy import Limits, Policy, TypedDataDomain, load_policy, parse_policy
 from signer._settings import SignerSettings
 from signer._setup import SignerState, init_state
 from signer.client import SignedTransaction, SignedTypedData, SignerClient, Transactor
 
 __all__ = [
-    "OPERATOR_FUNCTIONS",
     "REASONS",
     "ClientError",
     "ConfigError",

@@ -18,6 +18,7 @@ from typing import Any
 from core.cli import CliError
 from signer._audit import AuditHead, verify_audit_log
 from signer._auth import add_caller
+from signer._deployment import policy_for_deployment
 from signer._errors import ConfigError, ServiceError
 from signer._keystore import (
     keystore_address,
@@ -27,7 +28,7 @@ from signer._keystore import (
     write_keystore,
     write_secret_file,
 )
-from signer._policy import load_policy, policy_for_deployment
+from signer._policy import load_policy
 from signer._settings import SignerSettings
 
 _DESCRIPTION = (

@@ -12,6 +12,7 @@ from eth_utils import keccak, to_checksum_address
 
 import signer
 from contracts import load_artifact
+from contracts.operator import OPERATOR_FUNCTIONS
 from signer import ConfigError, Limits, parse_policy, policy_for_deployment
 from signer._errors import MalformedRequest, PolicyViolation
 from signer._keystore import check_secret_file, read_password
@@ -65,7 +66,7 @@ def tx(**overrides: Any) -> TxRequest:
 
 def test_the_public_surface_changes_only_on_purpose() -> None:
     assert sorted(signer.__all__) == sorted([
-        "OPERATOR_FUNCTIONS", "REASONS", "ClientError", "ConfigError", "Limits", "Policy",
+        "REASONS", "ClientError", "ConfigError", "Limits", "Policy",
         "SignedTransaction", "SignedTypedData", "SignerClient", "SignerError", "SignerRefused",
         "SignerSettings", "SignerState", "SignerUnavailable", "TransactionFailed", "TransactionReverted",
         "Transactor", "TypedDataDomain", "WouldRevert", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
@@ -186,7 +187,7 @@ def test_the_deployment_policy_allows_exactly_the_operator_functions_of_the_abis
             if i["type"] == "function"
         }
         names = {selectors[s] for s in contract.functions}
-        assert names == set(signer.OPERATOR_FUNCTIONS[contract.name])
+        assert names == set(OPERATOR_FUNCTIONS[contract.name])
 
 
 def test_the_deployment_policy_refuses_an_abi_without_an_operator_function() -> None:
