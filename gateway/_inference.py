@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from litestar import Request, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from redis.exceptions import RedisError
@@ -41,14 +42,15 @@ from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
 from gateway._errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway._models import LoadedModel, ModelFollower, ModelSource, SubnetModelStatus
-from gateway._services import (
+from gateway._openapi import (
+    BINARY_BODY,
     PAID_RESPONSES,
-    caller_of,
-    paid_response,
-    paying_caller_of,
+    PREDICT_BODY,
+    operation_with_body,
     problem_spec,
-    services_of,
+    problems,
 )
+from gateway._services import caller_of, paid_response, paying_caller_of, services_of
 from gateway._settings import GatewaySettings
 from gateway._state import RedisState, State
 from gateway.he import (
@@ -74,12 +76,46 @@ __all__ = [
 BINARY = "application/octet-stream"
 MAX_ROW_ERRORS = 20
 """Row problems reported in one 422 body (the first ones)."""
-INFERENCE_RESPONSES = {
-    **PAID_RESPONSES,
+_REFUSED_INPUT = {
     413: problem_spec("More rows or bytes than one request may carry"),
     422: problem_spec("Rows, features or ciphertexts the model cannot take; says which"),
 }
-"""OpenAPI ``responses`` of ``predict`` and ``infer``."""
+
+
+class PredictAnswer(msgspec.Struct):
+    """``POST /v1/subnets/{id}/predict``: one entry per row, in the order sent."""
+
+    probabilities: list[float]
+    logits: list[float]
+    model_version: int
+    model_hash: str
+
+
+PREDICT_RESPONSES = {
+    **PAID_RESPONSES,
+    **_REFUSED_INPUT,
+    200: ResponseSpec(
+        data_container=PredictAnswer,
+        description="Probabilities and logits; X-Receipt-Id and X-Model-Version headers",
+        media_type="application/json",
+        generate_examples=False,
+    ),
+    503: problem_spec("The model is loading or was refused, or billing is unavailable"),
+}
+"""OpenAPI ``responses`` of ``predict``."""
+INFER_RESPONSES = {
+    **PAID_RESPONSES,
+    **_REFUSED_INPUT,
+    200: ResponseSpec(
+        data_container=bytes,
+        description="The response frame (encrypted logits); X-Receipt-Id, X-Model-Version",
+        media_type=BINARY,
+        generate_examples=False,
+    ),
+    404: problem_spec("No such subnet, or an X-Context-Id that is unknown or expired"),
+    503: problem_spec("The model is loading or refused, the worker pool is full, or a worker died"),
+}
+"""OpenAPI ``responses`` of ``infer``."""
 INLINE_PREDICT_ROWS = 256
 """Batches up to this many rows run onnxruntime on the event loop (tens of µs); larger ones
 run in a thread."""
@@ -498,7 +534,7 @@ def _inference(request: Request[Any, Any, Any]) -> Inference:
     return inference
 
 
-@get("/v1/subnets", tags=["subnets"])
+@get("/v1/subnets", tags=["subnets"], responses=problems(503))
 async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Subnets on the registry (at most the 1000 newest), each with its served model."""
     inference = _inference(request)
@@ -509,7 +545,7 @@ async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"subnets": [subnet_json(s, inference.params_json) for s in statuses]}
 
 
-@get("/v1/subnets/{subnet_id:int}", tags=["subnets"])
+@get("/v1/subnets/{subnet_id:int}", tags=["subnets"], responses=problems(400, 404, 503))
 async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> dict[str, Any]:
     """One subnet: price, minimum stake, served model, features, CKKS parameters."""
     inference = _inference(request)
@@ -521,7 +557,10 @@ async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) 
     "/v1/subnets/{subnet_id:int}/predict",
     status_code=200,
     tags=["inference"],
-    responses=INFERENCE_RESPONSES,
+    responses=PREDICT_RESPONSES,
+    operation_class=operation_with_body(
+        "application/json", PREDICT_BODY, '{"rows": [{feature: number, ...}, ...]}'
+    ),
 )
 async def predict(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:
     """Plaintext rows (named features) -> probabilities and logits; billed per row."""
@@ -563,6 +602,10 @@ async def _run_onnx(
     status_code=201,
     tags=["inference"],
     dependencies={"caller": Provide(caller_of)},
+    responses=problems(400, 401, 413, 422, 503),
+    operation_class=operation_with_body(
+        BINARY, BINARY_BODY, "A public CKKS context frame (no secret key)"
+    ),
 )
 async def upload_context(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller]
@@ -587,7 +630,10 @@ async def upload_context(
     "/v1/subnets/{subnet_id:int}/infer",
     status_code=200,
     tags=["inference"],
-    responses=INFERENCE_RESPONSES,
+    responses=INFER_RESPONSES,
+    operation_class=operation_with_body(
+        BINARY, BINARY_BODY, "A CKKS request frame (clients.ckks); X-Context-Id for rows"
+    ),
 )
 async def infer(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:
     """Encrypted features (request frame) -> encrypted logits (response frame); billed per row."""

@@ -15,9 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from litestar import Request
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 
 from core.protocol import MODEL_VERSION_HEADER, PROBLEM_MEDIA_TYPE, RECEIPT_HEADER, SESSION_COOKIE
@@ -26,6 +24,7 @@ from gateway._billing import Billing
 from gateway._chain import ChainReader
 from gateway._errors import Forbidden, NotAuthenticated, ServiceUnavailable
 from gateway._metrics import Metrics
+from gateway._openapi import PAID_RESPONSES, problem_spec
 from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
 from gateway._settings import GatewaySettings
 from gateway._sqlite_store import SqliteStore
@@ -262,45 +261,3 @@ def paid_response(
     if model_version is not None:
         headers.append((MODEL_VERSION_HEADER, str(model_version)))
     return ASGIResponse(body=body, media_type=media_type, headers=headers)
-
-
-class ProblemDetails(msgspec.Struct, omit_defaults=True):
-    """An RFC 9457 problem body, as the gateway's errors render (for the OpenAPI document)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str = ""
-    instance: str = ""
-
-
-def problem_spec(description: str) -> ResponseSpec:
-    """An OpenAPI response entry for an RFC 9457 problem body.
-
-    Args:
-        description: When the route answers with it.
-
-    Returns:
-        For a route's ``responses={status: ...}``.
-    """
-    return ResponseSpec(
-        data_container=ProblemDetails,
-        description=description,
-        media_type=PROBLEM_MEDIA_TYPE,
-        generate_examples=False,
-    )
-
-
-PAID_RESPONSES: dict[int, ResponseSpec] = {
-    400: problem_spec("Malformed body or row count out of range"),
-    401: problem_spec("No credential, or a session or API key that ended"),
-    402: problem_spec(
-        "Credit or signed spending cap does not cover the price; says what is missing"
-    ),
-    403: problem_spec("Stake below the subnet's minimum, or an API key scoped to other subnets"),
-    404: problem_spec("No such subnet"),
-    409: problem_spec("The subnet has no published model yet"),
-    429: problem_spec("Over the stake tier's request rate; see Retry-After"),
-    503: problem_spec("Receipt queue full or down, or no chain configured"),
-}
-"""OpenAPI ``responses`` of the paid routes: the refusals billing can answer with."""

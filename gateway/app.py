@@ -32,8 +32,8 @@ from gateway._errors import (
 )
 from gateway._inference import Inference, inference_route_handlers
 from gateway._metrics import MetricsMiddleware
+from gateway._openapi import PAID_RESPONSES, problem_spec, problems
 from gateway._services import (
-    PAID_RESPONSES,
     Services,
     build_services,
     caller_of,
@@ -108,7 +108,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@get("/v1/auth/nonce", tags=["auth"])
+@get("/v1/auth/nonce", tags=["auth"], responses=problems(429))
 async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """A fresh single-use SIWE nonce, and the fields the message must carry."""
     services = services_of(request)
@@ -129,7 +129,19 @@ async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-@post("/v1/auth/verify", status_code=200, tags=["auth"])
+@post(
+    "/v1/auth/verify",
+    status_code=200,
+    tags=["auth"],
+    responses={
+        **problems(400, 413),
+        401: problem_spec(
+            "Sign-in rejected; the problem's `reason` says why (`nonce-reused`, `expired`, "
+            "`domain-mismatch`, `chain-id-mismatch`, `bad-signature`, ...: "
+            "gateway._errors.SIGN_IN_REASONS)"
+        ),
+    },
+)
 async def auth_verify(request: Request[Any, Any, Any], data: JSONBody[VerifyBody]) -> Response[Any]:
     """Check a signed SIWE message and set the session cookie."""
     services = services_of(request)
@@ -148,17 +160,34 @@ async def auth_verify(request: Request[Any, Any, Any], data: JSONBody[VerifyBody
     )
 
 
-@post("/v1/auth/logout", status_code=204, tags=["auth"])
-async def auth_logout(request: Request[Any, Any, Any]) -> Response[None]:
-    """End the session (idempotent) and clear the cookie."""
+@post(
+    "/v1/auth/logout",
+    status_code=204,
+    tags=["auth"],
+    response_cookies=[
+        Cookie(
+            key=SESSION_COOKIE,
+            value="",
+            max_age=0,
+            httponly=True,
+            path="/",
+            description="Cleared: the session ends",
+        )
+    ],
+)
+async def auth_logout(request: Request[Any, Any, Any]) -> None:
+    """End the session (idempotent) and clear the cookie; no body."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await services_of(request).auth.logout(token)
-    cookie = Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, path="/")
-    return Response(None, status_code=204, cookies=[cookie])
 
 
-@get("/v1/me", tags=["auth"], dependencies={"caller": Provide(caller_of)})
+@get(
+    "/v1/me",
+    tags=["auth"],
+    dependencies={"caller": Provide(caller_of)},
+    responses=problems(401, 502, 503),
+)
 async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -> dict[str, Any]:
     """Who am I: address, active stake, tier, credit and spending cap left."""
     services = services_of(request)
@@ -189,7 +218,15 @@ async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -
 
 
 @post(
-    "/v1/keys", status_code=201, tags=["keys"], dependencies={"caller": Provide(session_caller_of)}
+    "/v1/keys",
+    status_code=201,
+    tags=["keys"],
+    dependencies={"caller": Provide(session_caller_of)},
+    responses={
+        **problems(400, 401, 413),
+        403: problem_spec("Keys are managed from a signed-in session, not with an API key"),
+        409: problem_spec("The address holds the most API keys it may; revoke one"),
+    },
 )
 async def create_key(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], data: JSONBody[KeyBody]
@@ -201,7 +238,15 @@ async def create_key(
     return {**record.public(), "key": secret}
 
 
-@get("/v1/keys", tags=["keys"], dependencies={"caller": Provide(session_caller_of)})
+@get(
+    "/v1/keys",
+    tags=["keys"],
+    dependencies={"caller": Provide(session_caller_of)},
+    responses={
+        **problems(401),
+        403: problem_spec("Keys are managed from a signed-in session, not with an API key"),
+    },
+)
 async def list_keys(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller]
 ) -> dict[str, Any]:
@@ -210,7 +255,16 @@ async def list_keys(
     return {"keys": [k.public() for k in keys]}
 
 
-@delete("/v1/keys/{key_id:str}", tags=["keys"], dependencies={"caller": Provide(session_caller_of)})
+@delete(
+    "/v1/keys/{key_id:str}",
+    tags=["keys"],
+    dependencies={"caller": Provide(session_caller_of)},
+    responses={
+        **problems(400, 401),
+        403: problem_spec("Keys are managed from a signed-in session, not with an API key"),
+        404: problem_spec("No API key of that id is the caller's"),
+    },
+)
 async def revoke_key(
     request: Request[Any, Any, Any], caller: NamedDependency[Caller], key_id: FromPath[str]
 ) -> None:
@@ -257,6 +311,10 @@ async def billed_noop(request: Request[Any, Any, Any], subnet_id: FromPath[int])
     status_code=201,
     tags=["credit"],
     dependencies={"caller": Provide(caller_of)},
+    responses={
+        **problems(400, 401, 413, 502, 503),
+        403: problem_spec("The authorisation is not the caller's own"),
+    },
 )
 async def spending_authorization(
     request: Request[Any, Any, Any],
@@ -321,7 +379,13 @@ async def _authorization_tokens(services: Services, user: str, global_per_hour: 
 
 
 @get(
-    "/v1/receipts/{receipt_id:str}", tags=["receipts"], dependencies={"caller": Provide(caller_of)}
+    "/v1/receipts/{receipt_id:str}",
+    tags=["receipts"],
+    dependencies={"caller": Provide(caller_of)},
+    responses={
+        **problems(400, 401),
+        404: problem_spec("No receipt of that id is the caller's"),
+    },
 )
 async def get_receipt(
     request: Request[Any, Any, Any],

@@ -241,7 +241,9 @@ def test_a_session_after_logout_is_refused(client: httpx.Client) -> None:
     token = sign_in(client, KEY)
     assert client.get("/v1/me", headers=session_headers(token)).status_code == 200
     r = client.post("/v1/auth/logout", headers=session_headers(token))
-    assert r.status_code == 204
+    assert r.status_code == 204 and r.content == b"" and "content-type" not in r.headers
+    cleared = r.headers["set-cookie"].lower()
+    assert cleared.startswith("twopm_session=") and "max-age=0" in cleared
     _assert_problem(client.get("/v1/me", headers=session_headers(token)), 401)
 
 
