@@ -18,7 +18,7 @@ from typing import Any
 from litestar import Request
 from litestar.response.base import ASGIResponse
 
-from core.protocol import MODEL_VERSION_HEADER, PROBLEM_MEDIA_TYPE, RECEIPT_HEADER, SESSION_COOKIE
+from core.protocol import MODEL_VERSION_HEADER, RECEIPT_HEADER, SESSION_COOKIE
 from gateway._auth import Auth, Caller
 from gateway._billing import Billing
 from gateway._chain import ChainReader
