@@ -314,6 +314,9 @@ async def billed_noop(request: Request[Any, Any, Any], subnet_id: FromPath[int])
     responses={
         **problems(400, 401, 413, 502, 503),
         403: problem_spec("The authorisation is not the caller's own"),
+        429: problem_spec(
+            "Too many submissions from this address, or from everyone; see Retry-After"
+        ),
     },
 )
 async def spending_authorization(
