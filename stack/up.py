@@ -10,6 +10,7 @@ fixed by ``shared/DESIGN.md``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import signal
@@ -55,9 +56,10 @@ class Stack:
         chain: The anvil process.
         deployment: The deployed contracts.
         signer_url: The signer's URL.
-        gateway_url: The gateway's URL.
+        gateway_url: The (first) gateway's URL.
         subnets: One entry per published subnet (id, name, model hash, feature names, training figures).
         info: The content of ``stack.json``.
+        gateway_urls: Every gateway replica's URL (the first is :attr:`gateway_url`).
     """
 
     state_dir: Path
@@ -69,6 +71,7 @@ class Stack:
     info: dict[str, Any]
     group: ProcessGroup
     _exit: ExitStack = field(repr=False)
+    gateway_urls: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         """Stop the gateway, the signer and anvil."""
@@ -91,8 +94,16 @@ def _step(console: Console, text: str) -> Callable[[], None]:
     return done
 
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+"""The Redis that ``twopm up --replicas N`` (N > 1) uses when no ``--redis-url`` is given."""
+
+
 def start_stack(
-    state_dir: Path, *, console: Console | None = None, redis_url: str | None = None
+    state_dir: Path,
+    *,
+    console: Console | None = None,
+    redis_url: str | None = None,
+    replicas: int = 1,
 ) -> Stack:
     """Start every part of the local network and return it running.
 
@@ -100,13 +111,24 @@ def start_stack(
         state_dir: Directory for the state of this run; it is emptied of an earlier run's state.
         console: Where progress goes (a quiet console when None).
         redis_url: Run the gateway on Redis instead of the in-memory store.
+        replicas: Gateway processes to run (> 1 needs Redis: ``redis_url``, or else
+            :data:`DEFAULT_REDIS_URL`). Each run writes under a fresh namespace
+            ``twopm-up-<8 hex>`` (in ``stack.json`` as ``redis_namespace``), so an earlier
+            run's receipts (of an earlier chain) are never picked up.
 
     Returns:
         The running stack; close it to stop everything.
 
     Raises:
-        ProcessError: A part failed to start; everything started so far is stopped again.
+        ProcessError: A part failed to start, or replicas were asked for and Redis does not
+            answer; everything started so far is stopped again.
     """
+    if replicas < 1:
+        raise ValueError("replicas must be at least 1")
+    if replicas > 1 and not redis_url:
+        redis_url = DEFAULT_REDIS_URL
+    if redis_url:
+        _check_redis(redis_url)
     from signer import SignerClient, init_state, policy_for_deployment
     from signer import Transactor as SignerTransactor
     from trainer.bundle import load_bundle
@@ -230,11 +252,16 @@ def start_stack(
             )
         done()
 
-        done = _step(console, "starting the gateway")
+        done = _step(
+            console, "starting the gateway" + (f" ({replicas} replicas)" if replicas > 1 else "")
+        )
         from core.net import free_port
 
-        port = free_port()
-        gateway_url = f"http://127.0.0.1:{port}"
+        ports = [free_port() for _ in range(replicas)]
+        gateway_urls = [f"http://127.0.0.1:{p}" for p in ports]
+        gateway_url = gateway_urls[0]
+        # One public URL for every replica (the SIWE domain): behind a load balancer it is
+        # the balancer's; here the first replica's, and any replica accepts its sign-ins.
         env = {
             "TWOPM_GATEWAY_PUBLIC_URL": gateway_url,
             "TWOPM_GATEWAY_RPC_URL": chain.rpc_url,
@@ -248,17 +275,24 @@ def start_stack(
             "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "1.0",
             "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "3600",
         }
+        namespace = None
         if redis_url:
+            namespace = f"twopm-up-{secrets.token_hex(4)}"
             env["TWOPM_GATEWAY_REDIS_URL"] = redis_url
+            env["TWOPM_GATEWAY_REDIS_NAMESPACE"] = namespace
         (state_dir / "gateway").mkdir(parents=True, exist_ok=True)
-        group.twopm(
-            "gateway", "gateway", "serve", "--port", str(port), "--log-level", "warning", env=env
-        )
-        wait_for("gateway", lambda: http_ok(f"{gateway_url}/healthz"), group=group, timeout_s=90)
+        for i, (port, url) in enumerate(zip(ports, gateway_urls, strict=True)):
+            name = "gateway" if i == 0 else f"gateway-{i + 1}"
+            group.twopm(
+                name, "gateway", "serve", "--port", str(port), "--log-level", "warning", env=env
+            )
+            wait_for(name, functools.partial(http_ok, f"{url}/healthz"), group=group, timeout_s=90)
         done()
 
         info = {
             "gateway_url": gateway_url,
+            "gateway_urls": gateway_urls,
+            "redis_namespace": namespace,
             "rpc_url": chain.rpc_url,
             "chain_id": chain.chain_id,
             "contracts": deployment.addresses,
@@ -295,11 +329,39 @@ def start_stack(
         }
         (state_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
         return Stack(
-            state_dir, chain, deployment, signer_url, gateway_url, subnets, info, group, exit_stack
+            state_dir,
+            chain,
+            deployment,
+            signer_url,
+            gateway_url,
+            subnets,
+            info,
+            group,
+            exit_stack,
+            gateway_urls,
         )
     except BaseException:
         exit_stack.close()
         raise
+
+
+def _check_redis(url: str) -> None:
+    """Fail early, in one line, when the gateway's Redis does not answer.
+
+    Raises:
+        ProcessError: No answer to ``PING`` within 2 s.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ProcessError(
+            f"no Redis answers at {url} ({exc}); start one or pass --redis-url"
+        ) from exc
+    finally:
+        client.close()
 
 
 def _account(account: Any) -> dict[str, str]:
@@ -339,6 +401,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--state-dir", type=Path, default=Path(".state/up"), help="state, logs and stack.json"
     )
     up.add_argument("--redis-url", help="run the gateway on this Redis instead of in memory")
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help=f"gateway processes on one Redis (default 1; more use --redis-url or {DEFAULT_REDIS_URL})",
+    )
     up.set_defaults(handler=run)
 
 
@@ -346,13 +414,21 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``twopm up``."""
     console = Console()
     with stop_on_signals():
+        if args.replicas < 1:
+            raise CliError("--replicas must be at least 1")
         try:
-            stack = start_stack(args.state_dir, console=console, redis_url=args.redis_url)
+            stack = start_stack(
+                args.state_dir,
+                console=console,
+                redis_url=args.redis_url,
+                replicas=args.replicas,
+            )
         except ProcessError as exc:
             raise CliError(f"twopm up failed: {exc}") from exc
         with stack:
             console.print(
-                f"[green]2PM is up[/]: gateway {stack.gateway_url}, chain {stack.chain.rpc_url}"
+                f"[green]2PM is up[/]: gateway {', '.join(stack.gateway_urls)}, "
+                f"chain {stack.chain.rpc_url}"
             )
             console.print(
                 f"stack description: {args.state_dir / 'stack.json'}; press Ctrl-C to stop"

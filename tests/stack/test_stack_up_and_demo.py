@@ -30,13 +30,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
 class Up:
-    """A `twopm up` child process and what it wrote."""
+    """A `twopm up --replicas 2` child process (two gateways on one Redis) and what it wrote."""
 
     def __init__(self, state: Path) -> None:
         self.state = state
         self.proc = subprocess.Popen(
-            [*TWOPM, "up", "--state-dir", str(state)],
+            [*TWOPM, "up", "--state-dir", str(state), "--replicas", "2", "--redis-url", REDIS_URL],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -65,6 +68,13 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running = Up(tmp_path_factory.mktemp("up") / "state")
     yield running
     running.stop()
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{running.info['redis_namespace']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def twopm(
@@ -109,7 +119,12 @@ def test_up_writes_stack_json_and_serves_both_subnets(up):
         s["model_hash"] for s in info["subnets"]
     }
     assert httpx.get(info["signer_url"] + "/healthz", timeout=10).status_code == 200
-    assert {"anvil", "signer", "gateway"} <= set(info["pids"]) and all(
+    # Two replicas on one Redis, both serving.
+    assert len(info["gateway_urls"]) == 2 and info["gateway_urls"][0] == info["gateway_url"]
+    assert info["redis_namespace"].startswith("twopm-up-")
+    for url in info["gateway_urls"]:
+        assert len(httpx.get(url + "/v1/subnets", timeout=10).json()["subnets"]) == 2
+    assert {"anvil", "signer", "gateway", "gateway-2"} <= set(info["pids"]) and all(
         _alive(p) for p in info["pids"].values()
     )
 
@@ -223,6 +238,24 @@ def test_main_commands_fail_with_one_line_when_the_network_cannot_start(tmp_path
     result = subprocess.run([*TWOPM, *args], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 1 and "cannot run anvil" in result.stderr
     assert result.stderr.startswith("twopm: error:") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--replicas", "0"], "--replicas must be at least 1"),
+        (["--replicas", "2", "--redis-url", "redis://127.0.0.1:1/0"], "no Redis answers"),
+    ],
+)
+def test_up_refuses_replicas_without_a_redis_in_one_line(tmp_path, args, message):
+    result = subprocess.run(
+        [*TWOPM, "up", "--state-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_client_commands_need_a_wallet_and_a_network(tmp_path):
