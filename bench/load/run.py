@@ -1,0 +1,232 @@
+"""Sustained billed load over one and over two gateway replicas on one Redis, beside a bare
+Litestar endpoint served by the same processes.
+
+    .venv/bin/python -m bench.load.run [--requests 4000] [--rounds 3] [--concurrency 16]
+
+A real anvil with the contracts, a staked and funded user with an API key (made through a
+SIWE session), the gateway on uvicorn (``bench.gateway.app:make_app``: the gateway plus
+``POST /bench/bare``) in one process per replica, all on the machine's Redis under a fresh
+namespace. The load generator is a minimal keep-alive HTTP/1.1 client on asyncio streams
+(``--concurrency`` connections, spread round-robin over the replicas) sending
+``Authorization: Bearer <key>`` to the billed ``POST /v1/subnets/{id}/noop`` and the same
+body to ``/bench/bare``, endpoints alternated round by round so a disturbance of the shared
+machine hits both. Per configuration and endpoint: req/s (median of rounds), p50/p99
+latency, non-200 answers and transport errors, gateway CPU per request (user+sys of every
+replica from ``/proc/<pid>/stat``, summed), peak RSS of each replica.
+
+The recorder is off (receipts are queued durably in the Redis stream, not sent to the
+chain): the figures are the hot path's; with several replicas the recorder runs on the lease
+holder only, off the request path.
+
+Targets (issue 15): billed/bare throughput >= 0.6 in Redis mode, and gateway CPU per billed
+request with two replicas within 10 % of one replica's (two cores here, so total throughput
+cannot double).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._report import peak_rss_mib, write_report
+from bench.gateway.run import (
+    PUBLIC_URL,
+    REDIS_URL,
+    _cpu_s,
+    _drop_namespace,
+    _server_peak_rss_mib,
+    _setup_chain,
+    _sign_in,
+    _start_gateway,
+)
+from contracts.chain import Anvil
+
+
+class LoadResult:
+    """Outcome of one load run.
+
+    Attributes:
+        latencies_s: Seconds per 200 answer.
+        non_200: Answers with another status.
+        transport_errors: Connections that failed.
+        wall_s: Wall-clock seconds of the run.
+    """
+
+    def __init__(self) -> None:
+        self.latencies_s: list[float] = []
+        self.non_200 = 0
+        self.transport_errors = 0
+        self.wall_s = 0.0
+
+
+async def _load(ports: list[int], path: str, key: str, n: int, concurrency: int) -> LoadResult:
+    """Send ``n`` POSTs over ``concurrency`` keep-alive connections spread over ``ports``."""
+    body = b'{"rows":1}'
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nAuthorization: Bearer {key}\r\n\r\n"
+    ).encode() + body
+    result = LoadResult()
+    remaining = [n]
+
+    async def worker(port: int) -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            result.transport_errors += 1
+            return
+        try:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                start = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if status == 200:
+                    result.latencies_s.append(time.perf_counter() - start)
+                else:
+                    result.non_200 += 1
+        except (OSError, asyncio.IncompleteReadError):
+            result.transport_errors += 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
+    result.wall_s = time.perf_counter() - start
+    return result
+
+
+def _api_key(port: int, user: Any) -> str:
+    cookie = _sign_in(port, user)
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/v1/keys",
+        json={"name": "load", "subnets": None},
+        headers={"Cookie": f"twopm_session={cookie}"},
+    )
+    if r.status_code != 201:
+        raise SystemExit(f"API key not made: {r.text}")
+    return str(r.json()["key"])
+
+
+def _measure(
+    ports: list[int], pids: list[int], key: str, subnet_id: int, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """Alternate bare and billed rounds; figures per endpoint."""
+    endpoints = {"bare": "/bench/bare", "billed": f"/v1/subnets/{subnet_id}/noop"}
+    for path in endpoints.values():  # warm-up (caches, connections, JIT-free but imports)
+        asyncio.run(_load(ports, path, key, 500, args.concurrency))
+    rps: dict[str, list[float]] = {n: [] for n in endpoints}
+    cpu_us: dict[str, list[float]] = {n: [] for n in endpoints}
+    lat: dict[str, list[float]] = {n: [] for n in endpoints}
+    errors: dict[str, int] = dict.fromkeys(endpoints, 0)
+    for _ in range(args.rounds):
+        for name, path in endpoints.items():
+            cpu0 = sum(_cpu_s(p) for p in pids)
+            r = asyncio.run(_load(ports, path, key, args.requests, args.concurrency))
+            cpu = sum(_cpu_s(p) for p in pids) - cpu0
+            answered = max(1, len(r.latencies_s))
+            rps[name].append(len(r.latencies_s) / r.wall_s)
+            cpu_us[name].append(cpu / answered * 1e6)
+            lat[name].extend(r.latencies_s)
+            errors[name] += r.non_200 + r.transport_errors
+    ratios = [g / b for g, b in zip(rps["billed"], rps["bare"], strict=True)]
+    out = {}
+    for name in endpoints:
+        q = statistics.quantiles(lat[name], n=100)
+        out[name] = {
+            "req_per_s": statistics.median(rps[name]),
+            "p50_ms": q[49] * 1e3,
+            "p99_ms": q[98] * 1e3,
+            "errors": errors[name],
+            "server_cpu_us_per_req": statistics.median(cpu_us[name]),
+            "billed_vs_bare": 1.0 if name == "bare" else statistics.median(ratios),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=4000, help="per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results.json")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with Anvil.start() as chain, tempfile.TemporaryDirectory() as tmp:
+        addresses, subnet_id, user = _setup_chain(chain)
+        for replicas in (1, 2):
+            namespace = f"bench-load-{uuid.uuid4().hex[:8]}"
+            env = {
+                "TWOPM_GATEWAY_PUBLIC_URL": PUBLIC_URL,
+                "TWOPM_GATEWAY_RPC_URL": chain.rpc_url,
+                "TWOPM_GATEWAY_CONTRACTS": json.dumps(addresses),
+                "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",
+                "TWOPM_GATEWAY_RECORDER_ENABLED": "0",
+                "TWOPM_GATEWAY_TIERS": "bench:0:1000000:1000000",
+                "TWOPM_GATEWAY_REDIS_URL": REDIS_URL,
+                "TWOPM_GATEWAY_REDIS_NAMESPACE": namespace,
+            }
+            procs = []
+            try:
+                for i in range(replicas):
+                    procs.append(_start_gateway(env, Path(tmp) / f"r{replicas}-{i}.log"))
+                ports = [port for _, port in procs]
+                pids = [proc.pid for proc, _ in procs]
+                key = _api_key(ports[0], user)
+                figures = _measure(ports, pids, key, subnet_id, args)
+                for endpoint, f in figures.items():
+                    rows.append(
+                        {
+                            "replicas": replicas,
+                            "endpoint": endpoint,
+                            "requests": args.requests * args.rounds,
+                            **f,
+                            "server_peak_rss_mib": max(_server_peak_rss_mib(p) for p in pids),
+                            "client_peak_rss_mib": peak_rss_mib(),
+                        }
+                    )
+            finally:
+                for proc, _ in procs:
+                    proc.terminate()
+                    proc.wait(10)
+                _drop_namespace(namespace)
+    one = next(r for r in rows if r["replicas"] == 1 and r["endpoint"] == "billed")
+    two = next(r for r in rows if r["replicas"] == 2 and r["endpoint"] == "billed")
+    write_report(
+        "load: billed calls over 1 and 2 gateway replicas on one Redis vs bare Litestar",
+        rows,
+        args.out,
+        notes={
+            "targets": "billed_vs_bare >= 0.6 (Redis); CPU per billed request, 2 replicas "
+            "<= 1.10 x 1 replica",
+            "cpu_per_billed_2_vs_1": two["server_cpu_us_per_req"] / one["server_cpu_us_per_req"],
+            "server_cpu": "user+sys CPU of every replica per 200 answer, median of the rounds",
+            "auth": "API key (Authorization: Bearer), plain HTTP on loopback",
+            "recorder": "off (receipts queued in Redis, not recorded)",
+            "load_avg_1m": os.getloadavg()[0],
+            "cores": os.cpu_count(),
+        },
+    )
+    print(
+        f"CPU per billed request, 2 replicas / 1: {two['server_cpu_us_per_req'] / one['server_cpu_us_per_req']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
