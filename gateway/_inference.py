@@ -41,7 +41,9 @@ from clients.ckks import DEFAULT_PARAMS, CkksParams, Layout
 from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
 from gateway._errors import BadRequest, GatewayError, ServiceUnavailable
-from gateway._models import LoadedModel, ModelFollower, ModelSource, SubnetModelStatus
+from gateway._fetch import ModelSource
+from gateway._models import ModelFollower, SubnetModelStatus
+from gateway._onnx import LoadedModel
 from gateway._openapi import (
     BINARY_BODY,
     PAID_RESPONSES,

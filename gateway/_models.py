@@ -1,5 +1,8 @@
 """The model follower: which model each subnet serves, fetched, verified and swapped in.
 
+This module is the chain follower; fetching is :mod:`gateway._fetch`, verification and the
+ONNX session :mod:`gateway._onnx`.
+
 The follower reads ``SubnetRegistry`` once at start (the newest ``MAX_FOLLOWED_SUBNETS``
 subnets), then polls the registry's logs (``SubnetCreated``, ``ModelPublished``, price,
 stake and ownership events all carry the subnet id as their first topic) and re-reads every
@@ -27,39 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import re
-import shutil
-import tempfile
-import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
 
-import httpx
-import numpy as np
-import numpy.typing as npt
 from prometheus_client import Counter, Gauge
 
-from core.bundle import BundleError, verify_bundle
 from gateway._chain import ChainReader, SubnetInfo
 from gateway._errors import Conflict, NotFound, ServiceUnavailable
-from gateway.he import LinearModel
+from gateway._fetch import ZERO_HASH, BundleFetcher, ModelSource
+from gateway._onnx import LoadedModel, ModelRefused, load_model
 
-__all__ = [
-    "MAX_FOLLOWED_SUBNETS",
-    "LoadedModel",
-    "ModelFollower",
-    "ModelRefused",
-    "ModelSource",
-    "ModelUnavailable",
-    "SubnetModelStatus",
-]
+__all__ = ["MAX_FOLLOWED_SUBNETS", "ModelFollower", "ModelUnavailable", "SubnetModelStatus"]
 
 _log = logging.getLogger("gateway.models")
 
@@ -69,13 +52,6 @@ MAX_LOG_RANGE_BLOCKS = 5_000
 """Widest log query; after a longer gap (downtime) the follower re-reads every subnet."""
 MAX_TRACKED_SUBNETS = 10_000
 """Bound of the per-subnet records kept (least recently touched dropped first)."""
-ZERO_HASH = "0x" + "00" * 32
-_MANIFEST_MAX_BYTES = 64 * 1024
-"""A manifest lists two files; anything bigger is not one."""
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_COEF_RTOL = 1e-9
-"""Relative tolerance of the ONNX-against-card check (float64 arithmetic, a few ulps)."""
-
 ModelState = Literal["unpublished", "loading", "ready", "refused"]
 
 
@@ -84,62 +60,6 @@ class ModelUnavailable(ServiceUnavailable):
 
     title = "Model unavailable"
     slug = "model-unavailable"
-
-
-class ModelRefused(Exception):
-    """A bundle could not be fetched or failed verification (the message says why)."""
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A verified model bundle, ready to answer plaintext and encrypted requests.
-
-    Attributes:
-        model_hash: 0x-hex sha256 of the bundle (the on-chain ``modelHash``).
-        feature_names: Features in model order.
-        linear: Coefficients and intercept for the encrypted path (from the card).
-        session: onnxruntime session of the bundle's ONNX graph (thread-safe ``run``).
-        input_name: The graph's input (float64, shape (n, n_features)).
-        scores_output: Name of the raw-score output exposed for logits, or None when
-            logits are derived from the probabilities.
-        loaded_at_s: Unix time it was verified.
-    """
-
-    model_hash: str
-    feature_names: tuple[str, ...]
-    linear: LinearModel
-    session: Any = field(repr=False)
-    input_name: str = "x"
-    scores_output: str | None = "raw_scores"
-    loaded_at_s: float = 0.0
-
-    @property
-    def n_features(self) -> int:
-        """Number of features the model takes."""
-        return len(self.feature_names)
-
-    def predict(
-        self, x: npt.NDArray[np.float64]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Logits and probabilities through onnxruntime, one batched run.
-
-        Args:
-            x: float64 array of shape (n_rows, n_features), columns in
-                :attr:`feature_names` order.
-
-        Returns:
-            ``(logits, probabilities)``, each float64 of shape (n_rows,): ``w.x + b`` as the
-            ONNX graph computes it, and P(y = 1).
-        """
-        outputs = ["probabilities"] + ([self.scores_output] if self.scores_output else [])
-        result = self.session.run(outputs, {self.input_name: np.ascontiguousarray(x)})
-        proba = np.asarray(result[0], dtype=np.float64)
-        if self.scores_output:
-            scores = np.asarray(result[1], dtype=np.float64)
-            logits = scores[:, -1] if scores.ndim == 2 else scores
-        else:  # pragma: no cover - every skl2onnx logistic regression has raw scores
-            logits = np.log(proba[:, 1]) - np.log(proba[:, 0])
-        return logits, proba[:, 1]
 
 
 @dataclass(frozen=True)
@@ -180,25 +100,6 @@ class _Entry:
     task: asyncio.Task[None] | None = None
 
 
-@dataclass(frozen=True)
-class ModelSource:
-    """Where bundles may come from and the bounds on fetching them.
-
-    Attributes:
-        model_store: Directory of bundles (``<store>/<sha256>/``). When set, local artifact
-            paths must resolve inside it and HTTP downloads are kept there; when None, any
-            local path is accepted and downloads go to a temporary directory.
-        fetch_max_bytes: Most bytes downloaded for one bundle over HTTP(S).
-        fetch_timeout_s: Seconds allowed for each HTTP(S) request.
-        transport: httpx transport (tests inject faults here); None for the network.
-    """
-
-    model_store: Path | None = None
-    fetch_max_bytes: int = 64 << 20
-    fetch_timeout_s: float = 30.0
-    transport: httpx.AsyncBaseTransport | None = None
-
-
 class ModelFollower:
     """Follows ``SubnetRegistry`` and keeps every subnet's verified model ready to serve.
 
@@ -228,7 +129,7 @@ class ModelFollower:
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._last_block: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._fetcher = BundleFetcher(source)
         self.loads = Counter(
             "gateway_model_loads",
             "Model bundles fetched and verified, by outcome (loaded, refused).",
@@ -260,9 +161,7 @@ class ModelFollower:
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         self._task = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        self._fetcher.close()
 
     async def _follow(self, interval_s: float) -> None:
         while True:
@@ -459,88 +358,8 @@ class ModelFollower:
         return model
 
     async def _fetch_and_verify(self, model_hash: str, artifact_uri: str) -> LoadedModel:
-        if not re.fullmatch(r"0x[0-9a-f]{64}", model_hash) or model_hash == ZERO_HASH:
-            raise ModelRefused(f"on-chain model hash {model_hash} is not a sha256 digest")
-        scheme = urlsplit(artifact_uri).scheme.lower()
-        if scheme in ("http", "https"):
-            path = await self._download(model_hash, artifact_uri)
-        elif scheme in ("", "file"):
-            path = self._local_path(artifact_uri)
-        else:
-            raise ModelRefused(f"artifact URI scheme {scheme!r} is not supported")
-        return await asyncio.to_thread(_verify, path, model_hash)
-
-    def _local_path(self, artifact_uri: str) -> Path:
-        parts = urlsplit(artifact_uri)
-        if parts.scheme.lower() == "file":
-            if parts.netloc not in ("", "localhost"):
-                raise ModelRefused(f"file URI host {parts.netloc!r} is not local")
-            raw = unquote(parts.path)
-        else:
-            raw = artifact_uri
-        if not raw:
-            raise ModelRefused("the artifact URI is empty")
-        path = Path(raw)
-        store = self.source.model_store
-        if not path.is_absolute():
-            if store is None:
-                raise ModelRefused(f"relative artifact path {raw!r} needs a model store")
-            path = store / path
-        if store is not None:
-            resolved, root = path.resolve(), store.resolve()
-            if not resolved.is_relative_to(root):
-                raise ModelRefused("the artifact path lies outside the gateway's model store")
-            path = resolved
-        return path
-
-    def _download_root(self) -> Path:
-        if self.source.model_store is not None:
-            self.source.model_store.mkdir(parents=True, exist_ok=True)
-            return self.source.model_store
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="twopm-models-")
-        return Path(self._tmp.name)
-
-    async def _download(self, model_hash: str, artifact_uri: str) -> Path:
-        """Fetch a bundle directory over HTTP(S) into the store; the manifest is checked first."""
-        digest = model_hash.removeprefix("0x")
-        root = self._download_root()
-        final = root / digest
-        if (final / "manifest.json").is_file():
-            return final  # load_bundle verifies it again
-        base = artifact_uri.rstrip("/") + "/"
-        budget = self.source.fetch_max_bytes
-        try:
-            async with httpx.AsyncClient(
-                timeout=self.source.fetch_timeout_s,
-                follow_redirects=False,
-                transport=self.source.transport,
-            ) as client:
-                manifest = await _get_bounded(
-                    client, base + "manifest.json", min(budget, _MANIFEST_MAX_BYTES)
-                )
-                if hashlib.sha256(manifest).hexdigest() != digest:
-                    raise ModelRefused(
-                        f"bundle sha256 {hashlib.sha256(manifest).hexdigest()} does not match "
-                        f"the on-chain model hash {digest}"
-                    )
-                names = _manifest_files(manifest)
-                budget -= len(manifest)
-                files: dict[str, bytes] = {}
-                for name in names:
-                    files[name] = await _get_bounded(client, base + name, budget)
-                    budget -= len(files[name])
-        except httpx.HTTPError as exc:
-            raise ModelRefused(f"fetching {base}: {type(exc).__name__}: {exc}") from exc
-        tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=root))
-        try:
-            for name, data in {**files, "manifest.json": manifest}.items():
-                (tmp / name).write_bytes(data)
-            with contextlib.suppress(OSError):  # another fetch of the same bundle won
-                os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return final
+        path = await self._fetcher.fetch(model_hash, artifact_uri)
+        return await asyncio.to_thread(load_model, path, model_hash)
 
     # ------------------------------------------------------------------ requests
 
@@ -660,112 +479,3 @@ class ModelFollower:
             0x-hex hashes.
         """
         return list(self._models)
-
-
-async def _get_bounded(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
-    """GET ``url``, refusing a non-200 answer or more than ``max_bytes`` bytes."""
-    if max_bytes <= 0:
-        raise ModelRefused(f"the bundle exceeds the download bound before {url}")
-    async with client.stream("GET", url) as response:
-        if response.status_code != 200:
-            raise ModelRefused(f"GET {url} answered {response.status_code}")
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise ModelRefused(f"GET {url}: {declared} bytes exceed the bound of {max_bytes}")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ModelRefused(f"GET {url}: more than the bound of {max_bytes} bytes")
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _manifest_files(manifest: bytes) -> list[str]:
-    try:
-        listed = json.loads(manifest)["files"]
-        names = [str(n) for n in listed]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelRefused("malformed manifest.json") from exc
-    if not names or len(names) > 8 or not all(_FILE_NAME.match(n) for n in names):
-        raise ModelRefused("manifest.json lists unexpected file names")
-    if "manifest.json" in names:
-        raise ModelRefused("manifest.json lists itself")
-    return names
-
-
-def _verify(path: Path, model_hash: str) -> LoadedModel:
-    """Load and verify a bundle against its on-chain hash (blocking: run in a thread)."""
-    try:
-        bundle = verify_bundle(path, model_hash)
-    except BundleError as exc:
-        raise ModelRefused(str(exc)) from exc
-    try:
-        linear = LinearModel.from_arrays(list(bundle.coef), bundle.intercept)
-    except ValueError as exc:
-        raise ModelRefused(f"unusable coefficients: {exc}") from exc
-    session, input_name, scores = _session(bundle.onnx_bytes)
-    model = LoadedModel(
-        model_hash="0x" + bundle.sha256,
-        feature_names=bundle.feature_names,
-        linear=linear,
-        session=session,
-        input_name=input_name,
-        scores_output=scores,
-        loaded_at_s=time.time(),
-    )
-    _check_against_card(model, np.asarray(bundle.coef, dtype=np.float64), bundle.intercept)
-    return model
-
-
-def _session(onnx_bytes: bytes) -> tuple[Any, str, str | None]:
-    """An onnxruntime session that also outputs the graph's raw scores (the logits)."""
-    import onnx
-    import onnxruntime as ort
-
-    try:
-        graph = onnx.load_from_string(onnx_bytes)
-        produced = {name for node in graph.graph.node for name in node.output}
-        outputs = {o.name for o in graph.graph.output}
-        scores: str | None = None
-        if "raw_scores" in produced:
-            scores = "raw_scores"
-            if scores not in outputs:
-                graph.graph.output.append(
-                    onnx.helper.make_tensor_value_info(scores, onnx.TensorProto.DOUBLE, None)
-                )
-        if "probabilities" not in outputs:
-            raise ModelRefused("the ONNX graph has no 'probabilities' output")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # requests run side by side; no oversubscription
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-    except ModelRefused:
-        raise
-    except Exception as exc:  # onnx/onnxruntime raise many unrelated types
-        raise ModelRefused(f"the ONNX model does not load: {exc}") from exc
-    inputs = session.get_inputs()
-    if len(inputs) != 1:
-        raise ModelRefused(f"the ONNX model takes {len(inputs)} inputs, not one")
-    return session, str(inputs[0].name), scores
-
-
-def _check_against_card(
-    model: LoadedModel, coef: npt.NDArray[np.float64], intercept: float
-) -> None:
-    """Refuse a bundle whose ONNX graph computes another function than its card says."""
-    n = model.n_features
-    probe = np.vstack([np.zeros((1, n)), np.eye(n)])
-    try:
-        logits, proba = model.predict(probe)
-    except Exception as exc:
-        raise ModelRefused(f"the ONNX model fails on a probe batch: {exc}") from exc
-    if logits.shape != (n + 1,) or proba.shape != (n + 1,):
-        raise ModelRefused("the ONNX model's outputs do not have one value per row")
-    got = np.concatenate([[logits[0]], logits[1:] - logits[0]])
-    want = np.concatenate([[intercept], coef])
-    if not np.allclose(got, want, rtol=_COEF_RTOL, atol=_COEF_RTOL):
-        raise ModelRefused("the ONNX model disagrees with the coefficients of its model card")

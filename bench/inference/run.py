@@ -35,7 +35,7 @@ from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
 from clients.sdk import ChainClient, GatewayClient, Wallet
 from contracts import Anvil, Transactor, deploy_all
 from gateway import GatewaySettings, create_app
-from gateway._models import _verify
+from gateway._onnx import load_model
 from gateway.he import HeEvaluator
 from trainer.bundle import write_bundle
 
@@ -147,7 +147,7 @@ def main() -> None:
 def run(
     url: str, token: str, x: np.ndarray, bundle_dir: Path, sha256: str, reps: int
 ) -> list[dict[str, Any]]:
-    model = _verify(bundle_dir, "0x" + sha256)
+    model = load_model(bundle_dir, "0x" + sha256)
     names = model.feature_names
     evaluator = HeEvaluator(DEFAULT_PARAMS)
     column = ClientContext.create(DEFAULT_PARAMS, layout=Layout.COLUMN)

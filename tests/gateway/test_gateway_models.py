@@ -318,8 +318,9 @@ def test_a_request_holding_the_old_model_finishes_on_it_after_the_swap(
     from prometheus_client import CollectorRegistry
 
     from gateway._chain import ChainReader
+    from gateway._fetch import ModelSource
     from gateway._metrics import Metrics
-    from gateway._models import ModelFollower, ModelSource
+    from gateway._models import ModelFollower
 
     ds = spector()
     old = write(ds, store, job_name="in flight v1")
@@ -359,8 +360,9 @@ def test_a_reverted_chain_brings_back_the_version_it_now_names(
     from prometheus_client import CollectorRegistry
 
     from gateway._chain import ChainReader
+    from gateway._fetch import ModelSource
     from gateway._metrics import Metrics
-    from gateway._models import ModelFollower, ModelSource
+    from gateway._models import ModelFollower
 
     ds = spector()
     first = write(ds, store, job_name="reorg v1")
