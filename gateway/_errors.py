@@ -16,9 +16,9 @@ drawing against the classes, and that the SDK maps every slug)::
     ├── NotFound                        404  not-found
     │   └── PublicContextNotFound       404  he-context-not-found  gateway.he
     ├── Conflict                        409  conflict
-    ├── TooManyRows                     413  too-many-rows       gateway._inference
+    ├── TooManyRows                     413  too-many-rows       gateway._rows
     ├── EncryptedPayloadTooLarge        413  he-too-large        gateway.he
-    ├── InvalidRows                     422  invalid-rows        gateway._inference
+    ├── InvalidRows                     422  invalid-rows        gateway._rows
     ├── EncryptedInputRejected          422  he-rejected         gateway.he
     │   └── PublicContextRejected       422  he-context-rejected  gateway.he
     ├── RateLimited                     429  rate-limited        (Retry-After)

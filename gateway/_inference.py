@@ -13,18 +13,15 @@ published, 503 not servable), then the billing guard (API-key scope, stake 403, 
 credit 402), then the model; the receipt hashes the exact request and response bodies and
 names the model that answered. Encrypted evaluation runs in the ``HePool`` worker
 processes; a full pool answers 503 with ``Retry-After`` before anything is reserved.
+
+The uploaded contexts are kept by :mod:`gateway._contexts`; plaintext rows are parsed by
+:mod:`gateway._rows`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import operator
 import re
-import time
-from abc import ABC, abstractmethod
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -35,12 +32,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
-from redis.exceptions import RedisError
 
 from clients.ckks import DEFAULT_PARAMS, CkksParams, Layout
 from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
-from gateway._errors import BadRequest, GatewayError, ServiceUnavailable
+from gateway._contexts import context_store_for
+from gateway._errors import BadRequest, ServiceUnavailable
 from gateway._fetch import ModelSource
 from gateway._models import ModelFollower, SubnetModelStatus
 from gateway._onnx import LoadedModel
@@ -52,9 +49,10 @@ from gateway._openapi import (
     problem_spec,
     problems,
 )
+from gateway._rows import parse_rows
 from gateway._services import caller_of, paid_response, paying_caller_of, services_of
 from gateway._settings import GatewaySettings
-from gateway._state import RedisState, State
+from gateway._state import State
 from gateway.he import (
     EncryptedInputRejected,
     HePool,
@@ -63,21 +61,9 @@ from gateway.he import (
     PublicContextNotFound,
 )
 
-__all__ = [
-    "ContextStore",
-    "Inference",
-    "InvalidRows",
-    "MemoryContextStore",
-    "RedisContextStore",
-    "TooManyRows",
-    "inference_route_handlers",
-    "parse_rows",
-    "subnet_json",
-]
+__all__ = ["Inference", "inference_route_handlers", "subnet_json"]
 
 BINARY = "application/octet-stream"
-MAX_ROW_ERRORS = 20
-"""Row problems reported in one 422 body (the first ones)."""
 _REFUSED_INPUT = {
     413: problem_spec("More rows or bytes than one request may carry"),
     422: problem_spec("Rows, features or ciphertexts the model cannot take; says which"),
@@ -122,204 +108,6 @@ INLINE_PREDICT_ROWS = 256
 """Batches up to this many rows run onnxruntime on the event loop (tens of µs); larger ones
 run in a thread."""
 _CONTEXT_ID = re.compile(r"^[0-9a-f]{64}$")
-_ROWS_DECODER = msgspec.json.Decoder(dict[str, list[dict[str, float]]])
-
-
-class InvalidRows(GatewayError):
-    """Plaintext rows are missing features, carry unknown ones, or hold non-numbers."""
-
-    status_code = 422
-    title = "Invalid rows"
-    slug = "invalid-rows"
-
-
-class TooManyRows(GatewayError):
-    """More rows than one plaintext request may carry."""
-
-    status_code = 413
-    title = "Too many rows"
-    slug = "too-many-rows"
-
-
-# ---------------------------------------------------------------------------- contexts
-
-
-class ContextStore(ABC):
-    """Uploaded public CKKS contexts by id (sha256 hex), with a TTL and a bound."""
-
-    ttl_s: int
-
-    @abstractmethod
-    async def put(self, context_id: str, blob: bytes) -> None:
-        """Store (or refresh) a validated context for ``ttl_s`` seconds.
-
-        Args:
-            context_id: sha256 hex of ``blob``.
-            blob: The context frame.
-
-        Raises:
-            ServiceUnavailable: The store is unreachable.
-        """
-
-    @abstractmethod
-    async def get(self, context_id: str) -> bytes | None:
-        """A stored context's bytes.
-
-        Args:
-            context_id: sha256 hex.
-
-        Returns:
-            The bytes, or None when unknown or expired.
-
-        Raises:
-            ServiceUnavailable: The store is unreachable.
-        """
-
-    @abstractmethod
-    async def exists(self, context_id: str) -> bool:
-        """Whether the context is stored and not expired.
-
-        Args:
-            context_id: sha256 hex.
-
-        Returns:
-            True if present.
-
-        Raises:
-            ServiceUnavailable: The store is unreachable.
-        """
-
-
-class MemoryContextStore(ContextStore):
-    """Contexts in this process: LRU bounded by count and by total bytes, with a TTL.
-
-    Args:
-        ttl_s: Seconds a context is kept after its last upload.
-        max_entries: Most contexts kept.
-        max_bytes: Most bytes kept in total (a row-layout context is about 1.5 MB).
-        clock: Monotonic clock in seconds (injectable).
-    """
-
-    def __init__(
-        self,
-        ttl_s: int,
-        max_entries: int,
-        max_bytes: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.ttl_s = ttl_s
-        self._max_entries = max(1, max_entries)
-        self._max_bytes = max_bytes
-        self._clock = clock
-        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def total_bytes(self) -> int:
-        """Bytes held now."""
-        return self._bytes
-
-    def _drop(self, context_id: str) -> None:
-        item = self._items.pop(context_id, None)
-        if item is not None:
-            self._bytes -= len(item[1])
-
-    async def put(self, context_id: str, blob: bytes) -> None:
-        self._drop(context_id)
-        self._items[context_id] = (self._clock() + self.ttl_s, blob)
-        self._bytes += len(blob)
-        while len(self._items) > self._max_entries or (
-            self._bytes > self._max_bytes and len(self._items) > 1
-        ):
-            oldest = next(iter(self._items))
-            self._drop(oldest)
-
-    async def get(self, context_id: str) -> bytes | None:
-        item = self._items.get(context_id)
-        if item is None:
-            return None
-        if item[0] <= self._clock():
-            self._drop(context_id)
-            return None
-        self._items.move_to_end(context_id)
-        return item[1]
-
-    async def exists(self, context_id: str) -> bool:
-        return await self.get(context_id) is not None
-
-
-class RedisContextStore(ContextStore):
-    """Contexts in Redis, shared by gateway processes: each key expires; an index bounds them.
-
-    The index is a sorted set of ids scored by expiry time; each upload trims expired ids
-    and evicts the soonest-expiring ones beyond ``max_entries``.
-
-    Args:
-        state: The gateway's Redis state (client and key namespace).
-        ttl_s: Seconds a context is kept after its last upload.
-        max_entries: Most contexts kept.
-    """
-
-    def __init__(self, state: RedisState, ttl_s: int, max_entries: int) -> None:
-        self.redis = state.redis
-        self._key = state.key
-        self.ttl_s = ttl_s
-        self._max_entries = max(1, max_entries)
-        self._index = state.key("he:ctx-index")
-
-    def _ctx(self, context_id: str) -> str:
-        return self._key("he:ctx:" + context_id)
-
-    async def put(self, context_id: str, blob: bytes) -> None:
-        now = time.time()
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._ctx(context_id), blob, ex=self.ttl_s)
-                pipe.zadd(self._index, {context_id: now + self.ttl_s})
-                pipe.zremrangebyscore(self._index, "-inf", now)
-                pipe.zcard(self._index)
-                *_, count = await pipe.execute()
-            excess = int(count) - self._max_entries
-            if excess > 0:
-                victims = await self.redis.zpopmin(self._index, excess)
-                ids = [v[0].decode() if isinstance(v[0], bytes) else str(v[0]) for v in victims]
-                if ids:
-                    await self.redis.delete(*(self._ctx(i) for i in ids))
-        except RedisError as exc:
-            raise ServiceUnavailable("the state store is unreachable") from exc
-
-    async def get(self, context_id: str) -> bytes | None:
-        try:
-            value = await self.redis.get(self._ctx(context_id))
-        except RedisError as exc:
-            raise ServiceUnavailable("the state store is unreachable") from exc
-        return None if value is None else bytes(value)
-
-    async def exists(self, context_id: str) -> bool:
-        try:
-            return bool(await self.redis.exists(self._ctx(context_id)))
-        except RedisError as exc:
-            raise ServiceUnavailable("the state store is unreachable") from exc
-
-
-def context_store_for(state: State, settings: GatewaySettings) -> ContextStore:
-    """The context store matching the gateway's state backend.
-
-    Args:
-        state: Memory or Redis state.
-        settings: TTL and bounds.
-
-    Returns:
-        A Redis store when the state is in Redis, else a memory store.
-    """
-    if isinstance(state, RedisState):
-        return RedisContextStore(state, settings.he_context_ttl_s, settings.he_context_max_entries)
-    return MemoryContextStore(
-        settings.he_context_ttl_s, settings.he_context_max_entries, settings.he_context_max_bytes
-    )
 
 
 # ---------------------------------------------------------------------------- service
@@ -426,106 +214,6 @@ def subnet_json(status: SubnetModelStatus, params_json: dict[str, Any]) -> dict[
         "feature_names": list(status.feature_names),
         "ckks": params_json,
     }
-
-
-def parse_rows(
-    body: bytes, feature_names: tuple[str, ...], max_rows: int
-) -> npt.NDArray[np.float64]:
-    """Validate a ``predict`` body and return its rows in the model's feature order.
-
-    Args:
-        body: ``{"rows": [{feature: number, ...}, ...]}`` as JSON bytes.
-        feature_names: The served model's features, in order.
-        max_rows: Most rows accepted.
-
-    Returns:
-        float64 array of shape (n_rows, n_features), columns in ``feature_names`` order.
-
-    Raises:
-        BadRequest: The body is not JSON.
-        TooManyRows: More than ``max_rows`` rows (413).
-        InvalidRows: Wrong shape, missing or unknown features, or values that are not
-            finite numbers (422; up to :data:`MAX_ROW_ERRORS` problems listed in ``errors``).
-    """
-    fast = _fast_rows(body, feature_names, max_rows)
-    if fast is not None:
-        return fast
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or set(data) != {"rows"}:
-        raise InvalidRows('the body must be {"rows": [{feature: number, ...}, ...]}')
-    rows = data["rows"]
-    if not isinstance(rows, list) or not rows:
-        raise InvalidRows("rows must be a non-empty list of objects")
-    if len(rows) > max_rows:
-        raise TooManyRows(f"{len(rows)} rows exceed {max_rows} per request; split the batch")
-    index = {name: j for j, name in enumerate(feature_names)}
-    x = np.empty((len(rows), len(feature_names)), dtype=np.float64)
-    errors: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        if len(errors) >= MAX_ROW_ERRORS:
-            break
-        if not isinstance(row, dict):
-            errors.append({"row": i, "problem": "not an object"})
-            continue
-        if len(row) != len(index) or not all(k in index for k in row):
-            missing = [n for n in feature_names if n not in row]
-            unknown = sorted(k for k in row if k not in index)
-            if missing:
-                errors.append({"row": i, "problem": "missing features", "features": missing})
-            if unknown:
-                errors.append({"row": i, "problem": "unknown features", "features": unknown})
-            continue
-        for name, value in row.items():
-            number = _number(value)
-            if number is None:
-                errors.append({"row": i, "feature": name, "problem": "not a finite number"})
-                break
-            x[i, index[name]] = number
-    if errors:
-        first = errors[0]
-        where = f"row {first['row']}" + (f", {first['feature']}" if "feature" in first else "")
-        detail = f"{where}: {first['problem']}" + (
-            f" {first['features']}" if "features" in first else ""
-        )
-        raise InvalidRows(detail, extra={"errors": errors[:MAX_ROW_ERRORS]})
-    return x
-
-
-def _fast_rows(
-    body: bytes, feature_names: tuple[str, ...], max_rows: int
-) -> npt.NDArray[np.float64] | None:
-    """The rows as a matrix when the body is well formed (the common case), else None.
-
-    A typed msgspec decode checks the numbers in C; about twice as fast as the checking loop
-    on 569 x 30 rows. A None sends the body through :func:`parse_rows`'s loop, which names
-    each problem.
-    """
-    try:
-        data = _ROWS_DECODER.decode(body)
-    except msgspec.DecodeError:  # also msgspec.ValidationError
-        return None
-    rows = data.get("rows")
-    if len(data) != 1 or not rows or len(rows) > max_rows:
-        return None
-    keys = set(feature_names)
-    if not all(row.keys() == keys for row in rows):
-        return None
-    take = operator.itemgetter(*feature_names)
-    x = np.array([take(row) for row in rows], dtype=np.float64).reshape(len(rows), len(keys))
-    return x if bool(np.isfinite(x).all()) else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 # ---------------------------------------------------------------------------- routes

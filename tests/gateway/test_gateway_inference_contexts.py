@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway._inference import MemoryContextStore, RedisContextStore, context_store_for
+from gateway._contexts import MemoryContextStore, RedisContextStore, context_store_for
 from gateway._settings import GatewaySettings
 from gateway._state import MemoryState, RedisState
 
