@@ -45,6 +45,10 @@ from gateway._openapi import (
     BINARY_BODY,
     PAID_RESPONSES,
     PREDICT_BODY,
+    ContextAnswer,
+    SubnetAnswer,
+    SubnetsAnswer,
+    answer,
     operation_with_body,
     problem_spec,
     problems,
@@ -224,7 +228,11 @@ def _inference(request: Request[Any, Any, Any]) -> Inference:
     return inference
 
 
-@get("/v1/subnets", tags=["subnets"], responses=problems(503))
+@get(
+    "/v1/subnets",
+    tags=["subnets"],
+    responses={200: answer(SubnetsAnswer, "The subnets"), **problems(503)},
+)
 async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Subnets on the registry (at most the 1000 newest), each with its served model."""
     inference = _inference(request)
@@ -235,7 +243,11 @@ async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"subnets": [subnet_json(s, inference.params_json) for s in statuses]}
 
 
-@get("/v1/subnets/{subnet_id:int}", tags=["subnets"], responses=problems(400, 404, 503))
+@get(
+    "/v1/subnets/{subnet_id:int}",
+    tags=["subnets"],
+    responses={200: answer(SubnetAnswer, "The subnet"), **problems(400, 404, 503)},
+)
 async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> dict[str, Any]:
     """One subnet: price, minimum stake, served model, features, CKKS parameters."""
     inference = _inference(request)
@@ -292,7 +304,10 @@ async def _run_onnx(
     status_code=201,
     tags=["inference"],
     dependencies={"caller": Provide(caller_of)},
-    responses=problems(400, 401, 413, 422, 503),
+    responses={
+        201: answer(ContextAnswer, "Stored; send its id as X-Context-Id"),
+        **problems(400, 401, 413, 422, 503),
+    },
     operation_class=operation_with_body(
         BINARY, BINARY_BODY, "A public CKKS context frame (no secret key)"
     ),

@@ -158,3 +158,174 @@ PREDICT_BODY = Schema(
 """The body of ``POST /v1/subnets/{id}/predict``."""
 BINARY_BODY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 """A binary frame (``application/octet-stream``)."""
+
+
+# ---------------------------------------------------------------------------- answers
+# What the JSON routes answer on success. The handlers build plain dicts (or pre-encoded
+# bytes); these types only document them, and the schemathesis test checks every answer it
+# gets against them (``response_schema_conformance``).
+
+
+class NonceAnswer(msgspec.Struct):
+    """``GET /v1/auth/nonce``."""
+
+    nonce: str
+    domain: str
+    uri: str
+    chain_id: int
+    expires_in_s: int
+
+
+class SessionAnswer(msgspec.Struct):
+    """``POST /v1/auth/verify`` (the session itself is the ``twopm_session`` cookie)."""
+
+    address: str
+    expires_in_s: int
+
+
+class MeAnswer(msgspec.Struct, kw_only=True):
+    """``GET /v1/me``; the stake and credit members only when the gateway has a chain."""
+
+    address: str
+    via: str
+    key_id: str | None
+    outstanding_wei: str
+    stake_wei: str = ""
+    tier: str = ""
+    credit_wei: str = ""
+    pending_withdrawal_wei: str = ""
+    cap_wei: str = ""
+    cap_left_wei: str = ""
+    cap_expiry: int = 0
+    spendable_wei: str = ""
+
+
+class KeyAnswer(msgspec.Struct):
+    """An API key without its secret."""
+
+    id: str
+    name: str
+    owner: str
+    subnets: list[int] | None
+    created_at: int
+
+
+class NewKeyAnswer(KeyAnswer):
+    """``POST /v1/keys``: the key record and its secret, shown this once."""
+
+    key: str
+
+
+class KeysAnswer(msgspec.Struct):
+    """``GET /v1/keys``."""
+
+    keys: list[KeyAnswer]
+
+
+class SubnetAnswer(msgspec.Struct):
+    """One subnet of ``GET /v1/subnets[/{id}]`` (``gateway._inference.subnet_json``)."""
+
+    id: int
+    name: str
+    owner: str
+    price_per_row_wei: str
+    min_stake_wei: str
+    model_version: int
+    model_hash: str
+    model_status: str
+    model_error: str | None
+    published_version: int
+    published_model_hash: str
+    artifact_uri: str
+    feature_schema_hash: str
+    feature_names: list[str]
+    ckks: dict[str, object]
+
+
+class SubnetsAnswer(msgspec.Struct):
+    """``GET /v1/subnets``."""
+
+    subnets: list[SubnetAnswer]
+
+
+class ContextAnswer(msgspec.Struct):
+    """``POST /v1/he/contexts``."""
+
+    context_id: str
+    layout: str
+    row_slots: int
+    size_bytes: int
+    expires_in_s: int
+
+
+class AuthorizationAnswer(msgspec.Struct):
+    """``POST /v1/spending-authorizations``."""
+
+    tx_hash: str
+    user: str
+    max_total_spend_wei: str
+
+
+class ReceiptFields(msgspec.Struct):
+    """A receipt as recorded (wei as decimal strings)."""
+
+    receipt_id: str
+    user: str
+    subnet_id: int
+    model_hash: str
+    request_hash: str
+    response_hash: str
+    price_wei: str
+    timestamp: int
+    rows: int
+
+
+class BatchFields(msgspec.Struct):
+    """The batch a receipt was cut into."""
+
+    status: str
+    batch_id: int | None
+    subnet_id: int
+    root: str
+    tx_hash: str | None
+    block_number: int | None
+    size: int
+    error: str | None
+
+
+class ReceiptAnswer(msgspec.Struct, kw_only=True):
+    """``GET /v1/receipts/{id}``; ``leaf`` and ``proof`` once the batch is recorded."""
+
+    receipt: ReceiptFields
+    status: str
+    batch: BatchFields | None
+    proof: list[str] | None
+    leaf: str = ""
+
+
+class ConfigAnswer(msgspec.Struct):
+    """``GET /v1/config``: what the web page needs to talk to the chain."""
+
+    chain_id: int
+    public_url: str
+    contracts: dict[str, str]
+    tokens: list[dict[str, str]]
+    eip712: dict[str, str]
+
+
+def answer(container: type[msgspec.Struct], description: str) -> ResponseSpec:
+    """An OpenAPI response entry for a JSON success body.
+
+    Args:
+        container: The type documenting the body.
+        description: What it carries.
+
+    Returns:
+        For a route's ``responses={status: ...}`` (the route's own success status).
+    """
+    return ResponseSpec(
+        data_container=container,
+        description=description,
+        media_type="application/json",
+        generate_examples=False,
+    )

@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 
 from contracts.eip712 import LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION
 from gateway._errors import ServiceUnavailable
-from gateway._openapi import problems
+from gateway._openapi import ConfigAnswer, answer, problems
 
 __all__ = ["WEB_DIR", "WEB_PATH", "web_route_handlers"]
 
@@ -110,7 +110,11 @@ def web_route_handlers() -> list[BaseRouteHandler | Router]:
     """
     cache = _TokenCache(CONFIG_TTL_S)
 
-    @get("/v1/config", tags=["web"], responses=problems(503))
+    @get(
+        "/v1/config",
+        tags=["web"],
+        responses={200: answer(ConfigAnswer, "Chain id, addresses, tokens"), **problems(503)},
+    )
     async def web_config(request: Request[Any, Any, Any]) -> dict[str, Any]:
         """What the web page needs to talk to the chain: chain id, addresses, tokens.
 

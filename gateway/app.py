@@ -32,7 +32,19 @@ from gateway._errors import (
 )
 from gateway._inference import Inference, inference_route_handlers
 from gateway._metrics import MetricsMiddleware
-from gateway._openapi import PAID_RESPONSES, problem_spec, problems
+from gateway._openapi import (
+    PAID_RESPONSES,
+    AuthorizationAnswer,
+    KeysAnswer,
+    MeAnswer,
+    NewKeyAnswer,
+    NonceAnswer,
+    ReceiptAnswer,
+    SessionAnswer,
+    answer,
+    problem_spec,
+    problems,
+)
 from gateway._services import (
     Services,
     build_services,
@@ -108,7 +120,11 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@get("/v1/auth/nonce", tags=["auth"], responses=problems(429))
+@get(
+    "/v1/auth/nonce",
+    tags=["auth"],
+    responses={200: answer(NonceAnswer, "A single-use nonce"), **problems(429)},
+)
 async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """A fresh single-use SIWE nonce, and the fields the message must carry."""
     services = services_of(request)
@@ -134,6 +150,7 @@ async def auth_nonce(request: Request[Any, Any, Any]) -> dict[str, Any]:
     status_code=200,
     tags=["auth"],
     responses={
+        200: answer(SessionAnswer, "Signed in; the twopm_session cookie carries the session"),
         **problems(400, 413),
         401: problem_spec(
             "Sign-in rejected; the problem's `reason` says why (`nonce-reused`, `expired`, "
@@ -186,7 +203,7 @@ async def auth_logout(request: Request[Any, Any, Any]) -> None:
     "/v1/me",
     tags=["auth"],
     dependencies={"caller": Provide(caller_of)},
-    responses=problems(401, 502, 503),
+    responses={200: answer(MeAnswer, "The caller"), **problems(401, 502, 503)},
 )
 async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -> dict[str, Any]:
     """Who am I: address, active stake, tier, credit and spending cap left."""
@@ -223,6 +240,7 @@ async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -
     tags=["keys"],
     dependencies={"caller": Provide(session_caller_of)},
     responses={
+        201: answer(NewKeyAnswer, "The new key; `key` is its secret, shown this once"),
         **problems(400, 401, 413),
         403: problem_spec("Keys are managed from a signed-in session, not with an API key"),
         409: problem_spec("The address holds the most API keys it may; revoke one"),
@@ -243,6 +261,7 @@ async def create_key(
     tags=["keys"],
     dependencies={"caller": Provide(session_caller_of)},
     responses={
+        200: answer(KeysAnswer, "The signed-in address's keys, without secrets"),
         **problems(401),
         403: problem_spec("Keys are managed from a signed-in session, not with an API key"),
     },
@@ -312,6 +331,7 @@ async def billed_noop(request: Request[Any, Any, Any], subnet_id: FromPath[int])
     tags=["credit"],
     dependencies={"caller": Provide(caller_of)},
     responses={
+        201: answer(AuthorizationAnswer, "Mined; the transaction that recorded it"),
         **problems(400, 401, 413, 502, 503),
         403: problem_spec("The authorisation is not the caller's own"),
         429: problem_spec(
@@ -386,6 +406,7 @@ async def _authorization_tokens(services: Services, user: str, global_per_hour: 
     tags=["receipts"],
     dependencies={"caller": Provide(caller_of)},
     responses={
+        200: answer(ReceiptAnswer, "The receipt, its batch and, once recorded, its proof"),
         **problems(400, 401),
         404: problem_spec("No receipt of that id is the caller's"),
     },

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import schemathesis
 from gateway_chain import World
-from gateway_support import PUBLIC_URL, free_port, session_headers, sign_in
+from gateway_support import PUBLIC_URL, free_port, session_headers, sign, sign_in, siwe_message
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from service_support import SignerProcess
 from test_gateway_inference_support import Publisher, spector, write
 
+from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
 from contracts.chain import Anvil
 from contracts.deploy import Deployment
 from trainer.bundle import feature_schema_hash
@@ -223,3 +224,63 @@ def test_schemathesis_finds_no_undocumented_answer(
     print("\n".join(f"  {key}: {n}" for key, n in sorted(run.statuses.items())))
     assert run.cases > 0
     assert not run.failures, "\n\n".join(f"{k}\n{v}" for k, v in sorted(run.failures.items()))
+
+
+def test_every_success_answer_matches_its_documented_schema(
+    gateway_url: str, new_user: Callable[..., Any], served_subnet: int, world: World
+) -> None:
+    """The successes a keyed caller cannot reach by fuzzing (sign-in, keys, a paid call and its
+    receipt, a context, a spending authorisation), checked against the document."""
+    schema = schemathesis.openapi.from_url(gateway_url + "/schema/openapi.json")
+    user = new_user()
+    key = user.key.hex()
+
+    def check(path: str, method: str, response: httpx.Response, status: int) -> httpx.Response:
+        assert response.status_code == status, response.text
+        schema[path][method].validate_response(response)  # raises FailureGroup on a mismatch
+        return response
+
+    with httpx.Client(base_url=gateway_url, timeout=60) as client:
+        nonce = check("/v1/auth/nonce", "GET", client.get("/v1/auth/nonce"), 200).json()["nonce"]
+        message = siwe_message(user.address, nonce)
+        verified = client.post(
+            "/v1/auth/verify", json={"message": message, "signature": sign(message, key)}
+        )
+        check("/v1/auth/verify", "POST", verified, 200)
+        session = session_headers(str(verified.cookies["twopm_session"]))
+        check("/v1/me", "GET", client.get("/v1/me", headers=session), 200)
+        created = client.post("/v1/keys", json={"name": "ci", "subnets": [1]}, headers=session)
+        key_id = check("/v1/keys", "POST", created, 201).json()["id"]
+        check("/v1/keys", "GET", client.get("/v1/keys", headers=session), 200)
+        revoked = client.delete(f"/v1/keys/{key_id}", headers=session)
+        check("/v1/keys/{key_id}", "DELETE", revoked, 204)
+
+        rows = {"rows": spector().rows(0, 3)}
+        path = f"/v1/subnets/{served_subnet}/predict"
+        predicted = client.post(path, json=rows, headers=session)
+        check("/v1/subnets/{subnet_id}/predict", "POST", predicted, 200)
+        receipt = client.get(f"/v1/receipts/{predicted.headers['x-receipt-id']}", headers=session)
+        check("/v1/receipts/{receipt_id}", "GET", receipt, 200)
+
+        context = ClientContext.create(DEFAULT_PARAMS, layout=Layout.ROW, n_features=3)
+        uploaded = client.post(
+            "/v1/he/contexts",
+            content=context.public_bytes(),
+            headers={**session, "content-type": "application/octet-stream"},
+        )
+        check("/v1/he/contexts", "POST", uploaded, 201)
+
+        expiry = int(time.time()) + 3600
+        signature = world.sign_cap(key, 10**16, expiry, 2)
+        authorization = {
+            "user": user.address,
+            "max_total_spend_wei": str(10**16),
+            "expiry": expiry,
+            "nonce": 2,
+            "signature": "0x" + signature.hex(),
+        }
+        submitted = client.post("/v1/spending-authorizations", json=authorization, headers=session)
+        check("/v1/spending-authorizations", "POST", submitted, 201)
+        check("/v1/subnets", "GET", client.get("/v1/subnets"), 200)
+        check("/v1/config", "GET", client.get("/v1/config"), 200)
+        check("/v1/auth/logout", "POST", client.post("/v1/auth/logout", headers=session), 204)
