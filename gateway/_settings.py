@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Mapping
@@ -224,9 +225,24 @@ class GatewaySettings:
             The settings.
 
         Raises:
-            ConfigurationError: A variable does not parse as its field's type.
+            ConfigurationError: A ``TWOPM_GATEWAY_*`` variable names no setting (the message
+                names the closest known one, by ``difflib.get_close_matches``), or a variable
+                does not parse as its field's type.
         """
         env = os.environ if environ is None else environ
+        known = sorted(f.name.upper() for f in fields(cls))
+        unknown = sorted(
+            k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :] not in known
+        )
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name[len(ENV_PREFIX) :], known, n=1, cutoff=0.8)
+                hints.append(f"{name} (did you mean {ENV_PREFIX}{close[0]}?)" if close else name)
+            raise ConfigurationError(
+                f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(hints)};"
+                " `twopm gateway settings` and docs/gateway.md list the known ones"
+            )
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())

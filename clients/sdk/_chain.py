@@ -14,7 +14,7 @@ import requests
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception, Web3RPCError
 from web3.logs import DISCARD
 from web3.providers.rpc import HTTPProvider
 from web3.types import TxReceipt
@@ -93,6 +93,14 @@ def _revert_error(exc: BaseException) -> TransactionReverted | None:
     return None
 
 
+def _rpc_message(exc: Web3RPCError) -> str:
+    """The JSON-RPC error's own ``message`` (JSON-RPC 2.0, section 5.1), not web3's repr."""
+    error = (exc.rpc_response or {}).get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return str(exc.user_message or exc.message).splitlines()[0]
+
+
 @contextmanager
 def _chain_errors(what: str) -> Iterator[None]:
     """Translate web3, JSON-RPC and transport failures into the SDK's chain errors."""
@@ -111,6 +119,8 @@ def _chain_errors(what: str) -> Iterator[None]:
                 f"{what} {decoded}", decoded.error_name, decoded.arguments
             ) from exc
         raise TransactionReverted(f"{what} reverted: {exc}") from exc
+    except Web3RPCError as exc:
+        raise ChainError(f"{what} failed: the node answered: {_rpc_message(exc)}") from exc
     except (Web3Exception, requests.RequestException, OSError, ValueError, TimeoutError) as exc:
         raise ChainError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -465,12 +475,22 @@ class ChainClient:
             The transaction.
 
         Raises:
-            InvalidInput: Non-positive amount or no wallet.
+            InvalidInput: Non-positive amount, no wallet, or the wallet holds fewer than
+                ``amount_wei`` wei of ETH (checked before any transaction).
             TransactionReverted: The ledger refused.
-            ChainError: The node is unreachable (or the balance is short).
+            ChainError: The node is unreachable.
         """
         if amount_wei <= 0:
             raise InvalidInput("amount_wei must be positive")
+        sender = self._sender()
+        balance_wei = int(
+            self._read("reading the balance", lambda: self.w3.eth.get_balance(sender.address))
+        )
+        if balance_wei < amount_wei:
+            raise InvalidInput(
+                f"the wallet {sender.address} holds {balance_wei} wei of ETH, fewer than the"
+                f" {amount_wei} wei to deposit (and the gas)"
+            )
         return self._result(
             self._send("deposit", self.ledger.functions.deposit(), value=amount_wei)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,35 @@ __all__ = ["Wallet"]
 
 SIWE_STATEMENT = "Sign in to 2PM"
 """Default human-readable statement of the SIWE messages the SDK builds."""
+
+
+def read_private_file(path: str | Path, what: str) -> str:
+    """Read a secret file that only its owner may read or write, as the signer demands.
+
+    Args:
+        path: A password or private-key file.
+        what: How to name the file in messages (``"password file"``, ``"key file"``).
+
+    Returns:
+        The file's text.
+
+    Raises:
+        WalletError: The file cannot be read, is not a regular file, or has any group or
+            other permission bit set (it must be 0600 or 0400).
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise WalletError(f"{what} {path} is not a regular file")
+        if st.st_mode & 0o077:
+            raise WalletError(
+                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}, readable by others;"
+                f" run: chmod 600 {path}"
+            )
+        return path.read_text()
+    except OSError as exc:
+        raise WalletError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
 def _iso(moment: datetime) -> str:
@@ -64,6 +94,28 @@ class Wallet:
             raise WalletError("not a valid private key (expected 32 bytes of hex)") from None
 
     @classmethod
+    def from_key_file(cls, path: str | Path) -> Wallet:
+        """A wallet from a file holding a hex private key, readable only by its owner.
+
+        Args:
+            path: File (mode 0600 or 0400) whose text is 64 hex digits, with or without ``0x``.
+
+        Returns:
+            The wallet.
+
+        Raises:
+            WalletError: The file is missing, readable or writable by group or others, or does
+                not hold a valid key.
+        """
+        text = read_private_file(path, "key file").strip()
+        try:
+            return cls(Account.from_key(text))
+        except (ValueError, TypeError):
+            raise WalletError(
+                f"key file {path} does not hold a valid private key (expected 32 bytes of hex)"
+            ) from None
+
+    @classmethod
     def create(cls) -> Wallet:
         """A wallet with a fresh random key (``os.urandom`` through eth-account).
 
@@ -83,8 +135,9 @@ class Wallet:
     ) -> Wallet:
         """A wallet from an encrypted JSON keystore (Web3 Secret Storage, as geth writes it).
 
-        The password comes from ``password``, else the first line of ``password_file``,
-        else ``prompt`` (the terminal, without echo, by default).
+        The password comes from ``password``, else the first line of ``password_file`` (which
+        must have mode 0600 or 0400, as the signer demands), else ``prompt`` (the terminal,
+        without echo, by default).
 
         Args:
             path: Keystore file.
@@ -96,8 +149,8 @@ class Wallet:
             The wallet.
 
         Raises:
-            WalletError: The file is missing or not a keystore, no password is available,
-                or the password is wrong.
+            WalletError: The file is missing or not a keystore, the password file is missing or
+                readable by group or others, no password is available, or the password is wrong.
         """
         path = Path(path)
         try:
@@ -107,12 +160,7 @@ class Wallet:
         except (ValueError, UnicodeDecodeError) as exc:
             raise WalletError(f"{path} is not a JSON keystore") from exc
         if password is None and password_file is not None:
-            try:
-                lines = Path(password_file).read_text().splitlines()
-            except OSError as exc:
-                raise WalletError(
-                    f"cannot read password file {password_file}: {exc.strerror}"
-                ) from exc
+            lines = read_private_file(password_file, "password file").splitlines()
             password = lines[0] if lines else ""
         if password is None:
             if prompt is None:
@@ -123,7 +171,10 @@ class Wallet:
         except ValueError as exc:
             message = str(exc).lower()
             if "mac" in message or "password" in message:
-                raise WalletError(f"wrong password for keystore {path}") from None
+                raise WalletError(
+                    f"wrong password for keystore {path}"
+                    + (f" (from {password_file})" if password_file is not None else "")
+                ) from None
             raise WalletError(f"{path} is not a usable keystore: {exc}") from None
         except (KeyError, TypeError, NotImplementedError) as exc:
             raise WalletError(f"{path} is not a usable keystore") from exc

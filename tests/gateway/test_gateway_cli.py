@@ -120,6 +120,27 @@ def test_malformed_settings_are_refused_with_the_variable_named(name: str, value
         GatewaySettings.from_env({name: value})
 
 
+def test_a_misspelt_setting_is_refused_naming_the_closest_known_one() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        GatewaySettings.from_env({"TWOPM_GATEWAY_BATCH_MAX_RECIEPTS": "3"})
+    assert str(caught.value).startswith("unknown setting: TWOPM_GATEWAY_BATCH_MAX_RECIEPTS")
+    assert "did you mean TWOPM_GATEWAY_BATCH_MAX_RECEIPTS?" in str(caught.value)
+
+
+def test_an_unknown_setting_with_no_close_name_is_refused_by_name() -> None:
+    with pytest.raises(ConfigurationError, match="unknown settings: TWOPM_GATEWAY_A, ") as caught:
+        GatewaySettings.from_env({"TWOPM_GATEWAY_A": "1", "TWOPM_GATEWAY_WHATEVER": "2"})
+    assert "did you mean" not in str(caught.value)
+
+
+def test_gateway_commands_refuse_an_unknown_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TWOPM_GATEWAY_BATCH_MAX_RECIEPTS", "3")
+    with pytest.raises(CliError, match="did you mean TWOPM_GATEWAY_BATCH_MAX_RECEIPTS"):
+        _run(["gateway", "settings"])
+
+
 def test_a_missing_deployment_file_is_a_configuration_error(tmp_path: Path) -> None:
     s = GatewaySettings(deployment_file=tmp_path / "none.json")
     with pytest.raises(ConfigurationError, match="deployment file"):

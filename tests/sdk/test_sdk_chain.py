@@ -234,3 +234,20 @@ def test_a_stack_file_names_the_node_and_contracts(
         ChainClient.from_stack_file(tmp_path / "bad.json")
     with pytest.raises(InvalidInput, match="cannot read"):
         ChainClient.from_stack_file(tmp_path / "absent.json")
+
+
+def test_depositing_more_than_the_wallet_holds_is_refused_before_any_transaction(
+    chain: ChainClient, wallet: Wallet, anvil: Anvil
+) -> None:
+    balance_wei = anvil.w3.eth.get_balance(wallet.address)
+    with pytest.raises(InvalidInput, match=f"holds {balance_wei} wei of ETH, fewer than"):
+        chain.deposit(balance_wei + 1)
+    assert anvil.w3.eth.get_transaction_count(wallet.address) == 0
+
+
+def test_a_json_rpc_error_reads_as_the_nodes_own_message(chain: ChainClient, wallet: Wallet) -> None:
+    call = {"from": wallet.address, "to": wallet.address, "value": 10**40}
+    with pytest.raises(ChainError) as caught:
+        chain._read("a call", lambda: chain.w3.eth.call(call))  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith("a call failed: the node answered: ") and "{" not in message

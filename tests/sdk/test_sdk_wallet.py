@@ -46,6 +46,7 @@ def test_a_keystore_reads_its_password_from_the_first_line_of_a_file(
     keystore: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "pw").write_text("hunter2\nignored\n")
+    (tmp_path / "pw").chmod(0o600)
     wallet = Wallet.from_keystore(keystore, password_file=tmp_path / "pw")
     assert wallet.address == Account.from_key(KEY).address
 
@@ -137,3 +138,37 @@ def test_typed_data_signatures_match_the_contracts_helper() -> None:
 def test_malformed_typed_data_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="EIP-712"):
         Wallet.from_key(KEY).sign_typed_data({"types": {}, "message": {}})
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_keystore_refuses_a_password_file_others_can_read_or_write(
+    keystore: Path, tmp_path: Path, mode: int
+) -> None:
+    password_file = tmp_path / "pw"
+    password_file.write_text("hunter2\n")
+    password_file.chmod(mode)
+    with pytest.raises(WalletError, match=f"mode {mode:04o}.*chmod 600"):
+        Wallet.from_keystore(keystore, password_file=password_file)
+
+
+def test_a_key_file_loads_when_only_its_owner_can_read_it(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    assert Wallet.from_key_file(key_file).address == Account.from_key(KEY).address
+    key_file.chmod(0o400)
+    assert Wallet.from_key_file(key_file).address == Account.from_key(KEY).address
+
+
+def test_a_key_file_is_refused_when_others_can_read_it_or_it_holds_no_key(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY)
+    key_file.chmod(0o644)
+    with pytest.raises(WalletError, match="chmod 600"):
+        Wallet.from_key_file(key_file)
+    key_file.write_text("0xnothex")
+    key_file.chmod(0o600)
+    with pytest.raises(WalletError, match="does not hold a valid private key"):
+        Wallet.from_key_file(key_file)
+    with pytest.raises(WalletError, match="cannot read key file"):
+        Wallet.from_key_file(tmp_path / "absent")
