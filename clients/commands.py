@@ -4,7 +4,13 @@ Each command finds the network from ``--stack FILE`` (``stack.json`` of ``twopm 
 ``.state/up/stack.json``) or from ``--gateway``/``--rpc-url``/``--deployment-file``, and the wallet from
 ``--keystore FILE`` (password from ``--password-file`` or a prompt), ``--key-file FILE`` (mode 0600),
 or, on a local stack only, ``--dev-user N``. ``twopm login`` keeps the session token in
-``--session-file`` (default ``~/.config/twopm/sessions.json``, mode 0600) for the other commands.
+``--session-file`` (default ``~/.config/twopm/sessions.json``, mode 0600) for the other commands,
+one per gateway and address.
+
+One identity rule: a wallet flag (``--dev-user``, ``--keystore``, ``--key-file``) always decides
+whom a command acts for. A command that needs a session uses that wallet's own session, or is
+refused with a line saying to log that wallet in; without a flag it uses the last ``twopm login``
+for that gateway. Every command names the address it acted for.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import argparse
 import csv
 import json
 import os
-import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -104,6 +109,18 @@ def register_deposit(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_deposit)
 
 
+def register_faucet(subparsers: argparse._SubParsersAction) -> None:
+    """``twopm faucet``: local stand-in staking tokens for a dev wallet."""
+    p = subparsers.add_parser(
+        "faucet",
+        help="get test stETH, wstETH or rETH on a local anvil chain (refused on any other)",
+    )
+    p.add_argument("token", choices=["stETH", "wstETH", "rETH"])
+    p.add_argument("amount", help="whole tokens, e.g. 1")
+    _common(p)
+    p.set_defaults(handler=_faucet)
+
+
 def register_authorize(subparsers: argparse._SubParsersAction) -> None:
     """``twopm authorize``: the signed spending cap."""
     p = subparsers.add_parser(
@@ -157,6 +174,8 @@ def _network(args: argparse.Namespace) -> Network:
             raise CliError(f"cannot read {stack_path}: {exc.strerror}") from exc
         except ValueError as exc:
             raise CliError(f"{stack_path} is not a stack file") from exc
+        if not isinstance(stack, dict):
+            raise CliError(f"{stack_path} is not a stack file")
     contracts = dict((stack or {}).get("contracts", {}))
     if args.deployment_file:
         try:
@@ -171,62 +190,135 @@ def _network(args: argparse.Namespace) -> Network:
     )
 
 
-def _wallet(args: argparse.Namespace, network: Network) -> Wallet:
+def _no_stack_hint() -> str:
+    return f"{DEFAULT_STACK} does not exist here: start `twopm up` in this directory, or pass --stack FILE"
+
+
+def _flag(args: argparse.Namespace) -> str | None:
+    """The wallet flag as typed (``--dev-user 0``), or None when none was given."""
     if args.keystore:
-        return Wallet.from_keystore(args.keystore, password_file=args.password_file)
+        return f"--keystore {args.keystore}"
     if args.key_file:
-        try:
-            mode = args.key_file.stat().st_mode
-            text = args.key_file.read_text().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read key file {args.key_file}: {exc.strerror}") from exc
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise CliError(
-                f"key file {args.key_file} is readable by others; run: chmod 600 {args.key_file}"
-            )
-        return Wallet.from_key(text)
+        return f"--key-file {args.key_file}"
     if args.dev_user is not None:
-        users = ((network.stack or {}).get("accounts") or {}).get("wallet_users") or []
-        if not 0 <= args.dev_user < len(users):
-            raise CliError(
-                f"--dev-user {args.dev_user}: the stack file lists {len(users)} wallet users"
-            )
-        return Wallet.from_key(users[args.dev_user]["private_key"])
+        return f"--dev-user {args.dev_user}"
+    return None
+
+
+def _dev_key(args: argparse.Namespace, network: Network) -> str:
+    if network.stack is None:
+        raise CliError(f"--dev-user needs the stack file of `twopm up`; {_no_stack_hint()}")
+    users = ((network.stack.get("accounts") or {}).get("wallet_users")) or []
+    if not users:
+        raise CliError("--dev-user: this stack file lists no dev wallet users (not a local stack)")
+    if not 0 <= args.dev_user < len(users):
+        raise CliError(
+            f"--dev-user {args.dev_user}: the stack file lists {len(users)} wallet users,"
+            f" numbered 0 to {len(users) - 1}"
+        )
+    return str(users[args.dev_user]["private_key"])
+
+
+def _wallet(args: argparse.Namespace, network: Network) -> Wallet:
+    with _translated():
+        if args.keystore:
+            return Wallet.from_keystore(args.keystore, password_file=args.password_file)
+        if args.key_file:
+            return Wallet.from_key_file(args.key_file)
+        if args.dev_user is not None:
+            return Wallet.from_key(_dev_key(args, network))
     raise CliError("no wallet: give --keystore, --key-file, or --dev-user N on a local stack")
+
+
+def _flag_address(args: argparse.Namespace, network: Network) -> str | None:
+    """The address a wallet flag names, without asking for a keystore's password if it can."""
+    if _flag(args) is None:
+        return None
+    if args.keystore:
+        try:
+            listed = json.loads(args.keystore.read_text()).get("address")
+        except (OSError, ValueError, AttributeError):
+            listed = None
+        if isinstance(listed, str) and len(listed.removeprefix("0x")) == 40:
+            return "0x" + listed.removeprefix("0x").lower()
+    return _wallet(args, network).address
 
 
 def _chain(args: argparse.Namespace, network: Network, wallet: Wallet | None) -> ChainClient:
     if not network.rpc_url or not network.contracts:
+        if network.stack is None and not (args.rpc_url or args.deployment_file):
+            raise CliError(f"no chain: {_no_stack_hint()}, or --rpc-url with --deployment-file")
         raise CliError("no chain: give --stack, or --rpc-url with --deployment-file")
-    return ChainClient.connect(network.rpc_url, network.contracts, wallet)
+    with _translated():
+        return ChainClient.connect(network.rpc_url, network.contracts, wallet)
 
 
-def _load_sessions(path: Path) -> dict[str, str]:
+def _load_sessions(path: Path) -> dict[str, dict[str, Any]]:
+    """``{gateway_url: {"current": address, "tokens": {address: token}}}``; addresses lower-case."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(url): entry
+        for url, entry in data.items()
+        if isinstance(entry, dict) and isinstance(entry.get("tokens"), dict)
+    }
 
 
-def _save_sessions(path: Path, sessions: dict[str, str]) -> None:
+def _save_sessions(path: Path, sessions: dict[str, dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(sessions, out, indent=2)
 
 
+def _gateway_url(network: Network) -> str:
+    if not network.gateway_url:
+        if network.stack is None:
+            raise CliError(f"no gateway: {_no_stack_hint()}, or --gateway URL")
+        raise CliError("no gateway: the stack file names none; give --gateway URL")
+    return network.gateway_url
+
+
+def _session(args: argparse.Namespace, network: Network) -> tuple[str, str]:
+    """The (address, token) of the session this command acts with, by the identity rule."""
+    url = _gateway_url(network)
+    entry = _load_sessions(args.session_file).get(url, {})
+    tokens: dict[str, str] = entry.get("tokens", {})
+    wanted = _flag_address(args, network)
+    if wanted is not None:
+        token = tokens.get(wanted.lower())
+        if token is None:
+            raise CliError(
+                f"{_flag(args)} ({wanted}) is not signed in to {url}:"
+                f" run `twopm login {_flag(args)}` first"
+            )
+        return wanted, token
+    current = entry.get("current")
+    if not current or current not in tokens:
+        raise CliError(f"not signed in to {url}: run `twopm login` first")
+    return str(current), tokens[current]
+
+
 def _gateway(
     args: argparse.Namespace, network: Network, *, signed_in: bool = True
-) -> GatewayClient:
-    if not network.gateway_url:
-        raise CliError("no gateway: give --stack or --gateway URL")
-    token = None
-    if signed_in:
-        token = _load_sessions(args.session_file).get(network.gateway_url)
-        if token is None:
-            raise CliError(f"not signed in to {network.gateway_url}: run `twopm login` first")
-    return GatewayClient(network.gateway_url, session_token=token)
+) -> tuple[str | None, GatewayClient]:
+    url = _gateway_url(network)
+    if not signed_in:
+        return None, GatewayClient(url)
+    address, token = _session(args, network)
+    return address, GatewayClient(url, session_token=token)
+
+
+def _check_me(address: str | None, me_address: str) -> None:
+    if address is not None and me_address.lower() != address.lower():
+        raise CliError(
+            f"the gateway's session belongs to {me_address}, not {address}: run `twopm login` again"
+        )
 
 
 @contextmanager
@@ -242,13 +334,17 @@ def _to_wei(text: str, what: str) -> int:
         value = Decimal(text)
     except InvalidOperation as exc:
         raise CliError(f"{what} must be a number, not {text!r}") from exc
-    if value <= 0:
-        raise CliError(f"{what} must be positive")
+    if not value.is_finite() or value <= 0:
+        raise CliError(f"{what} must be a positive number, not {text!r}")
     return int(value * WEI_PER_ETH)
 
 
 def _eth(wei: int | None) -> str:
-    return "n/a" if wei is None else f"{Decimal(wei) / WEI_PER_ETH:f} ETH"
+    return "n/a" if wei is None else f"{(Decimal(wei) / WEI_PER_ETH).normalize():f} ETH"
+
+
+def _tokens(wei: int, symbol: str) -> str:
+    return f"{(Decimal(wei) / WEI_PER_ETH).normalize():f} {symbol}"
 
 
 def _with_status(console: Console, text: str, action: Callable[[], Any]) -> Any:
@@ -262,33 +358,48 @@ def _with_status(console: Console, text: str, action: Callable[[], Any]) -> Any:
 def _login(args: argparse.Namespace) -> int:
     network = _network(args)
     wallet = _wallet(args, network)
-    with _translated(), _gateway(args, network, signed_in=False) as gateway:
+    url = _gateway_url(network)
+    with _translated(), GatewayClient(url) as gateway:
         token = gateway.sign_in(wallet)
-        sessions = _load_sessions(args.session_file)
-        sessions[str(network.gateway_url)] = token
-        _save_sessions(args.session_file, sessions)
         me = gateway.me()
+    _check_me(wallet.address, me.address)
+    sessions = _load_sessions(args.session_file)
+    entry = sessions.setdefault(url, {"current": None, "tokens": {}})
+    entry["tokens"][wallet.address.lower()] = token
+    entry["current"] = wallet.address.lower()
+    _save_sessions(args.session_file, sessions)
     print(
-        f"signed in as {me.address} (tier {me.tier}, stake {_eth(me.stake_wei)}, credit {_eth(me.credit_wei)})"
+        f"signed in to {url} as {me.address} (tier {me.tier},"
+        f" stake {_eth(me.stake_wei)}, credit {_eth(me.credit_wei)})"
     )
     return 0
 
 
 def _logout(args: argparse.Namespace) -> int:
     network = _network(args)
-    with _translated(), _gateway(args, network) as gateway:
+    address, gateway = _gateway(args, network)
+    url = _gateway_url(network)
+    with _translated(), gateway:
         gateway.logout()
     sessions = _load_sessions(args.session_file)
-    sessions.pop(str(network.gateway_url), None)
+    entry = sessions.get(url)
+    if entry is not None and address is not None:
+        entry["tokens"].pop(address.lower(), None)
+        if entry.get("current") == address.lower():
+            entry["current"] = None
+        if not entry["tokens"]:
+            sessions.pop(url)
     _save_sessions(args.session_file, sessions)
-    print("signed out")
+    print(f"signed {address} out of {url}")
     return 0
 
 
 def _me(args: argparse.Namespace) -> int:
     network = _network(args)
-    with _translated(), _gateway(args, network) as gateway:
+    address, gateway = _gateway(args, network)
+    with _translated(), gateway:
         me = gateway.me()
+    _check_me(address, me.address)
     print(f"address      {me.address}")
     print(f"tier         {me.tier}")
     print(f"stake        {_eth(me.stake_wei)}")
@@ -298,10 +409,30 @@ def _me(args: argparse.Namespace) -> int:
     return 0
 
 
+def _faucet(args: argparse.Namespace) -> int:
+    network = _network(args)
+    amount = _to_wei(args.amount, "the amount")
+    wallet = _wallet(args, network)
+    chain = _chain(args, network, wallet)
+    with _translated():
+        result = _with_status(
+            Console(stderr=True),
+            f"getting {args.amount} {args.token}",
+            lambda: chain.mint_test_tokens(args.token, amount),
+        )
+        balance = chain.token_balance(args.token)
+    print(
+        f"{wallet.address} got {args.amount} test {args.token} in {result.tx_hash};"
+        f" balance {_tokens(balance, args.token)}"
+    )
+    return 0
+
+
 def _stake(args: argparse.Namespace) -> int:
     network = _network(args)
-    chain = _chain(args, network, _wallet(args, network))
     amount = _to_wei(args.amount, "the amount")
+    wallet = _wallet(args, network)
+    chain = _chain(args, network, wallet)
     console = Console(stderr=True)
     with _translated():
         if args.request_withdrawal:
@@ -311,28 +442,42 @@ def _stake(args: argparse.Namespace) -> int:
                 lambda: chain.request_withdrawal(args.token, amount),
             )
             print(
-                f"withdrawal requested in {result.tx_hash}; run `twopm stake` again after the cooldown to withdraw"
+                f"{wallet.address} requested a withdrawal in {result.tx_hash};"
+                " run `twopm stake` again after the cooldown to withdraw"
             )
-        else:
-            result = _with_status(
-                console,
-                f"staking {args.amount} {args.token}",
-                lambda: chain.stake(args.token, amount),
+            return 0
+        held = chain.token_balance(args.token)
+        if held < amount:
+            hint = (
+                f"; on a local stack, `twopm faucet {args.token} {args.amount} {_flag(args)}` gets test tokens"
+                if network.stack is not None
+                else ""
             )
-            print(
-                f"staked {args.amount} {args.token} in {result.tx_hash}; active stake {_eth(chain.staked_value_wei())}"
+            raise CliError(
+                f"{wallet.address} holds {_tokens(held, args.token)}, less than {args.amount}{hint}"
             )
+        result = _with_status(
+            console,
+            f"staking {args.amount} {args.token}",
+            lambda: chain.stake(args.token, amount),
+        )
+        print(
+            f"{wallet.address} staked {args.amount} {args.token} in {result.tx_hash};"
+            f" active stake {_eth(chain.staked_value_wei())}"
+        )
     return 0
 
 
 def _deposit(args: argparse.Namespace) -> int:
     network = _network(args)
-    chain = _chain(args, network, _wallet(args, network))
     amount = _to_wei(args.amount, "the amount")
+    wallet = _wallet(args, network)
+    chain = _chain(args, network, wallet)
     with _translated():
         result = _with_status(Console(stderr=True), "depositing", lambda: chain.deposit(amount))
         print(
-            f"deposited {args.amount} ETH in {result.tx_hash}; credit {_eth(chain.credit().balance_wei)}"
+            f"{wallet.address} deposited {args.amount} ETH in {result.tx_hash};"
+            f" credit {_eth(chain.credit().balance_wei)}"
         )
     return 0
 
@@ -341,11 +486,14 @@ def _authorize(args: argparse.Namespace) -> int:
     import time
 
     network = _network(args)
-    chain = _chain(args, network, _wallet(args, network))
     amount = _to_wei(args.amount, "the amount")
-    if args.days <= 0:
+    if not args.days > 0:
         raise CliError("--days must be positive")
-    with _translated(), _gateway(args, network) as gateway:
+    wallet = _wallet(args, network)
+    chain = _chain(args, network, wallet)
+    address, gateway = _gateway(args, network)
+    _check_me(address, wallet.address)
+    with _translated(), gateway:
         signed = chain.sign_spending_authorization(
             amount, expiry=int(time.time() + args.days * 86400)
         )
@@ -354,7 +502,9 @@ def _authorize(args: argparse.Namespace) -> int:
             "submitting through the gateway",
             lambda: gateway.submit_spending_authorization(signed),
         )
-    print(f"spending cap of {args.amount} ETH installed in {tx_hash}")
+    print(
+        f"{wallet.address} may now be charged up to {args.amount} ETH; cap installed in {tx_hash}"
+    )
     return 0
 
 
@@ -384,8 +534,28 @@ def _predict(args: argparse.Namespace) -> int:
     network = _network(args)
     rows = _read_rows(args.csv)
     console = Console(stderr=True)
-    with _translated(), _gateway(args, network) as gateway:
+    address, gateway = _gateway(args, network)
+    with _translated(), gateway:
         subnet = gateway.subnet(args.subnet)
+        status = subnet.raw.get("model_status")
+        refused = (
+            f"the gateway refused its published model version"
+            f" {subnet.raw.get('published_version')}: {subnet.raw.get('model_error')}"
+        )
+        if not subnet.feature_names:
+            if status == "refused":
+                raise CliError(f"subnet {args.subnet}: {refused}")
+            raise CliError(
+                f"subnet {args.subnet}: the gateway serves no model yet (model status"
+                f" {status or 'unknown'}); try again in a few seconds"
+            )
+        if status == "refused":
+            console.print(
+                f"twopm: warning: subnet {args.subnet}: {refused}; predicting with version"
+                f" {subnet.model_version}",
+                soft_wrap=True,
+                markup=False,
+            )
         names = list(subnet.feature_names)
         missing = [n for n in names if n not in rows[0]]
         if missing:
@@ -411,14 +581,17 @@ def _predict(args: argparse.Namespace) -> int:
         if args.out:
             out.close()
     console.print(
-        f"{len(rows)} rows via {result.layout}; receipts: {', '.join(result.receipt_ids)}"
+        f"{address} predicted {len(rows)} rows via {result.layout};"
+        f" receipts: {', '.join(result.receipt_ids)}",
+        soft_wrap=True,
     )
     return 0
 
 
 def _receipt(args: argparse.Namespace) -> int:
     network = _network(args)
-    with _translated(), _gateway(args, network) as gateway:
+    _, gateway = _gateway(args, network)
+    with _translated(), gateway:
         if args.wait > 0:
             record = _with_status(
                 Console(stderr=True),

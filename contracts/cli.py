@@ -170,7 +170,18 @@ def _connect(rpc_url: str) -> Web3:
     return w3
 
 
+def _address_flag(flag: str, value: str | None) -> str | None:
+    """A checked, checksummed address from a flag, or None when the flag was not given."""
+    if value is None:
+        return None
+    if not Web3.is_address(value):
+        raise CliError(f"{flag} {value!r} is not an address: expected 0x and 40 hex digits")
+    return Web3.to_checksum_address(value)
+
+
 def _deploy(args: argparse.Namespace) -> int:
+    operator = _address_flag("--operator", args.operator)
+    fee_recipient = _address_flag("--fee-recipient", args.fee_recipient)
     w3 = _connect(args.rpc_url)
     chain_id = w3.eth.chain_id
     tokens, feeds = parse_tokens(args.token)
@@ -189,8 +200,8 @@ def _deploy(args: argparse.Namespace) -> int:
         deployment = deploy_all(
             w3,
             key,
-            operator=args.operator or deployer,
-            fee_recipient=args.fee_recipient,
+            operator=operator or deployer,
+            fee_recipient=fee_recipient,
             local_tokens=not tokens,
             tokens=tokens or None,
             rate_feeds=feeds or None,
@@ -215,6 +226,10 @@ def _is_anvil(w3: Web3) -> bool:
 
 
 def _up(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise CliError(
+            f"--port {args.port} is not a TCP port: give 1 to 65535, or 0 for any free one"
+        )
     state_dir: Path = args.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     try:

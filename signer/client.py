@@ -140,8 +140,18 @@ class SignerClient:
             The client.
 
         Raises:
-            ClientError: The file cannot be read or is not hex.
+            ClientError: The file cannot be read, has group or other permission bits (it must
+                be 0600, as the signer's own secret files), or is not hex.
         """
+        try:
+            mode = secret_file.stat().st_mode
+        except OSError as exc:
+            raise ClientError(f"cannot read {secret_file}: {exc.strerror}") from exc
+        if mode & 0o077:
+            raise ClientError(
+                f"{secret_file} has mode {mode & 0o777:04o}, readable by others;"
+                f" run: chmod 600 {secret_file}"
+            )
         try:
             secret = bytes.fromhex(secret_file.read_text(encoding="utf-8").strip())
         except (OSError, ValueError) as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import secrets
 import signal
 import time
@@ -183,6 +184,9 @@ def start_stack(
         )  # fmt: skip
         ready = wait_for("signer", lambda: read_json_file(ready_file), group=group, timeout_s=90)
         signer_url = str(ready["url"])
+        # the model owner's caller secret, for `twopm publish --stack` (0600, as the signer's own)
+        publisher_secret = state_dir / "publisher.secret"
+        _write_private(publisher_secret, signer_state.secrets["publisher"].hex() + "\n")
         done()
 
         done = _step(console, "registering six data holders in NodeRegistry")
@@ -311,6 +315,9 @@ def start_stack(
                 for s in subnets
             ],
             "signer_url": signer_url,
+            "deployment_file": str(state_dir / "deployment.json"),
+            "model_store": str(model_store),
+            "publisher": {"caller": "publisher", "secret_file": str(publisher_secret)},
             "operator": deployment.operator,
             "pids": {
                 "anvil": chain.pid,
@@ -368,6 +375,14 @@ def _account(account: Any) -> dict[str, str]:
     return {"address": account.address, "private_key": account.private_key}
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file readable only by its owner (mode 0600)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 def _reset(state_dir: Path) -> None:
     """Remove an earlier run's state (only the parts this module writes)."""
     import shutil
@@ -375,7 +390,7 @@ def _reset(state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     for name in ("signer", "model-store", "training", "gateway", "logs"):
         shutil.rmtree(state_dir / name, ignore_errors=True)
-    for name in ("stack.json", "deployment.json"):
+    for name in ("stack.json", "deployment.json", "publisher.secret"):
         (state_dir / name).unlink(missing_ok=True)
 
 

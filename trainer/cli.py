@@ -54,7 +54,13 @@ def register_node(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--features", help="comma-separated feature columns (default: all but label)")
     p.add_argument("--superlink", required=True, help="SuperLink address host:port")
     p.add_argument("--operator-address", default="", help="this data holder's 0x address")
-    p.add_argument("--runtime-port", type=int, default=9094, help="local runtime API port")
+    p.add_argument(
+        "--runtime-port",
+        type=int,
+        default=9094,
+        help="loopback port of this SuperNode's ClientApp runtime API (default 9094); "
+        "each SuperNode on one host needs its own",
+    )
     p.add_argument("--insecure", action="store_true", help="plain HTTP to the SuperLink")
     p.add_argument("--root-certificates", help="CA bundle for TLS to the SuperLink")
     p.add_argument(
@@ -97,6 +103,7 @@ def _node(args: argparse.Namespace) -> int:
         raise CliError("give --root-certificates for TLS, or --insecure for plain HTTP")
     if args.root_certificates and not Path(args.root_certificates).is_file():
         raise CliError(f"--root-certificates: no such file {args.root_certificates}")
+    _check_runtime_port(args.runtime_port)
     launcher = (
         [flwr_bin("flower-supernode")]
         if args.stock_polling
@@ -107,6 +114,22 @@ def _node(args: argparse.Namespace) -> int:
     cmd += ["--insecure"] if args.insecure else ["--root-certificates", args.root_certificates]
     cmd += ["--node-config", node_config]
     return _run_foreground(cmd)
+
+
+def _check_runtime_port(port: int) -> None:
+    """Refuse a runtime port that is out of range or already bound on this host's loopback."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise CliError(f"--runtime-port {port} is not a TCP port: give 1 to 65535")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise CliError(
+                f"--runtime-port {port} is in use on this host (another `twopm node`?):"
+                f" give each node on one host its own port, e.g. --runtime-port {port + 1}"
+            ) from None
 
 
 def _run_foreground(cmd: list[str]) -> int:

@@ -212,18 +212,122 @@ def add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bundle", required=True, help="bundle directory (or model store + --sha256)")
     p.add_argument("--sha256", help="expected bundle sha256 (hex)")
-    p.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
-    p.add_argument("--deployment", required=True, help="deployment JSON (twopm chain deploy)")
-    p.add_argument("--signer-url", required=True, help="signer URL")
-    p.add_argument("--signer-caller", required=True, help="caller id registered in the signer")
-    p.add_argument("--signer-secret-file", required=True, help="file with the caller's hex secret")
+    p.add_argument(
+        "--stack",
+        type=Path,
+        help="stack.json of `twopm up`: supplies the five flags below and the gateway's model "
+        "store, which the bundle must lie in (checked before anything is sent)",
+    )
+    p.add_argument("--rpc-url", help="JSON-RPC URL of the chain")
+    p.add_argument("--deployment", help="deployment JSON (twopm chain deploy)")
+    p.add_argument("--signer-url", help="signer URL")
+    p.add_argument("--signer-caller", help="caller id registered in the signer")
+    p.add_argument("--signer-secret-file", help="file (mode 0600) with the caller's hex secret")
     p.add_argument("--subnet-id", type=int, help="update this subnet (default: create one)")
     p.add_argument("--name", default="", help="name of a new subnet")
     p.add_argument("--price-wei", type=int, default=10**12, help="price per request, wei")
     p.add_argument("--min-stake-wei", type=int, default=0, help="minimum stake, wei")
     p.add_argument("--owner-share-bps", type=int, default=1000, help="owner share, bps")
-    p.add_argument("--artifact-uri", help="URI of the bundle (default file://<bundle dir>)")
+    p.add_argument(
+        "--artifact-uri",
+        help="URI the gateway fetches the bundle from: file://<dir> (default: the bundle "
+        "directory; inside the gateway's model store when it has one) or an http(s):// base URL",
+    )
     p.set_defaults(handler=_publish)
+
+
+_STACK_FLAGS = {
+    "rpc_url": "--rpc-url",
+    "deployment": "--deployment",
+    "signer_url": "--signer-url",
+    "signer_caller": "--signer-caller",
+    "signer_secret_file": "--signer-secret-file",
+}
+
+
+def _from_stack(args: argparse.Namespace) -> Path | None:
+    """Fill the network flags left unset from ``--stack``; return the gateway's model store."""
+    store: Path | None = None
+    if args.stack is not None:
+        try:
+            stack = json.loads(Path(args.stack).read_text())
+            publisher = stack.get("publisher") or {}
+            found = {
+                "rpc_url": stack.get("rpc_url"),
+                "deployment": stack.get("deployment_file"),
+                "signer_url": stack.get("signer_url"),
+                "signer_caller": publisher.get("caller"),
+                "signer_secret_file": publisher.get("secret_file"),
+            }
+        except OSError as exc:
+            raise CliError(
+                f"cannot read {args.stack}: {exc.strerror}; start `twopm up` first"
+            ) from None
+        except (ValueError, AttributeError) as exc:
+            raise CliError(f"{args.stack} is not a stack file of `twopm up`") from exc
+        for name, value in found.items():
+            if getattr(args, name, None) is None and value is not None:
+                setattr(args, name, str(value))
+        store = Path(stack["model_store"]) if stack.get("model_store") else None
+    missing = [flag for name, flag in _STACK_FLAGS.items() if not getattr(args, name, None)]
+    if missing:
+        raise CliError(
+            f"missing {', '.join(missing)}: give them, or --stack FILE of `twopm up` for a local stack"
+        )
+    return store
+
+
+def check_gateway_can_load(artifact_uri: str, model_store: Path | None) -> None:
+    """Refuse an artifact URI that the gateway will not load, before anything is sent.
+
+    The rules are the gateway's (``gateway/_models.py``): a ``file://`` URI or path must lie
+    inside the gateway's model store when it has one; an ``http(s)://`` base URL must serve
+    ``manifest.json``; no other scheme is fetched.
+
+    Args:
+        artifact_uri: The URI that will be published.
+        model_store: The gateway's model store, when known (``model_store`` of ``stack.json``).
+
+    Raises:
+        CliError: The gateway could not load the bundle from there (the message says why and
+            what to do).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(artifact_uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        import httpx
+
+        url = artifact_uri.rstrip("/") + "/manifest.json"
+        try:
+            answer = httpx.get(url, timeout=10)
+        except httpx.HTTPError as exc:
+            raise CliError(
+                f"the gateway could not fetch the bundle: {url} does not answer ({exc});"
+                " nothing was written to the chain"
+            ) from None
+        if answer.status_code != 200:
+            raise CliError(
+                f"the gateway could not fetch the bundle: {url} answers {answer.status_code};"
+                " nothing was written to the chain"
+            )
+        return
+    if scheme not in ("", "file"):
+        raise CliError(
+            f"--artifact-uri {artifact_uri!r}: the gateway fetches file:// and http(s):// only"
+        )
+    if model_store is None:
+        return
+    path = Path(unquote(parts.path) if scheme == "file" else artifact_uri)
+    store = model_store.resolve()
+    if not path.resolve().is_relative_to(store):
+        raise CliError(
+            f"the stack's gateway loads bundles only from its model store {store}, and"
+            f" {path} lies outside it: train with --model-store {store} (or copy the bundle"
+            " there), or pass --artifact-uri http(s)://… it can fetch; nothing was written"
+            " to the chain"
+        )
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -233,10 +337,16 @@ def _publish(args: argparse.Namespace) -> int:
     from signer import ClientError, SignerClient, SignerRefused, SignerUnavailable, Transactor
     from trainer.bundle import BundleError, load_bundle
 
+    model_store = _from_stack(args)
     try:
         bundle = load_bundle(args.bundle, args.sha256)
     except BundleError as exc:
         raise CliError(str(exc)) from None
+    bundle_dir = Path(args.bundle)
+    if not (bundle_dir / "manifest.json").is_file():
+        bundle_dir = bundle_dir / bundle.sha256
+    uri = args.artifact_uri or (bundle_dir.resolve() / "").as_uri()
+    check_gateway_can_load(uri, model_store)
     w3 = Web3(Web3.HTTPProvider(args.rpc_url, request_kwargs={"timeout": 30}))
     if not w3.is_connected():
         raise CliError(f"no JSON-RPC node answers at {args.rpc_url}")
@@ -252,7 +362,6 @@ def _publish(args: argparse.Namespace) -> int:
         raise CliError("give --subnet-id to update a subnet, or --name to create one")
     if not 0 <= args.owner_share_bps <= TOTAL_BPS or args.price_wei < 0 or args.min_stake_wei < 0:
         raise CliError("--owner-share-bps must be in [0, 10000]; prices and stakes >= 0")
-    uri = args.artifact_uri or (Path(args.bundle).resolve() / "").as_uri()
     try:
         client = SignerClient.from_secret_file(
             args.signer_url, args.signer_caller, Path(args.signer_secret_file)

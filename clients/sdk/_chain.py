@@ -23,11 +23,14 @@ from clients.sdk._exceptions import ChainError, InvalidInput, TransactionReverte
 from clients.sdk._types import CreditState, SignedSpendingAuthorization
 from clients.sdk._wallet import Wallet
 from contracts import ContractRevert, TransactionFailed, Transactor, decode_revert, load_artifact
-from contracts.deploy import TOKEN_KIND, Deployment
+from contracts.deploy import LOCAL_TOKENS, TOKEN_KIND, Deployment
 from contracts.eip712 import spending_authorization
 from contracts.merkle import Receipt
 
-__all__ = ["ChainClient", "TxResult"]
+__all__ = ["LOCAL_CHAIN_IDS", "ChainClient", "TxResult"]
+
+LOCAL_CHAIN_IDS = (534351, 31337)
+"""Chain ids a local anvil runs with: Scroll Sepolia's (``twopm up``) and anvil's default."""
 
 T = TypeVar("T")
 
@@ -392,6 +395,54 @@ class ChainClient:
         receipt = self._send("stake", self.vault.functions.stake(address, amount))
         return self._result(receipt, self._event_value(self.vault, "Staked", receipt, "shares"))
 
+    def mint_test_tokens(self, token: str, amount: int) -> TxResult:
+        """Get local stand-in staking tokens on a local anvil chain (a faucet for development).
+
+        wstETH and rETH (and stETH, once its stand-in has ``mint``) are minted with
+        ``mint(address,uint256)``; otherwise stETH is bought with Lido's ``submit``, paying
+        ``amount`` wei of the wallet's own (local) ETH.
+
+        Args:
+            token: ``"stETH"``, ``"wstETH"`` or ``"rETH"``.
+            amount: Token units (wei of the token), > 0.
+
+        Returns:
+            The minting transaction.
+
+        Raises:
+            InvalidInput: Non-positive amount, unknown token, no wallet, or a chain that is not
+                a local anvil (chain id 534351 or 31337 and ``web3_clientVersion`` ``anvil/…``):
+                real tokens cannot be minted.
+            TransactionReverted: The token refused.
+            ChainError: The node is unreachable.
+        """
+        if amount <= 0:
+            raise InvalidInput("amount must be positive")
+        client = str(self._read("reading the node's version", lambda: self.w3.client_version))
+        if self.chain_id not in LOCAL_CHAIN_IDS or not client.lower().startswith("anvil"):
+            raise InvalidInput(
+                f"test tokens exist only on a local anvil chain (chain id 534351 or 31337);"
+                f" this is chain {self.chain_id} run by {client.split('/')[0] or 'an unknown node'}"
+            )
+        symbol = next((s for s in LOCAL_TOKENS if s.lower() == token.lower()), None)
+        if symbol is None:
+            raise InvalidInput(
+                f"unknown staking token {token!r}; use one of {', '.join(LOCAL_TOKENS)}"
+            )
+        abi = load_artifact(LOCAL_TOKENS[symbol]).abi
+        contract = self.w3.eth.contract(
+            address=to_checksum_address(self.token_address(symbol)), abi=abi
+        )
+        if any(item.get("name") == "mint" for item in abi):
+            receipt = self._send(f"minting {symbol}", contract.functions.mint(self.address, amount))
+        else:
+            receipt = self._send(
+                f"submitting ETH for {symbol}",
+                contract.functions.submit(self.address),
+                value=amount,
+            )
+        return self._result(receipt)
+
     def request_withdrawal(self, token: str, shares: int) -> TxResult:
         """Take shares out of active stake now; they can be withdrawn after the cooldown.
 
@@ -484,7 +535,10 @@ class ChainClient:
             raise InvalidInput("amount_wei must be positive")
         sender = self._sender()
         balance_wei = int(
-            self._read("reading the balance", lambda: self.w3.eth.get_balance(sender.address))
+            self._read(
+                "reading the balance",
+                lambda: self.w3.eth.get_balance(to_checksum_address(sender.address)),
+            )
         )
         if balance_wei < amount_wei:
             raise InvalidInput(

@@ -124,10 +124,20 @@ def test_chain_deploy_reads_the_key_from_a_private_file_only(tmp_path, anvil):
         (["chain", "deploy", "--private-key-file", "/nonexistent/key"], "cannot read key file"),
         (["chain", "deploy", "--dev-account", "0", "--token", "DAI=0x0"], "--token 'DAI=0x0'"),
         (["chain", "deploy", "--dev-account", "100"], "--dev-account must be between 0 and 99"),
+        (
+            ["chain", "deploy", "--dev-account", "0", "--operator", "0xnothex"],
+            "--operator '0xnothex' is not an address",
+        ),
+        (
+            ["chain", "deploy", "--dev-account", "0", "--fee-recipient", "0x12"],
+            "--fee-recipient '0x12' is not an address",
+        ),
+        (["chain", "up", "--port", "99999999"], "--port 99999999 is not a TCP port"),
+        (["chain", "up", "--port", "-1"], "--port -1 is not a TCP port"),
     ],
 )
-def test_chain_deploy_refuses_bad_input_with_one_line(tmp_path, anvil, args, message):
-    if "--rpc-url" not in args:
+def test_chain_commands_refuse_bad_input_with_one_line(tmp_path, anvil, args, message):
+    if "--rpc-url" not in args and args[1] == "deploy":
         args = [*args, "--rpc-url", anvil.rpc_url]
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 1

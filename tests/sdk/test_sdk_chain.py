@@ -245,7 +245,9 @@ def test_depositing_more_than_the_wallet_holds_is_refused_before_any_transaction
     assert anvil.w3.eth.get_transaction_count(wallet.address) == 0
 
 
-def test_a_json_rpc_error_reads_as_the_nodes_own_message(chain: ChainClient, wallet: Wallet) -> None:
+def test_a_json_rpc_error_reads_as_the_nodes_own_message(
+    chain: ChainClient, wallet: Wallet
+) -> None:
     call = {"from": wallet.address, "to": wallet.address, "value": 10**40}
     with pytest.raises(ChainError) as caught:
         chain._read("a call", lambda: chain.w3.eth.call(call))  # type: ignore[arg-type]

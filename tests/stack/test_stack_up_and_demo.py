@@ -15,9 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from web3 import Web3
-
-from contracts import Transactor, load_artifact
 
 TWOPM = [sys.executable, "-m", "clients"]
 STARTUP_TIMEOUT_S = 900
@@ -136,21 +133,23 @@ def test_a_wallet_user_at_the_terminal_logs_in_stakes_pays_predicts_and_proves(u
     result = twopm(up, "predict", str(tmp_path / "none.csv"), *user, session=session)
     assert result.returncode == 1 and "not signed in" not in result.stderr  # the CSV is read first
     result = twopm(up, "me", *user, session=session)
-    assert result.returncode == 1 and "run `twopm login` first" in result.stderr
+    assert result.returncode == 1 and "run `twopm login --dev-user 1` first" in result.stderr
 
     assert twopm(up, "login", *user, session=session).returncode == 0
     assert oct(session.stat().st_mode & 0o777) == "0o600"
-    # stETH for the user from the local stand-in's faucet (Lido's submit)
-    w3 = Web3(Web3.HTTPProvider(up.info["rpc_url"]))
-    key = up.info["accounts"]["wallet_users"][1]["private_key"]
-    steth = w3.eth.contract(
-        address=up.info["contracts"]["MockStETH"],
-        abi=load_artifact("MockStETH").abi,
-    )
-    Transactor(w3, key).transact(
-        steth.functions.submit(Transactor(w3, key).address), value=3 * 10**17
-    )
+    # one identity rule: an explicit wallet flag wins over the last session, or is refused
+    users = [u["address"] for u in up.info["accounts"]["wallet_users"]]
+    result = twopm(up, "me", "--dev-user", "0", session=session)
+    assert result.returncode == 1 and users[1] not in result.stdout
+    assert f"--dev-user 0 ({users[0].lower()}) is not signed in" in result.stderr
+    assert "run `twopm login --dev-user 0` first" in result.stderr
+    assert twopm(up, "login", "--dev-user", "0", session=session).returncode == 0
+    for flags, shown in ((user, users[1]), (["--dev-user", "0"], users[0]), ([], users[0])):
+        result = twopm(up, "me", *flags, session=session)
+        assert result.returncode == 0 and result.stdout.startswith(f"address      {shown}")
+    # test stETH for the user from the local faucet
     for args in (
+        ("faucet", "stETH", "0.3"),
         ("stake", "stETH", "0.2"),
         ("deposit", "0.01"),
         ("authorize", "0.01", "--days", "1"),
@@ -193,6 +192,7 @@ def test_a_wallet_user_at_the_terminal_logs_in_stakes_pays_predicts_and_proves(u
     assert twopm(up, "logout", *user, session=session).returncode == 0
     result = twopm(up, "me", *user, session=session)
     assert result.returncode == 1 and "twopm login" in result.stderr
+    assert twopm(up, "me", "--dev-user", "0", session=session).returncode == 0
 
 
 @pytest.mark.slow

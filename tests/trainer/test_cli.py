@@ -71,6 +71,26 @@ def test_node_rejects_a_malformed_operator_address(tmp_path: Path) -> None:
               "--superlink", "127.0.0.1:1", "--insecure", "--operator-address", "0x12"])  # fmt: skip
 
 
+def test_a_second_node_on_the_same_runtime_port_is_refused_naming_the_flag(tmp_path: Path) -> None:
+    import socket
+
+    _run(["data", "split", "--dataset", "spector", "--out-dir", str(tmp_path)])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as first_node:
+        first_node.bind(("127.0.0.1", 0))
+        first_node.listen()
+        port = first_node.getsockname()[1]
+        with pytest.raises(CliError, match=f"--runtime-port {port} is in use on this host"):
+            _run(["node", "--data", str(tmp_path / "node-0.csv"), "--label", "GRADE",
+                  "--superlink", "127.0.0.1:1", "--insecure", "--runtime-port", str(port)])  # fmt: skip
+
+
+def test_a_runtime_port_out_of_range_is_refused(tmp_path: Path) -> None:
+    _run(["data", "split", "--dataset", "spector", "--out-dir", str(tmp_path)])
+    with pytest.raises(CliError, match="--runtime-port 99999999 is not a TCP port"):
+        _run(["node", "--data", str(tmp_path / "node-0.csv"), "--label", "GRADE",
+              "--superlink", "127.0.0.1:1", "--insecure", "--runtime-port", "99999999"])  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +73,7 @@ def operator_chain(
         scrypt_n=2**12,
     )
     (root / "secret").write_text(signer.secret_hex)
+    (root / "secret").chmod(0o600)
     deployment_file = root / "deployment.json"
     deployment.write(deployment_file)
     yield {
@@ -214,7 +216,83 @@ def _publish_args(chain: dict[str, Any], anvil: Anvil, written: WrittenBundle, *
         min_stake_wei=0,
         owner_share_bps=1000,
         artifact_uri=None,
+        stack=None,
     )
     for k, v in over.items():
         setattr(ns, k, v)
     return ns
+
+
+def test_publish_cli_refuses_a_secret_file_others_can_read(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from trainer.publish import _publish
+
+    loose = tmp_path / "secret"
+    loose.write_text(bytes(operator_chain["secret"]).hex())
+    loose.chmod(0o644)
+    args = _publish_args(operator_chain, anvil, written, signer_secret_file=str(loose))
+    with pytest.raises(CliError, match=r"mode 0644.*chmod 600"):
+        _publish(args)
+
+
+def _stack_file(tmp_path: Path, chain: dict[str, Any], anvil: Anvil, store: Path) -> Path:
+    stack = tmp_path / "stack.json"
+    stack.write_text(
+        json.dumps(
+            {
+                "rpc_url": anvil.rpc_url,
+                "deployment_file": str(chain["deployment_file"]),
+                "signer_url": chain["url"],
+                "publisher": {"caller": "trainer", "secret_file": str(chain["secret_file"])},
+                "model_store": str(store),
+            }
+        )
+    )
+    return stack
+
+
+def test_publish_to_a_stack_refuses_a_bundle_outside_its_gateways_model_store_before_sending(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from trainer.publish import _publish
+
+    store = tmp_path / "gateway-store"
+    store.mkdir()
+    stack = _stack_file(tmp_path, operator_chain, anvil, store)
+    registry = operator_chain["deployment"].contract("SubnetRegistry")
+    before = registry.functions.subnetCount().call()
+    args = _publish_args(
+        operator_chain, anvil, written, stack=stack, rpc_url=None, deployment=None,
+        signer_url=None, signer_caller=None, signer_secret_file=None, name="outside",
+    )  # fmt: skip
+    with pytest.raises(CliError, match="loads bundles only from its model store") as caught:
+        _publish(args)
+    assert "--model-store" in str(caught.value) and "nothing was written" in str(caught.value)
+    assert registry.functions.subnetCount().call() == before
+
+
+def test_publish_to_a_stack_refuses_an_artifact_url_that_does_not_answer(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from contracts.chain import free_port
+    from trainer.publish import _publish
+
+    stack = _stack_file(tmp_path, operator_chain, anvil, written.path.parent)
+    uri = f"http://127.0.0.1:{free_port()}/bundles/{written.sha256}/"
+    args = _publish_args(operator_chain, anvil, written, stack=stack, artifact_uri=uri)
+    with pytest.raises(CliError, match="could not fetch the bundle"):
+        _publish(args)
+
+
+def test_publish_names_the_missing_network_flags_or_the_stack_file(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from trainer.publish import _publish
+
+    args = _publish_args(operator_chain, anvil, written, signer_url=None)
+    with pytest.raises(CliError, match=r"missing --signer-url: .* --stack FILE"):
+        _publish(args)
+    args = _publish_args(operator_chain, anvil, written, stack=tmp_path / "absent.json")
+    with pytest.raises(CliError, match="start `twopm up` first"):
+        _publish(args)
