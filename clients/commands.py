@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from eth_utils import to_checksum_address
 from rich.console import Console
 
 from clients.sdk import ChainClient, GatewayClient, TwoPMError, Wallet
@@ -240,7 +241,7 @@ def _flag_address(args: argparse.Namespace, network: Network) -> str | None:
         except (OSError, ValueError, AttributeError):
             listed = None
         if isinstance(listed, str) and len(listed.removeprefix("0x")) == 40:
-            return "0x" + listed.removeprefix("0x").lower()
+            return to_checksum_address("0x" + listed.removeprefix("0x"))
     return _wallet(args, network).address
 
 

@@ -141,7 +141,7 @@ def test_a_wallet_user_at_the_terminal_logs_in_stakes_pays_predicts_and_proves(u
     users = [u["address"] for u in up.info["accounts"]["wallet_users"]]
     result = twopm(up, "me", "--dev-user", "0", session=session)
     assert result.returncode == 1 and users[1] not in result.stdout
-    assert f"--dev-user 0 ({users[0].lower()}) is not signed in" in result.stderr
+    assert f"--dev-user 0 ({users[0]}) is not signed in" in result.stderr
     assert "run `twopm login --dev-user 0` first" in result.stderr
     assert twopm(up, "login", "--dev-user", "0", session=session).returncode == 0
     for flags, shown in ((user, users[1]), (["--dev-user", "0"], users[0]), ([], users[0])):
