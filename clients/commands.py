@@ -302,7 +302,7 @@ def _session(args: argparse.Namespace, network: Network) -> tuple[str, str]:
     current = entry.get("current")
     if not current or current not in tokens:
         raise CliError(f"not signed in to {url}: run `twopm login` first")
-    return str(current), tokens[current]
+    return to_checksum_address(current), tokens[current]
 
 
 def _gateway(
