@@ -27,6 +27,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from contracts.merkle import Receipt as ChainReceipt
 from gateway._autopipe import AutoPipeline
 from gateway._errors import ServiceUnavailable
 from gateway._lease import Fence
@@ -56,7 +57,10 @@ def new_receipt_id() -> str:
 
 @dataclass(frozen=True)
 class Receipt:
-    """One paid request, as ``InferenceLedger.Receipt`` has it.
+    """One paid request, as the gateway stores and serves it (JSON, hex fields, billed rows).
+
+    :meth:`on_chain` gives the ``InferenceLedger.Receipt`` struct (``contracts.merkle.Receipt``)
+    that the Merkle leaf is computed from.
 
     Attributes:
         receipt_id: 0x-hex bytes32.
@@ -110,22 +114,24 @@ class Receipt:
         """
         return cls(**{**d, "price_wei": int(d["price_wei"])})
 
-    def leaf_fields(self) -> tuple[bytes, str, int, bytes, bytes, bytes, int, int]:
-        """The ``Receipt`` struct's fields in ABI order.
+    def on_chain(self) -> ChainReceipt:
+        """The ``InferenceLedger.Receipt`` struct of this receipt (hex fields as bytes, no rows).
 
         Returns:
-            (receiptId, user, subnetId, modelHash, requestHash, responseHash, priceWei,
-            timestamp).
+            The receipt as :mod:`contracts.merkle` hashes it into its Merkle leaf.
+
+        Raises:
+            ValueError: A hash field is not 0x-hex of 32 bytes.
         """
-        return (
-            bytes.fromhex(self.receipt_id[2:]),
-            self.user,
-            self.subnet_id,
-            bytes.fromhex(self.model_hash[2:]),
-            bytes.fromhex(self.request_hash[2:]),
-            bytes.fromhex(self.response_hash[2:]),
-            self.price_wei,
-            self.timestamp,
+        return ChainReceipt(
+            receipt_id=bytes.fromhex(self.receipt_id[2:]),
+            user=self.user,
+            subnet_id=self.subnet_id,
+            model_hash=bytes.fromhex(self.model_hash[2:]),
+            request_hash=bytes.fromhex(self.request_hash[2:]),
+            response_hash=bytes.fromhex(self.response_hash[2:]),
+            price_wei=self.price_wei,
+            timestamp=self.timestamp,
         )
 
 

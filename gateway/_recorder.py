@@ -36,7 +36,6 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from contracts.merkle import MerkleTree
-from contracts.merkle import Receipt as LeafReceipt
 from core.transactions import TransactionFailed, TransactionReverted, WouldRevert
 from gateway._chain import load_abi
 from gateway._errors import BadRequest, UpstreamError
@@ -93,8 +92,7 @@ def leaf_of(receipt: Receipt) -> bytes:
     Returns:
         32 bytes.
     """
-    f = receipt.leaf_fields()
-    return LeafReceipt(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]).leaf()
+    return receipt.on_chain().leaf()
 
 
 def unaffordable_reason(batch: BatchRecord) -> str:
