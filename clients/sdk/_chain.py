@@ -14,7 +14,7 @@ import requests
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception, Web3RPCError
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.logs import DISCARD
 from web3.providers.rpc import HTTPProvider
 from web3.types import TxReceipt
@@ -22,7 +22,7 @@ from web3.types import TxReceipt
 from clients.sdk._exceptions import ChainError, InvalidInput, TransactionReverted
 from clients.sdk._types import CreditState, SignedSpendingAuthorization
 from clients.sdk._wallet import Wallet
-from contracts import ContractRevert, TransactionFailed, Transactor, decode_revert, load_artifact
+from contracts import ContractRevert, TransactionFailed, Transactor, load_artifact, would_revert
 from contracts.deploy import LOCAL_TOKENS, TOKEN_KIND, Deployment
 from contracts.eip712 import spending_authorization
 from contracts.merkle import Receipt
@@ -83,19 +83,6 @@ class TxResult:
     value: int | None = None
 
 
-def _revert_error(exc: BaseException) -> TransactionReverted | None:
-    data = getattr(exc, "data", None)
-    if isinstance(data, str) and data.startswith("0x"):
-        decoded = decode_revert(data)
-        if decoded is not None:
-            return TransactionReverted(
-                f"reverted with {decoded.name}{tuple(decoded.arguments)}",
-                decoded.name,
-                tuple(decoded.arguments),
-            )
-    return None
-
-
 def _rpc_message(exc: Web3RPCError) -> str:
     """The JSON-RPC error's own ``message`` (JSON-RPC 2.0, section 5.1), not web3's repr."""
     error = (exc.rpc_response or {}).get("error")
@@ -115,11 +102,13 @@ def _chain_errors(what: str) -> Iterator[None]:
         ) from exc
     except TransactionFailed as exc:
         raise TransactionReverted(f"{what} failed: {exc}") from exc
-    except (ContractCustomError, ContractLogicError) as exc:
-        decoded = _revert_error(exc)
-        if decoded is not None:
+    except ContractLogicError as exc:  # ContractCustomError is a subclass
+        decoded = would_revert(exc)
+        if isinstance(decoded, ContractRevert):
             raise TransactionReverted(
-                f"{what} {decoded}", decoded.error_name, decoded.arguments
+                f"{what} reverted with {decoded.name}{tuple(decoded.arguments)}",
+                decoded.name,
+                tuple(decoded.arguments),
             ) from exc
         raise TransactionReverted(f"{what} reverted: {exc}") from exc
     except Web3RPCError as exc:
