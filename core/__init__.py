@@ -1,6 +1,6 @@
 """What two or more parts of 2PM share, with no third-party dependency.
 
-Imports point one way: ``core`` <- ``contracts`` and ``clients.ckks`` <- ``signer``, ``trainer``,
+Imports point one way: ``core`` <- ``contracts`` and ``ckks`` <- ``signer``, ``trainer``,
 ``gateway`` and the SDK <- ``stack``. Nothing here imports another part of 2PM.
 
 - :mod:`core.cli`: the ``twopm`` entry-point host and its one user-facing error, :class:`CliError`.

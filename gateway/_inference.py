@@ -33,7 +33,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 
-from clients.ckks import DEFAULT_PARAMS, CkksParams, Layout
+from ckks import DEFAULT_PARAMS, CkksParams, Layout
 from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
 from gateway._contexts import context_store_for
@@ -337,7 +337,7 @@ async def upload_context(
     tags=["inference"],
     responses=INFER_RESPONSES,
     operation_class=operation_with_body(
-        BINARY, BINARY_BODY, "A CKKS request frame (clients.ckks); X-Context-Id for rows"
+        BINARY, BINARY_BODY, "A CKKS request frame (ckks); X-Context-Id for rows"
     ),
 )
 async def infer(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:

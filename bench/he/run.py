@@ -28,7 +28,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout, Wire
+from ckks import DEFAULT_PARAMS, ClientContext, Layout, Wire
 from gateway.he import HeEvaluator, LinearModel
 
 SLOTS = DEFAULT_PARAMS.slots

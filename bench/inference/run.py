@@ -31,7 +31,7 @@ import numpy as np
 import uvicorn
 
 from bench._report import peak_rss_mib, write_report
-from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
+from ckks import DEFAULT_PARAMS, ClientContext, Layout
 from clients.sdk import ChainClient, GatewayClient, Wallet
 from contracts import Anvil, Transactor, deploy_all
 from gateway import GatewaySettings, create_app

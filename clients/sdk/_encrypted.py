@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_LIMITS,
     CkksError,
     CkksParams,

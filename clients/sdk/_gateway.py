@@ -29,7 +29,7 @@ from typing import Any, Protocol, Self, TypeVar, cast
 import httpx
 import numpy as np
 
-from clients.ckks import CkksError, Layout, sigmoid
+from ckks import CkksError, Layout, sigmoid
 from clients.sdk._chain import ChainClient
 from clients.sdk._encrypted import (
     CachedContext,

@@ -21,7 +21,7 @@ from typing import Any
 
 import tenseal.sealapi as seal
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_LIMITS,
     CkksParams,
     ContextRejected,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from clients.ckks import (
+from ckks import (
     BatchTooLarge,
     CiphertextRejected,
     CkksError,
@@ -105,7 +105,7 @@ def translate(exc: CkksError) -> GatewayError:
     """Map a codec error to the gateway problem it is rendered as.
 
     Args:
-        exc: Any :class:`clients.ckks.CkksError`.
+        exc: Any :class:`ckks.CkksError`.
 
     Returns:
         The gateway error carrying the same one-line detail; raise it ``from exc``.

@@ -15,7 +15,7 @@ column layout, tiled with period p = next_pow2(ceil(n_features / 2)))::
 
 the rotations run after the rescale, at the last level, where key switching is
 cheapest; the real part of every slot then holds the logit (the client reads slot 0). Coeff layout (one
-row per ciphertext, features as polynomial coefficients, see ``clients.ckks.coefficients_to_slots``)::
+row per ciphertext, features as polynomial coefficients, see ``ckks.coefficients_to_slots``)::
 
     y = rescale( x(X) * plain(w_0 - sum_i w_i X^(N-i)) ) + plain(b)
 
@@ -39,7 +39,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import tenseal.sealapi as seal
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_LIMITS,
     CiphertextRejected,
     CkksParams,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_LIMITS,
     DEFAULT_PARAMS,
     CkksError,

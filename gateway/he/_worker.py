@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from clients.ckks import CkksParams, FrameLimits
+from ckks import CkksParams, FrameLimits
 from gateway.he._context import PublicContextInfo
 from gateway.he._kernels import Evaluation, HeEvaluator, LinearModel
 

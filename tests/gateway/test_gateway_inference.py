@@ -26,7 +26,7 @@ from test_gateway_inference_support import (
     write,
 )
 
-from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
+from ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
 from clients.sdk import GatewayClient
 from clients.sdk._encrypted import split_rows
 from contracts.chain import Anvil

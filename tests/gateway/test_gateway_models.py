@@ -25,7 +25,7 @@ from test_gateway_inference_support import (
     write,
 )
 
-from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
+from ckks import DEFAULT_PARAMS, ClientContext, Layout
 from contracts.chain import Anvil
 from contracts.deploy import Deployment
 from gateway import GatewaySettings, create_app

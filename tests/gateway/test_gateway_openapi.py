@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from service_support import SignerProcess
 from test_gateway_inference_support import Publisher, spector, write
 
-from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
+from ckks import DEFAULT_PARAMS, ClientContext, Layout
 from contracts.chain import Anvil
 from contracts.deploy import Deployment
 from trainer.bundle import feature_schema_hash

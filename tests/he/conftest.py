@@ -11,7 +11,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from clients.ckks import DEFAULT_PARAMS, ClientContext, Layout
+from ckks import DEFAULT_PARAMS, ClientContext, Layout
 from gateway.he import HeEvaluator, LinearModel
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clients.ckks import ClientContext, Layout, sigmoid
+from ckks import ClientContext, Layout, sigmoid
 from gateway.he import HeEvaluator
 
 TOLERANCE = 1e-4

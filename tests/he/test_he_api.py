@@ -1,9 +1,9 @@
-import clients.ckks
+import ckks
 import gateway.he
 
 
 def test_clients_ckks_exports_exactly_its_public_names():
-    assert sorted(clients.ckks.__all__) == sorted(
+    assert sorted(ckks.__all__) == sorted(
         [
             "DEFAULT_LIMITS",
             "DEFAULT_PARAMS",
@@ -45,8 +45,8 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "uncompressed",
         ]
     )
-    for name in clients.ckks.__all__:
-        assert hasattr(clients.ckks, name)
+    for name in ckks.__all__:
+        assert hasattr(ckks, name)
 
 
 def test_gateway_he_exports_exactly_its_public_names():
@@ -79,8 +79,8 @@ def test_gateway_he_exports_exactly_its_public_names():
 def test_every_codec_error_translates_to_a_client_error_status():
     errors = [
         cls("x")
-        for cls in vars(clients.ckks).values()
-        if isinstance(cls, type) and issubclass(cls, clients.ckks.CkksError)
+        for cls in vars(ckks).values()
+        if isinstance(cls, type) and issubclass(cls, ckks.CkksError)
     ]
     assert len(errors) == 8
     for exc in errors:

@@ -7,8 +7,8 @@ import stat
 import numpy as np
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, ClientContext, Section, parse_context
-from clients.ckks.cli import register
+from ckks import DEFAULT_PARAMS, ClientContext, Section, parse_context
+from ckks.cli import register
 from core.cli import CliError
 from gateway.he import HeEvaluator, LinearModel, validate_public_context
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import tenseal.sealapi as seal
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_PARAMS,
     CkksParams,
     ClientContext,

@@ -8,7 +8,7 @@ import tenseal.sealapi as seal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_PARAMS,
     CiphertextRejected,
     CkksError,
@@ -133,7 +133,7 @@ def test_client_encrypt_rejects_bad_shapes_and_values(column_client):
         column_client.encrypt(np.array([[1.0, np.nan, 0.0]]))
     with pytest.raises(ShapeMismatch, match="too large"):
         column_client.encrypt(np.array([[1e30, 0.0, 0.0]]))
-    from clients.ckks import BatchTooLarge
+    from ckks import BatchTooLarge
 
     with pytest.raises(BatchTooLarge, match="split"):
         column_client.encrypt(np.ones((4097, 1)))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_PARAMS,
     BatchTooLarge,
     CkksError,

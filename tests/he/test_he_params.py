@@ -1,6 +1,6 @@
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, CkksParams, InsecureParameters, Layout
+from ckks import DEFAULT_PARAMS, CkksParams, InsecureParameters, Layout
 
 
 def test_default_parameters_meet_128_bit_security_by_the_standard_table():

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from clients.ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
+from ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
 from gateway.he import (
     EncryptedFrameMalformed,
     EncryptedInputRejected,

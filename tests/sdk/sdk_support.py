@@ -19,7 +19,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from service_support import SignerProcess, free_port, serve, start_signer
 
-from clients.ckks import CkksError, parse_request, sigmoid
+from ckks import CkksError, parse_request, sigmoid
 from gateway._auth import Caller
 from gateway._services import caller_of as _caller
 from gateway.he import (

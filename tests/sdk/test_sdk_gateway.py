@@ -13,7 +13,7 @@ import pytest
 from sdk_support import PUBLIC_URL, SignerProcess, he_routes, serve, start_signer, wait_until
 from service_support import create_subnet
 
-from clients.ckks import DEFAULT_PARAMS, sigmoid
+from ckks import DEFAULT_PARAMS, sigmoid
 from clients.sdk import (
     AsyncGatewayClient,
     AuthError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clients.ckks import (
+from ckks import (
     DEFAULT_PARAMS,
     ClientContext,
     FrameTooLarge,

@@ -21,7 +21,7 @@ from typing import Any
 
 import tenseal.sealapi as seal
 
-from clients.ckks._errors import InsecureParameters
+from ckks._errors import InsecureParameters
 
 __all__ = ["DEFAULT_PARAMS", "CkksParams", "Layout"]
 

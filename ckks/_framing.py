@@ -41,9 +41,9 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from clients.ckks._errors import BatchTooLarge, FrameTooLarge, FramingError
-from clients.ckks._params import CkksParams, Layout
-from clients.ckks._sealio import check_seal_header
+from ckks._errors import BatchTooLarge, FrameTooLarge, FramingError
+from ckks._params import CkksParams, Layout
+from ckks._sealio import check_seal_header
 
 __all__ = [
     "ContextFrame",

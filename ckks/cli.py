@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clients.ckks._codec import ClientContext, Wire, sigmoid
-from clients.ckks._errors import CkksError
-from clients.ckks._params import DEFAULT_PARAMS, Layout
+from ckks._codec import ClientContext, Wire, sigmoid
+from ckks._errors import CkksError
+from ckks._params import DEFAULT_PARAMS, Layout
 from core.cli import CliError
 
 __all__ = ["register"]

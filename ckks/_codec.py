@@ -22,13 +22,13 @@ import numpy as np
 import numpy.typing as npt
 import tenseal.sealapi as seal
 
-from clients.ckks._errors import (
+from ckks._errors import (
     BatchTooLarge,
     CiphertextRejected,
     ContextRejected,
     ShapeMismatch,
 )
-from clients.ckks._framing import (
+from ckks._framing import (
     ContextFrame,
     Section,
     encode_context,
@@ -36,9 +36,9 @@ from clients.ckks._framing import (
     parse_context,
     parse_response,
 )
-from clients.ckks._packing import coefficients_to_slots, constant_coefficient
-from clients.ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
-from clients.ckks._sealio import load_into, save_bytes, uncompressed
+from ckks._packing import coefficients_to_slots, constant_coefficient
+from ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
+from ckks._sealio import load_into, save_bytes, uncompressed
 
 __all__ = [
     "ClientContext",

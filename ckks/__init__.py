@@ -7,7 +7,7 @@ format; ``gateway.he`` evaluates on it through this public API (no private modul
 from outside).
 """
 
-from clients.ckks._codec import (
+from ckks._codec import (
     ClientContext,
     Wire,
     galois_element,
@@ -16,7 +16,7 @@ from clients.ckks._codec import (
     row_period,
     sigmoid,
 )
-from clients.ckks._errors import (
+from ckks._errors import (
     BatchTooLarge,
     CiphertextRejected,
     CkksError,
@@ -26,7 +26,7 @@ from clients.ckks._errors import (
     InsecureParameters,
     ShapeMismatch,
 )
-from clients.ckks._framing import (
+from ckks._framing import (
     DEFAULT_LIMITS,
     ContextFrame,
     FrameLimits,
@@ -40,9 +40,9 @@ from clients.ckks._framing import (
     parse_request,
     parse_response,
 )
-from clients.ckks._packing import coefficients_to_slots, constant_coefficient, reversed_weights
-from clients.ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
-from clients.ckks._sealio import check_seal_header, load_into, save_bytes, uncompressed
+from ckks._packing import coefficients_to_slots, constant_coefficient, reversed_weights
+from ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
+from ckks._sealio import check_seal_header, load_into, save_bytes, uncompressed
 
 __all__ = [
     "DEFAULT_LIMITS",
