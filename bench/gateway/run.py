@@ -35,6 +35,7 @@ from contracts.deploy import deploy_all
 from contracts.eip712 import sign_typed_data, spending_authorization
 from contracts.tx import Transactor
 from core.net import free_port
+from core.protocol import SESSION_COOKIE
 
 PUBLIC_URL = "https://gw.bench"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -121,7 +122,7 @@ def _sign_in(port: int, user: Any) -> str:
         )
         if r.status_code != 200:
             raise SystemExit(f"sign-in failed: {r.text}")
-        return str(r.cookies["twopm_session"])
+        return str(r.cookies[SESSION_COOKIE])
 
 
 async def _load(port: int, path: str, cookie: str, n: int, concurrency: int) -> list[float]:
@@ -129,7 +130,7 @@ async def _load(port: int, path: str, cookie: str, n: int, concurrency: int) -> 
     body = b'{"rows":1}'
     request = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nCookie: twopm_session={cookie}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nCookie: {SESSION_COOKIE}={cookie}\r\n\r\n"
     ).encode() + body
     latencies: list[float] = []
     remaining = [n]

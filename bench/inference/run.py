@@ -34,6 +34,7 @@ from bench._report import peak_rss_mib, write_report
 from ckks import DEFAULT_PARAMS, ClientContext, Layout
 from clients.sdk import ChainClient, GatewayClient, Wallet
 from contracts import Anvil, Transactor, deploy_all
+from core.protocol import CONTEXT_HEADER, SESSION_COOKIE
 from gateway import GatewaySettings, create_app
 from gateway._onnx import load_model
 from gateway.he import HeEvaluator
@@ -154,7 +155,7 @@ def run(
     coeff = ClientContext.create(DEFAULT_PARAMS, layout=Layout.COEFF)
     row = ClientContext.create(DEFAULT_PARAMS, layout=Layout.ROW, n_features=30)
     evaluator.add_context(row.public_bytes())
-    headers = {"Cookie": f"twopm_session={token}"}
+    headers = {"Cookie": f"{SESSION_COOKIE}={token}"}
     binary = {**headers, "Content-Type": "application/octet-stream"}
     out: list[dict[str, Any]] = []
     with httpx.Client(base_url=url, timeout=120) as http:
@@ -193,7 +194,7 @@ def run(
             return go
 
         def infer(frame: bytes, context_id: str | None = None) -> Callable[[], Any]:
-            extra = {"X-Context-Id": context_id} if context_id else {}
+            extra = {CONTEXT_HEADER: context_id} if context_id else {}
 
             def go() -> None:
                 r = http.post("/v1/subnets/1/infer", content=frame, headers={**binary, **extra})

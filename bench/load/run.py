@@ -50,6 +50,7 @@ from bench.gateway.run import (
     _start_gateway,
 )
 from contracts.chain import Anvil
+from core.protocol import SESSION_COOKIE
 
 
 class LoadResult:
@@ -117,7 +118,7 @@ def _api_key(port: int, user: Any) -> str:
     r = httpx.post(
         f"http://127.0.0.1:{port}/v1/keys",
         json={"name": "load", "subnets": None},
-        headers={"Cookie": f"twopm_session={cookie}"},
+        headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},
     )
     if r.status_code != 201:
         raise SystemExit(f"API key not made: {r.text}")
