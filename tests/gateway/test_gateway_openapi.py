@@ -50,7 +50,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-MAX_EXAMPLES = int(os.environ.get("TWOPM_SCHEMATHESIS_MAX_EXAMPLES", "100"))
+MAX_EXAMPLES = int(os.environ.get("TWOPM_SCHEMATHESIS_MAX_EXAMPLES", "50"))
 """Generated requests per operation and generation mode (the run stays under about 2 minutes)."""
 
 
