@@ -43,6 +43,7 @@ from gateway._models import ModelFollower, SubnetModelStatus
 from gateway._onnx import LoadedModel
 from gateway._openapi import (
     BINARY_BODY,
+    KEY_OR_SESSION,
     PAID_RESPONSES,
     PREDICT_BODY,
     ContextAnswer,
@@ -260,6 +261,7 @@ async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) 
     status_code=200,
     tags=["inference"],
     responses=PREDICT_RESPONSES,
+    security=KEY_OR_SESSION,
     operation_class=operation_with_body(
         "application/json", PREDICT_BODY, '{"rows": [{feature: number, ...}, ...]}'
     ),
@@ -304,6 +306,7 @@ async def _run_onnx(
     status_code=201,
     tags=["inference"],
     dependencies={"caller": Provide(caller_of)},
+    security=KEY_OR_SESSION,
     responses={
         201: answer(ContextAnswer, "Stored; send its id as X-Context-Id"),
         **problems(400, 401, 413, 422, 503),
@@ -336,6 +339,7 @@ async def upload_context(
     status_code=200,
     tags=["inference"],
     responses=INFER_RESPONSES,
+    security=KEY_OR_SESSION,
     operation_class=operation_with_body(
         BINARY, BINARY_BODY, "A CKKS request frame (ckks); X-Context-Id for rows"
     ),

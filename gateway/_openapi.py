@@ -16,26 +16,53 @@ from dataclasses import dataclass
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
+    Components,
     OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIType,
     Operation,
     RequestBody,
     Schema,
+    SecurityScheme,
 )
 
+from core.protocol import SESSION_COOKIE
 from gateway._errors import PROBLEM_MEDIA_TYPE
 
 __all__ = [
     "BINARY_BODY",
+    "COMPONENTS",
+    "KEY_OR_SESSION",
     "PAID_RESPONSES",
     "PREDICT_BODY",
+    "SESSION_ONLY",
     "STATUS_DESCRIPTIONS",
     "ProblemDetails",
     "operation_with_body",
     "problem_spec",
     "problems",
 ]
+
+COMPONENTS = Components(
+    security_schemes={
+        "apiKey": SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="An API key, `twopm_<id>_<secret>` (POST /v1/keys), as a Bearer token",
+        ),
+        "session": SecurityScheme(
+            type="apiKey",
+            name=SESSION_COOKIE,
+            security_scheme_in="cookie",
+            description="The session cookie POST /v1/auth/verify sets after a SIWE sign-in",
+        ),
+    }
+)
+"""The document's security schemes (``OpenAPIConfig(components=...)``)."""
+KEY_OR_SESSION: list[dict[str, list[str]]] = [{"apiKey": []}, {"session": []}]
+"""``security=`` of the routes an API key or a session may call."""
+SESSION_ONLY: list[dict[str, list[str]]] = [{"session": []}]
+"""``security=`` of key management: a signed-in session, never a key."""
 
 STATUS_DESCRIPTIONS: dict[int, str] = {
     400: "Malformed request: a body, header, path or query parameter that does not parse",

@@ -33,7 +33,10 @@ from gateway._errors import (
 from gateway._inference import Inference, inference_route_handlers
 from gateway._metrics import MetricsMiddleware
 from gateway._openapi import (
+    COMPONENTS,
+    KEY_OR_SESSION,
     PAID_RESPONSES,
+    SESSION_ONLY,
     AuthorizationAnswer,
     KeysAnswer,
     MeAnswer,
@@ -203,6 +206,7 @@ async def auth_logout(request: Request[Any, Any, Any]) -> None:
     "/v1/me",
     tags=["auth"],
     dependencies={"caller": Provide(caller_of)},
+    security=KEY_OR_SESSION,
     responses={200: answer(MeAnswer, "The caller"), **problems(401, 502, 503)},
 )
 async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -> dict[str, Any]:
@@ -239,6 +243,7 @@ async def me(request: Request[Any, Any, Any], caller: NamedDependency[Caller]) -
     status_code=201,
     tags=["keys"],
     dependencies={"caller": Provide(session_caller_of)},
+    security=SESSION_ONLY,
     responses={
         201: answer(NewKeyAnswer, "The new key; `key` is its secret, shown this once"),
         **problems(400, 401, 413),
@@ -260,6 +265,7 @@ async def create_key(
     "/v1/keys",
     tags=["keys"],
     dependencies={"caller": Provide(session_caller_of)},
+    security=SESSION_ONLY,
     responses={
         200: answer(KeysAnswer, "The signed-in address's keys, without secrets"),
         **problems(401),
@@ -278,6 +284,7 @@ async def list_keys(
     "/v1/keys/{key_id:str}",
     tags=["keys"],
     dependencies={"caller": Provide(session_caller_of)},
+    security=SESSION_ONLY,
     responses={
         **problems(400, 401),
         403: problem_spec("Keys are managed from a signed-in session, not with an API key"),
@@ -330,6 +337,7 @@ async def billed_noop(request: Request[Any, Any, Any], subnet_id: FromPath[int])
     status_code=201,
     tags=["credit"],
     dependencies={"caller": Provide(caller_of)},
+    security=KEY_OR_SESSION,
     responses={
         201: answer(AuthorizationAnswer, "Mined; the transaction that recorded it"),
         **problems(400, 401, 413, 502, 503),
@@ -405,6 +413,7 @@ async def _authorization_tokens(services: Services, user: str, global_per_hour: 
     "/v1/receipts/{receipt_id:str}",
     tags=["receipts"],
     dependencies={"caller": Provide(caller_of)},
+    security=KEY_OR_SESSION,
     responses={
         200: answer(ReceiptAnswer, "The receipt, its batch and, once recorded, its proof"),
         **problems(400, 401),
@@ -533,7 +542,9 @@ def create_app(
         route_handlers=_merge_routes(ROUTES, extra_route_handlers or []),
         exception_handlers={Exception: problem_response, HTTPException: problem_response},
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="2PM gateway", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="2PM gateway", version="0.1.0", path="/schema", components=COMPONENTS
+        ),
         middleware=[lambda app: MetricsMiddleware(app, services.metrics)],
         cors_config=CORSConfig(allow_origins=[settings.origin], allow_credentials=True),
         request_max_body_size=8 * 1024 * 1024,
