@@ -391,3 +391,45 @@ def test_a_reverted_chain_brings_back_the_version_it_now_names(
             await chain.close()
 
     asyncio.run(run())
+
+
+def test_twopm_predict_on_a_refused_model_names_the_gateways_reason(
+    client: httpx.Client,
+    publisher: Publisher,
+    tmp_path: Path,
+    world: Any,
+    anvil: Anvil,
+    gateway: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from eth_account import Account
+    from gateway_support import sign_in
+
+    from core.cli import main
+
+    bundle = write(spector(), tmp_path / "outside-the-store")
+    subnet_id = publisher.create("outside-cli")
+    publisher.publish(subnet_id, bundle.sha256, bundle.path.as_uri())
+    wait_for(client, subnet_id, _settled)
+    user = world.new_user(funder_key=anvil.accounts[4].private_key)
+    key = "0x" + user.key.hex().removeprefix("0x")
+    with httpx.Client(base_url=gateway, timeout=30) as c:
+        token = sign_in(c, key)
+    address = Account.from_key(key).address.lower()
+    sessions = tmp_path / "sessions.json"
+    sessions.write_text(json.dumps({gateway: {"current": address, "tokens": {address: token}}}))
+    sessions.chmod(0o600)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("GPA,TUCE,PSI\n2.66,20,0\n")
+    code = main(
+        ["predict", str(rows), "--subnet", str(subnet_id), "--gateway", gateway,
+         "--session-file", str(sessions)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert (
+        f"subnet {subnet_id}: the gateway refused its published model version 1: the artifact"
+        " path lies outside the gateway's model store" in err
+    )
