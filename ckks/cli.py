@@ -96,6 +96,14 @@ def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
 
 def _load_key(path: Path) -> ClientContext:
     try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    if mode & 0o077:
+        raise CliError(
+            f"key file {path} has mode {mode & 0o777:04o}, readable by others; run: chmod 600 {path}"
+        )
+    try:
         return ClientContext.from_bytes(_read(path))
     except CkksError as exc:
         raise CliError(f"{path}: {exc}") from exc

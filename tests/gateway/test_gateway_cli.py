@@ -56,6 +56,15 @@ def test_serve_refuses_a_certificate_without_a_key(tmp_path: Path) -> None:
         _run(["gateway", "serve", "--cert", str(cert)])
 
 
+def test_serve_refuses_a_tls_key_others_can_read(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    key.chmod(0o644)
+    with pytest.raises(CliError, match=r"TLS key .* has mode 0644.*chmod 600"):
+        _run(["gateway", "serve", "--cert", str(cert), "--key", str(key)])
+
+
 def test_serve_refuses_a_missing_certificate_file(tmp_path: Path) -> None:
     with pytest.raises(CliError, match="no such file"):
         _run(["gateway", "serve", "--cert", str(tmp_path / "a"), "--key", str(tmp_path / "b")])

@@ -81,11 +81,20 @@ def test_keygen_row_layout_without_features_is_a_one_line_error(tmp_path):
         twopm("keygen", "--layout", "row", "--out", tmp_path / "key")
 
 
+def test_a_key_file_others_can_read_is_refused(tmp_path):
+    key = tmp_path / "key"
+    twopm("keygen", "--out", key)
+    key.chmod(0o640)
+    with pytest.raises(CliError, match=r"mode 0640.*chmod 600"):
+        twopm("public", key, "--out", tmp_path / "pub")
+
+
 def test_a_public_context_is_not_accepted_as_a_key_file(tmp_path):
     key, pub = tmp_path / "key", tmp_path / "pub"
     twopm("keygen", "--out", key)
     twopm("public", key, "--out", pub)
     assert Section.SECRET_KEY not in parse_context(pub.read_bytes()).sections
+    pub.chmod(0o600)
     with pytest.raises(CliError, match="no secret key"):
         twopm("public", pub, "--out", tmp_path / "again")
 
