@@ -236,6 +236,9 @@ def add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_publish)
 
 
+_LOCAL_STACK = Path(".state/up/stack.json")
+"""Where `twopm up` describes the local network (relative to the working directory)."""
+
 _STACK_FLAGS = {
     "rpc_url": "--rpc-url",
     "deployment": "--deployment",
@@ -269,6 +272,15 @@ def _from_stack(args: argparse.Namespace) -> Path | None:
             if getattr(args, name, None) is None and value is not None:
                 setattr(args, name, str(value))
         store = Path(stack["model_store"]) if stack.get("model_store") else None
+    elif args.rpc_url and _LOCAL_STACK.is_file():
+        # the network of `twopm up` in this directory, named by its flags instead of --stack:
+        # its gateway still loads bundles only from its model store
+        try:
+            stack = json.loads(_LOCAL_STACK.read_text())
+        except (OSError, ValueError):
+            stack = {}
+        if isinstance(stack, dict) and stack.get("rpc_url") == args.rpc_url:
+            store = Path(stack["model_store"]) if stack.get("model_store") else None
     missing = [flag for name, flag in _STACK_FLAGS.items() if not getattr(args, name, None)]
     if missing:
         raise CliError(

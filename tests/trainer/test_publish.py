@@ -296,3 +296,23 @@ def test_publish_names_the_missing_network_flags_or_the_stack_file(
     args = _publish_args(operator_chain, anvil, written, stack=tmp_path / "absent.json")
     with pytest.raises(CliError, match="start `twopm up` first"):
         _publish(args)
+
+
+def test_publish_by_flags_to_the_local_stack_still_checks_its_gateways_model_store(
+    operator_chain: dict[str, Any],
+    written: WrittenBundle,
+    anvil: Anvil,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trainer.publish import _publish
+
+    store = tmp_path / "gateway-store"
+    store.mkdir()
+    (tmp_path / ".state" / "up").mkdir(parents=True)
+    _stack_file(tmp_path, operator_chain, anvil, store).rename(
+        tmp_path / ".state" / "up" / "stack.json"
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CliError, match="loads bundles only from its model store"):
+        _publish(_publish_args(operator_chain, anvil, written, name="by-flags"))
