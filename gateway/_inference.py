@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -30,7 +30,7 @@ import numpy.typing as npt
 from litestar import Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.response.base import ASGIResponse
 
 from ckks import DEFAULT_PARAMS, CkksParams, Layout
@@ -54,6 +54,7 @@ from gateway._openapi import (
     problem_spec,
     problems,
 )
+from gateway._proofs import ProofService, ProofUnsupported, word_hex
 from gateway._rows import parse_rows
 from gateway._services import caller_of, paid_response, paying_caller_of, services_of
 from gateway._settings import GatewaySettings
@@ -73,6 +74,11 @@ _REFUSED_INPUT = {
     413: problem_spec("More rows or bytes than one request may carry"),
     422: problem_spec("Rows, features or ciphertexts the model cannot take; says which"),
 }
+_PREDICT_422 = problem_spec(
+    "Rows or features the model cannot take; says which. With `proof=true` (`proof-unsupported`): "
+    "more than one row, a value outside the proof's fixed-point range, or a model version without "
+    "a verifier"
+)
 
 
 class PredictAnswer(msgspec.Struct):
@@ -82,6 +88,18 @@ class PredictAnswer(msgspec.Struct):
     logits: list[float]
     model_version: int
     model_hash: str
+    proof: str | None = None
+    """With ``proof=true``: 0x-hex Groth16 proof, abi.encode(uint256[2], uint256[2][2], uint256[2])."""
+    instances: list[str] | None = None
+    """With ``proof=true``: public signals ``[logit, model_commitment, x_0..x_{F-1}]``, 0x-hex words."""
+    proven_logit: float | None = None
+    """With ``proof=true``: the logit the proof shows (fixed point 2^-56, decoded)."""
+    verifier: str | None = None
+    """With ``proof=true``: the version's verifier; ``verifyProof(proof, instances)`` there."""
+    model_commitment: str | None = None
+    """With ``proof=true``: the version's parameter commitment (0x-hex word), as recorded on chain."""
+    proving_s: float | None = None
+    """With ``proof=true``: seconds the prover worker spent."""
 
 
 PREDICT_RESPONSES = {
@@ -89,11 +107,16 @@ PREDICT_RESPONSES = {
     **_REFUSED_INPUT,
     200: ResponseSpec(
         data_container=PredictAnswer,
-        description="Probabilities and logits; X-Receipt-Id and X-Model-Version headers",
+        description="Probabilities and logits (with `proof=true` also the proof fields); "
+        "X-Receipt-Id and X-Model-Version headers",
         media_type="application/json",
         generate_examples=False,
     ),
-    503: problem_spec("The model is loading or was refused, or billing is unavailable"),
+    422: _PREDICT_422,
+    503: problem_spec(
+        "The model is loading or was refused, or billing is unavailable; `prover-busy` (with "
+        "`Retry-After`) when the prover queue is full or its keys are still being made"
+    ),
 }
 """OpenAPI ``responses`` of ``predict``."""
 INFER_RESPONSES = {
@@ -160,16 +183,19 @@ class Inference:
             ),
         )
         self.contexts = context_store_for(state, settings)
+        self.proofs = ProofService(settings, chain)
 
     async def start(self) -> None:
-        """Start following the registry (the pool's workers start on first use)."""
+        """Start following the registry and preparing the proving keys (workers start on first use)."""
         if self.follower is not None:
             await self.follower.start(self.settings.event_poll_interval_s)
+        await self.proofs.start()
 
     async def stop(self) -> None:
         """Stop the follower and the worker processes."""
         if self.follower is not None:
             await self.follower.stop()
+        await self.proofs.stop()
         await asyncio.to_thread(self.pool.close)
 
     def need_follower(self) -> ModelFollower:
@@ -241,7 +267,13 @@ async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     count = await follower.chain.subnet_count()
     ids = range(max(1, count - 999), count + 1)
     statuses = [await follower.status(i) for i in ids]
-    return {"subnets": [subnet_json(s, inference.params_json) for s in statuses]}
+    return {"subnets": [await _subnet_with_proofs(inference, s) for s in statuses]}
+
+
+async def _subnet_with_proofs(inference: Inference, status: SubnetModelStatus) -> dict[str, Any]:
+    body = subnet_json(status, inference.params_json)
+    body.update(await inference.proofs.fields(body["id"], int(body["model_version"])))
+    return body
 
 
 @get(
@@ -250,10 +282,13 @@ async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
     responses={200: answer(SubnetAnswer, "The subnet"), **problems(400, 404, 503)},
 )
 async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> dict[str, Any]:
-    """One subnet: price, minimum stake, served model, features, CKKS parameters."""
+    """One subnet: price, stake, served model, features, CKKS parameters, proof verifier.
+
+    ``verifier`` and ``model_commitment`` are the served version's (null when none is recorded).
+    """
     inference = _inference(request)
     status = await inference.need_follower().status(subnet_id)
-    return subnet_json(status, inference.params_json)
+    return await _subnet_with_proofs(inference, status)
 
 
 @post(
@@ -266,24 +301,55 @@ async def get_subnet(request: Request[Any, Any, Any], subnet_id: FromPath[int]) 
         "application/json", PREDICT_BODY, '{"rows": [{feature: number, ...}, ...]}'
     ),
 )
-async def predict(request: Request[Any, Any, Any], subnet_id: FromPath[int]) -> ASGIResponse:
-    """Plaintext rows (named features) -> probabilities and logits; billed per row."""
+async def predict(
+    request: Request[Any, Any, Any],
+    subnet_id: FromPath[int],
+    proof: Annotated[
+        bool,
+        QueryParameter(
+            name="proof",
+            description="Also prove the logit (one row only; billed as `proof_price_rows` rows): "
+            "the answer gains `proof` (0x-hex), `instances`, `verifier`, `model_commitment`.",
+        ),
+    ] = False,
+) -> ASGIResponse:
+    """Plaintext rows (named features) -> probabilities and logits; billed per row.
+
+    With ``?proof=true`` (one row), a Groth16 proof that the model version's committed parameters
+    produced the logit, checkable with ``verifyProof(proof, instances)`` at ``verifier``.
+    """
     caller = await paying_caller_of(request)
     inference = _inference(request)
     billing = services_of(request).need_billing()
     body = await request.body()
     version, model = await inference.need_follower().model_for(subnet_id)
     x = parse_rows(body, model.feature_names, inference.settings.predict_max_rows)
-    async with billing.billed(caller, subnet_id, rows=x.shape[0]) as charge:
+    rows_billed = x.shape[0]
+    verifier, commitment = None, 0
+    if proof:
+        if x.shape[0] != 1:
+            raise ProofUnsupported(f"proof=true proves one row; the request has {x.shape[0]}")
+        verifier, commitment = await inference.proofs.prepare(subnet_id, version, model)
+        rows_billed = inference.settings.proof_price_rows
+    async with billing.billed(caller, subnet_id, rows=rows_billed) as charge:
         logits, proba = await _run_onnx(model, x)
-        answer = msgspec.json.encode(
-            {
-                "probabilities": proba.tolist(),
-                "logits": logits.tolist(),
-                "model_version": version,
-                "model_hash": model.model_hash,
-            }
-        )
+        payload: dict[str, Any] = {
+            "probabilities": proba.tolist(),
+            "logits": logits.tolist(),
+            "model_version": version,
+            "model_hash": model.model_hash,
+        }
+        if proof:
+            proven = await inference.proofs.prove(model, x[0].tolist(), commitment)
+            payload.update(
+                proof="0x" + proven.proof.hex(),
+                instances=[word_hex(v) for v in proven.instances],
+                proven_logit=proven.logit,
+                verifier=verifier,
+                model_commitment=word_hex(commitment),
+                proving_s=round(proven.proving_s, 4),
+            )
+        answer = msgspec.json.encode(payload)
         receipt = await charge.complete(body, answer, model_hash=model.model_hash)
     return paid_response(
         answer,

@@ -267,6 +267,10 @@ class SubnetAnswer(msgspec.Struct):
     feature_schema_hash: str
     feature_names: list[str]
     ckks: dict[str, object]
+    verifier: str | None
+    """The served version's proof verifier (``verifyProof(bytes, uint256[])``), null when none."""
+    model_commitment: str | None
+    """The served version's parameter commitment (0x-hex word), null when no verifier."""
 
 
 class SubnetsAnswer(msgspec.Struct):

@@ -163,6 +163,20 @@ class GatewaySettings:
     """Encrypted requests admitted beyond those running; the next gets 503 + Retry-After."""
     he_retry_after_s: float = 1.0
     """Seconds advertised in ``Retry-After`` when the evaluation pool is full."""
+    proof_workers: int = 1
+    """Node processes making Groth16 proofs for ``predict?proof=true`` (snarkjs also uses threads)."""
+    proof_max_pending: int = 4
+    """Proofs queued or running at once; the next ``?proof=true`` request gets 503 + Retry-After."""
+    proof_timeout_s: float = 60.0
+    """Seconds one proof may take before its worker is restarted and the request fails (503)."""
+    proof_retry_after_s: float = 2.0
+    """Seconds advertised in ``Retry-After`` when the prover queue is full or keys are being made."""
+    proof_price_rows: int = 10
+    """A proven row is billed as this many rows of the subnet's price (the subnet's own proof price
+    needs a SubnetRegistry field; until then this documented multiple stands in for it)."""
+    proof_keys_dir: Path | None = None
+    """Cache of the circuit keys (``zk.default_cache_dir()`` when unset); made at start-up when
+    missing, which takes minutes once per machine."""
     he_context_ttl_s: int = 3600
     """Seconds an uploaded public CKKS context is kept after its last upload."""
     he_context_max_entries: int = 256

@@ -18,8 +18,10 @@ from zk._chain import (
 )
 from zk._fixed import (
     FIELD_MODULUS,
-    SCALE_BITS,
+    LOGIT_SCALE_BITS,
+    W_SCALE_BITS,
     X_BITS,
+    X_SCALE_BITS,
     FixedPointRangeError,
     decode_logit,
     encode_features,
@@ -48,12 +50,14 @@ from zk._setup import (
 
 __all__ = [
     "FIELD_MODULUS",
+    "LOGIT_SCALE_BITS",
     "PROOF_BYTES",
-    "SCALE_BITS",
     "SUPPORTED_FEATURE_COUNTS",
     "VERIFY_CALL_GAS",
     "VERIFY_PROOF_ABI",
+    "W_SCALE_BITS",
     "X_BITS",
+    "X_SCALE_BITS",
     "CircuitKeys",
     "FixedPointRangeError",
     "LogitProof",

@@ -144,7 +144,7 @@ def test_the_circuit_itself_refuses_a_feature_outside_its_range(keys3):
     from zk._prover import circuit_input
 
     payload = circuit_input(W3, B3, ROW3)
-    payload["x"][0] = str(1 << 45)
+    payload["x"][0] = str(1 << 50)  # X_BITS = 49 signed: |x| < 2^48
 
     async def run() -> None:
         async with ProverPool() as pool:
@@ -170,5 +170,5 @@ def test_a_full_queue_refuses_at_once_with_prover_busy(keys3):
 
 
 def test_decode_logit_reads_negative_field_elements(keys3):
-    assert decode_logit(to_field(-(3 << 32))) == -3.0
+    assert decode_logit(to_field(-(3 << 56))) == -3.0
     assert Path(keys3.zkey).exists()

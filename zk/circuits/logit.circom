@@ -2,8 +2,8 @@ pragma circom 2.1.0;
 
 // The logit of a logistic-regression model, w . x + b, in fixed point, with the parameters committed.
 //
-// Fixed point (see zk/_fixed.py): x_i = round(feature_i * 2^S), w_i = round(coef_i * 2^S),
-// b = round(intercept * 2^(2S)); the logit comes out at scale 2^(2S). Negative values are field
+// Fixed point (see zk/_fixed.py): x_i = round(feature_i * 2^24), w_i = round(coef_i * 2^32),
+// b = round(intercept * 2^56); the logit comes out at scale 2^56. Negative values are field
 // elements p - |v| (BN254 scalar field).
 //
 // Public signals, in snarkjs order (outputs first, then public inputs):
