@@ -17,7 +17,7 @@ from signer._errors import (
     SignerRefused,
     SignerUnavailable,
 )
-from signer._policy import Limits, Policy, TypedDataDomain, load_policy, parse_policy
+from signer._policy import L1FeeCap, Limits, Policy, TypedDataDomain, load_policy, parse_policy
 from signer._settings import SignerSettings
 from signer._setup import SignerState, init_state
 from signer.client import SignedTransaction, SignedTypedData, SignerClient, Transactor
@@ -26,6 +26,7 @@ __all__ = [
     "REASONS",
     "ClientError",
     "ConfigError",
+    "L1FeeCap",
     "Limits",
     "Policy",
     "SignedTransaction",

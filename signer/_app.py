@@ -32,7 +32,7 @@ def build_app(service: SignerService, *, max_body_bytes: int) -> Litestar:
     Returns:
         The Litestar app. Routes: ``GET /healthz``, ``GET /v1/address``, ``GET /v1/policy``,
         ``GET /v1/nonce``, ``POST /v1/nonce/sync``, ``POST /v1/sign/transaction``,
-        ``POST /v1/sign/typed-data``, ``GET /v1/records/{key}``.
+        ``POST /v1/sign/typed-data``, ``POST /v1/sign/replacement``, ``GET /v1/records/{key}``.
     """
 
     async def run(
@@ -85,6 +85,10 @@ def build_app(service: SignerService, *, max_body_bytes: int) -> Litestar:
     async def sign_typed_data(request: Request[Any, Any, Any]) -> Response[Any]:
         return await run(request, "sign_typed_data")
 
+    @post("/v1/sign/replacement", status_code=200)
+    async def replace_transaction(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await run(request, "replace_transaction")
+
     @get("/v1/records/{key:str}")
     async def record(request: Request[Any, Any, Any], key: str) -> Response[Any]:
         return await run(request, "record", path_param=key)
@@ -98,6 +102,7 @@ def build_app(service: SignerService, *, max_body_bytes: int) -> Litestar:
             nonce_sync,
             sign_transaction,
             sign_typed_data,
+            replace_transaction,
             record,
         ],
         request_max_body_size=max_body_bytes,

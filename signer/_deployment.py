@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signer._errors import ConfigError
-from signer._policy import Limits, TypedDataDomain, _address, parse_policy
+from signer._policy import L1FeeCap, Limits, TypedDataDomain, _address, parse_policy
 
 __all__ = ["policy_for_deployment"]
 
@@ -24,6 +24,7 @@ def policy_for_deployment(
     limits: Limits | None = None,
     abis: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     typed_data: Sequence[TypedDataDomain] = (),
+    l1_fee: L1FeeCap | None = None,
 ) -> str:
     """Write the policy TOML that lets the operator run a 2PM deployment, and nothing more.
 
@@ -39,6 +40,7 @@ def policy_for_deployment(
         abis: Contract name -> ABI, to take exact signatures from; when a name is missing, its
             committed artifact (``contracts.load_artifact``) is.
         typed_data: EIP-712 domains to allow.
+        l1_fee: The ``[l1_fee]`` cap on the fee including Scroll's L1 data fee (none when None).
 
     Returns:
         The TOML text; it parses with :func:`parse_policy`.
@@ -60,6 +62,8 @@ def policy_for_deployment(
         f"max_tx_per_hour = {lim.max_tx_per_hour}",
         f"max_typed_data_per_hour = {lim.max_typed_data_per_hour}",
     ]
+    if l1_fee is not None:
+        lines += l1_fee.toml_lines()
     # imported here: the service (``import signer``) does not load web3 and the contract set
     from contracts.operator import operator_signatures
 

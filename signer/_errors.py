@@ -51,6 +51,8 @@ REASONS: dict[str, str] = {
     "window_value_over_cap": "the value would take the rolling window over its cap",
     "gas_over_cap": "the gas limit is over the cap",
     "fee_over_cap": "max fee per gas (or the priority fee) is over the cap",
+    "replacement_underpriced": "a replacement's fees are not both at least 10 % above the replaced one's",
+    "total_fee_over_cap": "gas x max fee per gas plus the L1 data fee bound is over the [l1_fee] cap",
     "caller_not_allowed": "the policy allows it, but not for this caller (its allow-list)",
     "typed_data_domain_not_allowed": "the EIP-712 domain is not an allowed domain",
     "typed_data_type_not_allowed": "the EIP-712 primary type is not allowed for that domain",

@@ -14,6 +14,14 @@ stop at 2**63 - 1)::
     max_tx_per_hour = 600                    # signed transactions over the last 3600 s
     max_typed_data_per_hour = 600            # signed EIP-712 messages over the last 3600 s
 
+    [l1_fee]                                 # optional, for Scroll: cap the fee including the L1 data fee
+    max_total_fee_per_tx_wei = "100000000000000000"  # gas x maxFeePerGas + the L1 fee bound
+    l1_base_fee_wei = "20000000000"          # the highest L1GasPriceOracle inputs the bound assumes
+    l1_blob_base_fee_wei = "20000000000"
+    commit_scalar = "500000000"
+    blob_scalar = "500000000"
+    penalty_factor = 10000                   # the lowest penalty factor assumed
+
     [[contracts]]
     name = "InferenceLedger"                 # informative
     address = "0x..."
@@ -33,6 +41,11 @@ Functions are human signatures; each becomes a 4-byte selector (the first four b
 Keccak-256 of the canonical signature, Solidity ABI spec "Function Selector") checked against
 the calldata, and the rest of the calldata must ABI-decode with the signature's argument types.
 
+With ``[l1_fee]``, every signed transaction must satisfy ``gas x maxFeePerGas + L1 fee <= cap``, where
+the L1 fee is Scroll's Galileo formula (:mod:`contracts.scroll`) of the signed bytes at the ceilings given:
+the signer has no chain access, so the cap holds while the chain's ``L1GasPriceOracle`` inputs stay at or
+below them; the chain connector (``signer.Transactor``) checks that before it broadcasts.
+
 The :attr:`Policy.digest` is the SHA-256 of the canonical JSON of the parsed policy (sorted
 keys, checksummed addresses, canonical signatures), so comments and layout do not change it.
 """
@@ -46,7 +59,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -55,6 +68,9 @@ from eth_abi.grammar import parse as abi_parse
 from eth_utils import is_address, keccak, to_checksum_address
 
 from signer._errors import ConfigError, MalformedRequest, PolicyViolation
+
+if TYPE_CHECKING:
+    from contracts.scroll import L1FeeParams
 
 _NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
@@ -163,6 +179,45 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class L1FeeCap:
+    """The cap on a transaction's whole fee on Scroll, L2 plus L1 data fee (the ``[l1_fee]`` table).
+
+    Attributes:
+        max_total_fee_per_tx_wei: Most that ``gas x maxFeePerGas`` plus the L1 fee bound may reach.
+        ceilings: The highest ``L1GasPriceOracle`` inputs the bound assumes (for ``penalty_factor``, the
+            lowest).
+    """
+
+    max_total_fee_per_tx_wei: int
+    ceilings: L1FeeParams
+
+    def bound_wei(self, raw_tx: bytes) -> int:
+        """The L1 fee of the signed transaction ``raw_tx`` at the ceilings, in wei (Galileo formula)."""
+        from contracts.scroll import l1_fee_wei  # only with [l1_fee]: plain policies load no web3
+
+        return l1_fee_wei(raw_tx, self.ceilings)
+
+    def canonical(self) -> dict[str, Any]:
+        """The table as plain JSON data (amounts as decimal strings)."""
+        c = self.ceilings
+        return {
+            "max_total_fee_per_tx_wei": str(self.max_total_fee_per_tx_wei),
+            "l1_base_fee_wei": str(c.l1_base_fee_wei),
+            "l1_blob_base_fee_wei": str(c.l1_blob_base_fee_wei),
+            "commit_scalar": str(c.commit_scalar),
+            "blob_scalar": str(c.blob_scalar),
+            "penalty_factor": c.penalty_factor,
+        }
+
+    def toml_lines(self) -> list[str]:
+        """The ``[l1_fee]`` table as TOML lines."""
+        lines = ["", "[l1_fee]"]
+        for name, value in self.canonical().items():
+            lines.append(f'{name} = "{value}"' if isinstance(value, str) else f"{name} = {value}")
+        return lines
+
+
+@dataclass(frozen=True)
 class TxRequest:
     """An EIP-1559 transaction to sign, without its nonce (the signer assigns it).
 
@@ -216,12 +271,14 @@ class Policy:
         contracts: Allowed destinations by checksummed address.
         limits: The caps.
         typed_data: Allowed EIP-712 domains.
+        l1_fee: The cap on the fee including Scroll's L1 data fee, or None (not checked).
     """
 
     chain_id: int
     contracts: Mapping[str, AllowedContract]
     limits: Limits
     typed_data: tuple[TypedDataDomain, ...]
+    l1_fee: L1FeeCap | None = None
 
     def canonical(self) -> dict[str, Any]:
         """The policy as plain JSON data (wei amounts as decimal strings).
@@ -230,7 +287,9 @@ class Policy:
             A dict whose sorted-key JSON is what :attr:`digest` hashes.
         """
         lim = self.limits
+        extra = {} if self.l1_fee is None else {"l1_fee": self.l1_fee.canonical()}
         return {
+            **extra,
             "chain_id": self.chain_id,
             "limits": {
                 "max_value_per_tx_wei": str(lim.max_value_per_tx_wei),
@@ -324,6 +383,31 @@ class Policy:
             )
         return function
 
+    def check_total_fee(self, tx: TxRequest, raw_tx: bytes) -> int | None:
+        """Check the whole fee of the signed ``raw_tx`` against ``[l1_fee]``.
+
+        Args:
+            tx: The request (its gas and maxFeePerGas give the L2 part).
+            raw_tx: The same transaction, signed (its compressed size gives the L1 part).
+
+        Returns:
+            The L1 fee bound in wei, or None when the policy has no ``[l1_fee]``.
+
+        Raises:
+            PolicyViolation: ``total_fee_over_cap``.
+        """
+        if self.l1_fee is None:
+            return None
+        bound = self.l1_fee.bound_wei(raw_tx)
+        total = tx.gas * tx.max_fee_per_gas_wei + bound
+        if total > self.l1_fee.max_total_fee_per_tx_wei:
+            raise PolicyViolation(
+                "total_fee_over_cap",
+                f"gas x maxFeePerGas + L1 fee bound = {total} wei is over the cap of "
+                f"{self.l1_fee.max_total_fee_per_tx_wei} wei",
+            )
+        return bound
+
     def check_typed_data(self, domain: Mapping[str, Any], primary_type: str) -> TypedDataDomain:
         """Check an EIP-712 domain and primary type against the allowed domains.
 
@@ -400,7 +484,7 @@ def parse_policy(text: str, *, source: str = "policy") -> Policy:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    _only_keys(raw, {"chain_id", "limits", "contracts", "typed_data"}, source)
+    _only_keys(raw, {"chain_id", "limits", "contracts", "typed_data", "l1_fee"}, source)
     chain_id = _positive_int(raw.get("chain_id"), f"{source}: chain_id")
     lim_raw = raw.get("limits", {})
     if not isinstance(lim_raw, dict):
@@ -457,7 +541,44 @@ def parse_policy(text: str, *, source: str = "policy") -> Policy:
                 frozenset(types),
             )
         )
-    return Policy(chain_id, contracts, limits, tuple(domains))
+    return Policy(chain_id, contracts, limits, tuple(domains), _l1_fee(raw, source))
+
+
+_L1_FEE_KEYS = (
+    "max_total_fee_per_tx_wei",
+    "l1_base_fee_wei",
+    "l1_blob_base_fee_wei",
+    "commit_scalar",
+    "blob_scalar",
+    "penalty_factor",
+)
+
+
+def _l1_fee(raw: Mapping[str, Any], source: str) -> L1FeeCap | None:
+    table = raw.get("l1_fee")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [l1_fee] must be a table")
+    _only_keys(table, set(_L1_FEE_KEYS), f"{source} [l1_fee]")
+    missing = [k for k in _L1_FEE_KEYS if k not in table]
+    if missing:
+        raise ConfigError(f"{source}: [l1_fee] needs {', '.join(missing)}")
+    v = {k: _nonneg_int(table[k], f"{source}: l1_fee.{k}") for k in _L1_FEE_KEYS}
+    if v["penalty_factor"] == 0:
+        raise ConfigError(f"{source}: l1_fee.penalty_factor must be positive")
+    from contracts.scroll import L1FeeParams  # only with [l1_fee]: plain policies load no web3
+
+    return L1FeeCap(
+        v["max_total_fee_per_tx_wei"],
+        L1FeeParams(
+            l1_base_fee_wei=v["l1_base_fee_wei"],
+            l1_blob_base_fee_wei=v["l1_blob_base_fee_wei"],
+            commit_scalar=v["commit_scalar"],
+            blob_scalar=v["blob_scalar"],
+            penalty_factor=v["penalty_factor"],
+        ),
+    )
 
 
 def _split_types(inner: str) -> list[str]:

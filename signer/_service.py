@@ -18,7 +18,9 @@ from typing import Any
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
 from eth_utils import is_address, to_checksum_address
+from hexbytes import HexBytes
 
 from signer._auth import HEADER_CALLER, Callers, verify_request
 from signer._errors import (
@@ -35,6 +37,9 @@ from signer._settings import SignerSettings
 from signer._store import Store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+#: Least raise, percent, of both fees of a same-nonce replacement (geth's txpool ``PriceBump``
+#: default, which anvil and Scroll's l2geth apply too).
+MIN_REPLACEMENT_BUMP_PCT = 10
 _TX_FIELDS = {
     "chainId",
     "to",
@@ -74,6 +79,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/nonce/sync", "nonce_sync"),
     Route("POST", "/v1/sign/transaction", "sign_transaction"),
     Route("POST", "/v1/sign/typed-data", "sign_typed_data"),
+    Route("POST", "/v1/sign/replacement", "replace_transaction"),
     Route("GET", "/v1/records/{key}", "record"),
 )
 
@@ -221,6 +227,8 @@ class SignerService:
             return self._sign_transaction(caller, body, audit)
         if event == "sign_typed_data":
             return self._sign_typed_data(caller, body, audit)
+        if event == "replace_transaction":
+            return self._replace_transaction(caller, body, audit)
         if event == "nonce_sync":
             return self._nonce_sync(body, audit)
         if event == "record":
@@ -284,6 +292,7 @@ class SignerService:
             raise MalformedRequest(
                 "malformed_body", f"the transaction does not serialise: {type(exc).__name__}"
             ) from exc
+        l1_bound = self.policy.check_total_fee(tx, bytes(signed.raw_transaction))  # rolls back too
         response = {
             "idempotency_key": key,
             "from": self.address,
@@ -291,6 +300,9 @@ class SignerService:
             "hash": "0x" + bytes(signed.hash).hex(),
             "raw_transaction": "0x" + bytes(signed.raw_transaction).hex(),
         }
+        if l1_bound is not None:
+            response["l1_fee_bound_wei"] = str(l1_bound)
+            audit["l1_fee_bound_wei"] = str(l1_bound)
         store.insert_record(
             caller, key, "transaction", body_hash, response, nonce=nonce, value_wei=tx.value_wei
         )
@@ -300,6 +312,104 @@ class SignerService:
             function=function.signature,
             nonce=nonce,
             tx_hash=response["hash"],
+            policy_digest=self.policy.digest,
+        )
+        self._maybe_prune()
+        return response
+
+    def _replace_transaction(
+        self, caller: str, body: bytes, audit: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Re-sign one of the caller's transactions with the same nonce and higher fees.
+
+        The body names the transaction to replace by its idempotency key (``replaces``) and gives
+        the new ``maxFeePerGas`` and ``maxPriorityFeePerGas``; each must be at least
+        :data:`MIN_REPLACEMENT_BUMP_PCT` percent above the replaced one's (the rule geth's and
+        anvil's pools apply to a same-nonce replacement), and the policy's caps apply as to any
+        transaction. No new nonce is taken; the replacement counts toward ``max_tx_per_hour`` but
+        carries no new value.
+        """
+        payload = _json_object(body)
+        key = _idempotency_key(payload)
+        audit["idempotency_key"] = key
+        _only(
+            payload,
+            {"idempotency_key", "replaces", "maxFeePerGas", "maxPriorityFeePerGas"},
+            "body",
+        )
+        replaces = payload.get("replaces")
+        if not isinstance(replaces, str) or not _IDEMPOTENCY_KEY.match(replaces):
+            raise MalformedRequest("malformed_body", "replaces must be an idempotency key")
+        max_fee = _uint(payload.get("maxFeePerGas"), "maxFeePerGas", 2**256 - 1)
+        priority = _uint(payload.get("maxPriorityFeePerGas"), "maxPriorityFeePerGas", 2**256 - 1)
+        audit["request"] = {
+            "replaces": replaces,
+            "maxFeePerGas": str(max_fee),
+            "maxPriorityFeePerGas": str(priority),
+        }
+        body_hash = _canonical_hash({"kind": "replacement", **audit["request"]})
+        store = self.store
+        earlier = store.find_record(caller, key)
+        if earlier is not None:
+            return self._replay(earlier, "transaction", body_hash, key, audit)
+        original = store.find_record(caller, replaces)
+        if original is None or original.kind != "transaction":
+            raise NotFound("not_found", f"no transaction of this caller under {replaces!r}")
+        old = TypedTransaction.from_bytes(
+            HexBytes(str(original.response["raw_transaction"]))
+        ).as_dict()
+        for name, new in (("maxFeePerGas", max_fee), ("maxPriorityFeePerGas", priority)):
+            least = -(-int(old[name]) * (100 + MIN_REPLACEMENT_BUMP_PCT) // 100)
+            if new < least:
+                raise PolicyViolation(
+                    "replacement_underpriced",
+                    f"{name} {new} wei is under {least} wei, {MIN_REPLACEMENT_BUMP_PCT} % above "
+                    f"the replaced transaction's {old[name]} wei",
+                )
+        tx = TxRequest(
+            chain_id=int(old["chainId"]),
+            to=to_checksum_address(bytes(old["to"])),
+            data=bytes(old["data"]),
+            value_wei=int(old["value"]),
+            gas=int(old["gas"]),
+            max_fee_per_gas_wei=max_fee,
+            max_priority_fee_per_gas_wei=priority,
+        )
+        function = self.policy.check_transaction(tx)
+        entry = self._callers.get(caller)
+        if entry is None or not entry.may_call(function.signature):
+            raise PolicyViolation(
+                "caller_not_allowed", f"caller {caller!r} may not call {function.signature}"
+            )
+        lim = self.policy.limits
+        store.check_windows(
+            0,
+            max_tx_per_hour=lim.max_tx_per_hour,
+            max_value_wei=lim.max_value_per_window_wei,
+            value_window_s=lim.value_window_s,
+        )
+        nonce = int(old["nonce"])
+        signed = self._account.sign_transaction(tx.to_eth_account(nonce))
+        l1_bound = self.policy.check_total_fee(tx, bytes(signed.raw_transaction))
+        response = {
+            "idempotency_key": key,
+            "from": self.address,
+            "nonce": nonce,
+            "hash": "0x" + bytes(signed.hash).hex(),
+            "raw_transaction": "0x" + bytes(signed.raw_transaction).hex(),
+            "replaces": str(original.response["hash"]),
+        }
+        if l1_bound is not None:
+            response["l1_fee_bound_wei"] = str(l1_bound)
+            audit["l1_fee_bound_wei"] = str(l1_bound)
+        store.insert_record(caller, key, "transaction", body_hash, response, nonce=nonce)
+        audit.update(
+            outcome="signed",
+            status=200,
+            function=function.signature,
+            nonce=nonce,
+            tx_hash=response["hash"],
+            replaces=response["replaces"],
             policy_digest=self.policy.digest,
         )
         self._maybe_prune()

@@ -20,18 +20,25 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
 
 from core.transactions import TransactionFailed, TransactionReverted, WouldRevert, revert_data_of
 from signer._auth import sign_request
 from signer._errors import ClientError, SignerRefused, SignerUnavailable
+
+if TYPE_CHECKING:
+    from contracts.scroll import L1FeeParams
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,36 @@ class SignerClient:
         body = {"idempotency_key": idempotency_key, "transaction": _jsonable_tx(transaction)}
         return SignedTransaction.from_response(self._request("POST", "/v1/sign/transaction", body))
 
+    def replace_transaction(
+        self,
+        replaces: str,
+        max_fee_per_gas_wei: int,
+        max_priority_fee_per_gas_wei: int,
+        idempotency_key: str,
+    ) -> SignedTransaction:
+        """Have a transaction of ours re-signed with the same nonce and higher fees.
+
+        Args:
+            replaces: Idempotency key of the transaction to replace (the latest version).
+            max_fee_per_gas_wei: New ``maxFeePerGas``, at least 10 % above the replaced one's.
+            max_priority_fee_per_gas_wei: New ``maxPriorityFeePerGas``, at least 10 % above.
+            idempotency_key: Key of the replacement.
+
+        Returns:
+            The replacement (same nonce).
+
+        Raises:
+            SignerRefused: ``replacement_underpriced``, a cap of the policy, ``not_found``, ...
+            SignerUnavailable: No answer after every attempt.
+        """
+        body = {
+            "idempotency_key": idempotency_key,
+            "replaces": replaces,
+            "maxFeePerGas": str(int(max_fee_per_gas_wei)),
+            "maxPriorityFeePerGas": str(int(max_priority_fee_per_gas_wei)),
+        }
+        return SignedTransaction.from_response(self._request("POST", "/v1/sign/replacement", body))
+
     def sign_typed_data(
         self, typed_data: Mapping[str, Any], idempotency_key: str
     ) -> SignedTypedData:
@@ -334,15 +371,56 @@ def _jsonable_tx(tx: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_log = logging.getLogger(__name__)
+
+
+def replacement_key(key: str, attempt: int) -> str:
+    """The idempotency key of the ``attempt``-th replacement of the transaction signed under ``key``.
+
+    Returns:
+        ``KEY.rN``, or ``rN.<sha256 of KEY>`` when that would pass the 128-character limit.
+    """
+    plain = f"{key}.r{attempt}"
+    if len(plain) <= 128:
+        return plain
+    return f"r{attempt}.{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+#: Words of the JSON-RPC errors of geth, l2geth, reth and anvil for a transaction priced too low.
+_UNDERPRICED = ("base fee", "underpriced", "fee cap", "feecap", "max fee per gas")
+
+
+def _underpriced(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in _UNDERPRICED)
+
+
+def _fees(signed: SignedTransaction) -> tuple[int, int]:
+    fields = TypedTransaction.from_bytes(HexBytes(signed.raw_transaction)).as_dict()
+    return int(fields["maxFeePerGas"]), int(fields["maxPriorityFeePerGas"])
+
+
 class Transactor:
     """Send contract calls as the operator: build, sign through the signer, broadcast, wait.
+
+    A transaction still unmined ``replace_after_s`` after it was sent (priced under the base fee,
+    say, which would block every later nonce) is replaced: the signer re-signs it with the same
+    nonce and both fees raised by ``fee_bump_pct`` (at least the 10 % a node's pool demands), or
+    to what the chain asks now if that is more, never above the policy's ``max_fee_per_gas_wei``;
+    then every version is watched until one is mined. The first call syncs the signer's nonce with
+    the chain's confirmed transaction count.
 
     Args:
         w3: A web3 instance on the chain (read and broadcast only; it holds no key).
         signer: The signer client.
-        receipt_timeout_s: How long to wait for a receipt, seconds.
+        receipt_timeout_s: How long to wait for a receipt over all versions, seconds.
         poll_s: Receipt polling interval, seconds.
         gas_margin_pct: Percent added to the gas estimate (20 = x1.2).
+        replace_after_s: Seconds without a receipt before a version is replaced.
+        fee_bump_pct: Percent by which a replacement raises both fees (>= 10).
+
+    Raises:
+        ValueError: ``fee_bump_pct`` < 10 or ``replace_after_s`` <= 0.
     """
 
     def __init__(
@@ -353,13 +431,21 @@ class Transactor:
         receipt_timeout_s: float = 120.0,
         poll_s: float = 0.2,
         gas_margin_pct: int = 20,
+        replace_after_s: float = 30.0,
+        fee_bump_pct: int = 15,
     ) -> None:
+        if fee_bump_pct < 10 or replace_after_s <= 0:
+            raise ValueError("fee_bump_pct must be >= 10 and replace_after_s > 0")
         self._w3 = w3
         self.signer = signer
         self._receipt_timeout_s = receipt_timeout_s
         self._poll_s = poll_s
         self._gas_margin_pct = gas_margin_pct
+        self._replace_after_s = replace_after_s
+        self._fee_bump_pct = fee_bump_pct
+        self._synced = False
         self._limits: dict[str, Any] | None = None
+        self._l1_ceilings: L1FeeParams | None = None
 
     @property
     def address(self) -> str:
@@ -404,21 +490,29 @@ class Transactor:
             TransactionReverted: Mined with status 0.
             TransactionFailed: Estimation or broadcast failed, or no receipt within the timeout.
         """
+        if not self._synced:
+            self.sync_nonce()
+            self._synced = True
         earlier = self.signer.record(idempotency_key)
         if earlier is not None and earlier.get("kind") == "transaction":
-            signed = SignedTransaction.from_response(earlier)
-        else:
-            tx = self.build(call, value_wei=value_wei, gas=gas)
-            try:
-                signed = self.signer.sign_transaction(tx, idempotency_key)
-            except SignerRefused as exc:
-                if exc.reason != "idempotency_conflict":
-                    raise
-                # Signed meanwhile under this key (another attempt of ours): send that one.
-                again = self.signer.record(idempotency_key)
+            versions = [SignedTransaction.from_response(earlier)]
+            while True:
+                again = self.signer.record(replacement_key(idempotency_key, len(versions)))
                 if again is None:
-                    raise
-                signed = SignedTransaction.from_response(again)
+                    break
+                versions.append(SignedTransaction.from_response(again))
+            return self._send_until_mined(versions)
+        tx = self.build(call, value_wei=value_wei, gas=gas)
+        try:
+            signed = self.signer.sign_transaction(tx, idempotency_key)
+        except SignerRefused as exc:
+            if exc.reason != "idempotency_conflict":
+                raise
+            # Signed meanwhile under this key (another attempt of ours): send that one.
+            again = self.signer.record(idempotency_key)
+            if again is None:
+                raise
+            signed = SignedTransaction.from_response(again)
         return self.broadcast_and_wait(signed)
 
     def build(self, call: Any, *, value_wei: int = 0, gas: int | None = None) -> dict[str, Any]:
@@ -435,9 +529,12 @@ class Transactor:
 
         Raises:
             WouldRevert: Gas estimation says the call reverts (revert data on the error).
-            TransactionFailed: Gas estimation failed otherwise (transport, JSON-RPC).
+            TransactionFailed: Gas estimation failed otherwise (transport, JSON-RPC), or the
+                chain's L1GasPriceOracle inputs are above the policy's ``[l1_fee]`` ceilings (the
+                signer's bound on the L1 fee would not hold; try again when L1 fees fall).
         """
         eth = self._w3.eth
+        self._check_l1_fee_inputs()
         to = str(call.address)
         data = call._encode_transaction_data()
         limits = self._policy_limits()
@@ -476,38 +573,110 @@ class Transactor:
         }
 
     def broadcast_and_wait(self, signed: SignedTransaction) -> Any:
-        """Broadcast signed bytes (idempotently) and wait for the receipt.
+        """Broadcast signed bytes (idempotently) and wait for the receipt, replacing when stuck.
 
         Args:
             signed: The signed transaction.
 
         Returns:
-            The receipt (status 1).
+            The receipt (status 1) of whichever version was mined.
 
         Raises:
             TransactionReverted: Mined with status 0.
             TransactionFailed: Rejected by the node, or no receipt within the timeout.
         """
+        return self._send_until_mined([signed])
+
+    def _send_until_mined(self, versions: list[SignedTransaction]) -> Any:
         eth = self._w3.eth
+        latest = versions[-1]
+        started = time.monotonic()
+        replace_at = started + self._replace_after_s
         try:
-            eth.send_raw_transaction(signed.raw_transaction)
+            eth.send_raw_transaction(latest.raw_transaction)
         except Exception as exc:  # the node's JSON-RPC error for a known/mined tx varies
-            if not self._known(signed.hash):
+            if _underpriced(exc):
+                replace_at = started  # priced under the base fee now: replace at once
+            elif len(versions) == 1 and not self._known(latest.hash):
                 raise TransactionFailed(
-                    f"broadcast of nonce {signed.nonce} failed: {exc}", signed.hash
+                    f"broadcast of nonce {latest.nonce} failed: {exc}", latest.hash
                 ) from exc
-        try:
-            receipt = eth.wait_for_transaction_receipt(
-                signed.hash, timeout=self._receipt_timeout_s, poll_latency=self._poll_s
+        while True:
+            for version in reversed(versions):
+                receipt = self._receipt(version.hash)
+                if receipt is not None:
+                    if int(receipt["status"]) != 1:
+                        raise TransactionReverted(
+                            f"transaction {version.hash} reverted", version.hash, receipt
+                        )
+                    return receipt
+            now = time.monotonic()
+            if now - started >= self._receipt_timeout_s:
+                raise TransactionFailed(
+                    f"no receipt for nonce {latest.nonce} ({len(versions)} version(s), last "
+                    f"{versions[-1].hash}) within {self._receipt_timeout_s} s",
+                    versions[-1].hash,
+                )
+            if now >= replace_at:
+                replace_at = now + self._replace_after_s
+                replacement = self._replace(versions, len(versions))
+                if replacement is not None:
+                    versions.append(replacement)
+                    try:
+                        eth.send_raw_transaction(replacement.raw_transaction)
+                    except Exception as exc:  # an earlier version mined meanwhile, ...
+                        _log.warning("broadcast of replacement %s: %s", replacement.hash, exc)
+            time.sleep(self._poll_s)
+
+    def _replace(self, versions: list[SignedTransaction], attempt: int) -> SignedTransaction | None:
+        """Have the latest version re-signed with raised fees; None when there is no room or need."""
+        eth = self._w3.eth
+        current = versions[-1]
+        if int(eth.get_transaction_count(current.sender, "latest")) > current.nonce:
+            return None  # the nonce is used: a version was mined, its receipt is on its way
+        old_max, old_priority = _fees(current)
+        bump = 100 + self._fee_bump_pct
+        base_fee = self._next_base_fee()
+        priority = max(-(-old_priority * bump // 100), int(eth.max_priority_fee))
+        max_fee = max(-(-old_max * bump // 100), 2 * base_fee + priority)
+        cap = int(self._policy_limits().get("max_fee_per_gas_wei", max_fee))
+        max_fee = min(max_fee, cap)
+        priority = min(priority, max_fee)
+        if max_fee * 100 < old_max * 110 or priority * 100 < old_priority * 110:
+            _log.warning(
+                "nonce %d stuck at maxFeePerGas %d: the policy's cap of %d wei leaves no room "
+                "for a 10 %% raise",
+                current.nonce,
+                old_max,
+                cap,
             )
-        except Exception as exc:  # web3.exceptions.TimeExhausted and transport errors
-            raise TransactionFailed(
-                f"no receipt for {signed.hash} within {self._receipt_timeout_s} s: {exc}",
-                signed.hash,
-            ) from exc
-        if int(receipt["status"]) != 1:
-            raise TransactionReverted(f"transaction {signed.hash} reverted", signed.hash, receipt)
-        return receipt
+            return None
+        key = replacement_key(versions[0].idempotency_key, attempt)
+        try:
+            return self.signer.replace_transaction(current.idempotency_key, max_fee, priority, key)
+        except SignerRefused as exc:
+            if exc.reason == "idempotency_conflict":
+                again = self.signer.record(key)
+                if again is not None:
+                    return SignedTransaction.from_response(again)
+            _log.warning("replacement of nonce %d refused: %s", current.nonce, exc)
+            return None
+
+    def _next_base_fee(self) -> int:
+        """The base fee of the next block (``eth_feeHistory``'s last entry, EIP-1559), or the latest's."""
+        eth = self._w3.eth
+        latest = int(eth.get_block("latest").get("baseFeePerGas", 0))
+        try:
+            history = eth.fee_history(1, "latest")
+            return max(latest, int(history["baseFeePerGas"][-1]))
+        except Exception:  # a node without eth_feeHistory
+            return latest
+
+    def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return self._w3.eth.get_transaction_receipt(tx_hash)
+        except Exception:  # TransactionNotFound while pending, or a transport error: poll again
+            return None
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -517,5 +686,34 @@ class Transactor:
 
     def _policy_limits(self) -> dict[str, Any]:
         if self._limits is None:
-            self._limits = dict(self.signer.policy()["policy"]["limits"])
+            policy = self.signer.policy()["policy"]
+            self._limits = dict(policy["limits"])
+            self._l1_ceilings = _ceilings(policy.get("l1_fee"))
         return self._limits
+
+    def _check_l1_fee_inputs(self) -> None:
+        self._policy_limits()
+        if self._l1_ceilings is None:
+            return
+        from contracts.scroll import read_l1_fee_params  # the connector has web3 loaded anyway
+
+        current = read_l1_fee_params(self._w3)
+        if current is not None and not self._l1_ceilings.dominates(current):
+            raise TransactionFailed(
+                f"the chain's L1 fee inputs {current} are above the signer policy's [l1_fee] "
+                f"ceilings {self._l1_ceilings}: not signing until L1 fees fall"
+            )
+
+
+def _ceilings(table: Mapping[str, Any] | None) -> L1FeeParams | None:
+    if table is None:
+        return None
+    from contracts.scroll import L1FeeParams
+
+    return L1FeeParams(
+        l1_base_fee_wei=int(table["l1_base_fee_wei"]),
+        l1_blob_base_fee_wei=int(table["l1_blob_base_fee_wei"]),
+        commit_scalar=int(table["commit_scalar"]),
+        blob_scalar=int(table["blob_scalar"]),
+        penalty_factor=int(table["penalty_factor"]),
+    )

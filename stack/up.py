@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 from rich.console import Console
 
 from contracts import Anvil, AnvilError, Deployment, Transactor, deploy_all
+from contracts.scroll import LOCAL_L1_FEE_PARAMS
 from core.cli import CliError
 from core.proc import ProcessError, ProcessGroup, wait_for
 from stack._proc import http_ok, read_json_file
@@ -130,12 +131,24 @@ def start_stack(
         redis_url = DEFAULT_REDIS_URL
     if redis_url:
         _check_redis(redis_url)
-    from signer import SignerClient, init_state, policy_for_deployment
+    from signer import L1FeeCap, SignerClient, init_state, policy_for_deployment
     from signer import Transactor as SignerTransactor
     from trainer.bundle import load_bundle
     from trainer.deployment import train_locally
     from trainer.publish import publish_bundle
 
+    # The fee cap including Scroll's L1 data fee: 0.1 ETH per transaction, L1 inputs up to 10 times the
+    # local oracle's (contracts.scroll.LOCAL_L1_FEE_PARAMS).
+    local = LOCAL_L1_FEE_PARAMS
+    l1_fee_cap = L1FeeCap(
+        10**17,
+        replace(
+            local,
+            l1_base_fee_wei=10 * local.l1_base_fee_wei,
+            l1_blob_base_fee_wei=10 * local.l1_blob_base_fee_wei,
+            penalty_factor=local.penalty_factor // 10,
+        ),
+    )
     console = console or Console(quiet=True)
     state_dir = state_dir.resolve()
     _reset(state_dir)
@@ -168,7 +181,9 @@ def start_stack(
             state_dir / "signer",
             private_key=bytes.fromhex(accounts[OPERATOR].private_key[2:]),
             password=secrets.token_hex(16),
-            policy_toml=policy_for_deployment(deployment.addresses, chain_id=chain.chain_id),
+            policy_toml=policy_for_deployment(
+                deployment.addresses, chain_id=chain.chain_id, l1_fee=l1_fee_cap
+            ),
             callers={"gateway": None, "publisher": None},
             scrypt_n=2**14,  # a throwaway local key: keep start-up fast
         )

@@ -16,7 +16,7 @@ from signer_support import DEFAULT_LIMITS, LEDGER_DOMAIN, PASSWORD, Keystore, Si
 
 from contracts.chain import Anvil
 from contracts.deploy import Deployment
-from signer import Limits, TypedDataDomain, init_state, policy_for_deployment
+from signer import L1FeeCap, Limits, TypedDataDomain, init_state, policy_for_deployment
 from signer._keystore import write_keystore
 
 
@@ -49,7 +49,10 @@ def make_signer(
     started: list[SignerProcess] = []
 
     def make(
-        limits: Limits = DEFAULT_LIMITS, extra_args: list[str] | None = None, start: bool = True
+        limits: Limits = DEFAULT_LIMITS,
+        extra_args: list[str] | None = None,
+        start: bool = True,
+        l1_fee: L1FeeCap | None = None,
     ) -> SignerProcess:
         state = tmp_path_factory.mktemp("signer")
         domain = TypedDataDomain(
@@ -60,7 +63,11 @@ def make_signer(
             primary_types=frozenset({"OperatorVoucher"}),
         )
         policy = policy_for_deployment(
-            deployment.addresses, chain_id=deployment.chain_id, limits=limits, typed_data=[domain]
+            deployment.addresses,
+            chain_id=deployment.chain_id,
+            limits=limits,
+            typed_data=[domain],
+            l1_fee=l1_fee,
         )
         made = init_state(
             state,

@@ -13,6 +13,7 @@ from eth_utils import keccak, to_checksum_address
 import signer
 from contracts import load_artifact
 from contracts.operator import OPERATOR_FUNCTIONS
+from contracts.scroll import L1FeeParams, l1_fee_wei
 from signer import ConfigError, Limits, parse_policy, policy_for_deployment
 from signer._errors import MalformedRequest, PolicyViolation
 from signer._keystore import check_secret_file, read_password
@@ -66,7 +67,7 @@ def tx(**overrides: Any) -> TxRequest:
 
 def test_the_public_surface_changes_only_on_purpose() -> None:
     assert sorted(signer.__all__) == sorted([
-        "REASONS", "ClientError", "ConfigError", "Limits", "Policy",
+        "REASONS", "ClientError", "ConfigError", "L1FeeCap", "Limits", "Policy",
         "SignedTransaction", "SignedTypedData", "SignerClient", "SignerError", "SignerRefused",
         "SignerSettings", "SignerState", "SignerUnavailable", "TransactionFailed", "TransactionReverted",
         "Transactor", "TypedDataDomain", "WouldRevert", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
@@ -236,3 +237,53 @@ def test_problem_reasons_are_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "signer.md").read_text()
     missing = [reason for reason in signer.REASONS if f"`{reason}`" not in doc]
     assert not missing, json.dumps(missing)
+
+
+L1_TABLE = """
+[l1_fee]
+max_total_fee_per_tx_wei = "1000000000000000"
+l1_base_fee_wei = "20000000000"
+l1_blob_base_fee_wei = 1000000000
+commit_scalar = "500000000"
+blob_scalar = "500000000"
+penalty_factor = 10000
+"""
+CEILINGS = L1FeeParams(20 * 10**9, 10**9, 500_000_000, 500_000_000, 10_000)
+
+
+def test_the_l1_fee_table_caps_gas_times_max_fee_plus_the_l1_bound() -> None:
+    policy = parse_policy(POLICY + L1_TABLE)
+    assert policy.l1_fee is not None and policy.l1_fee.ceilings == CEILINGS
+    raw = bytes(range(200))  # stands for signed bytes; incompressible, so charged at 200 bytes
+    bound = l1_fee_wei(raw, CEILINGS)
+    assert bound == CEILINGS.fee_wei(200) > 0
+    cap = 10**15
+    under = (cap - bound) // 10**9  # gas at 1 gwei that just fits
+    assert policy.check_total_fee(tx(gas=under), raw) == bound
+    with pytest.raises(PolicyViolation) as exc:
+        policy.check_total_fee(tx(gas=under + 1), raw)
+    assert exc.value.reason == "total_fee_over_cap" and str(cap) in exc.value.detail
+    # the table is part of the digest; without it nothing is checked and the digest is as before
+    plain = parse_policy(POLICY)
+    assert plain.check_total_fee(tx(gas=10**9), raw) is None
+    assert plain.digest != policy.digest and "l1_fee" not in plain.canonical()
+    assert policy.canonical()["l1_fee"]["penalty_factor"] == 10_000
+    # the generated policy writes the same table back
+    again = parse_policy(policy_for_deployment({}, chain_id=534351, l1_fee=policy.l1_fee))
+    assert again.l1_fee == policy.l1_fee
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (L1_TABLE.replace("penalty_factor = 10000", "penalty_factor = 0"), "must be positive"),
+        (L1_TABLE.replace('commit_scalar = "500000000"\n', ""), "needs commit_scalar"),
+        (L1_TABLE + "surcharge = 1\n", "surcharge"),
+        (L1_TABLE.replace('blob_scalar = "500000000"', 'blob_scalar = "-1"'), "blob_scalar"),
+        ("\nl1_fee = 5\n", "must be a table"),
+    ],
+)
+def test_an_invalid_l1_fee_table_is_refused(table: str, message: str) -> None:
+    text = table + POLICY if table.startswith("\nl1_fee") else POLICY + table
+    with pytest.raises(ConfigError, match=message):
+        parse_policy(text)
