@@ -9,7 +9,8 @@ SIGSTOPped past its lease and SIGCONTed. Afterwards, for the burst's subnet:
 * every receipt answered with a 200 is ``recorded`` and its Merkle proof verifies on chain;
 * the user's ``spentOf`` equals price x rows of the distinct receipts.
 
-Each run prints one ``exactly-once:`` line with the figures (``pytest -s`` shows it).
+Each run prints one ``exactly-once:`` line with the figures (``pytest -s`` shows it);
+``TWOPM_TEST_BURST_REQUESTS`` sets the burst's size (480 by default).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from gateway_support import free_port, session_headers, sign_in
 from gateway import GatewaySettings
 
 LEASE_TTL_S = 1.0
-BURST_REQUESTS = 480
+BURST_REQUESTS = int(os.environ.get("TWOPM_TEST_BURST_REQUESTS", "480"))
+"""Billed calls per scenario; set ``TWOPM_TEST_BURST_REQUESTS`` for a longer measurement."""
 CONCURRENCY = 12
 
 
