@@ -302,6 +302,12 @@ def _scenario(
         for r in replicas:
             r.stop()
     figures["errors"] = errors
+    # How often a replica found its lease gone before cutting or signing (timing-dependent).
+    figures["fenced_out"] = sum(
+        r.log.read_text(errors="replace").count("recorder lease lost")
+        for r in replicas
+        if r.log.exists()
+    )
     figures["took_over"] = int(all(took_over)) if took_over else 0
     print(f"exactly-once: {fault_name}", json.dumps(figures, sort_keys=True))
     return figures
