@@ -176,3 +176,26 @@ def test_the_faucet_is_refused_on_a_chain_that_is_not_a_local_anvil(
             "faucet", "stETH", "1", "--stack", str(stack), "--key-file", str(key_file), cwd=tmp_path
         )
     one_line_error(result, "test tokens exist only on a local anvil chain", "this is chain 1")
+
+
+def test_a_wallet_flag_without_its_own_session_is_refused_even_after_another_login(
+    tmp_path: Path,
+) -> None:
+    # a session exists for another address; --keystore names its address without a password
+    keystore = Wallet.create().to_keystore(tmp_path / "key.json", "pw", iterations=FAST_SCRYPT)
+    mine = Wallet.from_keystore(keystore, password="pw").address
+    gateway = "http://127.0.0.1:9"
+    other = Wallet.create().address.lower()
+    sessions = private(
+        tmp_path / "sessions.json",
+        json.dumps({gateway: {"current": other, "tokens": {other: "token"}}}),
+    )
+    result = twopm(
+        "me", "--keystore", "key.json", "--gateway", gateway, "--session-file", str(sessions),
+        cwd=tmp_path,
+    )  # fmt: skip
+    one_line_error(
+        result,
+        f"--keystore key.json ({mine}) is not signed in to {gateway}",
+        "run `twopm login --keystore key.json` first",
+    )
