@@ -21,12 +21,14 @@ drawing against the classes, and that the SDK maps every slug)::
     ├── InvalidRows                     422  invalid-rows        gateway._rows
     ├── EncryptedInputRejected          422  he-rejected         gateway.he
     │   └── PublicContextRejected       422  he-context-rejected  gateway.he
+    ├── ProofUnsupported                422  proof-unsupported   gateway._proofs
     ├── RateLimited                     429  rate-limited        (Retry-After)
     ├── UpstreamError                   502  upstream            (signer or chain answered badly)
     └── ServiceUnavailable              503  unavailable         (queue full, chain unreachable)
         ├── ModelUnavailable            503  model-unavailable   gateway._models
         ├── Overloaded                  503  he-overloaded       gateway.he (Retry-After)
-        └── WorkerFailed                503  he-worker-failed    gateway.he
+        ├── WorkerFailed                503  he-worker-failed    gateway.he
+        └── ProverOverloaded            503  prover-busy         gateway._proofs (Retry-After)
 
 Litestar's own refusals (a path that matches no route, a wrong method, a body over the
 size limit, a body that does not decode) are rendered as problems too, with the slug of

@@ -277,12 +277,14 @@ PROBLEM_TYPES: dict[str, type[ApiError]] = {
     "invalid-rows": BadRequest,
     "he-rejected": BadRequest,
     "he-context-rejected": BadRequest,
+    "proof-unsupported": BadRequest,
     "rate-limited": RateLimited,
     "upstream": ServerError,
     "unavailable": Overloaded,
     "model-unavailable": Overloaded,
     "he-overloaded": Overloaded,
     "he-worker-failed": Overloaded,
+    "prover-busy": Overloaded,
 }
 """The SDK error for each problem slug the gateway renders (the part of ``type`` after
 :data:`core.protocol.PROBLEM_TYPE_BASE`)."""

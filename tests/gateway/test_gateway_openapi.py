@@ -134,7 +134,7 @@ def gateway_url(
 def _wait_until_served(url: str, subnet_id: int, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        r = httpx.get(f"{url}/v1/subnets/{subnet_id}", timeout=5)
+        r = httpx.get(f"{url}/v1/subnets/{subnet_id}", timeout=30)
         if r.status_code == 200 and r.json()["model_status"] == "ready":
             return
         time.sleep(0.2)
@@ -145,7 +145,7 @@ def _wait_until_served(url: str, subnet_id: int, timeout_s: float = 60) -> None:
 def credentials(gateway_url: str, new_user: Callable[..., Any]) -> dict[str, dict[str, str]]:
     """Headers of a user with stake, credit and a spending cap: by API key, and by session."""
     user = new_user()
-    with httpx.Client(base_url=gateway_url, timeout=30) as client:
+    with httpx.Client(base_url=gateway_url, timeout=120) as client:
         token = sign_in(client, user.key.hex())
         r = client.post("/v1/keys", json={"name": "schemathesis"}, headers=session_headers(token))
         assert r.status_code == 201, r.text
@@ -211,7 +211,7 @@ def _sender(
         if isinstance(subnet_id, int) and (known or mode is GenerationMode.POSITIVE):
             case.path_parameters = {**(case.path_parameters or {}), "subnet_id": served_subnet}
         try:
-            response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
+            response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=120)
             run.statuses[f"{operation.label} {response.status_code}"] += 1
         except FailureGroup as group:  # every check failure, kept to report them all
             for failure in group.exceptions:
@@ -268,7 +268,7 @@ def test_every_success_answer_matches_its_documented_schema(
         schema[path][method].validate_response(response)  # raises FailureGroup on a mismatch
         return response
 
-    with httpx.Client(base_url=gateway_url, timeout=60) as client:
+    with httpx.Client(base_url=gateway_url, timeout=120) as client:
         nonce = check("/v1/auth/nonce", "GET", client.get("/v1/auth/nonce"), 200).json()["nonce"]
         message = siwe_message(user.address, nonce)
         verified = client.post(
