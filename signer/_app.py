@@ -16,9 +16,9 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
+from core.protocol import PROBLEM_MEDIA_TYPE, problem_type
 from signer._service import SignerService
 
-PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("signer")
 
 
@@ -54,7 +54,7 @@ def build_app(service: SignerService, *, max_body_bytes: int) -> Litestar:
                 path_param=path_param,
             )
         )
-        media = "application/json" if status < 400 else PROBLEM_JSON
+        media = "application/json" if status < 400 else PROBLEM_MEDIA_TYPE
         return Response(content, status_code=status, media_type=media)
 
     @get("/healthz", sync_to_thread=False)
@@ -118,14 +118,14 @@ def _http_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
         return _internal_problem(_, exc)
     return Response(
         {
-            "type": f"https://2pm.dev/problems/signer/{reason}",
+            "type": problem_type(f"signer/{reason}"),
             "title": exc.detail if isinstance(exc.detail, str) else "Error",
             "status": status,
             "detail": exc.detail,
             "reason": reason,
         },
         status_code=status,
-        media_type=PROBLEM_JSON,
+        media_type=PROBLEM_MEDIA_TYPE,
         headers=exc.headers,
     )
 
@@ -141,5 +141,5 @@ def _internal_problem(_: Request[Any, Any, Any], exc: Exception) -> Response[Any
             "reason": "internal",
         },
         status_code=500,
-        media_type=PROBLEM_JSON,
+        media_type=PROBLEM_MEDIA_TYPE,
     )

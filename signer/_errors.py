@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from core.protocol import problem_type
+
 #: Every ``reason`` the service may put in a problem body, with its meaning. Stable: callers and
 #: audit tooling match on these strings.
 REASONS: dict[str, str] = {
@@ -100,7 +102,7 @@ class ServiceError(SignerError):
             A dict with ``type``, ``title``, ``status``, ``detail``, ``reason`` and any extras.
         """
         return {
-            "type": f"https://2pm.dev/problems/signer/{self.reason}",
+            "type": problem_type(f"signer/{self.reason}"),
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
