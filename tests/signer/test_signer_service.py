@@ -52,6 +52,7 @@ def assert_refused(
     assert response.headers["content-type"].startswith(PROBLEM)
     problem = response.json()
     assert problem["reason"] == reason
+    assert problem["type"] == f"https://2pm.dev/problems/signer/{reason}"
     assert problem["status"] == status
     assert problem["detail"]
     last = signer.audit_entries()[-1]
