@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ import pytest
 from eth_account import Account
 from gateway_support import (
     DOMAIN,
+    free_port,
     future,
     serve,
     session_headers,
@@ -18,7 +20,9 @@ from gateway_support import (
     siwe_message,
 )
 
-from gateway import GatewaySettings, create_app
+from gateway import GatewaySettings, SignInRejected, create_app
+from gateway._auth import Auth
+from gateway._state import MemoryState
 
 KEY = "0x" + "11" * 32
 OTHER_KEY = "0x" + "22" * 32
@@ -327,3 +331,21 @@ def test_a_key_name_that_is_too_long_is_400(client: httpx.Client) -> None:
     _assert_problem(
         client.post("/v1/keys", json={"name": "x" * 65}, headers=session_headers(token)), 400
     )
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+def test_verify_says_when_the_contract_wallet_check_cannot_reach_the_chain(
+    base_settings: GatewaySettings,
+) -> None:
+    # A signature that is not the address's own sends siwe to EIP-1271 through rpc_url; here
+    # nothing listens there (a fault no user runs on purpose).
+    auth = Auth(base_settings.with_(rpc_url=f"http://127.0.0.1:{free_port()}"), MemoryState())
+
+    async def sign_in_with_another_key() -> None:
+        message = siwe_message(ADDRESS, await auth.issue_nonce())
+        await auth.verify(message, sign(message, OTHER_KEY))
+
+    with pytest.raises(SignInRejected) as caught:
+        asyncio.run(sign_in_with_another_key())
+    assert caught.value.reason == "signature-unverifiable"
+    assert caught.value.extra == {"reason": "signature-unverifiable"}
