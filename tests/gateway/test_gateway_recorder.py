@@ -315,6 +315,8 @@ def _env(settings: GatewaySettings) -> dict[str, str]:
         "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",
         "TWOPM_GATEWAY_QUEUE_PATH": str(settings.queue_path),
         "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",
+        # A killed process's recorder lease (Redis) passes on after this, not the default 10 s.
+        "TWOPM_GATEWAY_RECORDER_LEASE_TTL_S": "2",
     }
     if settings.redis_url:
         env["TWOPM_GATEWAY_REDIS_URL"] = settings.redis_url
