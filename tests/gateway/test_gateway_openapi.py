@@ -52,6 +52,8 @@ CHECKS = [
 ]
 MAX_EXAMPLES = int(os.environ.get("TWOPM_SCHEMATHESIS_MAX_EXAMPLES", "50"))
 """Generated requests per operation and generation mode (the run stays under about 2 minutes)."""
+ANONYMOUS_EXAMPLES = 10
+"""The same without credentials (every refusal is a 401 or a public route's own answer)."""
 
 
 @dataclass
@@ -229,7 +231,7 @@ def test_schemathesis_finds_no_undocumented_answer(
     deployment: Deployment,
 ) -> None:
     """As a keyed app developer on every operation, then as a signed-in wallet on key management
-    (logout left out: it would end the session the run uses)."""
+    (logout left out: it would end the session the run uses), then without credentials."""
     count = int(deployment.contract("SubnetRegistry").functions.subnetCount().call())
     started = time.monotonic()
     run = run_schemathesis(gateway_url, credentials["key"], MAX_EXAMPLES, served_subnet, count)
@@ -239,9 +241,11 @@ def test_schemathesis_finds_no_undocumented_answer(
     by_session = run_schemathesis(
         gateway_url, credentials["session"], MAX_EXAMPLES, served_subnet, count, keys_only
     )
-    run.cases += by_session.cases
-    run.failures.update({f"(session) {k}": v for k, v in by_session.failures.items()})
-    run.statuses.update(Counter({f"(session) {k}": n for k, n in by_session.statuses.items()}))
+    anonymous = run_schemathesis(gateway_url, {}, ANONYMOUS_EXAMPLES, served_subnet, count)
+    for who, other in (("session", by_session), ("anonymous", anonymous)):
+        run.cases += other.cases
+        run.failures.update({f"({who}) {k}": v for k, v in other.failures.items()})
+        run.statuses.update(Counter({f"({who}) {k}": n for k, n in other.statuses.items()}))
     elapsed_s = time.monotonic() - started
     print(f"schemathesis: {run.cases} cases, {len(run.failures)} failures, {elapsed_s:.1f} s")
     print("\n".join(f"  {key}: {n}" for key, n in sorted(run.statuses.items())))
