@@ -322,6 +322,8 @@ class BatchFields(msgspec.Struct):
     block_number: int | None
     size: int
     error: str | None
+    confirmations: int
+    confirmations_required: int
 
 
 class ReceiptAnswer(msgspec.Struct, kw_only=True):

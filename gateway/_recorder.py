@@ -7,9 +7,14 @@ Crash safety, step by step:
 2. Each open batch is sent with :class:`signer.Transactor` under the idempotency key
    ``gw-batch-<key>``: the signer returns the same signed bytes for the same key, even after
    a restart, so a batch is mined at most once.
-3. Only after the transaction is mined (status 1) is the batch completed: the users'
-   outstanding amounts are released (once per batch key, ``State.release_batch``), then its
-   receipts become ``recorded`` and leave the queue.
+3. Only after the transaction is mined (status 1) *and* buried under enough blocks
+   (:func:`required_confirmations`: 18 on Scroll, whose blocks can be reorganised up to 17 deep
+   before L1 finality) is the batch completed: the users' outstanding amounts are released
+   (once per batch key, ``State.release_batch``), then its receipts become ``recorded`` and
+   leave the queue. Until then the batch stays ``open`` with its transaction hash and block;
+   each tick looks the transaction up again, and if a reorganisation dropped it, the batch
+   loses its hash and block and is sent again under the same key (the very same signed bytes,
+   same nonce), so its receipts go back to waiting and are recorded once.
 
 A crash before the end of 3 leaves the batch ``open``; the next start resumes it with the
 same key, and the release is not repeated.
@@ -32,6 +37,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
+from eth_typing import HexStr
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
@@ -45,7 +51,63 @@ from gateway._receipts import BatchRecord, Receipt, StoredReceipt
 if TYPE_CHECKING:
     from gateway._services import Services
 
-__all__ = ["Recorder", "leaf_of", "tree_of", "unaffordable_reason"]
+__all__ = [
+    "SCROLL_CONFIRMATIONS",
+    "Recorder",
+    "confirmations_of",
+    "leaf_of",
+    "required_confirmations",
+    "tree_of",
+    "unaffordable_reason",
+]
+
+SCROLL_CONFIRMATIONS = 18
+"""Default depth: Scroll documented reorgs of up to 17 blocks before L1 finality (2024; its
+``safe`` tag is unsupported and ``finalized`` needs ``--rollup.verify``, see docs/gateway.md)."""
+
+
+def required_confirmations(configured: int, client_version: str) -> int:
+    """The confirmation depth a batch needs before it counts as recorded.
+
+    Args:
+        configured: ``GatewaySettings.confirmations``; 0 picks the default.
+        client_version: The node's ``web3_clientVersion``.
+
+    Returns:
+        ``configured`` when positive; else 1 on anvil (a local chain that mines only when a
+        transaction arrives and never reorganises by itself) and :data:`SCROLL_CONFIRMATIONS`
+        on any other node.
+    """
+    if configured > 0:
+        return configured
+    return 1 if client_version.lower().startswith("anvil") else SCROLL_CONFIRMATIONS
+
+
+_DEPTHS: dict[tuple[str, int], int] = {}
+"""Resolved depth per (RPC URL, configured value); bounded by the settings a process has."""
+
+
+async def confirmations_of(services: Services, batch: BatchRecord) -> dict[str, int]:
+    """How deep ``batch``'s transaction is, for ``GET /v1/receipts/{id}``.
+
+    Returns:
+        ``confirmations`` (0 until mined; head - block + 1 after) and ``confirmations_required``.
+    """
+    chain = services.chain
+    if chain is None:
+        return {"confirmations": 0, "confirmations_required": services.settings.confirmations}
+    where = (services.settings.rpc_url or "", services.settings.confirmations)
+    try:
+        if where not in _DEPTHS:
+            version = str(await chain.w3.client_version)
+            _DEPTHS[where] = required_confirmations(services.settings.confirmations, version)
+        head = int(await chain.w3.eth.block_number) if batch.block_number is not None else 0
+    except Exception:  # the chain is down: report what is known
+        head = 0
+    required = _DEPTHS.get(where, services.settings.confirmations)
+    depth = head - batch.block_number + 1 if batch.block_number is not None and head else 0
+    return {"confirmations": max(depth, 0), "confirmations_required": required}
+
 
 _SPENDABLE_BATCH = 100
 """``spendableOf`` calls per JSON-RPC batch when a cut spans many users."""
@@ -157,6 +219,7 @@ class Recorder:
         self._trees: OrderedDict[str, MerkleTree] = OrderedDict()
         self._backoff_s = 0.0
         self._authorization_budget: int | None = None
+        self._depth: int | None = None
 
     @classmethod
     def from_services(cls, services: Services) -> Recorder:
@@ -316,6 +379,9 @@ class Recorder:
             min(rows, 2**32 - 1),
         )
         key = "gw-batch-" + batch.key
+        if batch.tx_hash is not None and batch.block_number is not None:
+            # Mined before: is it still in the chain, and deep enough?
+            return await self._confirm(batch, receipts, totals)
         if not await self.lease.holds(fence):
             # Stop before signing: the new holder resumes this open batch under the same key.
             _log.warning("recorder lease lost; batch %s is left to its holder", batch.key)
@@ -343,6 +409,31 @@ class Recorder:
         batch.batch_id = int(events[0]["args"]["batchId"]) if events else None
         batch.tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
         batch.block_number = int(receipt["blockNumber"])
+        return await self._confirm(batch, receipts, totals)
+
+    async def _confirm(
+        self, batch: BatchRecord, receipts: list[Receipt], totals: dict[str, int]
+    ) -> int:
+        """Complete a mined batch once deep enough; re-open it if a reorg dropped it."""
+        assert batch.tx_hash is not None and batch.block_number is not None
+        tx_hash = batch.tx_hash
+        required, head, mined = await _in_thread(lambda: self._chain_view(tx_hash))
+        if mined is None:
+            _log.warning(
+                "batch %s: transaction %s is gone from the chain (reorganised); sending again",
+                batch.key,
+                batch.tx_hash,
+            )
+            batch.tx_hash = batch.block_number = batch.batch_id = None
+            await self._s.queue.save_batch(batch)
+            self._s.metrics.batches.labels("reorged").inc()
+            return 0
+        block, batch_id = mined
+        if block != batch.block_number or (batch_id is not None and batch_id != batch.batch_id):
+            batch.block_number, batch.batch_id = block, batch_id
+        if head - block + 1 < required:
+            await self._s.queue.save_batch(batch)  # open, with its hash and block
+            return 0
         batch.status = "recorded"
         chain = self._s.chain
         for debited in totals:
@@ -370,6 +461,23 @@ class Recorder:
         self._s.metrics.batches.labels("failed").inc()
         _log.error("batch %s failed: %s", batch.key, error)
         return 0
+
+    def _chain_view(self, tx_hash: str) -> tuple[int, int, tuple[int, int | None] | None]:
+        """(required depth, head block, (block, batch id) of the mined transaction or None)."""
+        if self._depth is None:
+            self._depth = required_confirmations(
+                self._s.settings.confirmations, str(self._w3.client_version)
+            )
+        head = int(self._w3.eth.block_number)
+        try:
+            receipt = self._w3.eth.get_transaction_receipt(HexStr(tx_hash))
+        except Exception:  # TransactionNotFound: dropped by a reorganisation (or not seen yet)
+            return self._depth, head, None
+        if receipt is None or int(receipt["status"]) != 1:
+            return self._depth, head, None
+        events = self._ledger.events.BatchRecorded().process_receipt(receipt)
+        batch_id = int(events[0]["args"]["batchId"]) if events else None
+        return self._depth, head, (int(receipt["blockNumber"]), batch_id)
 
     def _transact(self, call: Any, key: str) -> Any:
         return self._tx.transact(call, idempotency_key=key)

@@ -131,6 +131,8 @@ class GatewaySettings:
     """Seconds between settlement runs; 0 disables the settlement job."""
     tx_timeout_s: float = 60.0
     """Seconds to wait for a recording transaction to be mined."""
+    confirmations: int = 0
+    """Blocks (its own included) before a batch counts as recorded; 0: 18 (Scroll reorgs up to 17), 1 on anvil."""
     authorization_per_address_per_hour: int = 6
     """``POST /v1/spending-authorizations`` one address may make per hour (burst of 3); the
     operator pays their gas."""

@@ -439,6 +439,8 @@ async def get_receipt(
     if stored.batch_key:
         batch = await services.queue.get_batch(stored.batch_key)
         if batch is not None:
+            from gateway._recorder import confirmations_of
+
             out["batch"] = {
                 "status": batch.status,
                 "batch_id": batch.batch_id,
@@ -448,6 +450,7 @@ async def get_receipt(
                 "block_number": batch.block_number,
                 "size": len(batch.receipt_ids),
                 "error": batch.error,
+                **await confirmations_of(services, batch),
             }
             if batch.status == "recorded":
                 from gateway._recorder import leaf_of, tree_of

@@ -17,7 +17,12 @@ from gateway_support import free_port, serve, session_headers, sign_in
 
 from contracts.tx import Transactor as DevTransactor
 from gateway import Caller, GatewaySettings, create_app
-from gateway._recorder import Recorder
+from gateway._recorder import (
+    SCROLL_CONFIRMATIONS,
+    Recorder,
+    confirmations_of,
+    required_confirmations,
+)
 from gateway._services import build_services
 
 
@@ -83,6 +88,8 @@ def test_receipts_are_recorded_and_their_proofs_verify_on_chain(
     for token, receipt_id in ids:
         body = _wait_recorded(recording, token, receipt_id)
         assert body["status"] == "recorded" and body["batch"]["tx_hash"]
+        assert body["batch"]["confirmations_required"] == 1  # anvil's default depth
+        assert body["batch"]["confirmations"] >= 1
         assert _verify_on_chain(world, body)
     for user, token in zip(users, tokens, strict=True):
         spent = _spent(world, user.address)
@@ -392,3 +399,63 @@ def test_spendable_reads_span_json_rpc_batches_and_keep_each_user_s_value(
     assert list(spendable) == users
     assert spendable[funded.lower()] == world.ledger.functions.spendableOf(funded).call() > 0
     assert all(spendable[s] == 0 for s in strangers)
+
+
+def test_a_batch_is_recorded_only_at_the_confirmation_depth_and_a_reorg_sends_it_again(
+    chain_settings: GatewaySettings, world: World, new_user: Any, anvil: Any
+) -> None:
+    user = new_user()
+    w3 = anvil.w3
+
+    async def scenario() -> None:
+        settings = chain_settings.with_(
+            batch_max_age_s=0, recorder_lease_ttl_s=0.2, confirmations=3
+        )
+        services = build_services(settings)
+        recorder = Recorder.from_services(services)
+        services.recorder = recorder
+        assert services.billing is not None
+        caller = Caller(address=user.address, via="session")
+        async with services.billing.billed(caller, world.subnet_id, rows=2) as charge:
+            await charge.complete(b"req", b"resp")
+        # mined, but only 1 of 3 confirmations: the batch stays open with its transaction
+        assert await recorder.tick() == 0
+        [batch] = await services.queue.open_batches()
+        assert batch.status == "open" and batch.tx_hash and batch.block_number is not None
+        first_hash, first_block = batch.tx_hash, batch.block_number
+        assert _spent(world, user.address) == 2 * PRICE_WEI  # on chain already
+        view = await confirmations_of(services, batch)
+        assert view == {"confirmations": 1, "confirmations_required": 3}
+        # a reorganisation of the last block drops the transaction: the batch loses it ...
+        w3.provider.make_request("anvil_reorg", [1, []])
+        assert _spent(world, user.address) == 0
+        assert await recorder.tick() == 0
+        [batch] = await services.queue.open_batches()
+        assert batch.tx_hash is None and batch.block_number is None
+        # ... and the next tick sends the same signed bytes again (same key, same nonce)
+        assert await recorder.tick() == 0
+        [batch] = await services.queue.open_batches()
+        assert batch.tx_hash == first_hash and batch.block_number is not None
+        assert _spent(world, user.address) == 2 * PRICE_WEI
+        w3.provider.make_request("evm_mine", [])
+        assert await recorder.tick() == 0  # 2 of 3
+        w3.provider.make_request("evm_mine", [])
+        assert await recorder.tick() == 1  # 3 of 3: recorded, once
+        assert await services.queue.open_batches() == []
+        done = await services.queue.get_batch(batch.key)
+        assert done is not None and done.status == "recorded"
+        assert (await confirmations_of(services, done))["confirmations"] == 3
+        assert done.block_number is not None and done.block_number >= first_block
+        await services.queue.close()
+        await services.state.close()
+        assert services.chain is not None
+        await services.chain.close()
+
+    asyncio.run(scenario())
+    assert _spent(world, user.address) == 2 * PRICE_WEI
+
+
+def test_the_default_depth_is_scrolls_and_one_on_anvil() -> None:
+    assert required_confirmations(0, "anvil/v1.3.0") == 1
+    assert required_confirmations(0, "Geth/v5.8.0-mainnet/scroll") == SCROLL_CONFIRMATIONS == 18
+    assert required_confirmations(5, "anvil/v1.3.0") == 5
