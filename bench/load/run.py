@@ -1,7 +1,7 @@
 """Sustained billed load over one and over two gateway replicas on one Redis, beside a bare
 Litestar endpoint served by the same processes.
 
-    .venv/bin/python -m bench.load.run [--requests 4000] [--rounds 3] [--concurrency 16]
+    .venv/bin/python -m bench.load.run [--requests 4000] [--rounds 5] [--concurrency 16]
 
 A real anvil with the contracts, a staked and funded user with an API key (made through a
 SIWE session), the gateway on uvicorn (``bench.gateway.app:make_app``: the gateway plus
@@ -30,7 +30,10 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from bench._report import peak_rss_mib, write_report
 from bench.gateway.run import (
@@ -130,8 +134,8 @@ ENDPOINTS = ("bare", "billed")
 
 
 def _measure(
-    configs: dict[int, tuple[list[int], list[int], str]], subnet_id: int, args: argparse.Namespace
-) -> dict[tuple[int, str], dict[str, Any]]:
+    configs: dict[str, tuple[list[int], list[int], str]], subnet_id: int, args: argparse.Namespace
+) -> dict[tuple[str, str], dict[str, Any]]:
     """Rounds over every configuration and endpoint in turn; figures per (replicas, endpoint).
 
     Interleaving the configurations (all their processes are up at once, idle when not
@@ -143,10 +147,10 @@ def _measure(
         for path in paths.values():
             asyncio.run(_load(ports, path, key, 500, args.concurrency))
     cells = [(n, e) for n in configs for e in ENDPOINTS]
-    rps: dict[tuple[int, str], list[float]] = {c: [] for c in cells}
-    cpu_us: dict[tuple[int, str], list[float]] = {c: [] for c in cells}
-    lat: dict[tuple[int, str], list[float]] = {c: [] for c in cells}
-    errors: dict[tuple[int, str], int] = dict.fromkeys(cells, 0)
+    rps: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
+    cpu_us: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
+    lat: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
+    errors: dict[tuple[str, str], int] = dict.fromkeys(cells, 0)
     for _ in range(args.rounds):
         for replicas, endpoint in cells:
             ports, pids, key = configs[replicas]
@@ -177,6 +181,73 @@ def _measure(
     return out
 
 
+def _start_signer(chain: Anvil, addresses: dict[str, str], tmp: Path) -> tuple[Any, str, str]:
+    """The operator's signer (``twopm signer serve``), as ``twopm up`` starts it.
+
+    Returns:
+        The process, its URL and the ``gateway`` caller's secret (hex).
+    """
+    from signer import Limits, init_state, policy_for_deployment
+
+    state = init_state(
+        tmp / "signer",
+        private_key=bytes.fromhex(chain.accounts[1].private_key.removeprefix("0x")),
+        password=secrets.token_hex(16),
+        policy_toml=policy_for_deployment(
+            addresses, chain_id=chain.chain_id, limits=Limits(max_tx_per_hour=100_000)
+        ),
+        callers={"gateway": None},
+        scrypt_n=2**14,  # a throwaway key
+    )
+    ready = tmp / "signer" / "ready.json"
+    twopm = str(Path(sys.executable).parent / "twopm")
+    argv = [twopm, "signer", "serve", "--state-dir", str(state.state_dir),
+            "--password-file", str(state.password_file), "--port", "0",
+            "--ready-file", str(ready)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=(tmp / "signer.log").open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit((tmp / "signer.log").read_text()[-3000:])
+        time.sleep(0.1)
+    time.sleep(0.1)  # the ready file is complete once written; read it after a beat
+    return proc, str(json.loads(ready.read_text())["url"]), state.secrets["gateway"].hex()
+
+
+def _recorded(
+    chain: Anvil, addresses: dict[str, str], namespace: str, subnet_id: int
+) -> dict[str, Any]:
+    """Wait for the recording replicas' queue to drain; rows on chain against receipts stored."""
+    from eth_utils import to_checksum_address
+
+    from gateway._chain import load_abi
+
+    client = redis.Redis.from_url(REDIS_URL)
+    start = time.monotonic()
+    try:
+        while client.xlen(f"{namespace}:receipts") and time.monotonic() - start < 600:
+            time.sleep(0.5)
+        drain_s = time.monotonic() - start
+        pending = int(client.xlen(f"{namespace}:receipts"))
+        stored = sum(1 for _ in client.scan_iter(match=f"{namespace}:receipt:*", count=10_000))
+    finally:
+        client.close()
+    ledger = chain.w3.eth.contract(
+        address=to_checksum_address(addresses["InferenceLedger"]), abi=load_abi("InferenceLedger")
+    )
+    events = ledger.events.BatchRecorded().get_logs(from_block=0)
+    rows = sum(int(e["args"]["requestCount"]) for e in events if e["args"]["subnetId"] == subnet_id)
+    return {
+        "receipts_stored": stored,
+        "rows_recorded_on_chain": rows,
+        "duplicates": rows - (stored - pending),
+        "unrecorded_after_drain": pending,
+        "batches": len(events),
+        "drain_after_load_s": drain_s,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=4000, help="per cell and round")
@@ -189,11 +260,14 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     namespaces: list[str] = []
     procs: list[Any] = []
-    with Anvil.start() as chain, tempfile.TemporaryDirectory() as tmp:
+    recording: dict[str, Any] = {}
+    with Anvil.start() as chain, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         addresses, subnet_id, user = _setup_chain(chain)
+        signer, signer_url, signer_secret = _start_signer(chain, addresses, tmp)
         try:
-            configs: dict[int, tuple[list[int], list[int], str]] = {}
-            for replicas in (1, 2):
+            configs: dict[str, tuple[list[int], list[int], str]] = {}
+            for label, replicas, records in (("1", 1, False), ("2", 2, False), ("2+rec", 2, True)):
                 namespace = f"bench-load-{uuid.uuid4().hex[:8]}"
                 namespaces.append(namespace)
                 env = {
@@ -201,23 +275,31 @@ def main() -> None:
                     "TWOPM_GATEWAY_RPC_URL": chain.rpc_url,
                     "TWOPM_GATEWAY_CONTRACTS": json.dumps(addresses),
                     "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",
-                    "TWOPM_GATEWAY_RECORDER_ENABLED": "0",
+                    "TWOPM_GATEWAY_RECORDER_ENABLED": "1" if records else "0",
                     "TWOPM_GATEWAY_TIERS": "bench:0:1000000:1000000",
                     "TWOPM_GATEWAY_REDIS_URL": REDIS_URL,
                     "TWOPM_GATEWAY_REDIS_NAMESPACE": namespace,
                 }
-                started = [
-                    _start_gateway(env, Path(tmp) / f"r{replicas}-{i}.log") for i in range(replicas)
-                ]
+                if records:
+                    env |= {
+                        "TWOPM_GATEWAY_SIGNER_URL": signer_url,
+                        "TWOPM_GATEWAY_SIGNER_SECRET": signer_secret,
+                        "TWOPM_GATEWAY_SIGNER_CALLER_ID": "gateway",
+                        "TWOPM_GATEWAY_BATCH_MAX_RECEIPTS": "512",
+                        "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "1",
+                        "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",
+                    }
+                started = [_start_gateway(env, tmp / f"{label}-{i}.log") for i in range(replicas)]
                 procs += started
                 ports = [port for _, port in started]
-                configs[replicas] = (ports, [p.pid for p, _ in started], _api_key(ports[0], user))
+                configs[label] = (ports, [p.pid for p, _ in started], _api_key(ports[0], user))
             figures = _measure(configs, subnet_id, args)
-            for (replicas, endpoint), f in figures.items():
-                pids = configs[replicas][1]
+            for (label, endpoint), f in figures.items():
+                pids = configs[label][1]
                 rows.append(
                     {
-                        "replicas": replicas,
+                        "replicas": len(pids),
+                        "recorder": label.endswith("+rec"),
                         "endpoint": endpoint,
                         "requests": args.requests * args.rounds,
                         **f,
@@ -225,16 +307,26 @@ def main() -> None:
                         "client_peak_rss_mib": peak_rss_mib(),
                     }
                 )
+            recording = _recorded(chain, addresses, namespaces[-1], subnet_id)
         finally:
             for proc, _ in procs:
                 proc.terminate()
                 proc.wait(10)
+            signer.terminate()
+            signer.wait(10)
             for namespace in namespaces:
                 _drop_namespace(namespace)
-    one = next(r for r in rows if r["replicas"] == 1 and r["endpoint"] == "billed")
-    two = next(r for r in rows if r["replicas"] == 2 and r["endpoint"] == "billed")
+
+    def cell(replicas: int, recorder: bool, endpoint: str) -> dict[str, Any]:
+        return next(
+            r
+            for r in rows
+            if (r["replicas"], r["recorder"], r["endpoint"]) == (replicas, recorder, endpoint)
+        )
+
+    one, two = cell(1, False, "billed"), cell(2, False, "billed")
+    bare = {n: cell(n, False, "bare")["server_cpu_us_per_req"] for n in (1, 2)}
     cpu_ratio = two["server_cpu_us_per_req"] / one["server_cpu_us_per_req"]
-    bare = {r["replicas"]: r["server_cpu_us_per_req"] for r in rows if r["endpoint"] == "bare"}
     # The billing's own CPU: billed minus bare in the same processes (the same-process
     # baseline takes out what two busy processes on two shared cores cost each request).
     billing_1 = one["server_cpu_us_per_req"] - bare[1]
@@ -250,10 +342,12 @@ def main() -> None:
             "cpu_per_bare_2_vs_1": bare[2] / bare[1],
             "billing_cpu_us_per_req": {"1": billing_1, "2": billing_2},
             "billing_cpu_2_vs_1": billing_2 / billing_1 if billing_1 > 0 else None,
+            "recording_2_replicas": recording,
             "server_cpu": "user+sys CPU of every replica per 200 answer, median of the rounds",
             "auth": "API key (Authorization: Bearer), plain HTTP on loopback",
             "connections": f"{args.concurrency} per replica",
-            "recorder": "off (receipts queued in Redis, not recorded)",
+            "recorder": "off in the rows with recorder=false (receipts queued, not recorded); "
+            "on (lease holder records batches of up to 512 through the signer) in the others",
             "load_avg_1m": os.getloadavg()[0],
             "cores": os.cpu_count(),
         },
@@ -262,6 +356,7 @@ def main() -> None:
         f"CPU per billed request, 2 replicas / 1: {cpu_ratio:.3f} (bare: {bare[2] / bare[1]:.3f});"
         f" billing's own CPU (billed - bare) {billing_1:.0f} -> {billing_2:.0f} us per request"
     )
+    print(f"recording with 2 replicas: {json.dumps(recording)}")
 
 
 if __name__ == "__main__":
