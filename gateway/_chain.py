@@ -159,6 +159,8 @@ class ChainReader:
         self._spendable: TTLCache[str, int] = TTLCache(cache_max_entries, cache_ttl_s)
         self._subnets: TTLCache[int, SubnetInfo] = TTLCache(cache_max_entries, cache_ttl_s)
         self._last_block: int | None = None
+        self.restaking: Any = None
+        """A :class:`gateway._restaking.RestakingReader` whose value adds to the vault's, or None."""
 
     @classmethod
     def connect(
@@ -206,7 +208,10 @@ class ChainReader:
 
         async def load() -> int:
             fn = self.vault.functions.stakedValueOf(to_checksum_address(user))
-            return int(await self._call(fn))
+            value = int(await self._call(fn))
+            if self.restaking is not None:
+                value += await self.restaking.restaked_wei(user)
+            return value
 
         value, hit = await self._stake.get_or_load(user.lower(), load)
         self._count("stake", hit)
@@ -406,10 +411,14 @@ class ChainReader:
         return len(logs)
 
     async def close(self) -> None:
-        """Close the JSON-RPC session."""
-        disconnect = getattr(self.w3.provider, "disconnect", None)
-        if disconnect is not None:
-            await disconnect()
+        """Close the JSON-RPC session (and the L1 one of restaking)."""
+        providers = [self.w3.provider]
+        if self.restaking is not None:
+            providers.append(self.restaking.w3.provider)
+        for provider in providers:
+            disconnect = getattr(provider, "disconnect", None)
+            if disconnect is not None:
+                await disconnect()
 
     async def follow_events(self, interval_s: float) -> None:
         """Poll logs forever (run as a background task).

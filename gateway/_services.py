@@ -22,10 +22,11 @@ from core.protocol import MODEL_VERSION_HEADER, RECEIPT_HEADER, SESSION_COOKIE
 from gateway._auth import Auth, Caller
 from gateway._billing import Billing
 from gateway._chain import ChainReader
-from gateway._errors import Forbidden, NotAuthenticated, ServiceUnavailable
+from gateway._errors import ConfigurationError, Forbidden, NotAuthenticated, ServiceUnavailable
 from gateway._metrics import Metrics
 from gateway._openapi import PAID_RESPONSES, problem_spec
 from gateway._receipts import ReceiptQueue, RedisReceiptQueue, SqliteReceiptQueue
+from gateway._restaking import RestakingReader
 from gateway._settings import GatewaySettings
 from gateway._sqlite_store import SqliteStore
 from gateway._state import MemoryState, RedisState, State
@@ -134,6 +135,10 @@ def build_services(
             cache_ttl_s=settings.stake_cache_ttl_s,
             cache_max_entries=settings.cache_max_entries,
         )
+        try:
+            chain.restaking = RestakingReader.from_settings(settings)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
     billing = None
     auth = Auth(settings, state, now_s=now_s)
     if chain is not None:

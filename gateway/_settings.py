@@ -131,6 +131,14 @@ class GatewaySettings:
     """Seconds between settlement runs; 0 disables the settlement job."""
     tx_timeout_s: float = 60.0
     """Seconds to wait for a recording transaction to be mined."""
+    restaking_rpc_url: str | None = None
+    """Ethereum L1 JSON-RPC through which EigenLayer restaking is read (unset: not counted)."""
+    restaking_delegation_manager: str | None = None
+    """EigenLayer DelegationManager on L1 (mainnet 0x39053D51B77DC0d36036Fc1fCc8Cb819df8Ef37A)."""
+    restaking_strategies: str = ""
+    """Comma-separated EigenLayer strategy addresses whose shares count (e.g. the stETH one)."""
+    restaking_operator: str | None = None
+    """Only stakers delegated to this EigenLayer operator count (unset: any operator)."""
     confirmations: int = 0
     """Blocks (its own included) before a batch counts as recorded; 0: 18 (Scroll reorgs up to 17), 1 on anvil."""
     authorization_per_address_per_hour: int = 6
