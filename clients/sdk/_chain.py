@@ -19,8 +19,16 @@ from web3.logs import DISCARD
 from web3.providers.rpc import HTTPProvider
 from web3.types import TxReceipt
 
-from clients.sdk._exceptions import ChainError, InvalidInput, TransactionReverted
-from clients.sdk._types import CreditState, SignedSpendingAuthorization
+from clients.sdk._exceptions import (
+    ChainError,
+    InvalidInput,
+    NothingToWithdraw,
+    TooEarly,
+    TransactionReverted,
+    time_left,
+    utc_time,
+)
+from clients.sdk._types import CreditState, SignedSpendingAuthorization, StakeWithdrawal
 from clients.sdk._wallet import Wallet
 from contracts import ContractRevert, TransactionFailed, Transactor, load_artifact, would_revert
 from contracts.deploy import LOCAL_TOKENS, TOKEN_KIND, Deployment
@@ -91,25 +99,62 @@ def _rpc_message(exc: Web3RPCError) -> str:
     return str(exc.user_message or exc.message).splitlines()[0]
 
 
+def too_early(what: str, ready_at: int, now: int) -> str:
+    """``"<what> ends in 2 h 13 min (at 2026-12-06 17:02 UTC)"``: the line a refusal shows.
+
+    Args:
+        what: The wait, e.g. ``"the cooldown of withdrawal request 3"``.
+        ready_at: Unix time (s) it ends.
+        now: Unix time (s) now, on the chain's clock.
+
+    Returns:
+        One line.
+    """
+    return f"{what} ends in {time_left(ready_at - now)} (at {utc_time(ready_at)})"
+
+
+def _reverted(what: str, name: str, arguments: tuple[Any, ...]) -> TransactionReverted:
+    """The SDK error of a decoded custom error.
+
+    :class:`TooEarly` and :class:`NothingToWithdraw` for the withdrawal and claim refusals a
+    wallet user meets, else :class:`TransactionReverted`.
+    """
+    if name == "StakingVaultCooldownActive":
+        request_id, ready_at, now = (int(a) for a in arguments)
+        message = too_early(f"the cooldown of withdrawal request {request_id}", ready_at, now)
+        return TooEarly(message, name, arguments, ready_at=ready_at, now=now)
+    if name == "InferenceLedgerWithdrawalNotReady":
+        ready_at, now = int(arguments[1]), int(arguments[2])
+        message = too_early("the credit withdrawal delay", ready_at, now)
+        return TooEarly(message, name, arguments, ready_at=ready_at, now=now)
+    if name == "StakingVaultAlreadyWithdrawn":
+        return NothingToWithdraw(
+            f"nothing to withdraw: request {arguments[0]} was paid out already", name, arguments
+        )
+    if name == "InferenceLedgerNoPendingWithdrawal":
+        return NothingToWithdraw(
+            f"nothing to withdraw: {arguments[0]} has no pending credit withdrawal", name, arguments
+        )
+    if name == "InferenceLedgerNothingToClaim":
+        return NothingToWithdraw(
+            f"nothing to claim: {arguments[0]} has no payouts", name, arguments
+        )
+    return TransactionReverted(f"{what} reverted with {name}{arguments}", name, arguments)
+
+
 @contextmanager
 def _chain_errors(what: str) -> Iterator[None]:
     """Translate web3, JSON-RPC and transport failures into the SDK's chain errors."""
     try:
         yield
     except ContractRevert as exc:
-        raise TransactionReverted(
-            f"{what} reverted with {exc.name}{tuple(exc.arguments)}", exc.name, tuple(exc.arguments)
-        ) from exc
+        raise _reverted(what, exc.name, tuple(exc.arguments)) from exc
     except TransactionFailed as exc:
         raise TransactionReverted(f"{what} failed: {exc}") from exc
     except ContractLogicError as exc:  # ContractCustomError is a subclass
         decoded = would_revert(exc)
         if isinstance(decoded, ContractRevert):
-            raise TransactionReverted(
-                f"{what} reverted with {decoded.name}{tuple(decoded.arguments)}",
-                decoded.name,
-                tuple(decoded.arguments),
-            ) from exc
+            raise _reverted(what, decoded.name, tuple(decoded.arguments)) from exc
         raise TransactionReverted(f"{what} reverted: {exc}") from exc
     except Web3RPCError as exc:
         raise ChainError(f"{what} failed: the node answered: {_rpc_message(exc)}") from exc
@@ -464,12 +509,109 @@ class ChainClient:
             The transaction; ``value`` is the token units sent.
 
         Raises:
-            TransactionReverted: E.g. ``StakingVaultCooldownActive`` (its arguments carry
-                ``readyAt``), ``StakingVaultAlreadyWithdrawn``.
+            TooEarly: The cooldown has not passed (``StakingVaultCooldownActive``); the
+                message gives the time left and when it ends.
+            NothingToWithdraw: The request was paid out already.
+            TransactionReverted: E.g. ``StakingVaultNotRequestOwner``,
+                ``StakingVaultUnknownRequest``.
             ChainError: The node is unreachable.
         """
         receipt = self._send("withdraw", self.vault.functions.withdraw(request_id))
         return self._result(receipt, self._event_value(self.vault, "Withdrawn", receipt, "amount"))
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: the clock cooldowns and delays are measured on.
+
+        Returns:
+            Unix time, seconds.
+
+        Raises:
+            ChainError: The node is unreachable.
+        """
+        block = self._read("reading the latest block", lambda: self.w3.eth.get_block("latest"))
+        return int(block["timestamp"])
+
+    def stake_withdrawals(
+        self, token: str | None = None, address: str | None = None, *, from_block: int = 0
+    ) -> list[StakeWithdrawal]:
+        """The withdrawal requests of an account that are not paid out yet, oldest first.
+
+        Found from the vault's ``WithdrawalRequested`` logs (``account`` is indexed), each
+        then read back with ``withdrawalRequest`` for its current state.
+
+        Args:
+            token: Only this token's (symbol or address); every token when None.
+            address: Whose; the wallet when None.
+            from_block: First block to search the logs from (the vault's deployment block
+                spares a node with a log-range limit).
+
+        Returns:
+            The pending requests.
+
+        Raises:
+            InvalidInput: Unknown token or malformed address.
+            ChainError: The node is unreachable.
+        """
+        who = self._who(address)
+        wanted = self.token_address(token) if token is not None else None
+        event = self.vault.events.WithdrawalRequested
+        logs = self._read(
+            "reading withdrawal requests",
+            lambda: event.get_logs(argument_filters={"account": who}, from_block=from_block),
+        )
+        pending: list[StakeWithdrawal] = []
+        for log in logs:
+            request_id = int(log["args"]["requestId"])
+            account, token_address, ready_at, withdrawn, shares = self._read(
+                "reading a withdrawal request",
+                self.vault.functions.withdrawalRequest(request_id).call,
+            )
+            if withdrawn or to_checksum_address(account) != who:
+                continue
+            if wanted is not None and to_checksum_address(token_address) != wanted:
+                continue
+            pending.append(
+                StakeWithdrawal(
+                    request_id=request_id,
+                    token=to_checksum_address(token_address),
+                    shares=int(shares),
+                    ready_at=int(ready_at),
+                )
+            )
+        return sorted(pending, key=lambda r: r.request_id)
+
+    def complete_withdrawals(self, token: str | None = None) -> list[TxResult]:
+        """Withdraw every pending request of the wallet whose cooldown has passed.
+
+        Args:
+            token: Only this token's requests (symbol or address); all when None.
+
+        Returns:
+            One transaction per request paid (``value``: token units sent), oldest first.
+
+        Raises:
+            NothingToWithdraw: The wallet has no pending request (of ``token``).
+            TooEarly: Requests are pending but none has matured; about the one that matures
+                first.
+            TransactionReverted: The vault refused for another reason.
+            ChainError: The node is unreachable.
+        """
+        pending = self.stake_withdrawals(token)
+        if not pending:
+            of = f" of {token}" if token is not None else ""
+            raise NothingToWithdraw(
+                f"nothing to withdraw: {self.address} has no pending stake withdrawal{of};"
+                " request one first"
+            )
+        now = self.chain_time()
+        ready = [r for r in pending if r.ready_at <= now]
+        if not ready:
+            first = min(pending, key=lambda r: r.ready_at)
+            message = too_early(
+                f"the cooldown of withdrawal request {first.request_id}", first.ready_at, now
+            )
+            raise TooEarly(message, ready_at=first.ready_at, now=now)
+        return [self.withdraw(r.request_id) for r in ready]
 
     def staked_value_wei(self, address: str | None = None) -> int:
         """Active stake over all tokens, in wei of ETH (``StakingVault.stakedValueOf``).
@@ -567,7 +709,7 @@ class ChainClient:
             The transaction.
 
         Raises:
-            TransactionReverted: ``InferenceLedgerNoPendingWithdrawal``.
+            NothingToWithdraw: No withdrawal is pending (``InferenceLedgerNoPendingWithdrawal``).
             ChainError: The node is unreachable.
         """
         return self._result(
@@ -581,8 +723,9 @@ class ChainClient:
             The transaction; ``value`` is the wei paid.
 
         Raises:
-            TransactionReverted: ``InferenceLedgerWithdrawalNotReady`` or
-                ``InferenceLedgerNoPendingWithdrawal``.
+            TooEarly: The delay has not passed (``InferenceLedgerWithdrawalNotReady``); the
+                message gives the time left and when it ends.
+            NothingToWithdraw: No withdrawal is pending (``InferenceLedgerNoPendingWithdrawal``).
             ChainError: The node is unreachable.
         """
         receipt = self._send("withdrawCredit", self.ledger.functions.withdrawCredit())
@@ -729,7 +872,7 @@ class ChainClient:
             The transaction; ``value`` is the wei claimed.
 
         Raises:
-            TransactionReverted: ``InferenceLedgerNothingToClaim``.
+            NothingToWithdraw: Nothing to claim (``InferenceLedgerNothingToClaim``).
             ChainError: The node is unreachable.
         """
         receipt = self._send("claim", self.ledger.functions.claim())

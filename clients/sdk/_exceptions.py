@@ -17,6 +17,8 @@ The tree::
     ├── TransportError                no answer: connection refused, timeout, protocol error
     ├── ChainError                    a JSON-RPC call failed
     │   └── TransactionReverted       a transaction reverted (custom error name and arguments)
+    │       ├── TooEarly              a cooldown or delay is still running: ``ready_at``, ``seconds_left``
+    │       └── NothingToWithdraw     no pending withdrawal, or no payout to claim
     ├── WalletError                   a key or keystore could not be loaded or used
     └── InvalidInput                  the caller's own arguments are wrong (nothing was sent)
 
@@ -48,11 +50,13 @@ __all__ = [
     "InsufficientStake",
     "InvalidInput",
     "NotFound",
+    "NothingToWithdraw",
     "Overloaded",
     "PaymentRequired",
     "RateLimited",
     "ServerError",
     "SignInRejected",
+    "TooEarly",
     "TransactionReverted",
     "TransportError",
     "TwoPMError",
@@ -210,6 +214,79 @@ class TransactionReverted(ChainError):
         super().__init__(message)
         self.error_name = error_name
         self.arguments = arguments
+
+
+def time_left(seconds: int) -> str:
+    """A wait as a person reads it: ``"2 h 13 min"``, ``"9 min 5 s"``, ``"40 s"``, ``"3 d 4 h"``.
+
+    Args:
+        seconds: The wait, in seconds (negative counts as 0).
+
+    Returns:
+        The two largest units, rounded down; a second unit of 0 is left out (``"1 h"``).
+    """
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    first = next((i for i, (n, _) in enumerate(units) if n), len(units) - 1)
+    largest, second = units[first], units[first + 1 : first + 2]
+    shown = [largest, *(u for u in second if u[0])]
+    return " ".join(f"{n} {unit}" for n, unit in shown)
+
+
+def utc_time(unix_s: int) -> str:
+    """A Unix time as ``"2026-12-06 17:02 UTC"``.
+
+    Args:
+        unix_s: Seconds since the Unix epoch.
+
+    Returns:
+        The minute it falls in, in UTC.
+    """
+    import datetime
+
+    when = datetime.datetime.fromtimestamp(unix_s, tz=datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class TooEarly(TransactionReverted):
+    """A withdrawal's cooldown or delay has not passed yet.
+
+    Raised for ``StakingVaultCooldownActive`` and ``InferenceLedgerWithdrawalNotReady``.
+
+    The message reads ``"<what> ends in 2 h 13 min (at 2026-12-06 17:02 UTC)"``, measured on
+    the chain's clock (the block the call was simulated in), not the local one.
+
+    Attributes:
+        ready_at: Unix time (s, chain clock) from which the call succeeds.
+        now: The chain's time (s) when it was refused.
+        seconds_left: ``ready_at - now``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        error_name: str | None = None,
+        arguments: tuple[Any, ...] = (),
+        *,
+        ready_at: int,
+        now: int,
+    ) -> None:
+        super().__init__(message, error_name, arguments)
+        self.ready_at = ready_at
+        self.now = now
+        self.seconds_left = max(0, ready_at - now)
+
+
+class NothingToWithdraw(TransactionReverted):
+    """Nothing is there to take: no pending withdrawal request, or no payout to claim.
+
+    Raised for ``StakingVaultAlreadyWithdrawn``, ``InferenceLedgerNoPendingWithdrawal``,
+    ``InferenceLedgerNothingToClaim``, and by ``ChainClient.complete_withdrawals`` when it
+    finds no pending request.
+    """
 
 
 class WalletError(TwoPMError):

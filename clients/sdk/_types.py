@@ -21,6 +21,7 @@ __all__ = [
     "ReceiptCheck",
     "ReceiptRecord",
     "SignedSpendingAuthorization",
+    "StakeWithdrawal",
     "Subnet",
 ]
 
@@ -446,3 +447,20 @@ class CreditState:
     withdrawal_ready_at: int
     spendable_wei: int
     claimable_wei: int
+
+
+@dataclass(frozen=True)
+class StakeWithdrawal:
+    """A StakingVault withdrawal request not paid out yet (``StakingVault.withdrawalRequest``).
+
+    Attributes:
+        request_id: The vault's request id (pass it to ``ChainClient.withdraw``).
+        token: EIP-55 address of the staked token.
+        shares: Share units requested (Lido shares for stETH, token units otherwise).
+        ready_at: Unix time (s, chain clock) the cooldown ends.
+    """
+
+    request_id: int
+    token: str
+    shares: int
+    ready_at: int

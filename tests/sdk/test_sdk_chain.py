@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from roles_support import earn_revenue
 
-from clients.sdk import ChainClient, ChainError, InvalidInput, TransactionReverted, Wallet
+from clients.sdk import (
+    ChainClient,
+    ChainError,
+    InvalidInput,
+    NothingToWithdraw,
+    TooEarly,
+    TransactionReverted,
+    Wallet,
+)
 from contracts import Anvil, Deployment
 from core.net import free_port
 
@@ -56,15 +66,22 @@ def test_a_withdrawal_stops_counting_at_once_and_pays_out_after_the_cooldown(
     request = chain.request_withdrawal("rETH", ETH)
     assert request.value == 1
     assert chain.staked_value_wei() == 0
-    with pytest.raises(TransactionReverted) as early:
+    with pytest.raises(TooEarly) as early:
         chain.withdraw(1)
     assert early.value.error_name == "StakingVaultCooldownActive"
     assert early.value.arguments[0] == 1
+    assert 3590 <= early.value.seconds_left <= 3600
+    assert re.match(
+        r"the cooldown of withdrawal request 1 ends in (1 h|59 min \d+ s)"
+        r" \(at \d{4}-\d\d-\d\d \d\d:\d\d UTC\)$",
+        str(early.value),
+    )
     anvil.increase_time(3601)
     assert chain.withdraw(1).value == ETH
     assert chain.token_balance("rETH") == ETH
-    with pytest.raises(TransactionReverted, match="StakingVaultAlreadyWithdrawn"):
+    with pytest.raises(NothingToWithdraw, match="request 1 was paid out already") as again:
         chain.withdraw(1)
+    assert again.value.error_name == "StakingVaultAlreadyWithdrawn"
 
 
 def test_withdrawing_more_shares_than_staked_reverts_with_the_vault_error(
@@ -123,9 +140,13 @@ def test_credit_is_deposited_and_withdrawn_after_the_delay(
     assert ready is not None and ready > time.time() - 60
     state = chain.credit()
     assert (state.pending_withdrawal_wei, state.withdrawal_ready_at) == (ETH // 4, ready)
-    with pytest.raises(TransactionReverted) as early:
+    with pytest.raises(TooEarly) as early:
         chain.withdraw_credit()
     assert early.value.error_name == "InferenceLedgerWithdrawalNotReady"
+    assert early.value.ready_at == ready and 590 <= early.value.seconds_left <= 600
+    assert re.match(
+        r"the credit withdrawal delay ends in (10 min|9 min \d+ s) \(at ", str(early.value)
+    )
     anvil.increase_time(601)
     before = anvil.w3.eth.get_balance(wallet.address)
     result = chain.withdraw_credit()
@@ -139,8 +160,11 @@ def test_a_credit_withdrawal_can_be_cancelled_once(chain: ChainClient) -> None:
     chain.request_credit_withdrawal(ETH)
     chain.cancel_credit_withdrawal()
     assert chain.credit().pending_withdrawal_wei == 0
-    with pytest.raises(TransactionReverted, match="InferenceLedgerNoPendingWithdrawal"):
+    with pytest.raises(NothingToWithdraw, match="no pending credit withdrawal") as none:
         chain.cancel_credit_withdrawal()
+    assert none.value.error_name == "InferenceLedgerNoPendingWithdrawal"
+    with pytest.raises(NothingToWithdraw, match=f"nothing to withdraw: {chain.address}"):
+        chain.withdraw_credit()
 
 
 def test_a_signed_spending_authorization_opens_spendable_credit(
@@ -187,7 +211,55 @@ def test_an_authorization_signed_by_another_wallet_is_refused(
 
 def test_claiming_with_nothing_to_claim_reverts(chain: ChainClient) -> None:
     assert chain.claimable_wei() == 0
-    with pytest.raises(TransactionReverted, match="InferenceLedgerNothingToClaim"):
+    with pytest.raises(
+        NothingToWithdraw, match=f"nothing to claim: {chain.address} has no"
+    ) as none:
+        chain.claim()
+    assert none.value.error_name == "InferenceLedgerNothingToClaim"
+
+
+def test_complete_withdrawals_pays_only_the_matured_requests_and_says_when_the_rest_mature(
+    chain: ChainClient, wallet: Wallet, mint: Mint, anvil: Anvil
+) -> None:
+    with pytest.raises(NothingToWithdraw, match="no pending stake withdrawal of rETH"):
+        chain.complete_withdrawals("rETH")
+    mint(wallet, "rETH", 3 * ETH)
+    chain.stake("rETH", 3 * ETH)
+    first = chain.request_withdrawal("rETH", ETH).value
+    with pytest.raises(TooEarly, match=f"request {first} ends in (1 h|59 min)") as early:
+        chain.complete_withdrawals("rETH")
+    assert early.value.ready_at == chain.stake_withdrawals("rETH")[0].ready_at > early.value.now
+    anvil.increase_time(1800)
+    second = chain.request_withdrawal("rETH", 2 * ETH).value
+    assert [r.request_id for r in chain.stake_withdrawals()] == [first, second]
+    assert chain.stake_withdrawals("wstETH") == []
+    anvil.increase_time(1801)
+    paid = chain.complete_withdrawals("rETH")
+    assert [p.value for p in paid] == [ETH]
+    assert [(r.request_id, r.shares) for r in chain.stake_withdrawals("rETH")] == [
+        (second, 2 * ETH)
+    ]
+    with pytest.raises(TooEarly, match=f"request {second} ends in (30 min|29 min)"):
+        chain.complete_withdrawals("rETH")
+    anvil.increase_time(1800)
+    assert [p.value for p in chain.complete_withdrawals()] == [2 * ETH]
+    assert chain.token_balance("rETH") == 3 * ETH
+    with pytest.raises(NothingToWithdraw):
+        chain.complete_withdrawals()
+
+
+def test_a_claim_pays_the_settled_revenue_once(
+    chain: ChainClient, wallet: Wallet, anvil: Anvil, deployment: Deployment
+) -> None:
+    earned = earn_revenue(anvil, deployment, wallet, 10**15)
+    assert earned == 10**15 * 95 // 100  # 5 % protocol fee; owner share + sole contributor
+    assert chain.claimable_wei() == earned
+    before = anvil.w3.eth.get_balance(wallet.address)
+    result = chain.claim()
+    assert result.value == earned
+    assert anvil.w3.eth.get_balance(wallet.address) > before
+    assert chain.claimable_wei() == 0
+    with pytest.raises(NothingToWithdraw, match="nothing to claim"):
         chain.claim()
 
 

@@ -50,6 +50,7 @@ def test_the_sdk_exports_exactly_its_public_names() -> None:
             "Me",
             "NewApiKey",
             "NotFound",
+            "NothingToWithdraw",
             "Overloaded",
             "PaymentRequired",
             "Prediction",
@@ -59,7 +60,9 @@ def test_the_sdk_exports_exactly_its_public_names() -> None:
             "ServerError",
             "SignInRejected",
             "SignedSpendingAuthorization",
+            "StakeWithdrawal",
             "Subnet",
+            "TooEarly",
             "TransactionReverted",
             "TransportError",
             "TwoPMError",
@@ -76,7 +79,7 @@ def test_the_sdk_exports_exactly_its_public_names() -> None:
 def test_every_sdk_error_is_a_twopm_error() -> None:
     errors = [getattr(sdk, n) for n in sdk.__all__ if n.endswith(("Error", "Required", "Limited"))]
     errors += [sdk.BadRequest, sdk.NotFound, sdk.Overloaded, sdk.InsufficientStake]
-    errors += [sdk.InvalidInput, sdk.TransactionReverted]
+    errors += [sdk.InvalidInput, sdk.TransactionReverted, sdk.TooEarly, sdk.NothingToWithdraw]
     assert all(issubclass(e, TwoPMError) for e in errors)
 
 
@@ -261,3 +264,28 @@ def test_no_httpx_error_escapes_the_async_client_untranslated(
     with pytest.raises(TransportError) as caught:
         asyncio.run(run())
     assert isinstance(caught.value.__cause__, httpx.HTTPError)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s"),
+        (40, "40 s"),
+        (60, "1 min"),
+        (545, "9 min 5 s"),
+        (3600, "1 h"),
+        (2 * 3600 + 13 * 60 + 59, "2 h 13 min"),
+        (3 * 86400 + 4 * 3600 + 7, "3 d 4 h"),
+        (-5, "0 s"),
+    ],
+)
+def test_a_wait_reads_in_its_two_largest_units(seconds: int, text: str) -> None:
+    from clients.sdk._exceptions import time_left
+
+    assert time_left(seconds) == text
+
+
+def test_a_time_is_shown_in_utc_to_the_minute() -> None:
+    from clients.sdk._exceptions import utc_time
+
+    assert utc_time(1_796_576_520) == "2026-12-06 17:02 UTC"
