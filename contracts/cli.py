@@ -21,8 +21,10 @@ from web3.providers.rpc import HTTPProvider
 
 from contracts._errors import ContractRevert
 from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
-from contracts.deploy import TOKEN_KIND, RateFeedConfig, deploy_all
+from contracts.deploy import NEW_FEED, TOKEN_KIND, Deployment, RateFeedConfig, deploy_all
+from contracts.tx import Transactor
 from core.cli import CliError
+from core.transactions import TransactionFailed
 
 #: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
@@ -71,11 +73,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=(
             "list an existing staking token (stETH, wstETH, rETH), optionally valued through a Chainlink-style "
             "rate feed (':feed=FEED', with optional ':max_age=SECONDS', ':min=N', ':max=N' in the feed's units; "
-            "bridged wstETH on Scroll needs one); without any --token, local stand-ins are deployed"
+            "bridged wstETH on Scroll needs one; ':feed=new[:answer=WEI]' deploys the WstETHRateFeed stand-in, "
+            "for Scroll Sepolia); without any --token, local stand-ins are deployed"
         ),
     )
     deploy.add_argument("--out", type=Path, default=Path(".state/chain/deployment.json"))
     deploy.set_defaults(handler=_deploy)
+
+    feed = commands.add_parser(
+        "feed", help="post a fresh answer to the deployment's WstETHRateFeed stand-in"
+    )
+    feed.add_argument("--rpc-url", default="http://127.0.0.1:8545")
+    feed_key = feed.add_mutually_exclusive_group(required=True)
+    feed_key.add_argument(
+        "--private-key-file", type=Path, help="file (mode 0600) holding the feed owner's key"
+    )
+    feed_key.add_argument(
+        "--dev-account", type=int, help="index of an anvil development account (local only)"
+    )
+    feed.add_argument("--deployment", type=Path, required=True, help="the deployment file")
+    feed.add_argument(
+        "--answer", type=int, required=True, help="stETH wei per 1e18 wstETH (18 decimals)"
+    )
+    feed.set_defaults(handler=_feed)
 
 
 def dev_private_key(index: int) -> str:
@@ -107,7 +127,7 @@ def read_private_key_file(path: Path) -> str:
     return text
 
 
-_FEED_OPTIONS = ("feed", "max_age", "min", "max")
+_FEED_OPTIONS = ("feed", "max_age", "min", "max", "answer")
 
 
 def parse_tokens(items: list[str]) -> tuple[dict[str, str], dict[str, RateFeedConfig]]:
@@ -139,24 +159,38 @@ def parse_tokens(items: list[str]) -> tuple[dict[str, str], dict[str, RateFeedCo
             if key not in _FEED_OPTIONS or not sep or key in values:
                 raise CliError(
                     f"--token {item!r}: unknown or repeated option {option!r}; "
-                    "expected feed=ADDRESS, max_age=SECONDS, min=N, max=N"
+                    "expected feed=ADDRESS|new, max_age=SECONDS, min=N, max=N, answer=WEI"
                 )
             values[key] = value
         if not values:
             continue
-        if "feed" not in values or not Web3.is_address(values["feed"]):
-            raise CliError(f"--token {item!r}: the options need feed=ADDRESS (a 0x address)")
+        new = values.get("feed") == NEW_FEED
+        if "feed" not in values or not (new or Web3.is_address(values["feed"])):
+            raise CliError(
+                f"--token {item!r}: the options need feed=ADDRESS (a 0x address) or feed=new"
+            )
+        if new and symbol != "wstETH":
+            raise CliError(f"--token {item!r}: feed=new deploys a wstETH/stETH stand-in only")
+        if "answer" in values and not new:
+            raise CliError(f"--token {item!r}: answer= is the first answer of feed=new only")
         if symbol == "stETH":
             raise CliError(f"--token {item!r}: stETH is valued by its shares, not through a feed")
         try:
             numbers = {k: int(v) for k, v in values.items() if k != "feed"}
         except ValueError:
-            raise CliError(f"--token {item!r}: max_age, min and max must be integers") from None
+            raise CliError(
+                f"--token {item!r}: max_age, min, max and answer must be integers"
+            ) from None
+        extra: dict[str, int] = {}
+        if "max_age" in numbers:
+            extra["max_age_s"] = numbers["max_age"]
+        if "answer" in numbers:
+            extra["initial_answer"] = numbers["answer"]
         feeds[symbol] = RateFeedConfig(
-            Web3.to_checksum_address(values["feed"]),
-            **({"max_age_s": numbers["max_age"]} if "max_age" in numbers else {}),
+            NEW_FEED if new else Web3.to_checksum_address(values["feed"]),
             min_answer=numbers.get("min"),
             max_answer=numbers.get("max"),
+            **extra,
         )
     return tokens, feeds
 
@@ -214,6 +248,32 @@ def _deploy(args: argparse.Namespace) -> int:
     for name, address in deployment.addresses.items():
         print(f"{name:16} {address}")
     print(f"deployment file: {args.out}")
+    return 0
+
+
+def _feed(args: argparse.Namespace) -> int:
+    w3 = _connect(args.rpc_url)
+    key = (
+        dev_private_key(args.dev_account)
+        if args.dev_account is not None
+        else read_private_key_file(args.private_key_file)
+    )
+    try:
+        deployment = Deployment.read(args.deployment, w3)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read the deployment file {args.deployment}: {exc}") from exc
+    if "WstETHRateFeed" not in deployment.addresses:
+        raise CliError(f"{args.deployment} has no WstETHRateFeed stand-in (deploy with feed=new)")
+    if args.answer <= 0:
+        raise CliError(f"--answer must be positive wei, not {args.answer}")
+    feed = deployment.contract("WstETHRateFeed")
+    try:
+        receipt = Transactor(w3, key).transact(feed.functions.setAnswer(args.answer))
+    except (ContractRevert, TransactionFailed) as exc:
+        raise CliError(f"the feed refused the answer: {exc}") from exc
+    round_id = int(feed.functions.latestRoundData().call()[0])
+    print(f"WstETHRateFeed {feed.address}: round {round_id}, answer {args.answer}")
+    print(f"transaction {receipt['transactionHash'].to_0x_hex()}")
     return 0
 
 

@@ -29,21 +29,29 @@ DEFAULT_FEED_MAX_AGE_S = 26 * 3600
 DEFAULT_FEED_BOUNDS = (1, 2)
 
 
+#: ``RateFeedConfig.feed`` value that deploys the ``WstETHRateFeed`` stand-in.
+NEW_FEED = "new"
+
+
 @dataclass(frozen=True)
 class RateFeedConfig:
     """How the StakingVault values a token through a Chainlink-style feed (``configureRateFeed``).
 
     Attributes:
-        feed: Address of an ``AggregatorV3Interface`` answering ETH (or stETH) per token.
+        feed: Address of an ``AggregatorV3Interface`` answering ETH (or stETH) per token, or
+            :data:`NEW_FEED` to deploy the ``WstETHRateFeed`` stand-in (owned by the deployer, who
+            must post a fresh answer within ``max_age_s``; Scroll Sepolia has no such feed).
         max_age_s: Oldest round accepted, seconds (1 .. 7 days); older rounds value the stake at 0.
         min_answer: Smallest accepted answer in the feed's units (its ``decimals()``); ``None``: 1 token.
         max_answer: Largest accepted answer in the feed's units; ``None``: 2 tokens.
+        initial_answer: First answer of a stand-in deployed for :data:`NEW_FEED` (18 decimals).
     """
 
     feed: str
     max_age_s: int = DEFAULT_FEED_MAX_AGE_S
     min_answer: int | None = None
     max_answer: int | None = None
+    initial_answer: int = LOCAL_RATES_WEI["MockWstETH"]
 
     def bounds(self, decimals: int) -> tuple[int, int]:
         """The (min, max) answer, defaults scaled to a feed with ``decimals`` decimals."""
@@ -228,6 +236,12 @@ def deploy_all(
     for symbol, config in feeds.items():
         if symbol not in listed:
             raise ValueError(f"a rate feed for {symbol!r}, which is not a listed staking token")
+        if config.feed == NEW_FEED:
+            stand_in = sender.deploy("WstETHRateFeed", deployer, config.initial_answer)
+            addresses["WstETHRateFeed"] = stand_in.address
+            feeds[symbol] = config = RateFeedConfig(
+                stand_in.address, config.max_age_s, config.min_answer, config.max_answer
+            )
         feed_address = Web3.to_checksum_address(config.feed)
         feed_contract = w3.eth.contract(
             address=feed_address, abi=load_artifact("WstETHRateFeed").abi

@@ -223,7 +223,9 @@ def test_chain_deploy_lists_existing_tokens_and_values_wsteth_through_its_feed(
         ("wstETH={w}:max_age=60", "the options need feed=ADDRESS"),
         ("wstETH={w}:feed={f}:colour=red", "unknown or repeated option 'colour=red'"),
         ("wstETH={w}:feed={f}:feed={f}", "unknown or repeated option"),
-        ("wstETH={w}:feed={f}:max_age=soon", "max_age, min and max must be integers"),
+        ("wstETH={w}:feed={f}:max_age=soon", "max_age, min, max and answer must be integers"),
+        ("rETH={w}:feed=new", "feed=new deploys a wstETH/stETH stand-in only"),
+        ("wstETH={w}:feed={f}:answer=5", "answer= is the first answer of feed=new only"),
         ("stETH={s}:feed={f}", "stETH is valued by its shares"),
         ("wstETH={w}:feed={s}", "not an AggregatorV3Interface feed"),
         (
@@ -248,3 +250,57 @@ def test_chain_deploy_refuses_bad_feed_options_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "d.json").exists()
+
+
+def test_feed_new_deploys_the_stand_in_and_twopm_chain_feed_keeps_it_fresh(
+    tmp_path, anvil, deployment
+):
+    a = deployment.addresses
+    out = tmp_path / "sepolia.json"
+    result = run(
+        "chain", "deploy", "--rpc-url", anvil.rpc_url, "--dev-account", "4",
+        "--token", f"wstETH={a['MockWstETH']}:feed=new:answer=1230000000000000000",
+        "--out", str(out),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sepolia = Deployment.read(out, anvil.w3)
+    feed_address = sepolia.addresses["WstETHRateFeed"]
+    assert sepolia.rate_feeds == {"wstETH": feed_address} and feed_address != a["WstETHRateFeed"]
+    feed = sepolia.contract("WstETHRateFeed")
+    assert feed.functions.owner().call() == anvil.accounts[4].address
+    vault = sepolia.contract("StakingVault")
+    assert vault.functions.rateOf(a["MockWstETH"]).call() == 123 * 10**16
+    result = run(
+        "chain", "feed", "--rpc-url", anvil.rpc_url, "--dev-account", "4",
+        "--deployment", str(out), "--answer", "1240000000000000000",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "round 2, answer 1240000000000000000" in result.stdout
+    assert vault.functions.rateOf(a["MockWstETH"]).call() == 124 * 10**16
+    # another key does not own the stand-in; a bad answer or a deployment without it is refused
+    for args, message in [
+        (["--dev-account", "5", "--answer", "1"], "the feed refused the answer"),
+        (["--dev-account", "4", "--answer", "0"], "--answer must be positive"),
+    ]:
+        result = run(
+            "chain", "feed", "--rpc-url", anvil.rpc_url, "--deployment", str(out), *args,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    bare = tmp_path / "bare.json"
+    bare.write_text(out.read_text().replace('"WstETHRateFeed"', '"Other"'))
+    result = run(
+        "chain", "feed", "--rpc-url", anvil.rpc_url, "--dev-account", "4",
+        "--deployment", str(bare), "--answer", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1 and "has no WstETHRateFeed" in result.stderr
+    result = run(
+        "chain", "feed", "--rpc-url", anvil.rpc_url, "--dev-account", "4",
+        "--deployment", str(tmp_path / "missing.json"), "--answer", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1 and "cannot read the deployment file" in result.stderr
