@@ -1,4 +1,4 @@
-"""A wallet user's way out of the contracts: ``twopm stake TOKEN --withdraw``, ``twopm credit withdraw``, ``twopm claim``.
+"""Roles' own commands: a wallet user's ``twopm stake TOKEN --withdraw``, ``twopm credit withdraw``, ``twopm claim``; a model owner's ``twopm subnet transfer|accept|owner``.
 
 Each has two steps where the contract has a wait:
 
@@ -14,12 +14,18 @@ Too early, each refuses with the time left on the chain's clock ("the cooldown o
 ends in 2 h 13 min (at 2026-12-06 17:02 UTC)"); with nothing to take, with one line saying so. Every
 line names the address the command acts for, chosen by the wallet flag (``--dev-user``,
 ``--keystore``, ``--key-file``) as in :mod:`clients.commands`; these commands need no session.
+
+A subnet changes hands in two steps (``SubnetRegistry``'s own): ``twopm subnet transfer --subnet N
+--to 0x…`` by its owner proposes, ``twopm subnet accept --subnet N`` by the proposed address takes
+it; until then the old owner keeps it and may propose someone else instead.
 """
 
 from __future__ import annotations
 
 import argparse
 from decimal import Decimal
+
+from eth_utils import is_address, to_checksum_address
 
 from clients import commands
 from clients.commands import (
@@ -37,7 +43,7 @@ from clients.sdk import NothingToWithdraw, TooEarly, Wallet
 from clients.sdk._chain import too_early
 from core.cli import CliError
 
-__all__ = ["register_claim", "register_credit", "register_stake"]
+__all__ = ["register_claim", "register_credit", "register_stake", "register_subnet"]
 
 _TOKENS = ["stETH", "wstETH", "rETH"]
 
@@ -109,6 +115,35 @@ def register_claim(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(p)
     p.set_defaults(handler=_claim)
+
+
+def register_subnet(subparsers: argparse._SubParsersAction) -> None:
+    """``twopm subnet transfer|accept|owner``: two-step ownership of a subnet.
+
+    Args:
+        subparsers: the ``twopm`` sub-command registry.
+    """
+    p = subparsers.add_parser(
+        "subnet",
+        help="hand a subnet to another owner in two steps (transfer, then accept)",
+        description="`twopm subnet transfer --subnet N --to 0x…` (by the owner) proposes a new"
+        " owner; `twopm subnet accept --subnet N` (by that address) completes the transfer;"
+        " `twopm subnet owner --subnet N` shows the owner and any pending transfer.",
+    )
+    actions = p.add_subparsers(dest="subnet_action", metavar="ACTION", required=True)
+    t = actions.add_parser("transfer", help="propose a new owner (you must own the subnet)")
+    t.add_argument("--subnet", type=int, required=True, help="subnet id")
+    t.add_argument("--to", required=True, help="the proposed owner's 0x address")
+    _common(t)
+    t.set_defaults(handler=_subnet_transfer)
+    a = actions.add_parser("accept", help="accept a transfer proposed to you")
+    a.add_argument("--subnet", type=int, required=True, help="subnet id")
+    _common(a)
+    a.set_defaults(handler=_subnet_accept)
+    o = actions.add_parser("owner", help="show the owner and any pending transfer")
+    o.add_argument("--subnet", type=int, required=True, help="subnet id")
+    _common(o)
+    o.set_defaults(handler=_subnet_owner)
 
 
 # ----------------------------------------------------------------- handlers
@@ -266,4 +301,52 @@ def _claim(args: argparse.Namespace) -> int:
         except NothingToWithdraw as exc:
             raise _refusal(wallet, exc) from exc
     print(f"{wallet.address} claimed {_eth(result.value)} in {result.tx_hash}")
+    return 0
+
+
+def _subnet_transfer(args: argparse.Namespace) -> int:
+    if not is_address(args.to) or int(args.to, 16) == 0:
+        raise CliError(f"--to {args.to!r} is not a non-zero 0x address")
+    network = _network(args)
+    wallet = _wallet(args, network)
+    chain = _chain(args, network, wallet)
+    with _translated():
+        owner, _pending = chain.subnet_owner(args.subnet)
+        if owner != wallet.address:
+            raise CliError(f"{wallet.address} does not own subnet {args.subnet}; {owner} does")
+        result = chain.transfer_subnet_ownership(args.subnet, args.to)
+    to = to_checksum_address(args.to)
+    print(
+        f"{wallet.address} proposed {to} as the owner of subnet {args.subnet} in {result.tx_hash};"
+        f" it becomes theirs when they run `twopm subnet accept --subnet {args.subnet}`"
+    )
+    return 0
+
+
+def _subnet_accept(args: argparse.Namespace) -> int:
+    network = _network(args)
+    wallet = _wallet(args, network)
+    chain = _chain(args, network, wallet)
+    with _translated():
+        owner, pending = chain.subnet_owner(args.subnet)
+        if owner == wallet.address:
+            raise CliError(f"{wallet.address} owns subnet {args.subnet} already")
+        if pending != wallet.address:
+            to = f"to {pending}" if pending else "to anyone"
+            raise CliError(
+                f"{wallet.address}: no transfer of subnet {args.subnet} to you is pending"
+                f" (its owner {owner} has proposed it {to})"
+            )
+        result = chain.accept_subnet_ownership(args.subnet)
+    print(f"{wallet.address} now owns subnet {args.subnet} (from {owner}) in {result.tx_hash}")
+    return 0
+
+
+def _subnet_owner(args: argparse.Namespace) -> int:
+    network = _network(args)
+    chain = _chain(args, network, None)
+    with _translated():
+        owner, pending = chain.subnet_owner(args.subnet)
+    waiting = f"; transfer to {pending} pending" if pending else ""
+    print(f"subnet {args.subnet} is owned by {owner}{waiting}")
     return 0

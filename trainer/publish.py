@@ -1,8 +1,10 @@
-"""Publish a trained bundle as a subnet model version in `SubnetRegistry`, through the signer.
+"""Publish a trained bundle as a subnet model version in `SubnetRegistry`, from the owner's wallet or the signer.
 
-The operator key lives only in the signer; this module builds the calls, the signer signs
-them (its policy allows `createSubnet` and `publishModel`), and the `Transactor` broadcasts
-and waits. Contributors are the nodes' operator addresses (each must be registered
+A model owner publishes from their own wallet (``--keystore FILE`` or ``--key-file FILE``): the
+subnet is created by, and belongs to, that address, which receives the owner share of its revenue;
+the operator keeps only the protocol fee. For an operator-run subnet the operator key lives only
+in the signer; this module builds the calls, the signer signs them (its policy allows
+`createSubnet` and `publishModel`), and the `Transactor` broadcasts and waits. Contributors are the nodes' operator addresses (each must be registered
 in `NodeRegistry`) with shares in proportion to their rows, in basis points that sum to
 exactly 10000 (largest-remainder apportionment, every contributor at least 1 bp).
 """
@@ -21,6 +23,7 @@ from core.cli import CliError
 __all__ = [
     "PublishError",
     "PublishResult",
+    "WalletTransactor",
     "add_publish_parser",
     "contributor_shares",
     "publish_bundle",
@@ -135,7 +138,8 @@ def publish_bundle(
 
     Args:
         deployment: `contracts.deploy.Deployment` with a web3 client attached.
-        transactor: `signer.client.Transactor` (the operator, through the signer).
+        transactor: `signer.client.Transactor` (the operator, through the signer), or a
+            :class:`WalletTransactor` (the model owner's own key).
         bundle: a verified :class:`trainer.bundle.ModelBundle`.
         artifact_uri: where gateways fetch the bundle (e.g. `file:///…/<sha256>`).
         subnet_id: an existing subnet to update; None creates one named `subnet_name`.
@@ -148,8 +152,8 @@ def publish_bundle(
         The result.
 
     Raises:
-        PublishError: unregistered contributors, a subnet the operator does not own, or
-            missing arguments.
+        PublishError: unregistered contributors, a subnet the publishing address does not
+            own, or missing arguments.
     """
     registry = deployment.contract("SubnetRegistry")
     nodes = deployment.contract("NodeRegistry")
@@ -176,9 +180,8 @@ def publish_bundle(
     else:
         owner = registry.functions.subnetOf(int(subnet_id)).call()[0]
         if str(owner).lower() != str(operator).lower():
-            raise PublishError(
-                f"subnet {subnet_id} is owned by {owner}, not the operator {operator}"
-            )
+            who = "you," if isinstance(transactor, WalletTransactor) else "the operator"
+            raise PublishError(f"subnet {subnet_id} is owned by {owner}, not {who} {operator}")
     schema = bytes.fromhex(bundle.card["feature_schema_sha256"])
     receipt = transactor.transact(
         registry.functions.publishModel(
@@ -198,6 +201,47 @@ def publish_bundle(
     return PublishResult(int(subnet_id), version, created, contributors, shares, tx_hashes)
 
 
+class WalletTransactor:
+    """A model owner's own key as the publishing transactor (no signer in between).
+
+    It offers what :func:`publish_bundle` uses of `signer.client.Transactor`: ``address`` and
+    ``transact(call, idempotency_key=...)``. The idempotency key is the signer's; a wallet has
+    none, so a repeat publication is stopped by the chain instead (a second ``publishModel`` of
+    the same bundle makes a new version).
+
+    Args:
+        w3: web3 client of the chain.
+        private_key: The owner's 0x-hex private key.
+    """
+
+    def __init__(self, w3: Any, private_key: str) -> None:
+        from contracts import Transactor
+
+        self._tx = Transactor(w3, private_key)
+
+    @property
+    def address(self) -> str:
+        """The owner's EIP-55 address."""
+        return str(self._tx.address)
+
+    def transact(self, call: Any, *, idempotency_key: str | None = None) -> Any:
+        """Simulate, sign and send ``call``; wait for its receipt.
+
+        Args:
+            call: A bound contract call.
+            idempotency_key: Ignored (see the class).
+
+        Returns:
+            The mined receipt.
+
+        Raises:
+            contracts.ContractRevert: The call would revert (decoded custom error).
+            contracts.TransactionFailed: It was mined but failed.
+        """
+        del idempotency_key
+        return self._tx.transact(call)
+
+
 def add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add `twopm publish`.
 
@@ -206,10 +250,17 @@ def add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
     """
     p = subparsers.add_parser(
         "publish",
-        help="publish a model bundle to SubnetRegistry through the signer",
-        description="Verify the bundle, check every contributor in NodeRegistry, then have "
-        "the signer sign createSubnet (unless --subnet-id) and publishModel.",
+        help="publish a model bundle to SubnetRegistry from your wallet or through the signer",
+        description="Verify the bundle, check every contributor in NodeRegistry, then send "
+        "createSubnet (unless --subnet-id) and publishModel from the model owner's wallet "
+        "(--keystore or --key-file: the subnet is yours), or have the operator's signer sign "
+        "them (an operator-run subnet).",
     )
+    wallet = p.add_argument_group("model owner's wallet (instead of the signer)")
+    key = wallet.add_mutually_exclusive_group()
+    key.add_argument("--keystore", type=Path, help="your encrypted keystore (JSON v3)")
+    key.add_argument("--key-file", type=Path, help="file (mode 0600) holding your hex private key")
+    wallet.add_argument("--password-file", type=Path, help="keystore password file (else a prompt)")
     p.add_argument("--bundle", required=True, help="bundle directory (or model store + --sha256)")
     p.add_argument("--sha256", help="expected bundle sha256 (hex)")
     p.add_argument(
@@ -248,7 +299,25 @@ _STACK_FLAGS = {
 }
 
 
-def _from_stack(args: argparse.Namespace) -> Path | None:
+def _own_wallet(args: argparse.Namespace) -> Any:
+    """The model owner's wallet when ``--keystore`` or ``--key-file`` names one, else None."""
+    keystore = getattr(args, "keystore", None)
+    key_file = getattr(args, "key_file", None)
+    if keystore is None and key_file is None:
+        return None
+    from clients.sdk import TwoPMError, Wallet
+
+    try:
+        if keystore is not None:
+            return Wallet.from_keystore(
+                keystore, password_file=getattr(args, "password_file", None)
+            )
+        return Wallet.from_key_file(Path(str(key_file)))
+    except TwoPMError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+
+
+def _from_stack(args: argparse.Namespace, *, signer: bool = True) -> Path | None:
     """Fill the network flags left unset from ``--stack``; return the gateway's model store."""
     store: Path | None = None
     if args.stack is not None:
@@ -281,7 +350,8 @@ def _from_stack(args: argparse.Namespace) -> Path | None:
             stack = {}
         if isinstance(stack, dict) and stack.get("rpc_url") == args.rpc_url:
             store = Path(stack["model_store"]) if stack.get("model_store") else None
-    missing = [flag for name, flag in _STACK_FLAGS.items() if not getattr(args, name, None)]
+    needed = _STACK_FLAGS if signer else {k: _STACK_FLAGS[k] for k in ("rpc_url", "deployment")}
+    missing = [flag for name, flag in needed.items() if not getattr(args, name, None)]
     if missing:
         raise CliError(
             f"missing {', '.join(missing)}: give them, or --stack FILE of `twopm up` for a local stack"
@@ -345,11 +415,13 @@ def check_gateway_can_load(artifact_uri: str, model_store: Path | None) -> None:
 def _publish(args: argparse.Namespace) -> int:
     from web3 import Web3
 
+    from contracts import ContractRevert
     from contracts.deploy import Deployment
     from signer import ClientError, SignerClient, SignerRefused, SignerUnavailable, Transactor
     from trainer.bundle import BundleError, load_bundle
 
-    model_store = _from_stack(args)
+    wallet = _own_wallet(args)
+    model_store = _from_stack(args, signer=wallet is None)
     try:
         bundle = load_bundle(args.bundle, args.sha256)
     except BundleError as exc:
@@ -374,37 +446,59 @@ def _publish(args: argparse.Namespace) -> int:
         raise CliError("give --subnet-id to update a subnet, or --name to create one")
     if not 0 <= args.owner_share_bps <= TOTAL_BPS or args.price_wei < 0 or args.min_stake_wei < 0:
         raise CliError("--owner-share-bps must be in [0, 10000]; prices and stakes >= 0")
-    try:
-        client = SignerClient.from_secret_file(
-            args.signer_url, args.signer_caller, Path(args.signer_secret_file)
+
+    def publish(transactor: Any) -> PublishResult:
+        return publish_bundle(
+            deployment=deployment,
+            transactor=transactor,
+            bundle=bundle,
+            artifact_uri=uri,
+            subnet_id=args.subnet_id,
+            subnet_name=args.name,
+            price_per_request_wei=args.price_wei,
+            min_stake_wei=args.min_stake_wei,
+            owner_share_bps=args.owner_share_bps,
         )
-    except ClientError as exc:
-        raise CliError(str(exc)) from None
+
     try:
-        with client:
-            result = publish_bundle(
-                deployment=deployment,
-                transactor=Transactor(w3, client),
-                bundle=bundle,
-                artifact_uri=uri,
-                subnet_id=args.subnet_id,
-                subnet_name=args.name,
-                price_per_request_wei=args.price_wei,
-                min_stake_wei=args.min_stake_wei,
-                owner_share_bps=args.owner_share_bps,
-            )
+        if wallet is not None:
+            balance_wei = int(w3.eth.get_balance(wallet.address))
+            if balance_wei == 0:
+                raise CliError(
+                    f"{wallet.address} holds no ETH to pay the gas of publishing; fund it first"
+                )
+            result = publish(WalletTransactor(w3, wallet._private_key_hex()))
+            publisher = wallet.address
+        else:
+            try:
+                client = SignerClient.from_secret_file(
+                    args.signer_url, args.signer_caller, Path(args.signer_secret_file)
+                )
+            except ClientError as exc:
+                raise CliError(str(exc)) from None
+            with client:
+                transactor = Transactor(w3, client)
+                result = publish(transactor)
+                publisher = str(transactor.address)
+    except CliError:
+        raise
     except PublishError as exc:
         raise CliError(str(exc)) from None
     except (SignerRefused, SignerUnavailable, ClientError) as exc:
         raise CliError(f"signer: {exc}") from None
-    except Exception as exc:  # chain errors: reverts, failed estimation, timeouts
-        raise CliError(f"publication failed: {exc}") from None
+    except ContractRevert as exc:
+        raise CliError(
+            f"publication refused by the chain: {exc.name}{tuple(exc.arguments)}"
+        ) from None
+    except Exception as exc:  # chain errors: failed estimation, timeouts
+        raise CliError(f"publication failed: {str(exc).splitlines()[0]}") from None
     print(
         json.dumps(
             {
                 "subnet_id": result.subnet_id,
                 "version": result.version,
                 "created": result.created,
+                "owner": publisher,
                 "model_hash": "0x" + bundle.sha256,
                 "contributors": result.contributors,
                 "shares_bps": result.shares_bps,

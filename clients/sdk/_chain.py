@@ -135,6 +135,16 @@ def _reverted(what: str, name: str, arguments: tuple[Any, ...]) -> TransactionRe
         return NothingToWithdraw(
             f"nothing to withdraw: {arguments[0]} has no pending credit withdrawal", name, arguments
         )
+    if name == "SubnetRegistryNotSubnetOwner":
+        return TransactionReverted(
+            f"{arguments[1]} does not own subnet {arguments[0]}", name, arguments
+        )
+    if name == "SubnetRegistryNotPendingOwner":
+        return TransactionReverted(
+            f"no transfer of subnet {arguments[0]} to {arguments[1]} is pending", name, arguments
+        )
+    if name == "SubnetRegistryUnknownSubnet":
+        return TransactionReverted(f"there is no subnet {arguments[0]}", name, arguments)
     if name == "InferenceLedgerNothingToClaim":
         return NothingToWithdraw(
             f"nothing to claim: {arguments[0]} has no payouts", name, arguments
@@ -877,6 +887,76 @@ class ChainClient:
         """
         receipt = self._send("claim", self.ledger.functions.claim())
         return self._result(receipt, self._event_value(self.ledger, "Claimed", receipt, "amount"))
+
+    # ------------------------------------------------------------------ subnet ownership
+
+    def _registry(self) -> Contract:
+        if "SubnetRegistry" not in self.addresses:
+            raise InvalidInput("a SubnetRegistry address is required for subnet ownership")
+        return self.w3.eth.contract(
+            address=self.addresses["SubnetRegistry"], abi=load_artifact("SubnetRegistry").abi
+        )
+
+    def subnet_owner(self, subnet_id: int) -> tuple[str, str | None]:
+        """Who owns a subnet, and to whom a transfer is pending.
+
+        Args:
+            subnet_id: The subnet (ids start at 1).
+
+        Returns:
+            ``(owner, pending_owner)``, EIP-55; ``pending_owner`` None when no transfer waits.
+
+        Raises:
+            TransactionReverted: ``SubnetRegistryUnknownSubnet``.
+            InvalidInput: No SubnetRegistry address.
+            ChainError: The node is unreachable.
+        """
+        f = self._registry().functions
+        with _chain_errors("reading the subnet's owner"):
+            owner = str(f.subnetOf(subnet_id).call()[0])
+            pending = str(f.pendingOwnerOf(subnet_id).call())
+        none = int(pending, 16) == 0
+        return to_checksum_address(owner), None if none else to_checksum_address(pending)
+
+    def transfer_subnet_ownership(self, subnet_id: int, new_owner: str) -> TxResult:
+        """Propose ``new_owner`` for a subnet the wallet owns (step 1 of 2; replaces a proposal).
+
+        Args:
+            subnet_id: The subnet.
+            new_owner: The proposed owner's address; it must call
+                :meth:`accept_subnet_ownership`.
+
+        Returns:
+            The transaction.
+
+        Raises:
+            InvalidInput: Malformed or zero address, or no wallet.
+            TransactionReverted: ``SubnetRegistryNotSubnetOwner`` or
+                ``SubnetRegistryUnknownSubnet``.
+            ChainError: The node is unreachable.
+        """
+        who = self._who(new_owner)
+        if int(who, 16) == 0:
+            raise InvalidInput("the new owner cannot be the zero address")
+        call = self._registry().functions.transferSubnetOwnership(subnet_id, who)
+        return self._result(self._send("transferSubnetOwnership", call))
+
+    def accept_subnet_ownership(self, subnet_id: int) -> TxResult:
+        """Take over a subnet whose transfer to the wallet is pending (step 2 of 2).
+
+        Args:
+            subnet_id: The subnet.
+
+        Returns:
+            The transaction.
+
+        Raises:
+            TransactionReverted: ``SubnetRegistryNotPendingOwner`` or
+                ``SubnetRegistryUnknownSubnet``.
+            ChainError: The node is unreachable.
+        """
+        call = self._registry().functions.acceptSubnetOwnership(subnet_id)
+        return self._result(self._send("acceptSubnetOwnership", call))
 
     def batch_root(self, batch_id: int) -> bytes:
         """The receipts root of a recorded batch.

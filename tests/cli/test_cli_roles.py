@@ -204,3 +204,59 @@ def test_without_a_wallet_flag_the_commands_say_which_to_give(
         twopm(*args, *flags[:2], cwd=tmp_path),
         "no wallet: give --keystore, --key-file, or --dev-user",
     )
+
+
+def test_a_subnet_changes_hands_in_two_steps_and_each_wrong_step_is_refused(
+    tmp_path: Path, anvil: Anvil, deployment: Deployment, user: Wallet, flags: list[str]
+) -> None:
+    from contracts import Transactor
+
+    reg = deployment.contract("SubnetRegistry")
+    Transactor(anvil.w3, user._private_key_hex()).transact(
+        reg.functions.createSubnet("handed-over", 1, 0, 0)
+    )
+    n = str(reg.functions.subnetCount().call())
+    heir = Wallet.create()
+    anvil.w3.provider.make_request("anvil_setBalance", [heir.address, hex(10**18)])  # type: ignore[arg-type]
+    heir_key = tmp_path / "heir.key"
+    heir_key.write_text(heir._private_key_hex())
+    heir_key.chmod(0o600)
+    as_heir = [*flags[:2], "--key-file", str(heir_key)]
+    a, b = user.address, heir.address
+
+    line = twopm("subnet", "owner", "--subnet", n, *flags[:2], cwd=tmp_path).stdout.strip()
+    assert line == f"subnet {n} is owned by {a}"
+    refused(
+        twopm("subnet", "accept", "--subnet", n, *as_heir, cwd=tmp_path),
+        rf"{b}: no transfer of subnet {n} to you is pending \(its owner {a} has proposed it to anyone\)",
+    )
+    refused(
+        twopm("subnet", "transfer", "--subnet", n, "--to", a, *as_heir, cwd=tmp_path),
+        f"{b} does not own subnet {n}; {a} does",
+    )
+    refused(
+        twopm("subnet", "transfer", "--subnet", n, "--to", "0x12", *flags, cwd=tmp_path),
+        "--to '0x12' is not a non-zero 0x address",
+    )
+    refused(
+        twopm("subnet", "transfer", "--subnet", "9999", "--to", b, *flags, cwd=tmp_path),
+        "there is no subnet 9999",
+    )
+    line = ok(
+        twopm("subnet", "transfer", "--subnet", n, "--to", b.lower(), *flags, cwd=tmp_path), a
+    )
+    assert f"proposed {b} as the owner of subnet {n} in 0x" in line
+    assert f"`twopm subnet accept --subnet {n}`" in line
+    line = twopm("subnet", "owner", "--subnet", n, *flags[:2], cwd=tmp_path).stdout.strip()
+    assert line == f"subnet {n} is owned by {a}; transfer to {b} pending"
+    refused(
+        twopm("subnet", "accept", "--subnet", n, *flags, cwd=tmp_path),
+        f"{a} owns subnet {n} already",
+    )
+    line = ok(twopm("subnet", "accept", "--subnet", n, *as_heir, cwd=tmp_path), b)
+    assert f"now owns subnet {n} (from {a}) in 0x" in line
+    assert reg.functions.subnetOf(int(n)).call()[0] == b
+    refused(
+        twopm("subnet", "transfer", "--subnet", n, "--to", b, *flags, cwd=tmp_path),
+        f"{a} does not own subnet {n}; {b} does",
+    )

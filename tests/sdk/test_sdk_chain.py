@@ -325,3 +325,31 @@ def test_a_json_rpc_error_reads_as_the_nodes_own_message(
         chain._read("a call", lambda: chain.w3.eth.call(call))  # type: ignore[arg-type]
     message = str(caught.value)
     assert message.startswith("a call failed: the node answered: ") and "{" not in message
+
+
+def test_subnet_ownership_moves_only_when_the_proposed_owner_accepts(
+    chain: ChainClient, wallet: Wallet, anvil: Anvil, deployment: Deployment
+) -> None:
+    from contracts import Transactor
+
+    reg = deployment.contract("SubnetRegistry")
+    Transactor(anvil.w3, wallet._private_key_hex()).transact(
+        reg.functions.createSubnet("s", 1, 0, 0)
+    )
+    n = int(reg.functions.subnetCount().call())
+    heir = Wallet.create()
+    anvil.w3.provider.make_request("anvil_setBalance", [heir.address, hex(10**18)])  # type: ignore[arg-type]
+    theirs = ChainClient.connect(anvil.rpc_url, deployment.addresses, heir)
+    with pytest.raises(TransactionReverted, match=f"no transfer of subnet {n} to {heir.address}"):
+        theirs.accept_subnet_ownership(n)
+    with pytest.raises(TransactionReverted, match=f"{heir.address} does not own subnet {n}") as no:
+        theirs.transfer_subnet_ownership(n, heir.address)
+    assert no.value.error_name == "SubnetRegistryNotSubnetOwner"
+    with pytest.raises(InvalidInput, match="zero address"):
+        chain.transfer_subnet_ownership(n, "0x" + "00" * 20)
+    chain.transfer_subnet_ownership(n, heir.address)
+    assert chain.subnet_owner(n) == (wallet.address, heir.address)
+    theirs.accept_subnet_ownership(n)
+    assert chain.subnet_owner(n) == (heir.address, None)
+    with pytest.raises(TransactionReverted, match="there is no subnet 999"):
+        chain.subnet_owner(999)

@@ -316,3 +316,92 @@ def test_publish_by_flags_to_the_local_stack_still_checks_its_gateways_model_sto
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CliError, match="loads bundles only from its model store"):
         _publish(_publish_args(operator_chain, anvil, written, name="by-flags"))
+
+
+def _own_key_file(anvil: Anvil, tmp_path: Path, *, funded: bool = True) -> tuple[str, Path]:
+    from clients.sdk import Wallet
+
+    wallet = Wallet.create()
+    if funded:
+        anvil.w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**19)])  # type: ignore[arg-type]
+    key = tmp_path / f"{wallet.address}.key"
+    key.write_text(wallet._private_key_hex())
+    key.chmod(0o600)
+    return wallet.address, key
+
+
+def _registered(anvil: Anvil, deployment: Deployment) -> None:
+    nodes = deployment.contract("NodeRegistry")
+    for idx in (5, 6, 7):
+        if not nodes.functions.isRegistered(anvil.accounts[idx].address).call():
+            _register(anvil, deployment, idx)
+
+
+def test_a_model_owner_publishes_from_their_own_wallet_and_owns_the_subnet(
+    operator_chain: dict[str, Any],
+    written: WrittenBundle,
+    anvil: Anvil,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    from trainer.publish import _publish
+
+    dep = operator_chain["deployment"]
+    _registered(anvil, dep)
+    owner, key = _own_key_file(anvil, tmp_path)
+    no_signer = {"signer_url": None, "signer_caller": None, "signer_secret_file": None}
+    args = _publish_args(operator_chain, anvil, written, key_file=key, name="mine", **no_signer)
+    assert _publish(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["owner"] == owner and out["created"] and out["version"] == 1
+    reg = dep.contract("SubnetRegistry")
+    assert reg.functions.subnetOf(out["subnet_id"]).call()[0] == owner
+    # the next version of the same subnet, from the same wallet
+    args = _publish_args(
+        operator_chain, anvil, written, key_file=key, subnet_id=out["subnet_id"], **no_signer
+    )
+    assert _publish(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["subnet_id"], again["version"], again["created"]) == (out["subnet_id"], 2, False)
+
+
+def test_a_model_owner_cannot_publish_to_a_subnet_that_is_not_theirs(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from trainer.publish import _publish
+
+    dep = operator_chain["deployment"]
+    _registered(anvil, dep)
+    reg = dep.contract("SubnetRegistry")
+    tx = reg.functions.createSubnet("not-yours", 1, 0, 0).transact(
+        {"from": anvil.accounts[8].address}
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    foreign = reg.functions.subnetCount().call()
+    owner, key = _own_key_file(anvil, tmp_path)
+    args = _publish_args(operator_chain, anvil, written, key_file=key, subnet_id=foreign)
+    with pytest.raises(CliError, match=rf"subnet {foreign} is owned by .*, not you, {owner}"):
+        _publish(args)
+
+
+def test_a_model_owner_without_eth_for_gas_is_told_before_anything_is_sent(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from trainer.publish import _publish
+
+    owner, key = _own_key_file(anvil, tmp_path, funded=False)
+    args = _publish_args(operator_chain, anvil, written, key_file=key, signer_url=None)
+    with pytest.raises(CliError, match=f"{owner} holds no ETH to pay the gas"):
+        _publish(args)
+
+
+def test_a_model_owner_with_a_key_file_others_can_read_is_refused(
+    operator_chain: dict[str, Any], written: WrittenBundle, anvil: Anvil, tmp_path: Path
+) -> None:
+    from trainer.publish import _publish
+
+    _owner, key = _own_key_file(anvil, tmp_path)
+    key.chmod(0o644)
+    args = _publish_args(operator_chain, anvil, written, key_file=key)
+    with pytest.raises(CliError, match="0644"):
+        _publish(args)
