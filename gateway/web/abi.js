@@ -15,9 +15,17 @@ export const SELECTORS = Object.freeze({
   "StakingVault.stake(address token,uint256 amount)": "0xadc9772e",
   "StakingVault.requestWithdrawal(address token,uint256 shares)": "0xda95ebf7",
   "StakingVault.stakeOf(address account,address token)": "0xce4cb876",
+  "StakingVault.withdraw(uint256 requestId)": "0x2e1a7d4d",
+  "StakingVault.withdrawalRequest(uint256 requestId)": "0x5209cb98",
+  "StakingVault.withdrawalRequestCount()": "0x19e44e32",
   "InferenceLedger.deposit()": "0xd0e30db0",
   "InferenceLedger.authorizationOf(address user)": "0xcc90b6bb",
   "InferenceLedger.spentOf(address user)": "0x8ea91f7a",
+  "InferenceLedger.requestCreditWithdrawal(uint256 amount)": "0xfddf09a5",
+  "InferenceLedger.withdrawCredit()": "0xc36f3874",
+  "InferenceLedger.pendingWithdrawalOf(address user)": "0x194ad7bb",
+  "InferenceLedger.claimableOf(address account)": "0x8903ab9d",
+  "InferenceLedger.claim()": "0x4e71d92d",
   "InferenceLedger.verifyReceipt(uint256 batchId,(bytes32,address,uint256,bytes32,bytes32,bytes32,uint256,uint64) receipt,bytes32[] proof)":
     "0x542e23fa",
 });
@@ -29,12 +37,21 @@ export const ERRORS = Object.freeze({
   "StakingVault.StakingVaultInsufficientStake(address account,address token,uint256 staked,uint256 requested)":
     "0xb7f60d37",
   "StakingVault.SafeERC20FailedOperation(address token)": "0x5274afe7",
+  "StakingVault.StakingVaultCooldownActive(uint256 requestId,uint64 readyAt,uint256 timestamp)":
+    "0x99e38d34",
+  "StakingVault.StakingVaultAlreadyWithdrawn(uint256 requestId)": "0x86e688ef",
   "InferenceLedger.InferenceLedgerZeroAmount()": "0xa50b3fc2",
   "InferenceLedger.InferenceLedgerStaleNonce(address user,uint64 nonce,uint64 currentNonce)":
     "0xbe44d892",
   "InferenceLedger.InferenceLedgerInvalidSignature(address user)": "0x67c68419",
   "InferenceLedger.InferenceLedgerAuthorizationExpired(address user,uint64 expiry)": "0x7f36b5a6",
   "InferenceLedger.InferenceLedgerUnknownBatch(uint256 batchId)": "0x54f16ded",
+  "InferenceLedger.InferenceLedgerWithdrawalNotReady(address user,uint64 readyAt,uint256 timestamp)":
+    "0x6d17bc97",
+  "InferenceLedger.InferenceLedgerNoPendingWithdrawal(address user)": "0x937b1804",
+  "InferenceLedger.InferenceLedgerNothingToClaim(address account)": "0x5fb891a2",
+  "InferenceLedger.InferenceLedgerInsufficientCredit(address user,uint256 balance,uint256 amount)":
+    "0xf1bb6a0a",
   "MockStETH.MockStETHInsufficientBalance(address account,uint256 balance,uint256 needed)":
     "0x1e887fd0",
   "MockStETH.MockStETHInsufficientAllowance(address owner,address spender,uint256 allowance,uint256 needed)":

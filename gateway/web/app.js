@@ -1,5 +1,6 @@
 // The 2PM page for wallet users: sign in with Ethereum, then stake, deposit credit, sign the
-// spending cap, manage API keys and check receipts on chain. It talks to the gateway's JSON
+// spending cap, manage API keys and check receipts on chain; withdraw stake after the cooldown,
+// withdraw credit after the delay and claim payouts, each showing the time left. It talks to the gateway's JSON
 // API (same origin, session cookie) and to the chain only through the EIP-1193 wallet
 // (window.ethereum): reads are eth_call, writes are eth_sendTransaction signed in the wallet.
 
@@ -13,6 +14,9 @@ const RECEIPT_TIMEOUT_MS = 180_000;
 // The gateway caches chain reads for a few seconds and drops them when it sees the logs;
 // after a transaction the account is read again at these delays.
 const REFRESH_AFTER_TX_MS = [0, 1500, 4000];
+// The withdrawal requests the stake screen scans, newest first (requests of all accounts share
+// one counter in the vault).
+const WITHDRAWAL_SCAN = 64;
 
 const state = {
   config: null, // GET /v1/config
@@ -68,6 +72,12 @@ const ERROR_HINTS = {
   ERC20InsufficientAllowance: "The vault's allowance is too low; approve again.",
   InferenceLedgerStaleNonce: "A newer spending cap exists already; reload and sign again.",
   InferenceLedgerUnknownBatch: "That batch is not recorded on this chain.",
+  InferenceLedgerInsufficientCredit: "You have less credit than that.",
+  InferenceLedgerNoPendingWithdrawal: "Nothing to withdraw: request a credit withdrawal first.",
+  InferenceLedgerNothingToClaim: "Nothing to claim: no payouts are credited to you.",
+  StakingVaultAlreadyWithdrawn: "Nothing to withdraw: that request was paid out already.",
+  StakingVaultCooldownActive: "The cooldown has not ended yet.",
+  InferenceLedgerWithdrawalNotReady: "The credit withdrawal delay has not ended yet.",
 };
 
 /** The wallet's or the chain's error as one line for the user. */
@@ -155,6 +165,26 @@ function when(unixSeconds) {
   return new Date(Number(unixSeconds) * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
 }
 
+/** A wait as a person reads it, its two largest units: "2 h 13 min", "9 min 5 s", "40 s". */
+function timeLeft(seconds) {
+  let rest = Math.max(0, Number(seconds));
+  const units = [];
+  for (const [size, name] of [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]]) {
+    units.push([Math.floor(rest / size), name]);
+    rest %= size;
+  }
+  let first = units.findIndex(([n]) => n > 0);
+  if (first < 0) first = units.length - 1;
+  const shown = [units[first], ...units.slice(first + 1, first + 2).filter(([n]) => n > 0)];
+  return shown.map(([n, name]) => `${n} ${name}`).join(" ");
+}
+
+/** "ends in 2 h 13 min (at 2026-12-06 17:02 UTC)", or null when the time has come. */
+function endsIn(readyAt, now) {
+  if (BigInt(readyAt) <= BigInt(now)) return null;
+  return `ends in ${timeLeft(Number(BigInt(readyAt) - BigInt(now)))} (at ${when(readyAt)})`;
+}
+
 function short(hex) {
   return `${hex.slice(0, 10)}…${hex.slice(-6)}`;
 }
@@ -218,6 +248,12 @@ function signedInAccount() {
   return state.account;
 }
 
+/** The latest block's timestamp: the clock the cooldown and the delay are measured on. */
+async function chainTime() {
+  const block = await wallet("eth_getBlockByNumber", ["latest", false]);
+  return BigInt(block.timestamp);
+}
+
 async function read(to, key, args = []) {
   return words(await wallet("eth_call", [{ to, data: calldata(key, args) }, "latest"]));
 }
@@ -272,6 +308,7 @@ function show(screen) {
   $("tabs").hidden = !signedIn;
   $("signout").hidden = !signedIn;
   if (target === "stake") action($("stake-button"), refreshTokenPosition);
+  if (target === "credit") action($("claim"), refreshCreditPosition);
   if (target === "keys") action($("key-create"), refreshKeys);
 }
 
@@ -406,6 +443,72 @@ async function refreshTokenPosition() {
   );
   $("token-balance").textContent = `${formatUnits(balance)} ${token.symbol}`;
   $("token-staked").textContent = `${formatUnits(valueWei)} ETH of ${token.symbol}`;
+  await refreshWithdrawals();
+}
+
+/** The account's pending withdrawal requests among the newest WITHDRAWAL_SCAN, oldest first. */
+async function pendingWithdrawals(account) {
+  const vault = state.config.contracts.StakingVault;
+  const [count] = await read(vault, "StakingVault.withdrawalRequestCount()");
+  const found = [];
+  for (let id = count; id >= 1n && id > count - BigInt(WITHDRAWAL_SCAN); id--) {
+    const [who, token, readyAt, withdrawn, shares] = await read(
+      vault,
+      "StakingVault.withdrawalRequest(uint256 requestId)",
+      [id],
+    );
+    if (withdrawn === 0n && BigInt(who) === BigInt(account)) {
+      found.unshift({ id, token: "0x" + token.toString(16).padStart(40, "0"), readyAt, shares });
+    }
+  }
+  return found;
+}
+
+function symbolOf(address) {
+  const token = state.config.tokens.find((t) => BigInt(t.address) === BigInt(address));
+  return token ? token.symbol : short(address);
+}
+
+async function refreshWithdrawals() {
+  const account = signedInAccount();
+  const [requests, now] = await Promise.all([pendingWithdrawals(account), chainTime()]);
+  const body = $("withdrawals-body");
+  body.replaceChildren();
+  for (const r of requests) {
+    const wait = endsIn(r.readyAt, now);
+    const button = el("button", { type: "button", id: `withdraw-request-${r.id}` }, "Withdraw");
+    button.addEventListener("click", () => action(button, () => completeWithdrawal(r.id)));
+    body.append(
+      el(
+        "tr",
+        { "data-request": String(r.id) },
+        el("td", {}, String(r.id)),
+        el("td", {}, symbolOf(r.token)),
+        el("td", {}, formatUnits(r.shares)),
+        el("td", { class: "cooldown" }, wait ? wait : "over: ready to withdraw"),
+        el("td", {}, button),
+      ),
+    );
+  }
+  $("withdrawals").hidden = requests.length === 0;
+  $("withdrawals-none").hidden = requests.length > 0;
+}
+
+async function completeWithdrawal(id) {
+  const account = signedInAccount();
+  const vault = state.config.contracts.StakingVault;
+  const [who, , readyAt, withdrawn] = await read(vault, "StakingVault.withdrawalRequest(uint256 requestId)", [
+    id,
+  ]);
+  if (BigInt(who) !== BigInt(account) || withdrawn !== 0n) {
+    await refreshWithdrawals();
+    throw new UserError(`Nothing to withdraw: request ${id} is not pending for ${account}.`);
+  }
+  const wait = endsIn(readyAt, await chainTime());
+  if (wait) throw new UserError(`The cooldown of withdrawal request ${id} ${wait}.`);
+  await send(`Withdraw request ${id}`, vault, calldata("StakingVault.withdraw(uint256 requestId)", [id]));
+  await refreshTokenPosition();
+  refreshAfterTx();
 }
 
 async function stake() {
@@ -464,6 +567,57 @@ async function requestWithdrawal() {
 }
 
 // ------------------------------------------------------------------------------ credit
+
+async function refreshCreditPosition() {
+  const account = signedInAccount();
+  const ledger = state.config.contracts.InferenceLedger;
+  const [[amount, readyAt], [claimable], now] = await Promise.all([
+    read(ledger, "InferenceLedger.pendingWithdrawalOf(address user)", [account]),
+    read(ledger, "InferenceLedger.claimableOf(address account)", [account]),
+    chainTime(),
+  ]);
+  const wait = amount > 0n ? endsIn(readyAt, now) : null;
+  $("credit-pending").textContent =
+    amount === 0n ? "none" : `${eth(amount)}; the delay ${wait ? wait : "is over: ready to withdraw"}`;
+  $("claimable").textContent = eth(claimable);
+}
+
+async function requestCreditWithdrawal() {
+  const amount = amountFrom("credit-withdraw-amount");
+  signedInAccount();
+  await send(
+    `Request withdrawal of ${formatUnits(amount)} ETH of credit`,
+    state.config.contracts.InferenceLedger,
+    calldata("InferenceLedger.requestCreditWithdrawal(uint256 amount)", [amount]),
+  );
+  $("credit-withdraw-amount").value = "";
+  await refreshCreditPosition();
+  refreshAfterTx();
+}
+
+async function withdrawCredit() {
+  const account = signedInAccount();
+  const ledger = state.config.contracts.InferenceLedger;
+  const [amount, readyAt] = await read(ledger, "InferenceLedger.pendingWithdrawalOf(address user)", [account]);
+  if (amount === 0n) {
+    throw new UserError(`Nothing to withdraw: ${account} has no pending credit withdrawal; request one first.`);
+  }
+  const wait = endsIn(readyAt, await chainTime());
+  if (wait) throw new UserError(`The credit withdrawal delay ${wait}.`);
+  await send(`Withdraw ${formatUnits(amount)} ETH of credit`, ledger, calldata("InferenceLedger.withdrawCredit()"));
+  await refreshCreditPosition();
+  refreshAfterTx();
+}
+
+async function claim() {
+  const account = signedInAccount();
+  const ledger = state.config.contracts.InferenceLedger;
+  const [claimable] = await read(ledger, "InferenceLedger.claimableOf(address account)", [account]);
+  if (claimable === 0n) throw new UserError(`Nothing to claim: no payouts are credited to ${account}.`);
+  await send(`Claim ${eth(claimable)}`, ledger, calldata("InferenceLedger.claim()"));
+  await refreshCreditPosition();
+  refreshAfterTx();
+}
 
 async function deposit() {
   const amount = amountFrom("deposit-amount");
@@ -659,6 +813,11 @@ function wire() {
   $("stake-token").addEventListener("change", () => action($("stake-button"), refreshTokenPosition));
   onSubmit("stake-form", "stake-button", stake);
   onSubmit("withdraw-form", "withdraw-button", requestWithdrawal);
+  onSubmit("credit-withdraw-form", "credit-withdraw-request", requestCreditWithdrawal);
+  $("credit-withdraw-complete").addEventListener("click", () =>
+    action($("credit-withdraw-complete"), withdrawCredit),
+  );
+  $("claim").addEventListener("click", () => action($("claim"), claim));
   onSubmit("deposit-form", "deposit-button", deposit);
   onSubmit("cap-form", "cap-button", signCap);
   onSubmit("key-form", "key-create", createKey);

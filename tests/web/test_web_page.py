@@ -329,8 +329,10 @@ def test_bad_amounts_are_refused_before_the_wallet_is_asked(
     signed_in: tuple[Page, WalletBridge], amount: str, message: str
 ) -> None:
     page, wallet = signed_in
-    before = len(wallet.calls)
     go(page, "credit")
+    # the credit screen reads the pending withdrawal and the payouts when shown; let that finish
+    expect(page.locator("#claim")).not_to_have_attribute("aria-busy", "true")
+    before = len(wallet.calls)
     page.fill("#deposit-amount", amount)
     page.click("#deposit-button")
     wait_for_error(page, "Amount: " + message)

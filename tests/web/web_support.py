@@ -37,6 +37,7 @@ FORWARDED = frozenset(
     {
         "eth_chainId", "eth_call", "eth_estimateGas", "eth_blockNumber", "eth_getBalance",
         "eth_getTransactionReceipt", "eth_getTransactionByHash", "eth_sendTransaction",
+        "eth_getBlockByNumber",
         "personal_sign", "eth_signTypedData_v4",
     }
 )  # fmt: skip
