@@ -115,6 +115,20 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
     chain.stake("stETH", STAKE_WEI)
     staked = chain.staked_value_wei()
     checks.add("stake counted in wei of ETH", staked >= STAKE_WEI - 1, f"{staked / 1e18:.3f} ETH")
+    # wstETH as on Scroll: a test token anyone may mint, valued through the rate feed stand-in
+    wsteth = stack.deployment.contract("MockWstETH")
+    feed = stack.deployment.contract("WstETHRateFeed")
+    wsteth_wei = STAKE_WEI // 10
+    Transactor(w3, user_key).transact(wsteth.functions.mint(wallet.address, wsteth_wei))
+    chain.stake("wstETH", wsteth_wei)
+    answer = int(feed.functions.latestRoundData().call()[1])
+    with_wsteth = chain.staked_value_wei()
+    expected = staked + wsteth_wei * answer // 10**18
+    checks.add(
+        "wstETH valued through WstETHRateFeed (as on Scroll)",
+        with_wsteth == expected,
+        f"{wsteth_wei / 1e18:.3f} wstETH at {answer / 1e18:.4f} = {(with_wsteth - staked) / 1e18:.4f} ETH",
+    )
     chain.deposit(CREDIT_WEI)
 
     gateway = GatewayClient(stack.gateway_url)
