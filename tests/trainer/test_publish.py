@@ -405,3 +405,34 @@ def test_a_model_owner_with_a_key_file_others_can_read_is_refused(
     args = _publish_args(operator_chain, anvil, written, key_file=key)
     with pytest.raises(CliError, match="0644"):
         _publish(args)
+
+
+def test_a_model_owner_hands_the_subnet_over_and_only_the_new_owner_publishes_next(
+    operator_chain: dict[str, Any],
+    written: WrittenBundle,
+    anvil: Anvil,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    from clients.sdk import ChainClient, Wallet
+    from trainer.publish import _publish
+
+    dep = operator_chain["deployment"]
+    _registered(anvil, dep)
+    owner, owner_key = _own_key_file(anvil, tmp_path)
+    heir, heir_key = _own_key_file(anvil, tmp_path)
+    no_signer = {"signer_url": None, "signer_caller": None, "signer_secret_file": None}
+    assert _publish(_publish_args(operator_chain, anvil, written, key_file=owner_key, name="handed", **no_signer)) == 0  # fmt: skip
+    subnet = json.loads(capsys.readouterr().out)["subnet_id"]
+    by_owner = ChainClient.from_deployment(dep, Wallet.from_key_file(owner_key), w3=anvil.w3)
+    by_heir = ChainClient.from_deployment(dep, Wallet.from_key_file(heir_key), w3=anvil.w3)
+    by_owner.transfer_subnet_ownership(subnet, heir)
+    # proposed, not yet accepted: the old owner still publishes, the heir cannot
+    with pytest.raises(CliError, match=rf"owned by {owner}, not you, {heir}"):
+        _publish(_publish_args(operator_chain, anvil, written, key_file=heir_key, subnet_id=subnet, **no_signer))  # fmt: skip
+    by_heir.accept_subnet_ownership(subnet)
+    with pytest.raises(CliError, match=rf"owned by {heir}, not you, {owner}"):
+        _publish(_publish_args(operator_chain, anvil, written, key_file=owner_key, subnet_id=subnet, **no_signer))  # fmt: skip
+    assert _publish(_publish_args(operator_chain, anvil, written, key_file=heir_key, subnet_id=subnet, **no_signer)) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert (out["owner"], out["version"]) == (heir, 2)
