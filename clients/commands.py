@@ -30,7 +30,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from rich.console import Console
 
-from clients.sdk import ChainClient, GatewayClient, TwoPMError, Wallet
+from clients.sdk import ChainClient, GatewayClient, ProvenPrediction, TwoPMError, Wallet
 from core.cli import CliError
 
 DEFAULT_STACK = Path(".state/up/stack.json")
@@ -144,6 +144,12 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
         "--encrypted", action="store_true", help="encrypt the features (the gateway sees nothing)"
     )
     p.add_argument("--layout", choices=["row", "coeff", "column"], help="force a CKKS layout")
+    p.add_argument(
+        "--prove",
+        action="store_true",
+        help="ask a zk proof of each row's logit and check it on chain against the model version's "
+        "verifier (one request per row, each billed at the gateway's proof price)",
+    )
     p.add_argument("--out", type=Path, help="write the probabilities as CSV here (default: stdout)")
     _common(p)
     p.set_defaults(handler=_predict)
@@ -562,6 +568,10 @@ def _predict(args: argparse.Namespace) -> int:
         if missing:
             raise CliError(f"{args.csv} lacks the subnet's features: {', '.join(missing)}")
         rows = [{n: r[n] for n in names} for r in rows]
+        if args.prove:
+            if args.encrypted:
+                raise CliError("--prove proves plaintext predictions; drop --encrypted")
+            return _predict_proven(args, network, console, address, gateway, subnet, names, rows)
         if args.encrypted:
             result = _with_status(
                 console,
@@ -584,6 +594,59 @@ def _predict(args: argparse.Namespace) -> int:
     console.print(
         f"{address} predicted {len(rows)} rows via {result.layout};"
         f" receipts: {', '.join(result.receipt_ids)}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _predict_proven(
+    args: argparse.Namespace,
+    network: Network,
+    console: Console,
+    address: str | None,
+    gateway: GatewayClient,
+    subnet: Any,
+    names: list[str],
+    rows: list[dict[str, Any]],
+) -> int:
+    """``twopm predict --prove``: one proven request per row, each proof checked on chain."""
+    chain = _chain(args, network, None)
+    results: list[tuple[ProvenPrediction, bool]] = []
+    for i, row in enumerate(rows):
+
+        def ask(row: dict[str, Any] = row) -> ProvenPrediction:
+            return gateway.predict_proven(subnet, row)
+
+        proven = _with_status(console, f"proving row {i + 1} of {len(rows)}", ask)
+        with _translated():
+            ok = chain.verify_prediction_proof(subnet.id, proven, [float(row[n]) for n in names])
+        results.append((proven, ok))
+    out = args.out.open("w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["row", "probability", "proven_logit", "verified_on_chain", "receipt"])
+        for i, (proven, ok) in enumerate(results):
+            writer.writerow(
+                [
+                    i,
+                    f"{proven.probability:.12g}",
+                    f"{proven.proven_logit:.12g}",
+                    ok,
+                    proven.receipt_id,
+                ]
+            )
+    finally:
+        if args.out:
+            out.close()
+    failed = [i for i, (_, ok) in enumerate(results) if not ok]
+    if failed:
+        raise CliError(
+            f"the proofs of rows {', '.join(map(str, failed))} do not verify against the model "
+            f"version's verifier on chain"
+        )
+    console.print(
+        f"{address} predicted {len(rows)} rows with proofs; every proof verified on chain by "
+        f"{results[0][0].verifier}",
         soft_wrap=True,
     )
     return 0

@@ -28,7 +28,12 @@ from rich.table import Table
 from contracts import Transactor
 from core.cli import CliError
 from core.proc import ProcessError
+from gateway import GatewaySettings
 from stack.up import HOLDERS, Stack, start_stack, stop_on_signals
+
+#: Rows a proven prediction is billed as (the gateway's ``proof_price_rows``; ``twopm up`` keeps
+#: the default).
+PROOF_PRICE_ROWS = GatewaySettings.proof_price_rows
 
 LOGIT_TOLERANCE = 1e-4
 STAKE_WEI = 2 * 10**17
@@ -191,6 +196,12 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
             accuracy = float(np.mean((plain.probabilities >= 0.5) == (data.y == 1)))
             receipt_ids[sid] = [*plain.receipt_ids, *column.receipt_ids, *single.receipt_ids]
             billed_rows[sid] = 3 * len(rows)
+            proof_entry, proof_receipt = _prove_one(
+                gateway, chain, w3, user_key, sid, rows[0], list(data.feature_names), checks
+            )
+            if proof_receipt:
+                receipt_ids[sid].append(proof_receipt)
+                billed_rows[sid] += PROOF_PRICE_ROWS
             summary["subnets"].append(
                 {
                     "id": sid,
@@ -207,6 +218,7 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
                         single_layout: error_single,
                     },
                     "rows": len(rows),
+                    "proof": proof_entry,
                     "requests_billed": billed_rows[sid],
                     "receipts": len(receipt_ids[sid]),
                 }
@@ -279,6 +291,58 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
     return summary
 
 
+def _prove_one(
+    gateway: Any,
+    chain: Any,
+    w3: Any,
+    user_key: str,
+    sid: int,
+    row: dict[str, float],
+    feature_names: list[str],
+    checks: Checks,
+) -> tuple[dict[str, Any], str | None]:
+    """Prove one row's logit, check it on chain twice (a call, then a transaction for its gas)."""
+    from clients.sdk import Overloaded
+    from zk import check_on_chain
+
+    deadline = time.monotonic() + 600  # the gateway makes its proving keys at start (cached)
+    while True:
+        try:
+            proven = gateway.predict_proven(sid, row)
+            break
+        except Overloaded:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    features = [float(row[n]) for n in feature_names]
+    verified = chain.verify_prediction_proof(sid, proven, features)
+    measured = check_on_chain(
+        w3, proven.verifier, proven.proof, proven.instances, sender=Transactor(w3, user_key)
+    )
+    flipped = bytearray(proven.proof)
+    flipped[7] ^= 0x01
+    tampered = check_on_chain(w3, proven.verifier, bytes(flipped), proven.instances)
+    checks.add(
+        f"subnet {sid}: a proven prediction verifies on chain",
+        verified and measured.verified,
+        f"{proven.proving_s:.2f} s to prove, {measured.gas:,} gas to verify",
+    )
+    checks.add(
+        f"subnet {sid}: a proof with one bit flipped is refused on chain",
+        not tampered.verified,
+        "verifyProof returned false",
+    )
+    entry = {
+        "proving_s": round(proven.proving_s, 4),
+        "proof_bytes": len(proven.proof),
+        "verify_gas": measured.gas,
+        "verified_on_chain": bool(verified and measured.verified),
+        "verifier": proven.verifier,
+        "proven_logit_error": abs(proven.proven_logit - proven.logit),
+    }
+    return entry, proven.receipt_id
+
+
 def _cap_left(me: Any) -> int:
     return int(me.cap_left_wei or 0)
 
@@ -313,6 +377,8 @@ def _print_summary(console: Console, summary: dict[str, Any], checks: Checks) ->
             "billed",
             "proven",
             "gas",
+            "zk prove s",
+            "zk verify gas",
             "claimed wei",
         ):
             table.add_column(column, justify="right")
@@ -326,6 +392,8 @@ def _print_summary(console: Console, summary: dict[str, Any], checks: Checks) ->
                 str(s["requests_billed"]),
                 f"{s.get('receipts_proven', 0)}/{s['receipts']}",
                 f"{s.get('recording_gas', 0):,}",
+                f"{(s.get('proof') or {}).get('proving_s', math.nan):.2f}",
+                f"{(s.get('proof') or {}).get('verify_gas') or 0:,}",
                 f"{sum(s.get('payouts_claimed_wei', {}).values()):,}",
             )
         console.print(table)

@@ -136,6 +136,7 @@ def start_stack(
     from trainer.bundle import load_bundle
     from trainer.deployment import train_locally
     from trainer.publish import publish_bundle
+    from zk import record_model_verifier
 
     # The fee cap including Scroll's L1 data fee: 0.1 ETH per transaction, L1 inputs up to 10 times the
     # local oracle's (contracts.scroll.LOCAL_L1_FEE_PARAMS).
@@ -250,6 +251,17 @@ def start_stack(
                 price_per_request_wei=int(spec["price_wei"]),
                 min_stake_wei=int(spec["min_stake_wei"]),
             )
+            # Proofs of inference: the version's verifier, deployed (by the deployer: it holds no
+            # rights) and recorded by the owner through the signer. Development keys: local only.
+            verifier, commitment = record_model_verifier(
+                deployment=deployment,
+                deployer=Transactor(w3, accounts[DEPLOYER].private_key),
+                owner=operator,
+                subnet_id=published.subnet_id,
+                version=published.version,
+                weights=[float(c) for c in bundle.coef],
+                intercept=float(bundle.intercept),
+            )
             subnets.append(
                 {
                     "id": published.subnet_id,
@@ -261,6 +273,9 @@ def start_stack(
                     "min_stake_wei": spec["min_stake_wei"],
                     "contributors": published.contributors,
                     "shares_bps": published.shares_bps,
+                    "model_version": published.version,
+                    "verifier": verifier,
+                    "model_commitment": "0x" + commitment.to_bytes(32, "big").hex(),
                     "training": {
                         "wall_s": result.get("wall_s"),
                         "round_trips": result.get("round_trips"),

@@ -15,6 +15,7 @@ from zk._chain import (
     check_on_chain,
     deploy_model_verifier,
     model_verifier_of,
+    record_model_verifier,
 )
 from zk._fixed import (
     FIELD_MODULUS,
@@ -78,6 +79,7 @@ __all__ = [
     "from_field",
     "model_commitment",
     "model_verifier_of",
+    "record_model_verifier",
     "to_field",
     "verifier_contract_name",
 ]

@@ -121,3 +121,56 @@ def model_verifier_of(deployment: Any, subnet_id: int, version: int) -> tuple[st
 def groth16_abi(n_features: int) -> list[dict[str, Any]]:
     """ABI of ``LogitGroth16Verifier<F>`` (for tests and tools that call it directly)."""
     return list(load_artifact(verifier_contract_name(n_features)).abi)
+
+
+def record_model_verifier(
+    *,
+    deployment: Any,
+    deployer: Any,
+    owner: Any,
+    subnet_id: int,
+    version: int,
+    weights: Sequence[float],
+    intercept: float,
+    keys_dir: Any = None,
+) -> tuple[str, int]:
+    """Make a published model version provable: deploy its verifier and record it in SubnetRegistry.
+
+    Computes the version's parameter commitment with the circuit, deploys a ``LogitProofVerifier``
+    bound to it (paid by ``deployer``, who gains no rights), then has the subnet owner call
+    ``SubnetRegistry.setModelVerifier``.
+
+    Args:
+        deployment: ``contracts.Deployment`` (with ``LogitGroth16Verifier<F>``: local chains only).
+        deployer: ``contracts.Transactor`` paying for the verifier.
+        owner: The subnet owner's transactor: ``contracts.Transactor`` or the signer's
+            ``signer.Transactor`` (whose ``transact`` takes an ``idempotency_key``).
+        subnet_id: The subnet.
+        version: The published version.
+        weights: The version's coefficients, shape (F,), in feature order.
+        intercept: Its intercept.
+        keys_dir: Cache of the circuit keys (``zk.default_cache_dir()`` when None).
+
+    Returns:
+        ``(verifier address, model commitment)``.
+
+    Raises:
+        KeyError: No Groth16 verifier for F features in the deployment.
+        zk.SetupError: The circuit keys could not be made.
+        zk.FixedPointRangeError: A parameter is outside the fixed-point range.
+    """
+    from zk._prover import model_commitment
+    from zk._setup import ensure_keys
+
+    n_features = len(weights)
+    if verifier_contract_name(n_features) not in deployment.addresses:
+        raise KeyError(f"no Groth16 verifier for {n_features} features in this deployment")
+    commitment = model_commitment(ensure_keys(n_features, keys_dir), weights, intercept)
+    verifier = deploy_model_verifier(deployer, deployment, n_features, commitment)
+    registry = deployment.contract("SubnetRegistry")
+    call = registry.functions.setModelVerifier(int(subnet_id), int(version), verifier, commitment)
+    try:
+        owner.transact(call, idempotency_key=f"zk-verifier-{subnet_id}-{version}")
+    except TypeError:  # a plain contracts.Transactor takes no idempotency key
+        owner.transact(call)
+    return verifier, commitment

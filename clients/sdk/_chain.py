@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +28,24 @@ from clients.sdk._exceptions import (
     time_left,
     utc_time,
 )
-from clients.sdk._types import CreditState, SignedSpendingAuthorization, StakeWithdrawal
+from clients.sdk._types import (
+    CreditState,
+    ProvenPrediction,
+    SignedSpendingAuthorization,
+    StakeWithdrawal,
+)
 from clients.sdk._wallet import Wallet
 from contracts import ContractRevert, TransactionFailed, Transactor, load_artifact, would_revert
 from contracts.deploy import LOCAL_TOKENS, TOKEN_KIND, Deployment
 from contracts.eip712 import spending_authorization
 from contracts.merkle import Receipt
+from zk import (
+    VERIFY_CALL_GAS,
+    VERIFY_PROOF_ABI,
+    FixedPointRangeError,
+    encode_features,
+    to_field,
+)
 
 __all__ = ["LOCAL_CHAIN_IDS", "ChainClient", "TxResult"]
 
@@ -992,3 +1004,59 @@ class ChainClient:
         """
         call = self.ledger.functions.verifyReceipt(batch_id, receipt.as_tuple(), proof)
         return bool(self._read("verifying a receipt", call.call))
+
+    def verify_prediction_proof(
+        self,
+        subnet_id: int,
+        proven: ProvenPrediction,
+        features: Sequence[float],
+        *,
+        gas: int = VERIFY_CALL_GAS,
+    ) -> bool:
+        """Whether a proven prediction is what the registered model version computes for ``features``.
+
+        Everything comes from the chain, not the gateway: the version's verifier and commitment are
+        read from ``SubnetRegistry.modelVerifierOf``; the proof's instances must carry that
+        commitment and exactly the fixed-point encoding of ``features``; then the verifier's
+        ``verifyProof(proof, instances)`` is called with at most ``gas`` gas.
+
+        Args:
+            subnet_id: The subnet.
+            proven: What :meth:`GatewayClient.predict_proven` returned.
+            features: The row sent, shape (n_features,), in the subnet's feature order.
+            gas: Gas limit of the verifying call.
+
+        Returns:
+            True only when every check passes.
+
+        Raises:
+            InvalidInput: No SubnetRegistry address is known.
+            ChainError: The node is unreachable.
+        """
+        if "SubnetRegistry" not in self.addresses:
+            raise InvalidInput("a SubnetRegistry address is required to check proofs")
+        registry = self.w3.eth.contract(
+            address=self.addresses["SubnetRegistry"], abi=load_artifact("SubnetRegistry").abi
+        )
+        read = registry.functions.modelVerifierOf(int(subnet_id), int(proven.model_version)).call
+        verifier, commitment = self._read("reading the model's verifier", read)
+        if int(verifier, 16) == 0 or to_checksum_address(verifier) != to_checksum_address(
+            proven.verifier
+        ):
+            return False
+        try:
+            encoded = [to_field(v) for v in encode_features(features)]
+        except FixedPointRangeError:
+            return False
+        if (
+            len(proven.instances) != len(encoded) + 2
+            or proven.instances[1] != int(commitment)
+            or list(proven.instances[2:]) != encoded
+        ):
+            return False
+        contract = self.w3.eth.contract(address=to_checksum_address(verifier), abi=VERIFY_PROOF_ABI)
+        call = contract.functions.verifyProof(proven.proof, list(proven.instances))
+        try:
+            return bool(call.call({"gas": gas}))
+        except (ContractLogicError, Web3RPCError, ValueError):
+            return False

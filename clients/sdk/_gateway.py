@@ -55,6 +55,7 @@ from clients.sdk._types import (
     Me,
     NewApiKey,
     Prediction,
+    ProvenPrediction,
     ReceiptCheck,
     ReceiptRecord,
     SignedSpendingAuthorization,
@@ -322,6 +323,32 @@ class _Protocol:
             raise ServerError(response.status_code, "Unexpected response", detail)
         receipt_id = response.headers.get(RECEIPT_HEADER) or data.get("receipt_id")
         return Prediction(probabilities, logit_array, (receipt_id,) if receipt_id else (), "plain")
+
+    def _predict_proven(
+        self, subnet: int | Subnet, row: Mapping[str, float]
+    ) -> _Flow[ProvenPrediction]:
+        subnet_id = _subnet_id(subnet)
+        path = f"/v1/subnets/{subnet_id}/predict?proof=true"
+        response = yield _Call("POST", path, json={"rows": [dict(row)]})
+        data = _json_of(response, path)
+        try:
+            proven = ProvenPrediction(
+                probability=float(data["probabilities"][0]),
+                logit=float(data["logits"][0]),
+                proven_logit=float(data["proven_logit"]),
+                proof=bytes.fromhex(str(data["proof"]).removeprefix("0x")),
+                instances=tuple(int(str(v), 16) for v in data["instances"]),
+                verifier=str(data["verifier"]),
+                model_commitment=int(str(data["model_commitment"]), 16),
+                model_version=int(data["model_version"]),
+                proving_s=float(data.get("proving_s") or 0.0),
+                receipt_id=response.headers.get(RECEIPT_HEADER),
+            )
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ServerError(
+                response.status_code, "Unexpected response", f"{path}: {exc}"
+            ) from exc
+        return proven
 
     def _upload_context(self, entry: CachedContext) -> _Flow[str]:
         path = "/v1/he/contexts"
@@ -664,6 +691,26 @@ class GatewayClient(_Protocol):
         """
         return self._run(self._predict(subnet, rows))
 
+    def predict_proven(self, subnet: int | Subnet, row: Mapping[str, float]) -> ProvenPrediction:
+        """Plaintext inference of one row with a zk proof of its logit (``?proof=true``).
+
+        Check the proof with :meth:`ChainClient.verify_prediction_proof`: it reads the version's
+        verifier and commitment from SubnetRegistry rather than trusting the gateway's word.
+
+        Args:
+            subnet: Subnet id or object.
+            row: Feature name -> value.
+
+        Returns:
+            The prediction and its proof.
+
+        Raises:
+            InvalidInput: Malformed row, or the version has no verifier (422).
+            Overloaded: The gateway's prover queue is full (503, retried after Retry-After).
+            InsufficientStake, PaymentRequired, RateLimited: From the gate and billing.
+        """
+        return self._run(self._predict_proven(subnet, row))
+
     def predict_encrypted(
         self, subnet: int | Subnet, rows: Any, *, layout: str | None = None
     ) -> Prediction:
@@ -882,6 +929,12 @@ class AsyncGatewayClient(_Protocol):
     async def predict(self, subnet: int | Subnet, rows: Any) -> Prediction:
         """Async :meth:`GatewayClient.predict`."""
         return await self._run(self._predict(subnet, rows))
+
+    async def predict_proven(
+        self, subnet: int | Subnet, row: Mapping[str, float]
+    ) -> ProvenPrediction:
+        """Async :meth:`GatewayClient.predict_proven`."""
+        return await self._run(self._predict_proven(subnet, row))
 
     async def predict_encrypted(
         self, subnet: int | Subnet, rows: Any, *, layout: str | None = None

@@ -249,6 +249,35 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ProvenPrediction:
+    """One row's prediction with a zk proof that the model version produced its logit.
+
+    Attributes:
+        probability: P(y = 1 | x) as the gateway computed it (onnxruntime).
+        logit: w.x + b as the gateway computed it.
+        proven_logit: The logit the proof shows (fixed point, 2^-56 resolution, decoded).
+        proof: Groth16 proof bytes (256), ``abi.encode(uint256[2], uint256[2][2], uint256[2])``.
+        instances: Public signals ``(logit, model_commitment, x_0, ..., x_{F-1})``, field elements.
+        verifier: Address answering ``verifyProof(bytes proof, uint256[] instances)``.
+        model_commitment: The version's parameter commitment the gateway names.
+        model_version: The version that answered.
+        proving_s: Seconds the gateway's prover spent.
+        receipt_id: 0x-hex receipt id of the billed request.
+    """
+
+    probability: float
+    logit: float
+    proven_logit: float
+    proof: bytes
+    instances: tuple[int, ...]
+    verifier: str
+    model_commitment: int
+    model_version: int
+    proving_s: float
+    receipt_id: str | None
+
+
+@dataclass(frozen=True)
 class BatchInfo:
     """The batch a receipt was put in, and how far it got.
 

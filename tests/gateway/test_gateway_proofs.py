@@ -234,3 +234,35 @@ def test_a_full_prover_queue_answers_503_with_retry_after(
     busy = next(r for r in answers if r.status_code == 503)
     body = problem(busy, 503, "prover-busy")
     assert busy.headers["retry-after"] == str(body["retry_after_s"])
+
+
+def test_the_sdk_returns_a_proven_prediction_and_checks_it_against_the_chain(
+    gateway: str,
+    client: httpx.Client,
+    published: Published,
+    member: dict[str, str],
+    anvil: Anvil,
+    deployment: Deployment,
+) -> None:
+    import dataclasses
+
+    from clients.sdk import ChainClient, GatewayClient
+
+    subnet_id, _, ds = published["spector"]
+    _ready(client, subnet_id)
+    assert _prove(client, subnet_id, ds.rows(0, 1)[0], member).status_code == 200  # keys ready
+    row = ds.rows(5, 6)[0]
+    with GatewayClient(gateway, session_token=member["Cookie"].split("=", 1)[1]) as sdk:
+        proven = sdk.predict_proven(subnet_id, row)
+    assert abs(proven.proven_logit - proven.logit) < 1e-4 and len(proven.proof) == 256
+    chain = ChainClient(anvil.w3, deployment.addresses)
+    features = [row[n] for n in ds.feature_names]
+    assert chain.verify_prediction_proof(subnet_id, proven, features)
+    assert not chain.verify_prediction_proof(subnet_id, proven, [features[0] + 0.01, *features[1:]])
+    flipped = bytearray(proven.proof)
+    flipped[40] ^= 0x04
+    assert not chain.verify_prediction_proof(
+        subnet_id, dataclasses.replace(proven, proof=bytes(flipped)), features
+    )
+    other_version = dataclasses.replace(proven, model_version=proven.model_version + 1)
+    assert not chain.verify_prediction_proof(subnet_id, other_version, features)
