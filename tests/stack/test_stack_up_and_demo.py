@@ -172,6 +172,14 @@ def test_a_wallet_user_at_the_terminal_logs_in_stakes_pays_predicts_and_proves(u
     p_plain = [float(line.split(",")[1]) for line in plain.stdout.strip().splitlines()[1:]]
     p_enc = [float(line.split(",")[1]) for line in encrypted.stdout.strip().splitlines()[1:]]
     assert len(p_plain) == 3 and max(abs(a - b) for a, b in zip(p_plain, p_enc, strict=True)) < 1e-5
+    proven = twopm(up, "predict", str(rows), "--subnet", "1", "--prove", *user, session=session)
+    assert proven.returncode == 0, proven.stdout + proven.stderr
+    lines = [line.split(",") for line in proven.stdout.strip().splitlines()[1:]]
+    assert [line[3] for line in lines] == ["True"] * 3
+    assert max(abs(float(line[1]) - p) for line, p in zip(lines, p_plain, strict=True)) < 1e-12
+    assert "every proof verified on chain" in proven.stderr
+    both = twopm(up, "predict", str(rows), "--prove", "--encrypted", *user, session=session)
+    assert both.returncode == 1 and "drop --encrypted" in both.stderr
     receipt_id = encrypted.stderr.strip().split("receipts: ")[-1].split(",")[0].strip()
     proof = twopm(up, "receipt", receipt_id, "--wait", "120", *user, session=session)
     assert proof.returncode == 0 and "valid on chain" in proof.stdout, proof.stdout + proof.stderr
@@ -225,7 +233,12 @@ def test_demo_tours_the_network_and_reports_every_subnet(tmp_path):
     for subnet in summary["subnets"]:
         assert subnet["max_abs_logit_error"] <= 1e-4
         assert subnet["receipts_proven"] == subnet["receipts"] > 0
-        assert subnet["requests_billed"] == 3 * subnet["rows"]
+        # every row three times (plaintext, two CKKS layouts), plus one proven row billed as
+        # the gateway's proof_price_rows (default 10)
+        assert subnet["requests_billed"] == 3 * subnet["rows"] + 10
+        proof = subnet["proof"]
+        assert proof["verified_on_chain"] is True and proof["proof_bytes"] == 256
+        assert 100_000 < proof["verify_gas"] < 600_000 and proof["proving_s"] > 0
         assert len(subnet["payouts_claimed_wei"]) == 3 and all(
             v > 0 for v in subnet["payouts_claimed_wei"].values()
         )
