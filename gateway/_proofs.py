@@ -79,6 +79,7 @@ class ProofService:
             timeout_s=settings.proof_timeout_s,
         )
         self._keys: dict[int, CircuitKeys] = {}
+        self._keys_failed: dict[int, str] = {}
         self._keys_task: asyncio.Task[None] | None = None
         # (subnet, version) -> (verifier, commitment); a record is fixed once set, so found ones
         # are kept (bounded by the number of versions served); missing ones are read again.
@@ -97,6 +98,7 @@ class ProofService:
                     ensure_keys, n, self.settings.proof_keys_dir
                 )
             except (SetupError, OSError) as exc:
+                self._keys_failed[n] = str(exc)
                 _log.error("proof keys for %d features could not be made: %s", n, exc)
 
     async def stop(self) -> None:
@@ -176,6 +178,10 @@ class ProofService:
             raise ProofUnsupported(
                 f"no circuit for {model.n_features} features (supported: "
                 f"{', '.join(map(str, SUPPORTED_FEATURE_COUNTS))})"
+            )
+        if model.n_features in self._keys_failed:
+            raise ServiceUnavailable(
+                f"this gateway could not make its proving keys for {model.n_features} features"
             )
         if model.n_features not in self._keys:
             raise ProverOverloaded(

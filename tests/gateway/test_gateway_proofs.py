@@ -266,3 +266,44 @@ def test_the_sdk_returns_a_proven_prediction_and_checks_it_against_the_chain(
     )
     other_version = dataclasses.replace(proven, model_version=proven.model_version + 1)
     assert not chain.verify_prediction_proof(subnet_id, other_version, features)
+
+
+def test_a_gateway_that_cannot_make_its_keys_answers_503_not_a_wait_forever(
+    tmp_path: Path,
+    anvil: Anvil,
+    deployment: Deployment,
+    published: Published,
+    store: Path,
+    world: Any,
+) -> None:
+    not_a_dir = tmp_path / "keys"
+    not_a_dir.write_text("a file where the key cache should be")
+    settings = GatewaySettings(
+        public_url=PUBLIC_URL,
+        rpc_url=anvil.rpc_url,
+        contracts=dict(deployment.addresses),
+        queue_path=tmp_path / "receipts.sqlite3",
+        recorder_enabled=False,
+        event_poll_interval_s=0.2,
+        settle_interval_s=0,
+        model_store=store,
+        proof_keys_dir=not_a_dir,
+    )
+    subnet_id, _, ds = published["spector"]
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+        user = world.new_user(
+            funder_key=anvil.accounts[4].private_key, credit_wei=10**16, cap_wei=10**16
+        )
+        headers = session_for(url, "0x" + user.key.hex().removeprefix("0x"))
+        _ready(c, subnet_id)
+        deadline = time.monotonic() + 60
+        while True:
+            r = c.post(
+                f"/v1/subnets/{subnet_id}/predict?proof=true",
+                json={"rows": ds.rows(0, 1)},
+                headers=headers,
+            )
+            if "still being prepared" not in r.text or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert "could not make its proving keys" in problem(r, 503, "unavailable")["detail"]

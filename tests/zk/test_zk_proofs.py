@@ -172,3 +172,20 @@ def test_a_full_queue_refuses_at_once_with_prover_busy(keys3):
 def test_decode_logit_reads_negative_field_elements(keys3):
     assert decode_logit(to_field(-(3 << 56))) == -3.0
     assert Path(keys3.zkey).exists()
+
+
+def test_a_worker_that_dies_fails_its_proof_and_is_replaced(keys3):
+    async def run() -> tuple[str, LogitProof]:
+        async with ProverPool(workers=1, max_pending=2) as pool:
+            pool._all[0].process.kill()
+            try:
+                await pool.prove(keys3, W3, B3, ROW3)
+            except ProofError as exc:
+                message = str(exc)
+            else:  # pragma: no cover - the test fails below
+                message = ""
+            return message, await pool.prove(keys3, W3, B3, ROW3)
+
+    message, proof = asyncio.run(run())
+    assert "exited" in message or "failed" in message
+    assert len(proof.proof) == PROOF_BYTES
