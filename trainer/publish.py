@@ -12,13 +12,18 @@ exactly 10000 (largest-remainder apportionment, every contributor at least 1 bp)
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
 from core.cli import CliError
+from core.secrets import PrivateFileError, read_private_file
 
 __all__ = [
     "PublishError",
@@ -299,22 +304,51 @@ _STACK_FLAGS = {
 }
 
 
-def _own_wallet(args: argparse.Namespace) -> Any:
-    """The model owner's wallet when ``--keystore`` or ``--key-file`` names one, else None."""
-    keystore = getattr(args, "keystore", None)
-    key_file = getattr(args, "key_file", None)
+def _own_wallet(args: argparse.Namespace) -> LocalAccount | None:
+    """The model owner's account when ``--keystore`` or ``--key-file`` names one, else None.
+
+    Secret files follow :func:`core.secrets.read_private_file` (mode 0600 or 0400), as the SDK's
+    wallets and the signer do; a keystore is Web3 Secret Storage, decrypted by eth-account.
+
+    Raises:
+        CliError: A file is missing, readable by others or unusable, or the password is wrong.
+    """
+    keystore: str | None = getattr(args, "keystore", None)
+    key_file: str | None = getattr(args, "key_file", None)
     if keystore is None and key_file is None:
         return None
-    from clients.sdk import TwoPMError, Wallet
-
     try:
-        if keystore is not None:
-            return Wallet.from_keystore(
-                keystore, password_file=getattr(args, "password_file", None)
-            )
-        return Wallet.from_key_file(Path(str(key_file)))
-    except TwoPMError as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
+        if key_file is not None:
+            try:
+                return Account.from_key(read_private_file(key_file, "key file").strip())
+            except (ValueError, TypeError):
+                raise CliError(
+                    f"key file {key_file} does not hold a valid private key (expected 32 bytes"
+                    " of hex)"
+                ) from None
+        assert keystore is not None
+        password_file = getattr(args, "password_file", None)
+        if password_file is not None:
+            lines = read_private_file(password_file, "password file").splitlines()
+            password = lines[0] if lines else ""
+        else:
+            password = getpass.getpass(f"Password for {Path(keystore).name}: ")
+        try:
+            encrypted = json.loads(Path(keystore).read_text())
+        except OSError as exc:
+            raise CliError(f"cannot read keystore {keystore}: {exc.strerror}") from None
+        except (ValueError, UnicodeDecodeError):
+            raise CliError(f"{keystore} is not a JSON keystore") from None
+        try:
+            return Account.from_key(Account.decrypt(encrypted, password))
+        except ValueError as exc:
+            if "mac" in str(exc).lower() or "password" in str(exc).lower():
+                raise CliError(f"wrong password for keystore {keystore}") from None
+            raise CliError(f"{keystore} is not a usable keystore: {exc}") from None
+        except (KeyError, TypeError, NotImplementedError):
+            raise CliError(f"{keystore} is not a usable keystore") from None
+    except PrivateFileError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _from_stack(args: argparse.Namespace, *, signer: bool = True) -> Path | None:
@@ -467,8 +501,8 @@ def _publish(args: argparse.Namespace) -> int:
                 raise CliError(
                     f"{wallet.address} holds no ETH to pay the gas of publishing; fund it first"
                 )
-            result = publish(WalletTransactor(w3, wallet._private_key_hex()))
-            publisher = wallet.address
+            result = publish(WalletTransactor(w3, "0x" + bytes(wallet.key).hex()))
+            publisher = str(wallet.address)
         else:
             try:
                 client = SignerClient.from_secret_file(

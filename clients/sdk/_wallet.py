@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import stat
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,8 @@ from eth_typing import ChecksumAddress
 from pydantic import ValidationError
 
 from clients.sdk._exceptions import InvalidInput, WalletError
+from core.secrets import PrivateFileError
+from core.secrets import read_private_file as _read_private_file
 
 __all__ = ["Wallet"]
 
@@ -28,6 +29,8 @@ SIWE_STATEMENT = "Sign in to 2PM"
 
 def read_private_file(path: str | Path, what: str) -> str:
     """Read a secret file that only its owner may read or write, as the signer demands.
+
+    The rule lives in :func:`core.secrets.read_private_file`; this translates its error.
 
     Args:
         path: A password or private-key file.
@@ -40,19 +43,10 @@ def read_private_file(path: str | Path, what: str) -> str:
         WalletError: The file cannot be read, is not a regular file, or has any group or
             other permission bit set (it must be 0600 or 0400).
     """
-    path = Path(path)
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise WalletError(f"{what} {path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise WalletError(
-                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}, readable by others;"
-                f" run: chmod 600 {path}"
-            )
-        return path.read_text()
-    except OSError as exc:
-        raise WalletError(f"cannot read {what} {path}: {exc.strerror}") from exc
+        return _read_private_file(path, what)
+    except PrivateFileError as exc:
+        raise WalletError(str(exc)) from exc
 
 
 def _iso(moment: datetime) -> str:
