@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import CliError
+from trainer.nodes import add_node_actions
 
 __all__ = ["register", "register_data", "register_node", "register_publish", "register_train"]
 
@@ -45,14 +46,16 @@ def register_node(subparsers: argparse._SubParsersAction) -> None:
     """
     p = subparsers.add_parser(
         "node",
-        help="run a data holder's Flower SuperNode on its own CSV",
-        description="Validate the CSV, then run a Flower SuperNode that answers training "
-        "rounds from it. The rows never leave this machine; only secure sums do.",
+        help="run a data holder's Flower SuperNode on its own CSV; register|update|leave NodeRegistry",
+        description="`twopm node --data CSV --label COL --superlink HOST:PORT …` validates the CSV,"
+        " then runs a Flower SuperNode that answers training rounds from it (the rows never leave"
+        " this machine; only secure sums do). `twopm node register|update|leave` manage the"
+        " holder's own entry in NodeRegistry from its wallet.",
     )
-    p.add_argument("--data", required=True, help="the node's CSV file (header row)")
-    p.add_argument("--label", required=True, help="binary label column (0/1)")
+    p.add_argument("--data", help="the node's CSV file (header row); required to run a node")
+    p.add_argument("--label", help="binary label column (0/1); required to run a node")
     p.add_argument("--features", help="comma-separated feature columns (default: all but label)")
-    p.add_argument("--superlink", required=True, help="SuperLink address host:port")
+    p.add_argument("--superlink", help="SuperLink address host:port; required to run a node")
     p.add_argument("--operator-address", default="", help="this data holder's 0x address")
     p.add_argument(
         "--runtime-port",
@@ -70,6 +73,7 @@ def register_node(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--check-only", action="store_true", help="validate the CSV and exit")
     p.set_defaults(handler=_node)
+    add_node_actions(p)
 
 
 def _features(raw: str | None) -> tuple[str, ...] | None:
@@ -85,6 +89,17 @@ def _node(args: argparse.Namespace) -> int:
     from trainer.data import DataError, read_node_csv
     from trainer.deployment import flwr_bin
 
+    missing = [
+        flag
+        for flag, value in (("--data", args.data), ("--label", args.label))
+        + (() if args.check_only else (("--superlink", args.superlink),))
+        if not value
+    ]
+    if missing:
+        raise CliError(
+            f"running a node needs {', '.join(missing)}"
+            " (or an action: `twopm node register|update|leave`)"
+        )
     try:
         data = read_node_csv(args.data, label=args.label, features=_features(args.features))
     except DataError as exc:
@@ -166,7 +181,7 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
         "round by round; write the model bundle into the model store. Run it on the "
         "SuperLink's host (or with --output-dir/--model-store on a shared filesystem).",
     )
-    p.add_argument("--superlink", required=True, help="SuperLink address host:port")
+    p.add_argument("--superlink", help="SuperLink address host:port; required to run a node")
     p.add_argument("--dataset", choices=["spector", "breast-cancer"],
                    help="take --features/--label from a bundled data set")  # fmt: skip
     p.add_argument("--features", help="comma-separated feature columns, model order")
