@@ -190,7 +190,7 @@ class _Registry:
         """Send ``call`` from the holder's wallet; return the transaction hash (0x hex)."""
         from contracts import ContractRevert, Transactor, WouldRevert
 
-        if int(self.w3.eth.get_balance(self.address)) == 0:
+        if int(self.w3.eth.get_balance(self.account.address)) == 0:
             raise CliError(f"{self.address} holds no ETH to pay the gas of {what}; fund it first")
         try:
             receipt = Transactor(self.w3, "0x" + bytes(self.account.key).hex()).transact(call)
