@@ -187,6 +187,10 @@ class GatewaySettings:
     proof_keys_dir: Path | None = None
     """Cache of the circuit keys (``zk.default_cache_dir()`` when unset); made at start-up when
     missing, which takes minutes once per machine."""
+    admin_key_file: Path | None = None
+    """File (mode 0600 or 0400) holding the admin key that opens the operator's dashboard
+    (``/app/operator/``, ``GET /v1/operator/overview``, header ``X-Admin-Key``) without a
+    SIWE sign-in; unset: only the operator's signed-in address opens it."""
     he_context_ttl_s: int = 3600
     """Seconds an uploaded public CKKS context is kept after its last upload."""
     he_context_max_entries: int = 256

@@ -25,6 +25,7 @@ from litestar.static_files import create_static_files_router
 from contracts.eip712 import LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION
 from gateway._errors import ServiceUnavailable
 from gateway._openapi import ConfigAnswer, answer, problems
+from gateway._operator import operator_route_handler
 
 __all__ = ["WEB_DIR", "WEB_PATH", "web_route_handlers"]
 
@@ -101,7 +102,10 @@ async def _staking_tokens(chain: Any) -> list[dict[str, str]]:
 
 
 def web_route_handlers() -> list[BaseRouteHandler | Router]:
-    """The page's routes: ``/app/*`` (static files), ``GET /`` (redirect), ``GET /v1/config``.
+    """The page's routes: ``/app/*``, ``GET /``, ``GET /v1/config``, ``GET /v1/operator/overview``.
+
+    ``/app/*`` are the static files (the operator's dashboard is ``/app/operator/``), ``GET /``
+    redirects to ``/app/``.
 
     Each call builds fresh handlers (with their own token cache), one set per app.
 
@@ -158,4 +162,4 @@ def web_route_handlers() -> list[BaseRouteHandler | Router]:
         after_request=_add_page_headers,
         include_in_schema=False,
     )
-    return [web_config, web_root, static]
+    return [web_config, web_root, operator_route_handler(), static]

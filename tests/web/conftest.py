@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ def stack(
         root, deployment, anvil.accounts[1].private_key, limits=None, scrypt_n=2**12
     )
     port = free_port()
+    admin_key = secrets.token_hex(16)
+    admin_key_file = root / "admin.key"
+    admin_key_file.write_text(admin_key + "\n")
+    admin_key_file.chmod(0o600)
     # The session cookie keeps its default Secure flag: Chromium treats http://127.0.0.1 as a
     # secure context and stores it.
     env = {
@@ -62,6 +67,7 @@ def stack(
         "TWOPM_GATEWAY_EVENT_POLL_INTERVAL_S": "0.2",
         "TWOPM_GATEWAY_STAKE_CACHE_TTL_S": "0.5",
         "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",
+        "TWOPM_GATEWAY_ADMIN_KEY_FILE": str(admin_key_file),
     }
     try:
         gateway = start_gateway(root, port, env)
@@ -69,7 +75,7 @@ def stack(
         signer.stop()
         raise
     try:
-        yield WebStack(anvil, deployment, gateway, signer, subnet_id)
+        yield WebStack(anvil, deployment, gateway, signer, subnet_id, admin_key)
     finally:
         gateway.stop()
         signer.stop()

@@ -155,6 +155,8 @@ class WebStack:
     gateway: Process
     signer: SignerProcess
     subnet_id: int
+    admin_key: str = ""
+    """The gateway's admin key (``TWOPM_GATEWAY_ADMIN_KEY_FILE``), for the operator's dashboard."""
 
     @property
     def url(self) -> str:
