@@ -154,6 +154,7 @@ async def _overview(services: Services, who: str, operator: str) -> dict[str, An
     for log in list(recorded_logs)[-MAX_ITEMS:][::-1]:
         tx_hash = _hex(log["transactionHash"])
         receipt = await w3.eth.get_transaction_receipt(log["transactionHash"])
+        block = await w3.eth.get_block(log["blockNumber"])
         batches.append(
             {
                 "batch_id": int(log["args"]["batchId"]),
@@ -164,6 +165,7 @@ async def _overview(services: Services, who: str, operator: str) -> dict[str, An
                 "tx_hash": tx_hash,
                 "block_number": int(log["blockNumber"]),
                 "gas_used": int(receipt["gasUsed"]),
+                "recorded_at": int(block["timestamp"]),
             }
         )
     open_batches = [

@@ -40,6 +40,11 @@ def demo(stack: WebStack) -> dict[str, Any]:
     earner = Wallet.create()
     w3.provider.make_request("anvil_setBalance", [earner.address, hex(10**19)])  # type: ignore[arg-type]
     claimable_wei = earn_revenue(stack.anvil, stack.deployment, earner, PRICE_WEI)
+    # a second subnet's batch an hour later, so the chart has a time axis
+    stack.anvil.increase_time(3600)
+    later = Wallet.create()
+    w3.provider.make_request("anvil_setBalance", [later.address, hex(10**19)])  # type: ignore[arg-type]
+    earn_revenue(stack.anvil, stack.deployment, later, 2 * PRICE_WEI)
     ledger = stack.deployment.contract("InferenceLedger")
     logs = ledger.events.BatchRecorded.get_logs(from_block=0)
     return {
@@ -48,6 +53,8 @@ def demo(stack: WebStack) -> dict[str, Any]:
         "claimable_wei": claimable_wei,
         "node_count": int(nodes.functions.nodeCount().call()),
         "recorded": sum(int(log["args"]["requestCount"]) for log in logs),
+        "recorded_wei": sum(int(log["args"]["totalWei"]) for log in logs),
+        "batches": logs,
         "tx_hash": "0x" + bytes(logs[-1]["transactionHash"]).hex(),
         "gas_used": int(w3.eth.get_transaction_receipt(logs[-1]["transactionHash"])["gasUsed"]),
     }
@@ -82,7 +89,9 @@ def test_the_admin_key_opens_the_json_route(stack: WebStack, demo: dict[str, Any
     assert body["receipts"]["recorded"] == demo["recorded"]
     batch = next(b for b in body["batches"] if b["tx_hash"] == demo["tx_hash"])
     assert batch["gas_used"] == demo["gas_used"] and batch["requests"] == 1
-    assert batch["total_wei"] == str(PRICE_WEI)
+    block = stack.anvil.w3.eth.get_block(batch["block_number"])
+    assert batch["recorded_at"] == block["timestamp"]
+    assert batch["total_wei"] == str(2 * PRICE_WEI)  # the newest: the later subnet's
     earner = next(r for r in body["revenue"] if r["account"] == demo["earner"])
     assert earner["claimable_wei"] == str(demo["claimable_wei"]) == earner["settled_wei"]
     versions = [
@@ -118,6 +127,8 @@ def test_the_operator_signs_in_and_sees_what_the_network_did(
     assert page.is_visible("#nodes td:text-is('dash-node')")
     row = page.locator("#revenue tr", has_text=demo["earner"])
     assert row.locator("td").nth(2).text_content() == _eth(demo["claimable_wei"])
+    assert page.locator("#chart rect.bar").count() == len(demo["batches"])
+    assert page.text_content("#revenue-total") == _eth(demo["recorded_wei"])
     shot = artifacts(page, "operator-dashboard")
     assert shot.stat().st_size > 20_000  # a rendered page of tables, not a blank one
 

@@ -37,6 +37,51 @@ function fill(id, items, cells) {
 
 const when = (s) => new Date(s * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(parent, name, attrs, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  parent.appendChild(node);
+  return node;
+}
+
+// Bars: requests per recorded batch, placed by the time its block was mined; line: the revenue
+// recorded so far (sum of the batches' totals), on its own scale. Oldest batch on the left.
+function chart(batches) {
+  const root = $("chart");
+  root.replaceChildren();
+  const W = 800, H = 220, L = 50, R = 110, T = 18, B = 30;
+  const items = [...batches].sort((a, b) => a.recorded_at - b.recorded_at || a.batch_id - b.batch_id);
+  if (!items.length) {
+    svg(root, "text", { x: W / 2, y: H / 2, "text-anchor": "middle", fill: "#5b6470" }, "no batches recorded yet");
+    return;
+  }
+  const t0 = items[0].recorded_at, t1 = items[items.length - 1].recorded_at;
+  const span = Math.max(1, t1 - t0);
+  const maxReq = Math.max(...items.map((b) => b.requests));
+  let total = 0n;
+  const cumulative = items.map((b) => (total += BigInt(b.total_wei)));
+  const maxWei = Number(total) || 1;
+  const bar = Math.max(3, Math.min(24, (W - L - R) / (2 * items.length)));
+  const x = (t) => L + ((t - t0) / span) * (W - L - R - bar);
+  svg(root, "line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#d8dde3" });
+  svg(root, "text", { x: L - 6, y: T + 8, "text-anchor": "end", "font-size": 11, fill: "#5b6470" }, String(maxReq));
+  svg(root, "text", { x: L - 6, y: H - B, "text-anchor": "end", "font-size": 11, fill: "#5b6470" }, "0");
+  svg(root, "text", { x: L, y: T - 4, "font-size": 11, fill: "#2a5bd7" }, "requests");
+  items.forEach((b) => {
+    const h = ((H - B - T) * b.requests) / maxReq;
+    const rect = svg(root, "rect", { class: "bar", x: x(b.recorded_at), y: H - B - h, width: bar, height: h, fill: "#2a5bd7" });
+    svg(rect, "title", {}, `batch ${b.batch_id}: ${b.requests} requests, ${eth(b.total_wei)}`);
+  });
+  const points = items.map((b, i) => `${x(b.recorded_at) + bar / 2},${H - B - ((H - B - T) * Number(cumulative[i])) / maxWei}`);
+  svg(root, "polyline", { id: "revenue-line", points: points.join(" "), fill: "none", stroke: "#1e7b34", "stroke-width": 2 });
+  svg(root, "text", { id: "revenue-total", x: W - R + 8, y: T + 8, "font-size": 11, fill: "#1e7b34" }, eth(total.toString()));
+  svg(root, "text", { x: L, y: H - 8, "font-size": 11, fill: "#5b6470" }, when(t0));
+  if (t1 !== t0) svg(root, "text", { x: W - R, y: H - 8, "text-anchor": "end", "font-size": 11, fill: "#5b6470" }, when(t1));
+}
+
 function render(o) {
   $("who").textContent = `Signed in: ${o.signed_in_as}`;
   $("operator").textContent = o.operator;
@@ -64,6 +109,7 @@ function render(o) {
   fill("open-batches", o.open_batches, (b) => [
     [b.key, "mono"], [b.subnet_id, "num"], [b.size, "num"], [b.status], [b.tx_hash || "not sent", "mono"],
   ]);
+  chart(o.batches);
   fill("revenue", o.revenue, (r) => [[r.account, "mono"], [eth(r.settled_wei), "num"], [eth(r.claimable_wei), "num"]]);
 }
 
