@@ -18,7 +18,7 @@ from contracts.chain import (
 )
 from contracts.deploy import Deployment, deploy_all
 from contracts.merkle import MerkleTree, Receipt, receipt_leaf, verify_proof
-from contracts.tx import Transactor
+from contracts.tx import LocalKey, SignedTransaction, SigningBackend, SigningLimits, Transactor
 from core.transactions import TransactionFailed, TransactionReverted, WouldRevert
 
 __all__ = [
@@ -31,8 +31,12 @@ __all__ = [
     "ContractRevert",
     "Deployment",
     "DevAccount",
+    "LocalKey",
     "MerkleTree",
     "Receipt",
+    "SignedTransaction",
+    "SigningBackend",
+    "SigningLimits",
     "TransactionFailed",
     "TransactionReverted",
     "Transactor",

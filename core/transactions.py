@@ -1,7 +1,8 @@
-"""The errors of sending a transaction, shared by both transactors.
+"""The errors of sending a transaction.
 
-``contracts.Transactor`` signs with a local key; ``signer.Transactor`` has the isolated signer
-sign. Both raise these, so a caller handles a transaction the same way whoever signs it::
+``contracts.Transactor`` sends every transaction, whoever signs it (a local key, or the
+isolated signer through ``signer.RemoteSigner``), and raises these, so a caller handles a
+transaction the same way whoever signs it::
 
     TransactionFailed                 not sent, not mined, or failed (``tx_hash`` if signed)
     ├── WouldRevert                   the simulation reverts; ``data`` is the revert data (bytes)

@@ -4,7 +4,7 @@ Crash safety, step by step:
 
 1. Candidates are grouped per subnet into batches that are written durably (``open``) with
    their receipt ids and Merkle root before anything is signed.
-2. Each open batch is sent with :class:`signer.Transactor` under the idempotency key
+2. Each open batch is sent with :class:`contracts.Transactor` (signing with ``signer.RemoteSigner``) under the idempotency key
    ``gw-batch-<key>``: the signer returns the same signed bytes for the same key, even after
    a restart, so a batch is mined at most once.
 3. Only after the transaction is mined (status 1) *and* buried under enough blocks
@@ -182,7 +182,8 @@ class Recorder:
 
     Args:
         services: The app's services (queue, state, chain reader, metrics, settings).
-        transactor: The signer's caller library, bound to a synchronous web3.
+        transactor: A ``contracts.Transactor`` signing with ``signer.RemoteSigner``, bound to a
+            synchronous web3.
         w3: Synchronous web3 (for the ledger contract object).
         lease: Who may record; by default a :class:`RedisLease` of ``recorder_lease_ttl_s``
             when the state is in Redis, else a :class:`LocalLease`.
@@ -231,13 +232,16 @@ class Recorder:
         Returns:
             The recorder.
         """
-        from signer import SignerClient, Transactor
+        from contracts import Transactor
+        from signer import RemoteSigner, SignerClient
 
         s = services.settings
         assert s.signer_url and s.signer_secret and s.rpc_url
         w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": 30}))
         client = SignerClient(s.signer_url, s.signer_caller_id, s.signer_secret)
-        return cls(services, Transactor(w3, client, receipt_timeout_s=s.tx_timeout_s), w3)
+        return cls(
+            services, Transactor(w3, RemoteSigner(client), receipt_timeout_s=s.tx_timeout_s), w3
+        )
 
     # ------------------------------------------------------------------ batching
 
@@ -391,7 +395,7 @@ class Recorder:
         except TransactionReverted as exc:
             return await self._fail(batch, receipts, f"reverted: {exc}")
         except WouldRevert as exc:
-            signed = await _in_thread(lambda: self._tx.signer.record(key))
+            signed = await _in_thread(lambda: self._tx.signer.client.record(key))
             if signed is None:
                 # Never signed and the call would revert (a user's cap expired or credit
                 # went away): record nobody's receipts under this root.
@@ -516,7 +520,7 @@ class Recorder:
         if self._authorization_budget is None:
             wanted = self._s.settings.authorization_global_per_hour
             try:
-                policy = await _in_thread(self._tx.signer.policy)
+                policy = await _in_thread(self._tx.signer.client.policy)
                 signer_cap = int(policy["policy"]["limits"]["max_tx_per_hour"])
             except Exception as exc:  # signer down or odd: the setting alone, read again later
                 _log.warning(

@@ -1,7 +1,8 @@
 """The isolated signer: the only holder of the operator key.
 
 The service (``twopm signer serve``) lives in the private modules; what other packages use is
-exported here: the caller library (:class:`SignerClient`, :class:`Transactor`), the policy
+exported here: the caller library (:class:`SignerClient`, and :class:`RemoteSigner`, the signing backend
+of :class:`contracts.Transactor`), the policy
 helpers and :func:`init_state` that ``twopm up`` needs, the settings, and the error tree (the
 transaction errors are :mod:`core.transactions`', re-exported).
 """
@@ -20,7 +21,7 @@ from signer._errors import (
 from signer._policy import L1FeeCap, Limits, Policy, TypedDataDomain, load_policy, parse_policy
 from signer._settings import SignerSettings
 from signer._setup import SignerState, init_state
-from signer.client import SignedTransaction, SignedTypedData, SignerClient, Transactor
+from signer.client import RemoteSigner, SignedTransaction, SignedTypedData, SignerClient
 
 __all__ = [
     "REASONS",
@@ -29,6 +30,7 @@ __all__ = [
     "L1FeeCap",
     "Limits",
     "Policy",
+    "RemoteSigner",
     "SignedTransaction",
     "SignedTypedData",
     "SignerClient",
@@ -39,7 +41,6 @@ __all__ = [
     "SignerUnavailable",
     "TransactionFailed",
     "TransactionReverted",
-    "Transactor",
     "TypedDataDomain",
     "WouldRevert",
     "init_state",

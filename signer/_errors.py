@@ -16,9 +16,8 @@
         ├── SignerUnavailable        the signer could not be reached or answered 5xx
         └── SignerRefused            the signer answered 4xx; carries status and reason
 
-The caller library's :class:`~signer.client.Transactor` raises the transaction errors of
-:mod:`core.transactions` (re-exported by ``signer``), as the local-key ``contracts.Transactor``
-does::
+``contracts.Transactor`` (signing here through :class:`~signer.client.RemoteSigner`) raises the
+transaction errors of :mod:`core.transactions` (re-exported by ``signer``), whoever signs::
 
     TransactionFailed                broadcast, mining or receipt wait failed
     ├── WouldRevert                  gas estimation says the call reverts (``data``: bytes)

@@ -44,7 +44,7 @@ the calldata, and the rest of the calldata must ABI-decode with the signature's 
 With ``[l1_fee]``, every signed transaction must satisfy ``gas x maxFeePerGas + L1 fee <= cap``, where
 the L1 fee is Scroll's Galileo formula (:mod:`contracts.scroll`) of the signed bytes at the ceilings given:
 the signer has no chain access, so the cap holds while the chain's ``L1GasPriceOracle`` inputs stay at or
-below them; the chain connector (``signer.Transactor``) checks that before it broadcasts.
+below them; the chain connector (``contracts.Transactor`` with ``signer.RemoteSigner``) checks that before it broadcasts.
 
 The :attr:`Policy.digest` is the SHA-256 of the canonical JSON of the parsed policy (sorted
 keys, checksummed addresses, canonical signatures), so comments and layout do not change it.

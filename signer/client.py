@@ -6,44 +6,41 @@ imports it). Two layers:
 - :class:`SignerClient`: one method per API route over httpx, each request signed with the
   caller's secret (:func:`signer._auth.sign_request`), transient failures retried with the same
   idempotency key, problem bodies translated into :class:`~signer._errors.SignerRefused`.
-- :class:`Transactor`: takes a web3 contract function call, estimates gas, fills EIP-1559
-  fees within the signer's policy caps, has it signed, broadcasts it, and waits for the
-  receipt. A retry with the same idempotency key (even from a restarted process) gets the same
+- :class:`RemoteSigner`: the signer as the signing backend of the one
+  :class:`contracts.Transactor` (which estimates gas, fills EIP-1559 fees within the signer's
+  policy caps, has the call signed, broadcasts it, waits for the receipt and replaces it when
+  stuck). A retry with the same idempotency key (even from a restarted process) gets the same
   signed bytes, so it rebroadcasts the same transaction instead of making a second one.
 
 Example::
 
     client = SignerClient("http://127.0.0.1:8547", "recorder", secret)
-    tx = Transactor(w3, client)
+    tx = contracts.Transactor(w3, RemoteSigner(client))
     receipt = tx.transact(ledger.functions.recordBatch(...), idempotency_key=f"batch-{batch_id}")
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
-from eth_account.typed_transactions import TypedTransaction
-from hexbytes import HexBytes
 
-from core.transactions import TransactionFailed, TransactionReverted, WouldRevert, revert_data_of
+from contracts.scroll import L1FeeParams
+from contracts.tx import SignedTransaction as ContractsSignedTransaction
+from contracts.tx import SigningLimits
 from signer._auth import sign_request
 from signer._errors import ClientError, SignerRefused, SignerUnavailable
 
-if TYPE_CHECKING:
-    from contracts.scroll import L1FeeParams
-
 
 @dataclass(frozen=True)
-class SignedTransaction:
-    """A transaction signed by the signer.
+class SignedTransaction(ContractsSignedTransaction):
+    """A transaction signed by the signer (``idempotency_key`` always set).
 
     Attributes:
         raw_transaction: The EIP-2718 typed transaction bytes, ready for
@@ -53,12 +50,6 @@ class SignedTransaction:
         sender: The operator address.
         idempotency_key: The key it was signed under.
     """
-
-    raw_transaction: bytes
-    hash: str
-    nonce: int
-    sender: str
-    idempotency_key: str
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any]) -> SignedTransaction:
@@ -374,342 +365,122 @@ def _jsonable_tx(tx: Mapping[str, Any]) -> dict[str, Any]:
 _log = logging.getLogger(__name__)
 
 
-def replacement_key(key: str, attempt: int) -> str:
-    """The idempotency key of the ``attempt``-th replacement of the transaction signed under ``key``.
+class RemoteSigner:
+    """The signer as a ``contracts.SigningBackend``: a :class:`contracts.Transactor` signing with it.
 
-    Returns:
-        ``KEY.rN``, or ``rN.<sha256 of KEY>`` when that would pass the 128-character limit.
-    """
-    plain = f"{key}.r{attempt}"
-    if len(plain) <= 128:
-        return plain
-    return f"r{attempt}.{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-#: Words of the JSON-RPC errors of geth, l2geth, reth and anvil for a transaction priced too low.
-_UNDERPRICED = ("base fee", "underpriced", "fee cap", "feecap", "max fee per gas")
-
-
-def _underpriced(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return any(word in text for word in _UNDERPRICED)
-
-
-def _fees(signed: SignedTransaction) -> tuple[int, int]:
-    fields = TypedTransaction.from_bytes(HexBytes(signed.raw_transaction)).as_dict()
-    return int(fields["maxFeePerGas"]), int(fields["maxPriorityFeePerGas"])
-
-
-class Transactor:
-    """Send contract calls as the operator: build, sign through the signer, broadcast, wait.
-
-    A transaction still unmined ``replace_after_s`` after it was sent (priced under the base fee,
-    say, which would block every later nonce) is replaced: the signer re-signs it with the same
-    nonce and both fees raised by ``fee_bump_pct`` (at least the 10 % a node's pool demands), or
-    to what the chain asks now if that is more, never above the policy's ``max_fee_per_gas_wei``;
-    then every version is watched until one is mined. The first call syncs the signer's nonce with
-    the chain's confirmed transaction count.
+    The signer assigns nonces, keeps what it signed under each idempotency key (so a retry, even
+    from a restarted process, rebroadcasts the same bytes instead of making a second transaction),
+    and bounds gas and fees by its policy's ``[limits]`` and ``[l1_fee]`` ceilings.
 
     Args:
-        w3: A web3 instance on the chain (read and broadcast only; it holds no key).
-        signer: The signer client.
-        receipt_timeout_s: How long to wait for a receipt over all versions, seconds.
-        poll_s: Receipt polling interval, seconds.
-        gas_margin_pct: Percent added to the gas estimate (20 = x1.2).
-        replace_after_s: Seconds without a receipt before a version is replaced.
-        fee_bump_pct: Percent by which a replacement raises both fees (>= 10).
-
-    Raises:
-        ValueError: ``fee_bump_pct`` < 10 or ``replace_after_s`` <= 0.
+        client: The signer client.
     """
 
-    def __init__(
-        self,
-        w3: Any,
-        signer: SignerClient,
-        *,
-        receipt_timeout_s: float = 120.0,
-        poll_s: float = 0.2,
-        gas_margin_pct: int = 20,
-        replace_after_s: float = 30.0,
-        fee_bump_pct: int = 15,
-    ) -> None:
-        if fee_bump_pct < 10 or replace_after_s <= 0:
-            raise ValueError("fee_bump_pct must be >= 10 and replace_after_s > 0")
-        self._w3 = w3
-        self.signer = signer
-        self._receipt_timeout_s = receipt_timeout_s
-        self._poll_s = poll_s
-        self._gas_margin_pct = gas_margin_pct
-        self._replace_after_s = replace_after_s
-        self._fee_bump_pct = fee_bump_pct
-        self._synced = False
-        self._limits: dict[str, Any] | None = None
-        self._l1_ceilings: L1FeeParams | None = None
+    assigns_nonces = True
+
+    def __init__(self, client: SignerClient) -> None:
+        self.client = client
+        self._address: str | None = None
 
     @property
     def address(self) -> str:
-        """The operator address."""
-        return self.signer.address()
+        """The operator address (asked once)."""
+        if self._address is None:
+            self._address = self.client.address()
+        return self._address
 
-    def sync_nonce(self) -> int:
-        """Raise the signer's nonce to the operator's confirmed transaction count.
-
-        Returns:
-            The signer's next nonce.
-        """
-        confirmed = int(self._w3.eth.get_transaction_count(self.address, "latest"))
-        return self.signer.sync_nonce(confirmed)
-
-    def transact(
-        self,
-        call: Any,
-        *,
-        idempotency_key: str,
-        value_wei: int = 0,
-        gas: int | None = None,
-    ) -> Any:
-        """Send one contract call and wait for it to be mined.
-
-        Args:
-            call: A web3 ``ContractFunction`` with its arguments bound
-                (``contract.functions.settle(1, 1)``).
-            idempotency_key: Names this operation; calling again with the same key (after a
-                crash, a timeout, anything) never sends a second transaction.
-            value_wei: Value to send.
-            gas: Gas limit; estimated (plus the margin) when None.
-
-        Returns:
-            The transaction receipt (status 1).
+    def limits(self) -> SigningLimits:
+        """The policy's gas and fee caps and L1 fee ceilings (``GET /v1/policy``).
 
         Raises:
-            SignerRefused: The signer refused (policy, caps, authentication).
+            SignerRefused: The signer refused.
             SignerUnavailable: The signer could not be reached.
-            WouldRevert: Gas estimation says the call reverts (nothing signed); the revert
-                data is on the error (``contracts.decode_revert`` names it).
-            TransactionReverted: Mined with status 0.
-            TransactionFailed: Estimation or broadcast failed, or no receipt within the timeout.
         """
-        if not self._synced:
-            self.sync_nonce()
-            self._synced = True
-        earlier = self.signer.record(idempotency_key)
-        if earlier is not None and earlier.get("kind") == "transaction":
-            versions = [SignedTransaction.from_response(earlier)]
-            while True:
-                again = self.signer.record(replacement_key(idempotency_key, len(versions)))
-                if again is None:
-                    break
-                versions.append(SignedTransaction.from_response(again))
-            return self._send_until_mined(versions)
-        tx = self.build(call, value_wei=value_wei, gas=gas)
+        policy = self.client.policy()["policy"]
+        limits = dict(policy["limits"])
+        gas = limits.get("max_gas_per_tx")
+        fee = limits.get("max_fee_per_gas_wei")
+        return SigningLimits(
+            max_gas_per_tx=None if gas is None else int(gas),
+            max_fee_per_gas_wei=None if fee is None else int(fee),
+            l1_fee_ceilings=_ceilings(policy.get("l1_fee")),
+        )
+
+    def sync_nonce(self, confirmed_nonce: int) -> int:
+        """Raise the signer's next nonce to ``confirmed_nonce``; returns the signer's next nonce."""
+        return self.client.sync_nonce(confirmed_nonce)
+
+    def recorded(self, idempotency_key: str) -> SignedTransaction | None:
+        """The transaction the signer signed under ``idempotency_key`` for this caller, if any."""
+        earlier = self.client.record(idempotency_key)
+        if earlier is None or earlier.get("kind") != "transaction":
+            return None
+        return SignedTransaction.from_response(earlier)
+
+    def sign(self, tx: dict[str, Any], idempotency_key: str | None) -> SignedTransaction:
+        """Have ``tx`` signed (the signer assigns the nonce).
+
+        Args:
+            tx: EIP-1559 fields without ``nonce``.
+            idempotency_key: Required: names the operation.
+
+        Returns:
+            The signed transaction (the recorded one if another attempt of ours signed meanwhile).
+
+        Raises:
+            ValueError: No idempotency key.
+            SignerRefused: The policy or the request was refused.
+            SignerUnavailable: The signer could not be reached.
+        """
+        if idempotency_key is None:
+            raise ValueError("the signer needs an idempotency key for every transaction")
         try:
-            signed = self.signer.sign_transaction(tx, idempotency_key)
+            return self.client.sign_transaction(tx, idempotency_key)
         except SignerRefused as exc:
             if exc.reason != "idempotency_conflict":
                 raise
             # Signed meanwhile under this key (another attempt of ours): send that one.
-            again = self.signer.record(idempotency_key)
+            again = self.client.record(idempotency_key)
             if again is None:
                 raise
-            signed = SignedTransaction.from_response(again)
-        return self.broadcast_and_wait(signed)
+            return SignedTransaction.from_response(again)
 
-    def build(self, call: Any, *, value_wei: int = 0, gas: int | None = None) -> dict[str, Any]:
-        """The unsigned EIP-1559 fields of a call (no nonce), within the policy's caps.
-
-        Args:
-            call: A bound web3 ``ContractFunction``.
-            value_wei: Value to send.
-            gas: Gas limit, or None to estimate.
-
-        Returns:
-            ``chainId``, ``to``, ``data``, ``value``, ``gas``, ``maxFeePerGas``,
-            ``maxPriorityFeePerGas``.
-
-        Raises:
-            WouldRevert: Gas estimation says the call reverts (revert data on the error).
-            TransactionFailed: Gas estimation failed otherwise (transport, JSON-RPC), or the
-                chain's L1GasPriceOracle inputs are above the policy's ``[l1_fee]`` ceilings (the
-                signer's bound on the L1 fee would not hold; try again when L1 fees fall).
-        """
-        eth = self._w3.eth
-        self._check_l1_fee_inputs()
-        to = str(call.address)
-        data = call._encode_transaction_data()
-        limits = self._policy_limits()
-        if gas is None:
-            try:
-                estimate = int(
-                    eth.estimate_gas(
-                        {"from": self.address, "to": to, "data": data, "value": value_wei}
-                    )
-                )
-            except Exception as exc:  # web3 raises ContractLogicError, transport errors, ...
-                from web3.exceptions import ContractLogicError  # loaded already: w3 is in use
-
-                if isinstance(exc, ContractLogicError):  # the node says the call reverts
-                    data = revert_data_of(exc)
-                    raise WouldRevert(f"gas estimation failed: {exc}", data) from exc
-                raise TransactionFailed(f"gas estimation failed: {exc}") from exc
-            gas = estimate * (100 + self._gas_margin_pct) // 100
-            cap = int(limits.get("max_gas_per_tx", gas))
-            if estimate <= cap < gas:
-                gas = cap
-        base_fee = int(eth.get_block("latest").get("baseFeePerGas", 0))
-        priority = int(eth.max_priority_fee)
-        max_fee = 2 * base_fee + priority  # the usual headroom for six full blocks of +12.5 %
-        fee_cap = int(limits.get("max_fee_per_gas_wei", max_fee))
-        if max_fee > fee_cap >= base_fee + priority:
-            max_fee = fee_cap
-        return {
-            "chainId": int(eth.chain_id),
-            "to": to,
-            "data": data if isinstance(data, str) else "0x" + bytes(data).hex(),
-            "value": int(value_wei),
-            "gas": int(gas),
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": min(priority, max_fee),
-        }
-
-    def broadcast_and_wait(self, signed: SignedTransaction) -> Any:
-        """Broadcast signed bytes (idempotently) and wait for the receipt, replacing when stuck.
-
-        Args:
-            signed: The signed transaction.
+    def replace(
+        self,
+        current: ContractsSignedTransaction,
+        max_fee_per_gas_wei: int,
+        max_priority_fee_per_gas_wei: int,
+        idempotency_key: str | None,
+    ) -> SignedTransaction | None:
+        """Have ``current`` re-signed with these fees (``POST /v1/sign/replacement``).
 
         Returns:
-            The receipt (status 1) of whichever version was mined.
+            The replacement, or None when the signer refused (logged).
 
         Raises:
-            TransactionReverted: Mined with status 0.
-            TransactionFailed: Rejected by the node, or no receipt within the timeout.
+            SignerUnavailable: The signer could not be reached.
         """
-        return self._send_until_mined([signed])
-
-    def _send_until_mined(self, versions: list[SignedTransaction]) -> Any:
-        eth = self._w3.eth
-        latest = versions[-1]
-        started = time.monotonic()
-        replace_at = started + self._replace_after_s
-        try:
-            eth.send_raw_transaction(latest.raw_transaction)
-        except Exception as exc:  # the node's JSON-RPC error for a known/mined tx varies
-            if _underpriced(exc):
-                replace_at = started  # priced under the base fee now: replace at once
-            elif len(versions) == 1 and not self._known(latest.hash):
-                raise TransactionFailed(
-                    f"broadcast of nonce {latest.nonce} failed: {exc}", latest.hash
-                ) from exc
-        while True:
-            for version in reversed(versions):
-                receipt = self._receipt(version.hash)
-                if receipt is not None:
-                    if int(receipt["status"]) != 1:
-                        raise TransactionReverted(
-                            f"transaction {version.hash} reverted", version.hash, receipt
-                        )
-                    return receipt
-            now = time.monotonic()
-            if now - started >= self._receipt_timeout_s:
-                raise TransactionFailed(
-                    f"no receipt for nonce {latest.nonce} ({len(versions)} version(s), last "
-                    f"{versions[-1].hash}) within {self._receipt_timeout_s} s",
-                    versions[-1].hash,
-                )
-            if now >= replace_at:
-                replace_at = now + self._replace_after_s
-                replacement = self._replace(versions, len(versions))
-                if replacement is not None:
-                    versions.append(replacement)
-                    try:
-                        eth.send_raw_transaction(replacement.raw_transaction)
-                    except Exception as exc:  # an earlier version mined meanwhile, ...
-                        _log.warning("broadcast of replacement %s: %s", replacement.hash, exc)
-            time.sleep(self._poll_s)
-
-    def _replace(self, versions: list[SignedTransaction], attempt: int) -> SignedTransaction | None:
-        """Have the latest version re-signed with raised fees; None when there is no room or need."""
-        eth = self._w3.eth
-        current = versions[-1]
-        if int(eth.get_transaction_count(current.sender, "latest")) > current.nonce:
-            return None  # the nonce is used: a version was mined, its receipt is on its way
-        old_max, old_priority = _fees(current)
-        bump = 100 + self._fee_bump_pct
-        base_fee = self._next_base_fee()
-        priority = max(-(-old_priority * bump // 100), int(eth.max_priority_fee))
-        max_fee = max(-(-old_max * bump // 100), 2 * base_fee + priority)
-        cap = int(self._policy_limits().get("max_fee_per_gas_wei", max_fee))
-        max_fee = min(max_fee, cap)
-        priority = min(priority, max_fee)
-        if max_fee * 100 < old_max * 110 or priority * 100 < old_priority * 110:
-            _log.warning(
-                "nonce %d stuck at maxFeePerGas %d: the policy's cap of %d wei leaves no room "
-                "for a 10 %% raise",
-                current.nonce,
-                old_max,
-                cap,
-            )
+        if current.idempotency_key is None or idempotency_key is None:
             return None
-        key = replacement_key(versions[0].idempotency_key, attempt)
         try:
-            return self.signer.replace_transaction(current.idempotency_key, max_fee, priority, key)
+            return self.client.replace_transaction(
+                current.idempotency_key,
+                max_fee_per_gas_wei,
+                max_priority_fee_per_gas_wei,
+                idempotency_key,
+            )
         except SignerRefused as exc:
             if exc.reason == "idempotency_conflict":
-                again = self.signer.record(key)
+                again = self.client.record(idempotency_key)
                 if again is not None:
                     return SignedTransaction.from_response(again)
             _log.warning("replacement of nonce %d refused: %s", current.nonce, exc)
             return None
 
-    def _next_base_fee(self) -> int:
-        """The base fee of the next block (``eth_feeHistory``'s last entry, EIP-1559), or the latest's."""
-        eth = self._w3.eth
-        latest = int(eth.get_block("latest").get("baseFeePerGas", 0))
-        try:
-            history = eth.fee_history(1, "latest")
-            return max(latest, int(history["baseFeePerGas"][-1]))
-        except Exception:  # a node without eth_feeHistory
-            return latest
-
-    def _receipt(self, tx_hash: str) -> Any:
-        try:
-            return self._w3.eth.get_transaction_receipt(tx_hash)
-        except Exception:  # TransactionNotFound while pending, or a transport error: poll again
-            return None
-
-    def _known(self, tx_hash: str) -> bool:
-        try:
-            return self._w3.eth.get_transaction(tx_hash) is not None
-        except Exception:  # TransactionNotFound
-            return False
-
-    def _policy_limits(self) -> dict[str, Any]:
-        if self._limits is None:
-            policy = self.signer.policy()["policy"]
-            self._limits = dict(policy["limits"])
-            self._l1_ceilings = _ceilings(policy.get("l1_fee"))
-        return self._limits
-
-    def _check_l1_fee_inputs(self) -> None:
-        self._policy_limits()
-        if self._l1_ceilings is None:
-            return
-        from contracts.scroll import read_l1_fee_params  # the connector has web3 loaded anyway
-
-        current = read_l1_fee_params(self._w3)
-        if current is not None and not self._l1_ceilings.dominates(current):
-            raise TransactionFailed(
-                f"the chain's L1 fee inputs {current} are above the signer policy's [l1_fee] "
-                f"ceilings {self._l1_ceilings}: not signing until L1 fees fall"
-            )
-
 
 def _ceilings(table: Mapping[str, Any] | None) -> L1FeeParams | None:
     if table is None:
         return None
-    from contracts.scroll import L1FeeParams
-
     return L1FeeParams(
         l1_base_fee_wei=int(table["l1_base_fee_wei"]),
         l1_blob_base_fee_wei=int(table["l1_blob_base_fee_wei"]),

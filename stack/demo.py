@@ -116,7 +116,7 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
     console.print(f"[bold]•[/] wallet user {wallet.address}: stake, deposit, sign in, authorise")
 
     steth = stack.deployment.contract("MockStETH")
-    Transactor(w3, user_key).transact(steth.functions.submit(wallet.address), value=STAKE_WEI)
+    Transactor(w3, user_key).transact(steth.functions.submit(wallet.address), value_wei=STAKE_WEI)
     chain.stake("stETH", STAKE_WEI)
     staked = chain.staked_value_wei()
     checks.add("stake counted in wei of ETH", staked >= STAKE_WEI - 1, f"{staked / 1e18:.3f} ETH")

@@ -131,8 +131,7 @@ def start_stack(
         redis_url = DEFAULT_REDIS_URL
     if redis_url:
         _check_redis(redis_url)
-    from signer import L1FeeCap, SignerClient, init_state, policy_for_deployment
-    from signer import Transactor as SignerTransactor
+    from signer import L1FeeCap, RemoteSigner, SignerClient, init_state, policy_for_deployment
     from trainer.bundle import load_bundle
     from trainer.deployment import train_locally
     from trainer.publish import publish_bundle
@@ -237,7 +236,7 @@ def start_stack(
         done = _step(console, "publishing both models as subnets through the signer")
         signer_client = SignerClient(signer_url, "publisher", signer_state.secrets["publisher"])
         exit_stack.callback(signer_client.close)
-        operator = SignerTransactor(w3, signer_client)
+        operator = Transactor(w3, RemoteSigner(signer_client))
         subnets: list[dict[str, Any]] = []
         for spec in SUBNETS:
             result = results[spec["dataset"]]

@@ -28,7 +28,6 @@ from core.secrets import PrivateFileError, read_private_file
 __all__ = [
     "PublishError",
     "PublishResult",
-    "WalletTransactor",
     "add_publish_parser",
     "contributor_shares",
     "publish_bundle",
@@ -143,8 +142,8 @@ def publish_bundle(
 
     Args:
         deployment: `contracts.deploy.Deployment` with a web3 client attached.
-        transactor: `signer.client.Transactor` (the operator, through the signer), or a
-            :class:`WalletTransactor` (the model owner's own key).
+        transactor: `contracts.Transactor` signing with `signer.RemoteSigner` (the operator,
+            through the signer) or with `contracts.tx.LocalKey` (the model owner's own key).
         bundle: a verified :class:`trainer.bundle.ModelBundle`.
         artifact_uri: where gateways fetch the bundle (e.g. `file:///…/<sha256>`).
         subnet_id: an existing subnet to update; None creates one named `subnet_name`.
@@ -185,7 +184,9 @@ def publish_bundle(
     else:
         owner = registry.functions.subnetOf(int(subnet_id)).call()[0]
         if str(owner).lower() != str(operator).lower():
-            who = "you," if isinstance(transactor, WalletTransactor) else "the operator"
+            from contracts.tx import LocalKey
+
+            who = "you," if isinstance(transactor.signer, LocalKey) else "the operator"
             raise PublishError(f"subnet {subnet_id} is owned by {owner}, not {who} {operator}")
     schema = bytes.fromhex(bundle.card["feature_schema_sha256"])
     receipt = transactor.transact(
@@ -204,47 +205,6 @@ def publish_bundle(
     version = int(events[0]["args"]["version"])
     tx_hashes.append(receipt["transactionHash"].to_0x_hex())
     return PublishResult(int(subnet_id), version, created, contributors, shares, tx_hashes)
-
-
-class WalletTransactor:
-    """A model owner's own key as the publishing transactor (no signer in between).
-
-    It offers what :func:`publish_bundle` uses of `signer.client.Transactor`: ``address`` and
-    ``transact(call, idempotency_key=...)``. The idempotency key is the signer's; a wallet has
-    none, so a repeat publication is stopped by the chain instead (a second ``publishModel`` of
-    the same bundle makes a new version).
-
-    Args:
-        w3: web3 client of the chain.
-        private_key: The owner's 0x-hex private key.
-    """
-
-    def __init__(self, w3: Any, private_key: str) -> None:
-        from contracts import Transactor
-
-        self._tx = Transactor(w3, private_key)
-
-    @property
-    def address(self) -> str:
-        """The owner's EIP-55 address."""
-        return str(self._tx.address)
-
-    def transact(self, call: Any, *, idempotency_key: str | None = None) -> Any:
-        """Simulate, sign and send ``call``; wait for its receipt.
-
-        Args:
-            call: A bound contract call.
-            idempotency_key: Ignored (see the class).
-
-        Returns:
-            The mined receipt.
-
-        Raises:
-            contracts.ContractRevert: The call would revert (decoded custom error).
-            contracts.TransactionFailed: It was mined but failed.
-        """
-        del idempotency_key
-        return self._tx.transact(call)
 
 
 def add_publish_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -449,9 +409,9 @@ def check_gateway_can_load(artifact_uri: str, model_store: Path | None) -> None:
 def _publish(args: argparse.Namespace) -> int:
     from web3 import Web3
 
-    from contracts import ContractRevert
+    from contracts import ContractRevert, Transactor
     from contracts.deploy import Deployment
-    from signer import ClientError, SignerClient, SignerRefused, SignerUnavailable, Transactor
+    from signer import ClientError, RemoteSigner, SignerClient, SignerRefused, SignerUnavailable
     from trainer.bundle import BundleError, load_bundle
 
     wallet = _own_wallet(args)
@@ -501,7 +461,7 @@ def _publish(args: argparse.Namespace) -> int:
                 raise CliError(
                     f"{wallet.address} holds no ETH to pay the gas of publishing; fund it first"
                 )
-            result = publish(WalletTransactor(w3, "0x" + bytes(wallet.key).hex()))
+            result = publish(Transactor(w3, "0x" + bytes(wallet.key).hex()))
             publisher = str(wallet.address)
         else:
             try:
@@ -511,7 +471,7 @@ def _publish(args: argparse.Namespace) -> int:
             except ClientError as exc:
                 raise CliError(str(exc)) from None
             with client:
-                transactor = Transactor(w3, client)
+                transactor = Transactor(w3, RemoteSigner(client))
                 result = publish(transactor)
                 publisher = str(transactor.address)
     except CliError:

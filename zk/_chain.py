@@ -143,8 +143,8 @@ def record_model_verifier(
     Args:
         deployment: ``contracts.Deployment`` (with ``LogitGroth16Verifier<F>``: local chains only).
         deployer: ``contracts.Transactor`` paying for the verifier.
-        owner: The subnet owner's transactor: ``contracts.Transactor`` or the signer's
-            ``signer.Transactor`` (whose ``transact`` takes an ``idempotency_key``).
+        owner: The subnet owner's ``contracts.Transactor`` (a local key, or the operator's
+            through ``signer.RemoteSigner``, which uses the idempotency key).
         subnet_id: The subnet.
         version: The published version.
         weights: The version's coefficients, shape (F,), in feature order.
@@ -169,8 +169,5 @@ def record_model_verifier(
     verifier = deploy_model_verifier(deployer, deployment, n_features, commitment)
     registry = deployment.contract("SubnetRegistry")
     call = registry.functions.setModelVerifier(int(subnet_id), int(version), verifier, commitment)
-    try:
-        owner.transact(call, idempotency_key=f"zk-verifier-{subnet_id}-{version}")
-    except TypeError:  # a plain contracts.Transactor takes no idempotency key
-        owner.transact(call)
+    owner.transact(call, idempotency_key=f"zk-verifier-{subnet_id}-{version}")
     return verifier, commitment

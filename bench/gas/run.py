@@ -85,7 +85,7 @@ def function_gas(chain: Anvil) -> list[dict[str, Any]]:
         "configureToken",
         tx[0].transact(vault.functions.configureToken(reth.address, 3, True)),
     )
-    tx[7].transact(steth.functions.submit(a[0].address), value=10**18)
+    tx[7].transact(steth.functions.submit(a[0].address), value_wei=10**18)
     tx[7].transact(steth.functions.approve(vault.address, 10**18))
     measure(
         "StakingVault",
@@ -138,11 +138,13 @@ def function_gas(chain: Anvil) -> list[dict[str, Any]]:
         tx[8].transact(reg.functions.acceptSubnetOwnership(1)),
     )
 
-    measure("InferenceLedger", "deposit", tx[7].transact(ledger.functions.deposit(), value=10**18))
+    measure(
+        "InferenceLedger", "deposit", tx[7].transact(ledger.functions.deposit(), value_wei=10**18)
+    )
     measure(
         "InferenceLedger",
         "depositFor",
-        tx[0].transact(ledger.functions.depositFor(a[7].address), value=10**18),
+        tx[0].transact(ledger.functions.depositFor(a[7].address), value_wei=10**18),
     )
     expiry = chain.w3.eth.get_block("latest")["timestamp"] + 86400
     typed = spending_authorization(
@@ -226,8 +228,8 @@ def batch_gas(chain: Anvil, receipts: int, users: int) -> dict[str, Any]:
     keys = [Account.create() for _ in range(users)]
     expiry = chain.w3.eth.get_block("latest")["timestamp"] + 86400
     for key in keys:
-        funder.transact(ledger.functions.depositFor(key.address), value=10**16)
-        funder.transact(baseline.functions.depositFor(key.address), value=10**16)
+        funder.transact(ledger.functions.depositFor(key.address), value_wei=10**16)
+        funder.transact(baseline.functions.depositFor(key.address), value_wei=10**16)
         typed = spending_authorization(
             chain_id=chain.chain_id,
             ledger=ledger.address,
@@ -339,7 +341,7 @@ def l1_costs(chain: Anvil, l2_gas_price_wei: int) -> list[dict[str, Any]]:
     keys = [Account.create() for _ in range(most_users)]
     expiry = chain.w3.eth.get_block("latest")["timestamp"] + 86400
     for key in keys:
-        funder.transact(ledger.functions.depositFor(key.address), value=10**16)
+        funder.transact(ledger.functions.depositFor(key.address), value_wei=10**16)
         typed = spending_authorization(
             chain_id=chain.chain_id,
             ledger=ledger.address,

@@ -70,7 +70,7 @@ def _setup_chain(chain: Anvil) -> tuple[dict[str, str], int, Any]:
     tx.transact(reth.functions.mint(user.address, 10**20))
     tx.transact(reth.functions.approve(vault.address, 10**20))
     tx.transact(vault.functions.stake(reth.address, 10**20))
-    tx.transact(ledger.functions.deposit(), value=10**18)
+    tx.transact(ledger.functions.deposit(), value_wei=10**18)
     expiry = int(time.time()) + 86_400
     typed = spending_authorization(
         chain_id=d.chain_id,

@@ -172,6 +172,13 @@ def _chain_errors(what: str) -> Iterator[None]:
     except ContractRevert as exc:
         raise _reverted(what, exc.name, tuple(exc.arguments)) from exc
     except TransactionFailed as exc:
+        if type(exc) is TransactionFailed:  # neither reverted nor would revert: node, transport
+            cause = exc.__cause__
+            if isinstance(cause, Web3RPCError):
+                raise ChainError(
+                    f"{what} failed: the node answered: {_rpc_message(cause)}"
+                ) from exc
+            raise ChainError(f"{what} failed: {exc}") from exc
         raise TransactionReverted(f"{what} failed: {exc}") from exc
     except ContractLogicError as exc:  # ContractCustomError is a subclass
         decoded = would_revert(exc)
@@ -222,7 +229,9 @@ class ChainClient:
             address=self.addresses["InferenceLedger"], abi=load_artifact("InferenceLedger").abi
         )
         self._tx = (
-            Transactor(w3, wallet._private_key_hex(), timeout_s=timeout_s) if wallet else None
+            Transactor(w3, wallet._private_key_hex(), receipt_timeout_s=timeout_s)
+            if wallet
+            else None
         )
         self._chain_id: int | None = None
         self._tokens: dict[str, str] | None = None
@@ -339,7 +348,7 @@ class ChainClient:
     def _send(self, what: str, call: Any, *, value: int = 0) -> TxReceipt:
         sender = self._sender()
         with _chain_errors(what):
-            return sender.transact(call, value=value)
+            return sender.transact(call, value_wei=value)
 
     @staticmethod
     def _result(receipt: TxReceipt, value: int | None = None) -> TxResult:

@@ -66,7 +66,7 @@ def authorize(
 
 
 def fund(ledger, tx, anvil, who: int, deposit: int, cap: int) -> None:
-    tx(who).transact(ledger.functions.deposit(), value=deposit)
+    tx(who).transact(ledger.functions.deposit(), value_wei=deposit)
     authorize(ledger, tx, anvil, who, cap)
 
 
@@ -80,9 +80,9 @@ def record(ledger, tx, users, amounts, *, subnet=1, root=b"\x01" * 32, count=Non
 
 
 def test_deposit_and_deposit_for_add_credit_with_events(ledger, tx, addr):
-    r = tx(7).transact(ledger.functions.deposit(), value=ETH)
+    r = tx(7).transact(ledger.functions.deposit(), value_wei=ETH)
     assert events(ledger, r, "Deposited") == [{"user": addr(7), "payer": addr(7), "amount": ETH}]
-    r = tx(8).transact(ledger.functions.depositFor(addr(7)), value=2 * ETH)
+    r = tx(8).transact(ledger.functions.depositFor(addr(7)), value_wei=2 * ETH)
     assert events(ledger, r, "Deposited") == [
         {"user": addr(7), "payer": addr(8), "amount": 2 * ETH}
     ]
@@ -96,7 +96,7 @@ def test_deposits_reject_zero_value_and_the_zero_address(ledger, addr):
 
 
 def test_credit_withdrawal_waits_for_the_delay_and_pays_once(ledger, tx, addr, anvil):
-    tx(7).transact(ledger.functions.deposit(), value=ETH)
+    tx(7).transact(ledger.functions.deposit(), value_wei=ETH)
     r = tx(7).transact(ledger.functions.requestCreditWithdrawal(ETH // 2))
     ready = anvil.w3.eth.get_block(r["blockNumber"])["timestamp"] + 600
     assert events(ledger, r, "CreditWithdrawalRequested") == [
@@ -130,7 +130,7 @@ def test_credit_stays_debitable_during_the_delay_and_withdrawal_pays_only_what_i
 
 
 def test_request_credit_withdrawal_rejects_zero_and_more_than_the_credit(ledger, tx, addr):
-    tx(7).transact(ledger.functions.deposit(), value=100)
+    tx(7).transact(ledger.functions.deposit(), value_wei=100)
     assert (
         expect_revert(ledger.functions.requestCreditWithdrawal(0), addr(7)).name
         == "InferenceLedgerZeroAmount"
@@ -142,7 +142,7 @@ def test_request_credit_withdrawal_rejects_zero_and_more_than_the_credit(ledger,
 def test_cancel_credit_withdrawal_clears_the_request(ledger, tx, addr):
     err = expect_revert(ledger.functions.cancelCreditWithdrawal(), addr(7))
     assert err.name == "InferenceLedgerNoPendingWithdrawal"
-    tx(7).transact(ledger.functions.deposit(), value=100)
+    tx(7).transact(ledger.functions.deposit(), value_wei=100)
     tx(7).transact(ledger.functions.requestCreditWithdrawal(50))
     r = tx(7).transact(ledger.functions.cancelCreditWithdrawal())
     assert events(ledger, r, "CreditWithdrawalCancelled") == [{"user": addr(7)}]
@@ -224,7 +224,7 @@ def test_authorize_spending_rejects_replayed_expired_and_forged_authorisations(
 
 def test_a_contract_wallet_authorises_through_eip1271(ledger, tx, addr, anvil, market):
     wallet = tx(0).deploy("TestERC1271Wallet", addr(7))
-    tx(0).transact(ledger.functions.depositFor(wallet.address), value=ETH)
+    tx(0).transact(ledger.functions.depositFor(wallet.address), value_wei=ETH)
     r, _ = authorize(ledger, tx, anvil, 7, 500, user=wallet.address)
     assert events(ledger, r, "SpendingAuthorized")[0]["user"] == wallet.address
     record(ledger, tx, [wallet.address], [500])
@@ -307,7 +307,7 @@ def test_record_batch_never_charges_above_the_signed_cap(ledger, tx, addr, anvil
 def test_record_batch_refuses_debits_after_the_authorisation_expired(
     ledger, tx, addr, anvil, market
 ):
-    tx(7).transact(ledger.functions.deposit(), value=ETH)
+    tx(7).transact(ledger.functions.deposit(), value_wei=ETH)
     _, expiry = authorize(ledger, tx, anvil, 7, ETH, ttl=60)
     anvil.increase_time(61)
     err = expect_revert(ledger.functions.recordBatch(1, b"\x01" * 32, [addr(7)], [1], 1), addr(1))
@@ -459,7 +459,7 @@ def test_claim_and_withdraw_credit_are_reentrancy_safe(ledger, tx, addr, anvil, 
         assert ledger.functions.claimableOf(attacker.address).call() == 0
         anvil.revert(snapshot)
 
-    tx(0).transact(attacker.functions.deposit(), value=1000)
+    tx(0).transact(attacker.functions.deposit(), value_wei=1000)
     tx(0).transact(attacker.functions.requestCreditWithdrawal(1000))
     anvil.increase_time(600)
     tx(0).transact(attacker.functions.attackWithdrawCredit(2))

@@ -71,7 +71,7 @@ def test_the_ledger_never_creates_or_loses_wei(ops, market, tx, addr, anvil):
         for kind, a, b in ops:
             try:
                 if kind == "deposit":
-                    tx(a).transact(ledger.functions.deposit(), value=b)
+                    tx(a).transact(ledger.functions.deposit(), value_wei=b)
                     deposits += b
                 elif kind == "batch":
                     users, amounts = [addr(u) for u, _ in a], [x for _, x in a]

@@ -64,7 +64,7 @@ def test_the_fee_grows_faster_than_linearly_in_the_compressed_size():
 def test_a_signed_transaction_pays_the_fee_of_its_compressed_bytes(anvil, deployment):
     sender = Transactor(anvil.w3, anvil.accounts[3].private_key)
     ledger = deployment.contract("InferenceLedger")
-    receipt = sender.transact(ledger.functions.deposit(), value=10**15)
+    receipt = sender.transact(ledger.functions.deposit(), value_wei=10**15)
     raw = bytes(anvil.w3.eth.get_raw_transaction(receipt["transactionHash"]))
     packed = compress(raw)
     assert len(packed) <= len(raw)

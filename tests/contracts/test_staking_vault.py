@@ -66,7 +66,7 @@ def test_deployment_lists_the_three_tokens_with_their_kinds(vault, steth, wsteth
 
 
 def test_stake_steth_counts_shares_and_emits_staked(vault, steth, tx, addr):
-    tx(7).transact(steth.functions.submit(addr(0)), value=3 * ETH)
+    tx(7).transact(steth.functions.submit(addr(0)), value_wei=3 * ETH)
     tx(7).transact(steth.functions.approve(vault.address, 2 * ETH))
     receipt = tx(7).transact(vault.functions.stake(steth.address, 2 * ETH))
     assert events(vault, receipt, "Staked") == [
@@ -273,7 +273,7 @@ def test_only_the_owner_configures_and_ownership_moves_in_two_steps(vault, tx, a
 
 
 def test_mock_steth_rejects_overdrafts_and_missing_allowance(steth, tx, addr):
-    tx(7).transact(steth.functions.submit(addr(0)), value=ETH)
+    tx(7).transact(steth.functions.submit(addr(0)), value_wei=ETH)
     err = expect_revert(steth.functions.transfer(addr(8), 2 * ETH), addr(7))
     assert err.name == "MockStETHInsufficientBalance"
     err = expect_revert(steth.functions.transferFrom(addr(7), addr(8), ETH), addr(8))

@@ -61,7 +61,7 @@ class World:
             tx.transact(self.reth.functions.approve(self.vault.address, stake_wei))
             tx.transact(self.vault.functions.stake(self.reth.address, stake_wei))
         if credit_wei:
-            tx.transact(self.ledger.functions.deposit(), value=credit_wei)
+            tx.transact(self.ledger.functions.deposit(), value_wei=credit_wei)
         if cap_wei is not None:
             expiry, nonce = int(time.time()) + 86_400, 1
             signature = self.sign_cap(user.key.hex(), cap_wei, expiry, nonce)

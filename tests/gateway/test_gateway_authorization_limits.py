@@ -88,7 +88,7 @@ def test_the_global_budget_is_at_most_half_the_signer_s_hourly_window(
         services = build_services(settings)
         try:
             recorder = Recorder.from_services(services)
-            policy = await asyncio.to_thread(recorder._tx.signer.policy)
+            policy = await asyncio.to_thread(recorder._tx.signer.client.policy)
             cap = int(policy["policy"]["limits"]["max_tx_per_hour"])
             return cap, await recorder.authorization_budget_per_hour()
         finally:

@@ -127,7 +127,9 @@ def test_a_recorder_that_lost_its_lease_stops_before_signing_and_the_new_holder_
             await asyncio.sleep(0.4)  # a is paused with a cut batch, past its lease
             assert await rec_b.lease.acquire() is not None
             stale = await rec_a._record(batch, fence)  # a wakes up
-            signed = await asyncio.to_thread(rec_a._tx.signer.record, "gw-batch-" + batch.key)
+            signed = await asyncio.to_thread(
+                rec_a._tx.signer.client.record, "gw-batch-" + batch.key
+            )
             fresh = await rec_b.tick()  # the new holder resumes the same open batch
             return stale, fresh, signed
 

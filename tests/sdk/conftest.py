@@ -46,7 +46,7 @@ def mint(anvil: Anvil, deployment: Deployment) -> Callable[[Wallet, str, int], N
             {"stETH": "MockStETH", "wstETH": "MockWstETH", "rETH": "MockRETH"}[symbol]
         )
         if symbol == "stETH":
-            tx.transact(token.functions.submit(wallet.address), value=amount)
+            tx.transact(token.functions.submit(wallet.address), value_wei=amount)
         else:
             tx.transact(token.functions.mint(wallet.address, amount))
 

@@ -12,7 +12,7 @@ from eth_account import Account
 from signer_support import Keystore, SignerProcess, ledger_tx
 from web3 import Web3
 
-from contracts import decode_revert
+from contracts import ContractRevert, Transactor, decode_revert
 from contracts.deploy import Deployment
 from contracts.scroll import (
     LOCAL_L1_FEE_PARAMS,
@@ -23,13 +23,12 @@ from contracts.scroll import (
 )
 from signer import (
     L1FeeCap,
+    RemoteSigner,
     SignerClient,
     SignerRefused,
     SignerUnavailable,
     TransactionFailed,
     TransactionReverted,
-    Transactor,
-    WouldRevert,
 )
 from signer.client import SignedTransaction
 
@@ -41,7 +40,7 @@ def transactor(
     signer = make_signer()
     assert deployment.w3 is not None
     with signer.client() as client:
-        tx = Transactor(deployment.w3, client, receipt_timeout_s=30)
+        tx = Transactor(deployment.w3, RemoteSigner(client), receipt_timeout_s=30)
         tx.sync_nonce()
         yield tx
 
@@ -51,7 +50,7 @@ def test_an_allowed_call_is_signed_recovers_to_the_operator_and_is_mined(
 ) -> None:
     w3 = deployment.w3
     assert w3 is not None
-    client = transactor.signer
+    client = transactor.signer.client
     nodes = deployment.contract("NodeRegistry")
     receipt = transactor.transact(
         nodes.functions.register("operator", "https://op.example"),
@@ -84,7 +83,7 @@ def test_a_problem_body_becomes_signer_refused_with_its_reason(
     transactor: Transactor, deployment: Deployment
 ) -> None:
     with pytest.raises(SignerRefused) as exc:
-        transactor.signer.sign_transaction(ledger_tx(deployment, chainId=1), "refused-0001")
+        transactor.signer.client.sign_transaction(ledger_tx(deployment, chainId=1), "refused-0001")
     assert (exc.value.status, exc.value.reason) == (403, "wrong_chain")
     assert exc.value.problem["status"] == 403
 
@@ -117,13 +116,13 @@ def test_transact_refuses_a_call_that_would_revert_without_signing_it(
     transactor: Transactor, deployment: Deployment
 ) -> None:
     ledger = deployment.contract("InferenceLedger")
-    before = transactor.signer.next_nonce()
-    with pytest.raises(WouldRevert, match="gas estimation failed") as caught:
+    before = transactor.signer.client.next_nonce()
+    with pytest.raises(ContractRevert) as caught:
         transactor.transact(ledger.functions.settle(999, 1), idempotency_key="settle-missing")
     decoded = decode_revert(caught.value.data)
     assert decoded is not None and decoded.name.startswith("InferenceLedger"), caught.value.data
-    assert transactor.signer.next_nonce() == before
-    assert transactor.signer.record("settle-missing") is None
+    assert transactor.signer.client.next_nonce() == before
+    assert transactor.signer.client.record("settle-missing") is None
 
 
 def test_transact_reports_a_mined_revert_with_its_receipt(
@@ -135,7 +134,7 @@ def test_transact_reports_a_mined_revert_with_its_receipt(
             ledger.functions.settle(999, 1), idempotency_key="settle-mined-revert", gas=100_000
         )
     assert exc.value.receipt["status"] == 0
-    assert exc.value.tx_hash == transactor.signer.record("settle-mined-revert")["hash"]  # type: ignore[index]
+    assert exc.value.tx_hash == transactor.signer.client.record("settle-mined-revert")["hash"]  # type: ignore[index]
 
 
 def test_transact_fills_fees_within_the_policy_caps(
@@ -170,7 +169,7 @@ def test_the_signer_caps_the_fee_including_the_l1_fee_without_using_a_nonce(
     registry = deployment.contract("SubnetRegistry")
     signer = make_signer(l1_fee=L1FeeCap(10**18, CEILINGS))
     with signer.client() as client:
-        tx = Transactor(w3, client, receipt_timeout_s=30)
+        tx = Transactor(w3, RemoteSigner(client), receipt_timeout_s=30)
         tx.sync_nonce()
         receipt = tx.transact(
             registry.functions.createSubnet("l1-fee", 10**9, 0, 1000), idempotency_key="l1-fee-ok"
@@ -185,7 +184,7 @@ def test_the_signer_caps_the_fee_including_the_l1_fee_without_using_a_nonce(
         assert bound == l1_fee_wei(raw, CEILINGS) > actual > 0  # the ceilings are above the chain's
     tight = make_signer(l1_fee=L1FeeCap(10**9, CEILINGS))  # far below gas x maxFeePerGas
     with tight.client() as client:
-        tx = Transactor(w3, client, receipt_timeout_s=30)
+        tx = Transactor(w3, RemoteSigner(client), receipt_timeout_s=30)
         before = tx.sync_nonce()
         with pytest.raises(SignerRefused) as exc:
             tx.transact(
@@ -205,7 +204,7 @@ def test_the_transactor_does_not_ask_for_a_signature_while_l1_fees_are_above_the
     signer = make_signer(l1_fee=L1FeeCap(10**18, CEILINGS))
     spike = replace(LOCAL_L1_FEE_PARAMS, l1_base_fee_wei=3 * CEILINGS.l1_base_fee_wei)
     with signer.client() as client:
-        tx = Transactor(w3, client, receipt_timeout_s=30)
+        tx = Transactor(w3, RemoteSigner(client), receipt_timeout_s=30)
         before = tx.sync_nonce()
         install_l1_gas_price_oracle(w3, spike)
         try:
@@ -281,7 +280,9 @@ def test_a_transaction_under_the_base_fee_is_replaced_with_the_same_nonce_and_hi
     w3 = manual_mining
     signer = make_signer()
     with signer.client() as client:
-        tx = Transactor(w3, client, receipt_timeout_s=60, poll_s=0.1, replace_after_s=0.5)
+        tx = Transactor(
+            w3, RemoteSigner(client), receipt_timeout_s=60, poll_s=0.1, replace_after_s=0.5
+        )
         tx.sync_nonce()
         stuck = _stuck_subnet_tx(w3, deployment, client, "stuck-subnet", 20 * 10**9)
         _rpc(w3, "evm_setIntervalMining", 1)
@@ -307,7 +308,9 @@ def test_no_replacement_above_the_policy_fee_cap_and_the_wait_ends_in_a_clear_fa
     w3 = manual_mining
     signer = make_signer()
     with signer.client() as client:
-        tx = Transactor(w3, client, receipt_timeout_s=3, poll_s=0.1, replace_after_s=0.5)
+        tx = Transactor(
+            w3, RemoteSigner(client), receipt_timeout_s=3, poll_s=0.1, replace_after_s=0.5
+        )
         tx.sync_nonce()
         # the cap is 100 gwei: a 2 gwei transaction can be replaced, but not to a 300 gwei base fee
         stuck = _stuck_subnet_tx(w3, deployment, client, "capped-subnet", 300 * 10**9)
@@ -368,7 +371,7 @@ def test_the_first_call_syncs_a_fresh_signers_nonce_with_the_chain(
         assert client.next_nonce() == 0
         confirmed = w3.eth.get_transaction_count(client.address(), "latest")
         assert confirmed > 0
-        tx = Transactor(w3, client, receipt_timeout_s=30)
+        tx = Transactor(w3, RemoteSigner(client), receipt_timeout_s=30)
         registry = deployment.contract("SubnetRegistry")
         receipt = tx.transact(
             registry.functions.createSubnet("synced", 10**9, 0, 1000), idempotency_key="synced-1"

@@ -67,10 +67,10 @@ def tx(**overrides: Any) -> TxRequest:
 
 def test_the_public_surface_changes_only_on_purpose() -> None:
     assert sorted(signer.__all__) == sorted([
-        "REASONS", "ClientError", "ConfigError", "L1FeeCap", "Limits", "Policy",
+        "REASONS", "ClientError", "ConfigError", "L1FeeCap", "Limits", "Policy", "RemoteSigner",
         "SignedTransaction", "SignedTypedData", "SignerClient", "SignerError", "SignerRefused",
         "SignerSettings", "SignerState", "SignerUnavailable", "TransactionFailed", "TransactionReverted",
-        "Transactor", "TypedDataDomain", "WouldRevert", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
+        "TypedDataDomain", "WouldRevert", "init_state", "load_policy", "parse_policy", "policy_for_deployment",
         "sign_request",
     ])  # fmt: skip
 

@@ -11,9 +11,9 @@ import pytest
 from eth_account import Account
 from service_support import deploy_for_operator, start_signer
 
-from contracts import Anvil, Deployment
+from contracts import Anvil, Deployment, Transactor
 from core.cli import CliError
-from signer import Limits, SignerClient, Transactor
+from signer import Limits, RemoteSigner, SignerClient
 from trainer.bundle import ModelBundle, WrittenBundle, load_bundle, result_to_card, write_bundle
 from trainer.data import Dataset, split_rows
 from trainer.publish import PublishError, contributor_shares, publish_bundle
@@ -122,7 +122,7 @@ def test_publish_refuses_a_contributor_missing_from_the_node_registry(
         SignerClient(operator_chain["url"], "trainer", operator_chain["secret"]) as client,
         pytest.raises(PublishError, match="not a registered node"),
     ):
-        publish_bundle(deployment=dep, transactor=Transactor(anvil.w3, client), bundle=bundle,
+        publish_bundle(deployment=dep, transactor=Transactor(anvil.w3, RemoteSigner(client)), bundle=bundle,
                            artifact_uri="file:///x", subnet_name="spector")  # fmt: skip
 
 
@@ -133,7 +133,7 @@ def test_publish_creates_a_subnet_with_row_shares_and_a_repeat_sends_nothing_new
     for idx in (5, 6, 7):
         _register(anvil, dep, idx)
     with SignerClient(operator_chain["url"], "trainer", operator_chain["secret"]) as client:
-        tx = Transactor(anvil.w3, client)
+        tx = Transactor(anvil.w3, RemoteSigner(client))
         first = publish_bundle(deployment=dep, transactor=tx, bundle=bundle,
                                artifact_uri="file:///store/x", subnet_name="spector")  # fmt: skip
         second = publish_bundle(deployment=dep, transactor=tx, bundle=bundle,
