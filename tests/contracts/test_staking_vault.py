@@ -37,7 +37,7 @@ def feed(c):
 
 def stake_steth(tx, steth, vault, who: int, amount: int) -> int:
     tx(who).transact(
-        steth.functions.submit(Web3.to_checksum_address("0x" + "00" * 20)), value=amount
+        steth.functions.submit(Web3.to_checksum_address("0x" + "00" * 20)), value_wei=amount
     )
     tx(who).transact(steth.functions.approve(vault.address, amount))
     receipt = tx(who).transact(vault.functions.stake(steth.address, amount))

@@ -171,5 +171,5 @@ def fund_steth(stack: WebStack, index: int, amount_wei: int) -> None:
     account = stack.account(index)
     steth = stack.deployment.contract("MockStETH")
     Transactor(stack.anvil.w3, account.private_key).transact(
-        steth.functions.submit(Web3.to_checksum_address(account.address)), value=amount_wei
+        steth.functions.submit(Web3.to_checksum_address(account.address)), value_wei=amount_wei
     )
