@@ -32,6 +32,14 @@ MAX_URL_BYTES = 256
 
 _LOCAL_STACK = Path(".state/up/stack.json")
 
+_MEANINGS = {
+    "NodeRegistryAlreadyRegistered": "the address is registered already",
+    "NodeRegistryNotRegistered": "the address is not registered",
+    "NodeRegistryInvalidName": "the name is empty or over 64 bytes",
+    "NodeRegistryInvalidUrl": "the URL is empty or over 256 bytes",
+}
+"""What each custom error of contracts/src/NodeRegistry.sol means, for the refusal's line."""
+
 
 def add_node_actions(node_parser: argparse.ArgumentParser) -> None:
     """Add ``register``, ``update`` and ``leave`` under ``twopm node``.
@@ -195,8 +203,11 @@ class _Registry:
         try:
             receipt = Transactor(self.w3, "0x" + bytes(self.account.key).hex()).transact(call)
         except ContractRevert as exc:
+            named = f"{exc.name}({', '.join(str(a) for a in exc.arguments)})"
+            meaning = _MEANINGS.get(exc.name)
             raise CliError(
-                f"{self.address}: NodeRegistry refused {what}: {exc.name}{tuple(exc.arguments)}"
+                f"{self.address}: NodeRegistry refused {what} with {named}"
+                + (f": {meaning}" if meaning else "")
             ) from None
         except WouldRevert as exc:
             raise CliError(f"{self.address}: NodeRegistry refused {what}: {exc}") from None

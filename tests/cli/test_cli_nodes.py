@@ -183,3 +183,55 @@ def test_no_wallet_and_no_node_flags_are_one_line_each(tmp_path: Path, stack: Pa
         twopm("node", "--label", "GRADE", cwd=tmp_path),
         r"^twopm: error: running a node needs --data, --superlink \(or an action:",
     )
+
+
+def test_a_keystore_with_rpc_url_and_deployment_acts_without_a_stack_file(
+    tmp_path: Path, anvil: Anvil, deployment: Deployment, holder: Wallet
+) -> None:
+    from eth_account import Account
+
+    keystore = tmp_path / "holder.json"
+    keystore.write_text(json.dumps(Account.encrypt(holder._private_key_hex(), "pw")))
+    password = tmp_path / "password"
+    password.write_text("pw\n")
+    password.chmod(0o600)
+    deployment_file = tmp_path / "deployment.json"
+    deployment.write(deployment_file)
+    flags = ["--rpc-url", anvil.rpc_url, "--deployment", str(deployment_file)]
+    flags += ["--keystore", str(keystore), "--password-file", str(password)]
+    line = ok(
+        twopm("node", "register", "--name", "ks", "--url", "https://ks.example", *flags,
+              cwd=tmp_path),
+        holder.address,
+    )  # fmt: skip
+    assert "registered as 'ks'" in line
+    assert on_chain(deployment, holder.address) == ("ks", "https://ks.example")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    wrong.chmod(0o600)
+    refused(
+        twopm("node", "leave", *flags[:-1], str(wrong), cwd=tmp_path),
+        rf"^twopm: error: wrong password for keystore {keystore}$",
+    )
+
+
+def test_a_revert_the_checks_did_not_foresee_is_decoded_by_name(
+    anvil: Anvil, deployment: Deployment, holder: Wallet, stack: Path
+) -> None:
+    """As if another transaction had made the holder leave between the check and the send."""
+    import argparse
+
+    from core.cli import CliError
+    from trainer.nodes import _Registry
+
+    args = argparse.Namespace(
+        stack=stack, rpc_url=None, deployment=None, dev_user=0, keystore=None, key_file=None,
+        password_file=None,
+    )  # fmt: skip
+    registry = _Registry(args)
+    with pytest.raises(CliError) as refused_:
+        registry.send(registry.registry.functions.leave(), "leaving")
+    assert str(refused_.value) == (
+        f"{holder.address}: NodeRegistry refused leaving with"
+        f" NodeRegistryNotRegistered({holder.address}): the address is not registered"
+    )
