@@ -128,6 +128,7 @@ async def _overview(services: Services, who: str, operator: str) -> dict[str, An
                 {
                     "version": version,
                     "model_hash": _hex(m[0]),
+                    "training_run_id": _hex(m[2]),
                     "published_at": int(m[3]),
                     "contributors": [str(a) for a in m[5]],
                     "shares_bps": [int(b) for b in m[6]],

@@ -98,6 +98,7 @@ def test_the_admin_key_opens_the_json_route(stack: WebStack, demo: dict[str, Any
         v for s in body["subnets"] for v in s["versions"] if demo["earner"] in v["contributors"]
     ]
     assert len(versions) == 1 and versions[0]["settled_wei"] == str(PRICE_WEI)
+    assert versions[0]["training_run_id"] == "0x" + "22" * 32  # as roles_support publishes it
 
 
 def _sign_in(open_page: Callable[..., tuple[Page, Any]], index: int) -> Page:

@@ -99,6 +99,7 @@ function render(o) {
   fill("subnets", versions, ({ s, v }) => [
     [s.subnet_id, "num"], [s.name], [s.owner, "mono"], [v ? v.version : "none", "num"],
     [v ? v.model_hash.slice(0, 18) + "…" : "", "mono"],
+    [v ? v.training_run_id.slice(0, 18) + "…" : "", "mono"],
     [v ? v.contributors.map((c, i) => `${c.slice(0, 10)}… ${v.shares_bps[i] / 100}%`).join(", ") : ""],
     [v ? eth(v.settled_wei) : "", "num"], [v ? eth(v.unsettled_wei) : "", "num"],
   ]);
