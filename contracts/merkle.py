@@ -37,6 +37,10 @@ RECEIPT_TYPES = (
 class Receipt:
     """One paid request, as recorded on chain.
 
+    The gateway stores and serves its own JSON-shaped receipt (``gateway._receipts.Receipt``, with
+    the billed ``rows``) and converts it into this struct with its ``on_chain()``; why there are
+    two is told in that module's docstring.
+
     Attributes:
         receipt_id: 32-byte receipt id.
         user: Checksummed address of the caller billed.
