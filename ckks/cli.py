@@ -24,6 +24,7 @@ from ckks._codec import ClientContext, Wire, sigmoid
 from ckks._errors import CkksError
 from ckks._params import DEFAULT_PARAMS, Layout
 from core.cli import CliError
+from core.secrets import PrivateFileError, check_private_file
 
 __all__ = ["register"]
 
@@ -96,13 +97,9 @@ def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
 
 def _load_key(path: Path) -> ClientContext:
     try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
-    if mode & 0o077:
-        raise CliError(
-            f"key file {path} has mode {mode & 0o777:04o}, readable by others; run: chmod 600 {path}"
-        )
+        check_private_file(path, "key file")
+    except PrivateFileError as exc:
+        raise CliError(str(exc)) from None
     try:
         return ClientContext.from_bytes(_read(path))
     except CkksError as exc:

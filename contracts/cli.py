@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import stat
 import sys
 from pathlib import Path
 from types import FrameType
@@ -24,6 +23,7 @@ from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
 from contracts.deploy import NEW_FEED, TOKEN_KIND, Deployment, RateFeedConfig, deploy_all
 from contracts.tx import Transactor
 from core.cli import CliError
+from core.secrets import PrivateFileError, read_private_file
 from core.transactions import TransactionFailed
 
 #: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
@@ -114,12 +114,9 @@ def read_private_key_file(path: Path) -> str:
         CliError: The file is missing, readable by others, or holds no valid key.
     """
     try:
-        mode = path.stat().st_mode
-        text = path.read_text().strip()
-    except OSError as exc:
-        raise CliError(f"cannot read key file {path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CliError(f"key file {path} is readable by others; run: chmod 600 {path}")
+        text = read_private_file(path, "key file").strip()
+    except PrivateFileError as exc:
+        raise CliError(str(exc)) from exc
     try:
         Account.from_key(text)
     except (ValueError, TypeError) as exc:

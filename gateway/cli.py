@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import CliError
+from core.secrets import PrivateFileError, check_private_file
 from gateway._errors import ConfigurationError
 from gateway._settings import GatewaySettings
 
@@ -70,11 +71,11 @@ def _serve(args: argparse.Namespace) -> int:
     for path in (args.cert, args.key, args.deployment_file):
         if path is not None and not path.is_file():
             raise _cli_error(f"no such file: {path}")
-    if args.key is not None and args.key.stat().st_mode & 0o077:
-        mode = args.key.stat().st_mode & 0o777
-        raise _cli_error(
-            f"TLS key {args.key} has mode {mode:04o}, readable by others; run: chmod 600 {args.key}"
-        )
+    if args.key is not None:
+        try:
+            check_private_file(args.key, "TLS key")
+        except PrivateFileError as exc:
+            raise _cli_error(str(exc)) from None
     if not 0 < args.port < 65536:
         raise _cli_error("--port must be between 1 and 65535")
     settings = _load(args)

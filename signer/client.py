@@ -34,6 +34,7 @@ import httpx
 from contracts.scroll import L1FeeParams
 from contracts.tx import SignedTransaction as ContractsSignedTransaction
 from contracts.tx import SigningLimits
+from core.secrets import PrivateFileError, check_private_file
 from signer._auth import sign_request
 from signer._errors import ClientError, SignerRefused, SignerUnavailable
 
@@ -142,14 +143,9 @@ class SignerClient:
                 be 0600, as the signer's own secret files), or is not hex.
         """
         try:
-            mode = secret_file.stat().st_mode
-        except OSError as exc:
-            raise ClientError(f"cannot read {secret_file}: {exc.strerror}") from exc
-        if mode & 0o077:
-            raise ClientError(
-                f"{secret_file} has mode {mode & 0o777:04o}, readable by others;"
-                f" run: chmod 600 {secret_file}"
-            )
+            check_private_file(secret_file, "caller secret")
+        except PrivateFileError as exc:
+            raise ClientError(str(exc)) from exc
         try:
             secret = bytes.fromhex(secret_file.read_text(encoding="utf-8").strip())
         except (OSError, ValueError) as exc:
