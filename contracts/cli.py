@@ -21,9 +21,9 @@ from web3.providers.rpc import HTTPProvider
 from contracts._errors import ContractRevert
 from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
 from contracts.deploy import NEW_FEED, TOKEN_KIND, Deployment, RateFeedConfig, deploy_all
+from contracts.keys import KeyLoadError, load_key_file
 from contracts.tx import Transactor
 from core.cli import CliError
-from core.secrets import PrivateFileError, read_private_file
 from core.transactions import TransactionFailed
 
 #: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
@@ -114,14 +114,9 @@ def read_private_key_file(path: Path) -> str:
         CliError: The file is missing, readable by others, or holds no valid key.
     """
     try:
-        text = read_private_file(path, "key file").strip()
-    except PrivateFileError as exc:
-        raise CliError(str(exc)) from exc
-    try:
-        Account.from_key(text)
-    except (ValueError, TypeError) as exc:
-        raise CliError(f"key file {path} does not hold a valid private key") from exc
-    return text
+        return "0x" + bytes(load_key_file(path).key).hex()
+    except KeyLoadError as exc:
+        raise CliError(str(exc)) from None
 
 
 _FEED_OPTIONS = ("feed", "max_age", "min", "max", "answer")

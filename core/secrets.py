@@ -7,6 +7,7 @@ permission bit (mode 0600 or 0400), so a key never sits readable by another acco
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -18,7 +19,7 @@ class PrivateFileError(Exception):
 
 
 def check_private_file(path: str | Path, what: str) -> Path:
-    """Check that a secret file is a regular file only its owner may read or write.
+    """Check that a secret file is a regular file of this user's that only its owner may read or write.
 
     Args:
         path: A password, private-key, caller-secret or TLS key file.
@@ -28,8 +29,9 @@ def check_private_file(path: str | Path, what: str) -> Path:
         The path, for reading in whatever form the caller needs (text or bytes).
 
     Raises:
-        PrivateFileError: The file cannot be read, is not a regular file, or has any group or
-            other permission bit set (it must be 0600 or 0400); the message says how to fix it.
+        PrivateFileError: The file cannot be read, is not a regular file, belongs to another
+            user, or has any group or other permission bit set (it must be 0600 or 0400); the
+            message says how to fix it.
     """
     path = Path(path)
     try:
@@ -38,6 +40,9 @@ def check_private_file(path: str | Path, what: str) -> Path:
         raise PrivateFileError(f"cannot read {what} {path}: {exc.strerror}") from exc
     if not stat.S_ISREG(st.st_mode):
         raise PrivateFileError(f"{what} {path} is not a regular file")
+    if st.st_uid != os.getuid():
+        # Its owner could rewrite it (a key swapped under the signer), even at mode 0600.
+        raise PrivateFileError(f"{what} {path} belongs to another user (uid {st.st_uid})")
     if st.st_mode & 0o077:
         raise PrivateFileError(
             f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}, readable by others;"

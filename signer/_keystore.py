@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from core.secrets import PrivateFileError, check_private_file
 from signer._errors import ConfigError
 
 #: Prompt used when no password file is given; replaced in tests only through the argument.
@@ -26,6 +26,8 @@ PromptFn = Callable[[str], str]
 def check_secret_file(path: Path) -> None:
     """Refuse a secret file that others could read or write.
 
+    The rule is :func:`core.secrets.check_private_file`, shared with the SDK and the CLI.
+
     Args:
         path: A password, key, keystore or callers file.
 
@@ -34,17 +36,9 @@ def check_secret_file(path: Path) -> None:
             any group/other permission bit set (it must be 0600 or stricter).
     """
     try:
-        st = path.stat()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise ConfigError(f"{path} is not a regular file")
-    if st.st_uid != os.getuid():
-        raise ConfigError(f"{path} is not owned by the current user")
-    if st.st_mode & 0o077:
-        raise ConfigError(
-            f"{path} has mode {stat.S_IMODE(st.st_mode):04o}; it must be 0600 (chmod 600 {path})"
-        )
+        check_private_file(path, "secret file")
+    except PrivateFileError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def write_secret_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:

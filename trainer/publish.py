@@ -12,18 +12,16 @@ exactly 10000 (largest-remainder apportionment, every contributor at least 1 bp)
 from __future__ import annotations
 
 import argparse
-import getpass
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from contracts.keys import KeyLoadError, load_key_file, load_keystore
 from core.cli import CliError
-from core.secrets import PrivateFileError, read_private_file
 
 __all__ = [
     "PublishError",
@@ -277,37 +275,13 @@ def _own_wallet(args: argparse.Namespace) -> LocalAccount | None:
     key_file: str | None = getattr(args, "key_file", None)
     if keystore is None and key_file is None:
         return None
+    password_file = getattr(args, "password_file", None)
     try:
         if key_file is not None:
-            try:
-                return Account.from_key(read_private_file(key_file, "key file").strip())
-            except (ValueError, TypeError):
-                raise CliError(
-                    f"key file {key_file} does not hold a valid private key (expected 32 bytes"
-                    " of hex)"
-                ) from None
+            return load_key_file(key_file)
         assert keystore is not None
-        password_file = getattr(args, "password_file", None)
-        if password_file is not None:
-            lines = read_private_file(password_file, "password file").splitlines()
-            password = lines[0] if lines else ""
-        else:
-            password = getpass.getpass(f"Password for {Path(keystore).name}: ")
-        try:
-            encrypted = json.loads(Path(keystore).read_text())
-        except OSError as exc:
-            raise CliError(f"cannot read keystore {keystore}: {exc.strerror}") from None
-        except (ValueError, UnicodeDecodeError):
-            raise CliError(f"{keystore} is not a JSON keystore") from None
-        try:
-            return Account.from_key(Account.decrypt(encrypted, password))
-        except ValueError as exc:
-            if "mac" in str(exc).lower() or "password" in str(exc).lower():
-                raise CliError(f"wrong password for keystore {keystore}") from None
-            raise CliError(f"{keystore} is not a usable keystore: {exc}") from None
-        except (KeyError, TypeError, NotImplementedError):
-            raise CliError(f"{keystore} is not a usable keystore") from None
-    except PrivateFileError as exc:
+        return load_keystore(keystore, password_file=password_file)
+    except KeyLoadError as exc:
         raise CliError(str(exc)) from None
 
 

@@ -18,35 +18,12 @@ from eth_typing import ChecksumAddress
 from pydantic import ValidationError
 
 from clients.sdk._exceptions import InvalidInput, WalletError
-from core.secrets import PrivateFileError
-from core.secrets import read_private_file as _read_private_file
+from contracts.keys import KeyLoadError, load_key_file, load_keystore
 
 __all__ = ["Wallet"]
 
 SIWE_STATEMENT = "Sign in to 2PM"
 """Default human-readable statement of the SIWE messages the SDK builds."""
-
-
-def read_private_file(path: str | Path, what: str) -> str:
-    """Read a secret file that only its owner may read or write, as the signer demands.
-
-    The rule lives in :func:`core.secrets.read_private_file`; this translates its error.
-
-    Args:
-        path: A password or private-key file.
-        what: How to name the file in messages (``"password file"``, ``"key file"``).
-
-    Returns:
-        The file's text.
-
-    Raises:
-        WalletError: The file cannot be read, is not a regular file, or has any group or
-            other permission bit set (it must be 0600 or 0400).
-    """
-    try:
-        return _read_private_file(path, what)
-    except PrivateFileError as exc:
-        raise WalletError(str(exc)) from exc
 
 
 def _iso(moment: datetime) -> str:
@@ -101,13 +78,10 @@ class Wallet:
             WalletError: The file is missing, readable or writable by group or others, or does
                 not hold a valid key.
         """
-        text = read_private_file(path, "key file").strip()
         try:
-            return cls(Account.from_key(text))
-        except (ValueError, TypeError):
-            raise WalletError(
-                f"key file {path} does not hold a valid private key (expected 32 bytes of hex)"
-            ) from None
+            return cls(load_key_file(path))
+        except KeyLoadError as exc:
+            raise WalletError(str(exc)) from None
 
     @classmethod
     def create(cls) -> Wallet:
@@ -146,33 +120,13 @@ class Wallet:
             WalletError: The file is missing or not a keystore, the password file is missing or
                 readable by group or others, no password is available, or the password is wrong.
         """
-        path = Path(path)
         try:
-            keystore = json.loads(path.read_text())
-        except OSError as exc:
-            raise WalletError(f"cannot read keystore {path}: {exc.strerror}") from exc
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise WalletError(f"{path} is not a JSON keystore") from exc
-        if password is None and password_file is not None:
-            lines = read_private_file(password_file, "password file").splitlines()
-            password = lines[0] if lines else ""
-        if password is None:
-            if prompt is None:
-                raise WalletError("the keystore needs a password: pass password or password_file")
-            password = prompt(f"Password for {path.name}: ")
-        try:
-            key = Account.decrypt(keystore, password)
-        except ValueError as exc:
-            message = str(exc).lower()
-            if "mac" in message or "password" in message:
-                raise WalletError(
-                    f"wrong password for keystore {path}"
-                    + (f" (from {password_file})" if password_file is not None else "")
-                ) from None
-            raise WalletError(f"{path} is not a usable keystore: {exc}") from None
-        except (KeyError, TypeError, NotImplementedError) as exc:
-            raise WalletError(f"{path} is not a usable keystore") from exc
-        return cls(Account.from_key(key))
+            account = load_keystore(
+                path, password=password, password_file=password_file, prompt=prompt
+            )
+        except KeyLoadError as exc:
+            raise WalletError(str(exc)) from None
+        return cls(account)
 
     def to_keystore(
         self, path: str | Path, password: str, *, iterations: int | None = None
