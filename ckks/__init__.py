@@ -24,6 +24,7 @@ from ckks._errors import (
     FrameTooLarge,
     FramingError,
     InsecureParameters,
+    SealVersionUnsupported,
     ShapeMismatch,
 )
 from ckks._framing import (
@@ -41,12 +42,37 @@ from ckks._framing import (
     parse_response,
 )
 from ckks._packing import coefficients_to_slots, constant_coefficient, reversed_weights
-from ckks._params import DEFAULT_PARAMS, CkksParams, Layout, seal_context
-from ckks._sealio import check_seal_header, load_into, save_bytes, uncompressed
+from ckks._params import (
+    COMPACT,
+    DEFAULT_PARAMS,
+    PARAM_SETS,
+    PRECISE,
+    CkksParams,
+    Layout,
+    ParamSet,
+    param_set_by_id,
+    param_set_by_name,
+    seal_context,
+)
+from ckks._sealio import (
+    SEAL_MINOR_VERSIONS,
+    check_seal_header,
+    ciphertext_to_version,
+    load_into,
+    save_bytes,
+    seal_minor_version,
+    uncompressed,
+)
+from ckks._sets import AffineModel, SetClient, check_standardised, sets_json
 
 __all__ = [
+    "COMPACT",
     "DEFAULT_LIMITS",
     "DEFAULT_PARAMS",
+    "PARAM_SETS",
+    "PRECISE",
+    "SEAL_MINOR_VERSIONS",
+    "AffineModel",
     "BatchTooLarge",
     "CiphertextRejected",
     "CkksError",
@@ -59,12 +85,17 @@ __all__ = [
     "FramingError",
     "InsecureParameters",
     "Layout",
+    "ParamSet",
     "RequestFrame",
     "ResponseFrame",
+    "SealVersionUnsupported",
     "Section",
+    "SetClient",
     "ShapeMismatch",
     "Wire",
     "check_seal_header",
+    "check_standardised",
+    "ciphertext_to_version",
     "coefficients_to_slots",
     "constant_coefficient",
     "encode_context",
@@ -73,6 +104,8 @@ __all__ = [
     "galois_element",
     "load_into",
     "next_pow2",
+    "param_set_by_id",
+    "param_set_by_name",
     "parse_context",
     "parse_request",
     "parse_response",
@@ -81,6 +114,8 @@ __all__ = [
     "row_period",
     "save_bytes",
     "seal_context",
+    "seal_minor_version",
+    "sets_json",
     "sigmoid",
     "uncompressed",
 ]

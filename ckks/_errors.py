@@ -9,6 +9,7 @@ The tree::
     ├── BatchTooLarge          more rows than the ciphertext slots (or the row limit)
     ├── ShapeMismatch          feature count differs from the model's or the context's
     ├── CiphertextRejected     SEAL refuses a ciphertext, or it was made for another context
+    │   └── SealVersionUnsupported  a SEAL object in a serialization version other than 4.1, 4.3
     └── ContextRejected        a public context is refused (secret key, parameters, extra keys)
 
 SEAL's own exceptions (``ValueError``/``RuntimeError`` from the bindings) are translated
@@ -26,6 +27,7 @@ __all__ = [
     "FrameTooLarge",
     "FramingError",
     "InsecureParameters",
+    "SealVersionUnsupported",
     "ShapeMismatch",
 ]
 
@@ -59,6 +61,10 @@ class ShapeMismatch(CkksError):
 
 class CiphertextRejected(CkksError):
     """SEAL refused a ciphertext, or it belongs to other parameters, level or scale."""
+
+
+class SealVersionUnsupported(CiphertextRejected):
+    """A well-formed SEAL object in a serialization version not read here (4.1 and 4.3 are)."""
 
 
 class ContextRejected(CkksError):

@@ -5,8 +5,8 @@ lengths, then the raw SEAL-serialized objects back to back; nothing may follow.
 
 Request (``POST /v1/subnets/{id}/infer`` body)::
 
-    magic "2PMQ" | version u8 = 1 | layout u8 (1 row, 2 column, 3 coeff) | flags u16 = 0
-    | n_rows u32 | n_features u32 | n_ciphertexts u32 | n_ciphertexts x length u32
+    magic "2PMQ" | version u8 = 1 | layout u8 (1 row, 2 column, 3 coeff) | param_set u8
+    | flags u8 = 0 | n_rows u32 | n_features u32 | n_ciphertexts u32 | n_ciphertexts x length u32
     | ciphertexts
 
     row layout:    n_ciphertexts == n_rows, one row per ciphertext, n_features <= N
@@ -15,9 +15,12 @@ Request (``POST /v1/subnets/{id}/infer`` body)::
                    holds features 2k and 2k+1 of every row as the real and imaginary
                    parts of the slots (complex packing halves upload and work)
 
+    param_set: 0 for the subnet's default parameters (``ckks`` in its JSON); 1 ``compact``,
+    2 ``precise`` (``ckks.PARAM_SETS``), coeff layout only, one row per ciphertext.
+
 Response::
 
-    magic "2PMR" | version u8 = 1 | layout u8 | flags u16 = 0 | n_rows u32
+    magic "2PMR" | version u8 = 1 | layout u8 | param_set u8 | flags u8 = 0 | n_rows u32
     | n_ciphertexts u32 | n_ciphertexts x length u32 | ciphertexts
 
     row layout: one ciphertext per row, the logit in slot 0;
@@ -42,7 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ckks._errors import BatchTooLarge, FrameTooLarge, FramingError
-from ckks._params import CkksParams, Layout
+from ckks._params import CkksParams, Layout, ParamSet, param_set_by_id
 from ckks._sealio import check_seal_header
 
 __all__ = [
@@ -64,8 +67,8 @@ REQUEST_MAGIC = b"2PMQ"
 RESPONSE_MAGIC = b"2PMR"
 CONTEXT_MAGIC = b"2PMC"
 
-_REQ = struct.Struct("<4sBBHIII")
-_RESP = struct.Struct("<4sBBHII")
+_REQ = struct.Struct("<4sBBBBIII")
+_RESP = struct.Struct("<4sBBBBII")
 _CTX = struct.Struct("<4sBBHIH")
 _SECTION = struct.Struct("<BI")
 _U32 = struct.Struct("<I")
@@ -102,7 +105,7 @@ class FrameLimits:
     max_context_bytes: int = 8 << 20
     max_ciphertext_bytes: int | None = None
 
-    def ciphertext_bound(self, params: CkksParams) -> int:
+    def ciphertext_bound(self, params: CkksParams | ParamSet) -> int:
         """Largest accepted ciphertext in bytes for ``params``.
 
         Args:
@@ -113,10 +116,10 @@ class FrameLimits:
         """
         if self.max_ciphertext_bytes is not None:
             return self.max_ciphertext_bytes
-        data_primes = len(params.coeff_mod_bit_sizes) - 1
+        data_primes = max(1, len(params.coeff_mod_bit_sizes) - 1)
         return 2 * data_primes * params.poly_modulus_degree * 8 + 1024
 
-    def ciphertexts_per_request(self, params: CkksParams) -> int:
+    def ciphertexts_per_request(self, params: CkksParams | ParamSet) -> int:
         """How many ciphertexts of the largest accepted size fit in one request frame.
 
         Args:
@@ -143,12 +146,14 @@ class RequestFrame:
         n_features: Features per row.
         ciphertexts: SEAL-serialized ciphertexts, ``n_rows`` (row, coeff) or
             ``ceil(n_features / 2)`` (column), as zero-copy views into the frame.
+        param_set: 0 (the subnet's default parameters) or a named set's ``set_id``.
     """
 
     layout: Layout
     n_rows: int
     n_features: int
     ciphertexts: tuple[memoryview, ...] = field(repr=False)
+    param_set: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,11 +164,13 @@ class ResponseFrame:
         layout: Row or column layout.
         n_rows: Rows answered.
         ciphertexts: SEAL-serialized result ciphertexts (see the module doc), as views.
+        param_set: As in the request.
     """
 
     layout: Layout
     n_rows: int
     ciphertexts: tuple[memoryview, ...] = field(repr=False)
+    param_set: int = 0
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,12 @@ def _lengths(data: bytes, offset: int, count: int, what: str) -> list[int]:
 
 
 def encode_request(
-    layout: Layout, n_rows: int, n_features: int, ciphertexts: Sequence[bytes | memoryview]
+    layout: Layout,
+    n_rows: int,
+    n_features: int,
+    ciphertexts: Sequence[bytes | memoryview],
+    *,
+    param_set: int = 0,
 ) -> bytes:
     """Frame an encrypted request.
 
@@ -225,11 +237,14 @@ def encode_request(
         n_rows: Rows encrypted.
         n_features: Features per row.
         ciphertexts: SEAL-serialized ciphertexts in layout order.
+        param_set: 0, or a named set's ``set_id`` (coeff layout).
 
     Returns:
         The request body.
     """
-    header = _REQ.pack(REQUEST_MAGIC, VERSION, int(layout), 0, n_rows, n_features, len(ciphertexts))
+    header = _REQ.pack(
+        REQUEST_MAGIC, VERSION, int(layout), param_set, 0, n_rows, n_features, len(ciphertexts)
+    )
     table = b"".join(_U32.pack(len(c)) for c in ciphertexts)
     return b"".join([header, table, *ciphertexts])
 
@@ -256,12 +271,22 @@ def parse_request(
         raise FrameTooLarge(f"request of {len(data)} bytes exceeds {limits.max_request_bytes}")
     if len(data) < _REQ.size:
         raise FramingError(f"request of {len(data)} bytes is shorter than its header")
-    magic, version, layout_code, flags, n_rows, n_features, n_cts = _REQ.unpack_from(data, 0)
+    magic, version, layout_code, set_id, flags, n_rows, n_features, n_cts = _REQ.unpack_from(
+        data, 0
+    )
     if magic != REQUEST_MAGIC:
         raise FramingError("not an encrypted request (bad magic)")
     if version != VERSION or flags != 0:
         raise FramingError(f"unsupported request version {version} or flags {flags}")
     layout = _layout(layout_code)
+    shape: CkksParams | ParamSet = params
+    if set_id:
+        named = param_set_by_id(set_id)
+        if named is None:
+            raise FramingError(f"unknown CKKS parameter set {set_id}")
+        if layout is not Layout.COEFF:
+            raise FramingError(f"parameter set {named.name} takes the coeff layout only")
+        shape = named
     if n_rows < 1 or n_features < 1:
         raise FramingError("a request needs at least one row and one feature")
     if layout.one_row_per_ciphertext:
@@ -270,7 +295,7 @@ def parse_request(
                 f"{n_rows} rows exceed {limits.max_rows_per_row_request} per {layout.label}-layout "
                 "request"
             )
-        width = params.poly_modulus_degree  # row: 2 features per slot; coeff: 1 per coefficient
+        width = shape.poly_modulus_degree  # row: 2 features per slot; coeff: 1 per coefficient
         if n_features > width:
             raise BatchTooLarge(f"{n_features} features exceed the {width} a {layout.label} holds")
         expected = n_rows
@@ -283,16 +308,20 @@ def parse_request(
     if n_cts != expected:
         raise FramingError(f"{layout.label} layout needs {expected} ciphertexts, frame has {n_cts}")
     lengths = _lengths(data, _REQ.size, n_cts, "request")
-    bound = limits.ciphertext_bound(params)
+    bound = limits.ciphertext_bound(shape)
     for i, length in enumerate(lengths):
         if length > bound:
             raise FrameTooLarge(f"ciphertext {i} of {length} bytes exceeds {bound}")
     parts = _split(data, _REQ.size + 4 * n_cts, lengths, "request")
-    return RequestFrame(layout, n_rows, n_features, parts)
+    return RequestFrame(layout, n_rows, n_features, parts, set_id)
 
 
 def encode_response(
-    layout: Layout, n_rows: int, ciphertexts: Sequence[bytes | memoryview]
+    layout: Layout,
+    n_rows: int,
+    ciphertexts: Sequence[bytes | memoryview],
+    *,
+    param_set: int = 0,
 ) -> bytes:
     """Frame an encrypted response.
 
@@ -300,11 +329,14 @@ def encode_response(
         layout: The request's layout.
         n_rows: Rows answered.
         ciphertexts: SEAL-serialized result ciphertexts.
+        param_set: The request's parameter set byte.
 
     Returns:
         The response body.
     """
-    header = _RESP.pack(RESPONSE_MAGIC, VERSION, int(layout), 0, n_rows, len(ciphertexts))
+    header = _RESP.pack(
+        RESPONSE_MAGIC, VERSION, int(layout), param_set, 0, n_rows, len(ciphertexts)
+    )
     table = b"".join(_U32.pack(len(c)) for c in ciphertexts)
     return b"".join([header, table, *ciphertexts])
 
@@ -327,7 +359,7 @@ def parse_response(data: bytes, max_bytes: int = 64 << 20) -> ResponseFrame:
         raise FrameTooLarge(f"response of {len(data)} bytes exceeds {max_bytes}")
     if len(data) < _RESP.size:
         raise FramingError(f"response of {len(data)} bytes is shorter than its header")
-    magic, version, layout_code, flags, n_rows, n_cts = _RESP.unpack_from(data, 0)
+    magic, version, layout_code, set_id, flags, n_rows, n_cts = _RESP.unpack_from(data, 0)
     if magic != RESPONSE_MAGIC:
         raise FramingError("not an encrypted response (bad magic)")
     if version != VERSION or flags != 0:
@@ -340,7 +372,7 @@ def parse_response(data: bytes, max_bytes: int = 64 << 20) -> ResponseFrame:
         )
     lengths = _lengths(data, _RESP.size, n_cts, "response")
     parts = _split(data, _RESP.size + 4 * n_cts, lengths, "response")
-    return ResponseFrame(layout, n_rows, parts)
+    return ResponseFrame(layout, n_rows, parts, set_id)
 
 
 def encode_context(

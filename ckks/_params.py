@@ -22,8 +22,19 @@ from typing import Any
 import tenseal.sealapi as seal
 
 from ckks._errors import InsecureParameters
+from ckks._sealio import SEAL_MINOR_VERSIONS
 
-__all__ = ["DEFAULT_PARAMS", "CkksParams", "Layout"]
+__all__ = [
+    "COMPACT",
+    "DEFAULT_PARAMS",
+    "PARAM_SETS",
+    "PRECISE",
+    "CkksParams",
+    "Layout",
+    "ParamSet",
+    "param_set_by_id",
+    "param_set_by_name",
+]
 
 _MIN_SCALE_BITS = 30
 """Smallest scale giving logits to 1e-4: rounding errors are about 2^-scale_bits per term."""
@@ -257,3 +268,140 @@ def seal_parameters(params: CkksParams) -> Any:
 
 DEFAULT_PARAMS = CkksParams()
 """N = 8192, [60, 40, 60], scale 2^40: 160 of 218 allowed bits, one rescale."""
+
+
+# ---------------------------------------------------------------------------- named sets
+
+HEADROOM = 0.98
+"""Fraction of half the answer's prime that the largest logit may use (the rest is noise room)."""
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """A named CKKS parameter set for one-row coefficient-layout requests.
+
+    Attributes:
+        name: ``"compact"`` or ``"precise"`` (the JSON key in ``GET /v1/subnets/{id}``).
+        set_id: Its byte in the request and response frames (1, 2; 0 is the subnet's
+            default N = 8192 parameters).
+        poly_modulus_degree: Ring degree N.
+        coeff_mod_bit_sizes: Prime sizes in bits; with more than one, the last is SEAL's
+            special prime.
+        input_scale_bits: The client encodes standardised features at scale 2^input_scale_bits.
+        input_bound: Largest Euclidean norm ||z||_2 of a standardised row accepted (in
+            standard deviations of the model card's standardisation); the logit bound
+            L = |b| + input_bound * ||w||_2 follows from it (Cauchy-Schwarz).
+        rescale: Whether the gateway rescales the product (``compact``) or answers it as it is
+            (``precise``, one prime).
+    """
+
+    name: str
+    set_id: int
+    poly_modulus_degree: int
+    coeff_mod_bit_sizes: tuple[int, ...]
+    input_scale_bits: int
+    input_bound: float
+    rescale: bool
+
+    @property
+    def slots(self) -> int:
+        """N/2 (frame bounds use it)."""
+        return self.poly_modulus_degree // 2
+
+    @property
+    def input_scale(self) -> float:
+        """2^input_scale_bits."""
+        return float(2**self.input_scale_bits)
+
+    def context(self) -> Any:
+        """The ``tenseal.sealapi.SEALContext`` (cached per set; 128-bit security enforced).
+
+        Raises:
+            InsecureParameters: SEAL refuses the set.
+        """
+        return _context(self.poly_modulus_degree, self.coeff_mod_bit_sizes)
+
+    def primes(self) -> list[int]:
+        """The coefficient-modulus primes SEAL picks (deterministic), special prime last."""
+        return [int(m.value()) for m in self.context().key_context_data().parms().coeff_modulus()]
+
+    def answer_prime(self) -> int:
+        """The prime the answer lives modulo: the first one (after the rescale, if any)."""
+        return self.primes()[0]
+
+    def scales(self, logit_bound: float) -> tuple[float, float]:
+        """Weight and answer scales for a model whose |logit| stays below ``logit_bound``.
+
+        Args:
+            logit_bound: L = |b| + R * ||w||_2 (standardised units), > 0.
+
+        Returns:
+            ``(weight_scale, answer_scale)``: the gateway encodes W at ``weight_scale``;
+            the answer's coefficient 0 is logit * ``answer_scale``, at most 0.95 * q0 / 2.
+        """
+        primes = self.primes()
+        answer = HEADROOM * primes[0] / (2.0 * max(logit_bound, 1e-9))
+        product = answer * primes[1] if self.rescale else answer
+        return product / self.input_scale, answer
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model-independent part of the set's JSON in ``GET /v1/subnets/{id}``."""
+        return {
+            "name": self.name,
+            "set_id": self.set_id,
+            "scheme": "ckks",
+            "layout": Layout.COEFF.label,
+            "poly_modulus_degree": self.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(self.coeff_mod_bit_sizes),
+            "coeff_modulus": [str(p) for p in self.primes()],
+            "input_scale_bits": self.input_scale_bits,
+            "input_radius_sd": self.input_bound,
+            "rescale": self.rescale,
+            "encryption": "seeded symmetric (secret key), zstd",
+            "security_bits": 128,
+            "seal_versions": [f"4.{m}" for m in SEAL_MINOR_VERSIONS],
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def _context(n: int, bits: tuple[int, ...]) -> Any:
+    try:
+        parms = seal.EncryptionParameters(seal.SCHEME_TYPE.CKKS)
+        parms.set_poly_modulus_degree(n)
+        parms.set_coeff_modulus(seal.CoeffModulus.Create(n, list(bits)))
+        context = seal.SEALContext(parms, True, seal.SEC_LEVEL_TYPE.TC128)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise InsecureParameters(f"SEAL refuses N={n}, {list(bits)}: {exc}") from exc
+    if not context.parameters_set():
+        raise InsecureParameters(f"SEAL refuses N={n}, {list(bits)}")
+    return context
+
+
+COMPACT = ParamSet("compact", 1, 2048, (24, 16, 14), 16, 32.0, rescale=True)
+"""<= 16 KB each way per row, |logit error| about 1e-3 (bound stated per model)."""
+PRECISE = ParamSet("precise", 2, 2048, (54,), 22, 32.0, rescale=False)
+"""15.6 KB up, 31 KB down per row, |logit error| about 1e-5."""
+PARAM_SETS: dict[str, ParamSet] = {s.name: s for s in (COMPACT, PRECISE)}
+"""The sets every subnet offers, by name."""
+
+
+def param_set_by_name(name: str) -> ParamSet:
+    """The set called ``name``.
+
+    Raises:
+        ValueError: No such set.
+    """
+    try:
+        return PARAM_SETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown CKKS parameter set {name!r}; expected one of {sorted(PARAM_SETS)}"
+        ) from None
+
+
+def param_set_by_id(set_id: int) -> ParamSet | None:
+    """The set with frame byte ``set_id``, or None (0 or unknown)."""
+    for s in PARAM_SETS.values():
+        if s.set_id == set_id:
+            return s
+    return None

@@ -15,11 +15,23 @@ import struct
 import tempfile
 import threading
 import weakref
+import zlib
 from typing import Any
 
 import zstandard
 
-__all__ = ["SEAL_HEADER_SIZE", "check_seal_header", "load_into", "save_bytes", "uncompressed"]
+from ckks._errors import SealVersionUnsupported
+
+__all__ = [
+    "SEAL_HEADER_SIZE",
+    "SEAL_MINOR_VERSIONS",
+    "check_seal_header",
+    "ciphertext_to_version",
+    "load_into",
+    "save_bytes",
+    "seal_minor_version",
+    "uncompressed",
+]
 
 SEAL_HEADER_SIZE = 16
 """Size of SEAL's serialization header (``seal/serialization.h``)."""
@@ -151,3 +163,126 @@ def uncompressed(blob: bytes, max_size: int = 64 << 20) -> bytes:
     size = SEAL_HEADER_SIZE + len(body)
     header = _HEADER.pack(magic, header_size, major, minor, _COMPR_NONE, reserved, size)
     return header + body
+
+
+# ---------------------------------------------------------------------------- SEAL 4.1 / 4.3
+
+SEAL_MINOR_VERSIONS = (1, 3)
+"""SEAL serialization versions 4.1 (node-seal 7) and 4.3 (the TenSEAL 0.3.18 wheel) are read."""
+
+_CT_MEMBERS = 73
+"""Bytes of a Ciphertext's fixed members before its data array (``Ciphertext::save_members``):
+parms_id 32, is_ntt_form 1, size 8, poly_modulus_degree 8, coeff_modulus_size 8, scale 8,
+correction_factor 8."""
+_U64 = struct.Struct("<Q")
+
+
+def seal_minor_version(blob: bytes | memoryview) -> int:
+    """The minor serialization version in a SEAL object's outer header (4.x -> x).
+
+    Args:
+        blob: One serialized SEAL object; check it first with :func:`check_seal_header`.
+
+    Returns:
+        The minor version byte.
+    """
+    return int(_HEADER.unpack_from(blob, 0)[3])
+
+
+def _body(blob: bytes | memoryview, compr_mode: int, max_size: int) -> bytes:
+    data = bytes(blob[SEAL_HEADER_SIZE:])
+    if compr_mode == _COMPR_NONE:
+        return data
+    try:
+        if compr_mode == _COMPR_ZSTD:
+            return zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size)
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(data, max_size)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("zlib stream longer than allowed or truncated")
+        return out
+    except (zstandard.ZstdError, zlib.error) as exc:
+        raise ValueError(f"SEAL blob does not decompress: {exc}") from exc
+
+
+def _check_nested(body: bytearray, offset: int, minor: int, what: str) -> int:
+    """Check one nested SEAL header in ``body`` at ``offset``; return its size field."""
+    if offset + SEAL_HEADER_SIZE > len(body):
+        raise ValueError(f"SEAL ciphertext truncated before its {what}")
+    magic, header_size, major, inner_minor, compr_mode, reserved, size = _HEADER.unpack_from(
+        body, offset
+    )
+    if magic != _SEAL_MAGIC or header_size != SEAL_HEADER_SIZE or major != _SEAL_MAJOR:
+        raise ValueError(f"SEAL ciphertext's {what} has no SEAL header")
+    if inner_minor != minor:
+        raise ValueError(f"SEAL ciphertext's {what} says version 4.{inner_minor}, not 4.{minor}")
+    if compr_mode != _COMPR_NONE or reserved != 0 or size < SEAL_HEADER_SIZE:
+        raise ValueError(f"SEAL ciphertext's {what} has a bad header")
+    return int(size)
+
+
+def ciphertext_to_version(
+    blob: bytes | memoryview, minor: int, *, compress: bool, max_size: int = 4 << 20
+) -> bytes:
+    """Rewrite a serialized SEAL ``Ciphertext`` for another 4.x serialization version.
+
+    SEAL 4.1 and 4.3 lay a ciphertext out identically; only the version bytes differ, in the
+    outer header and in the nested headers of its data array and, for a seeded ciphertext,
+    of its PRNG seed object (measured: ``shared/FACTS.md``, "CKKS in the browser"). This walks
+    that structure (no byte-pattern search), checks every nested header and that the parts
+    add up to the object's size, and writes the headers with ``minor``.
+
+    Args:
+        blob: One serialized ciphertext, compression none, zlib or zstd, version 4.1 or 4.3.
+        minor: The version to write (1 or 3).
+        compress: True: zstd (SEAL's default, what clients receive); False: none (what
+            SEAL loads fastest).
+        max_size: Largest decompressed size accepted, in bytes.
+
+    Returns:
+        The rewritten ciphertext.
+
+    Raises:
+        SealVersionUnsupported: The object is in a version other than 4.1 or 4.3, or ``minor``
+            is not one of them.
+        ValueError: The object is malformed (bad headers, does not decompress, parts that
+            do not add up).
+    """
+    if minor not in SEAL_MINOR_VERSIONS:
+        raise SealVersionUnsupported(f"SEAL serialization 4.{minor} is not written here")
+    reason = check_seal_header(blob)
+    if reason is not None:
+        raise ValueError(reason)
+    magic, header_size, major, old_minor, compr_mode, reserved, _ = _HEADER.unpack_from(blob, 0)
+    if old_minor not in SEAL_MINOR_VERSIONS:
+        raise SealVersionUnsupported(
+            f"SEAL serialization 4.{old_minor} is not supported; send 4.1 or 4.3"
+        )
+    body = bytearray(_body(blob, compr_mode, max_size))
+    offset = _CT_MEMBERS
+    if len(body) < offset:
+        raise ValueError("SEAL ciphertext truncated in its members")
+    parts = 0
+    while offset < len(body):
+        what = "data array" if parts == 0 else "seed"
+        size = _check_nested(body, offset, old_minor, what)
+        if parts == 0:
+            if size < SEAL_HEADER_SIZE + 8:
+                raise ValueError("SEAL ciphertext's data array is too short")
+            (count,) = _U64.unpack_from(body, offset + SEAL_HEADER_SIZE)
+            if size != SEAL_HEADER_SIZE + 8 + 8 * count:
+                raise ValueError("SEAL ciphertext's data array size does not match its count")
+        body[offset + 4] = minor  # header bytes: magic 2, header_size 1, major 1, minor 1
+        offset += size
+        parts += 1
+        if parts > 2:
+            raise ValueError("SEAL ciphertext has more parts than data and seed")
+    if offset != len(body) or parts == 0:
+        raise ValueError("SEAL ciphertext's parts do not add up to its size")
+    if compress:
+        payload = zstandard.ZstdCompressor(level=3).compress(bytes(body))
+        mode = _COMPR_ZSTD
+    else:
+        payload, mode = bytes(body), _COMPR_NONE
+    size = SEAL_HEADER_SIZE + len(payload)
+    return _HEADER.pack(magic, header_size, major, minor, mode, reserved, size) + payload

@@ -20,7 +20,8 @@ drawing against the classes, and that the SDK maps every slug)::
     ├── EncryptedPayloadTooLarge        413  he-too-large        gateway.he
     ├── InvalidRows                     422  invalid-rows        gateway._rows
     ├── EncryptedInputRejected          422  he-rejected         gateway.he
-    │   └── PublicContextRejected       422  he-context-rejected  gateway.he
+    │   ├── PublicContextRejected       422  he-context-rejected  gateway.he
+    │   └── SealVersionNotSupported     422  he-seal-version     gateway.he (``supported_seal_versions``)
     ├── ProofUnsupported                422  proof-unsupported   gateway._proofs
     ├── RateLimited                     429  rate-limited        (Retry-After)
     ├── UpstreamError                   502  upstream            (signer or chain answered badly)

@@ -7,6 +7,11 @@ Routes (bodies as the SDK in ``clients/sdk/_gateway.py`` sends and reads them)::
     POST /v1/he/contexts                 public context frame (binary) -> {"context_id", ...}
     POST /v1/subnets/{id}/infer          request frame (binary), X-Context-Id -> response frame
 
+``GET /v1/subnets/{id}`` also lists the named CKKS parameter sets (``ckks_parameter_sets``:
+``compact``, ``precise``) with each one's ring size, primes, accepted SEAL versions and the
+logit error measured on the served model, and the card's ``feature_standardisation`` those
+sets take their inputs in. A request in a named set needs no uploaded context.
+
 Paid routes run in this order: authenticate (session or API key), check the input
 against the served model (400/413/422), pick the model (404 unknown subnet, 409 nothing
 published, 503 not servable), then the billing guard (API-key scope, stake 403, rate 429,
@@ -21,7 +26,9 @@ The uploaded contexts are kept by :mod:`gateway._contexts`; plaintext rows are p
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+from collections import OrderedDict
 from typing import Annotated, Any
 
 import msgspec
@@ -33,11 +40,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response.base import ASGIResponse
 
-from ckks import DEFAULT_PARAMS, CkksParams, Layout
+from ckks import DEFAULT_PARAMS, PARAM_SETS, AffineModel, CkksParams, Layout, sets_json
 from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
 from gateway._contexts import context_store_for
-from gateway._errors import BadRequest, ServiceUnavailable
+from gateway._errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway._fetch import ModelSource
 from gateway._models import ModelFollower, SubnetModelStatus
 from gateway._onnx import LoadedModel
@@ -65,6 +72,7 @@ from gateway.he import (
     HePoolSettings,
     Overloaded,
     PublicContextNotFound,
+    measure_logit_error,
 )
 
 __all__ = ["Inference", "inference_route_handlers", "subnet_json"]
@@ -72,7 +80,11 @@ __all__ = ["Inference", "inference_route_handlers", "subnet_json"]
 BINARY = "application/octet-stream"
 _REFUSED_INPUT = {
     413: problem_spec("More rows or bytes than one request may carry"),
-    422: problem_spec("Rows, features or ciphertexts the model cannot take; says which"),
+    422: problem_spec(
+        "Rows, features or ciphertexts the model cannot take; says which (`he-rejected`); a "
+        "SEAL object in a serialization version other than 4.1 or 4.3 (`he-seal-version`, "
+        "with `supported_seal_versions`)"
+    ),
 }
 _PREDICT_422 = problem_spec(
     "Rows or features the model cannot take; says which. With `proof=true` (`proof-unsupported`): "
@@ -136,6 +148,20 @@ INLINE_PREDICT_ROWS = 256
 """Batches up to this many rows run onnxruntime on the event loop (tens of µs); larger ones
 run in a thread."""
 _CONTEXT_ID = re.compile(r"^[0-9a-f]{64}$")
+SET_ERROR_CACHE = 64
+"""Most models whose parameter-set errors are kept (a few floats each)."""
+SET_ERROR_ROWS = 192
+"""Rows of the input box each set's logit error is measured on."""
+
+
+def _measure_sets(model: AffineModel) -> dict[str, float]:
+    """Measured max |logit error| per parameter set, rounded up to two significant digits."""
+    out = {}
+    for name, pset in PARAM_SETS.items():
+        worst = measure_logit_error(pset, model, rows=SET_ERROR_ROWS)
+        digits = 1 - math.floor(math.log10(worst)) if worst > 0 else 0
+        out[name] = math.ceil(worst * 10**digits) / 10**digits if worst > 0 else 0.0
+    return out
 
 
 # ---------------------------------------------------------------------------- service
@@ -184,6 +210,38 @@ class Inference:
         )
         self.contexts = context_store_for(state, settings)
         self.proofs = ProofService(settings, chain)
+        self._set_errors: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._set_errors_lock = asyncio.Lock()
+
+    async def parameter_sets(self, model: LoadedModel | None) -> dict[str, Any]:
+        """``ckks_parameter_sets`` for a subnet serving ``model`` (None: nothing served yet).
+
+        Each set's ``max_abs_logit_error`` is measured on the model itself the first time it
+        is asked for (``gateway.he.measure_logit_error``: 192 rows of its input box, about
+        0.5 s in a thread), then kept per model hash (at most ``SET_ERROR_CACHE`` models).
+
+        Args:
+            model: The served model.
+
+        Returns:
+            Set name -> its JSON (``ckks.sets_json``).
+        """
+        if model is None:
+            return sets_json(None, {})
+        try:
+            affine = model.linear.affine()
+        except ValueError:
+            return sets_json(None, {})
+        errors = self._set_errors.get(model.model_hash)
+        if errors is None:
+            async with self._set_errors_lock:
+                errors = self._set_errors.get(model.model_hash)
+                if errors is None:
+                    errors = await asyncio.to_thread(_measure_sets, affine)
+                    self._set_errors[model.model_hash] = errors
+                    while len(self._set_errors) > SET_ERROR_CACHE:
+                        self._set_errors.popitem(last=False)
+        return sets_json(affine, errors)
 
     async def start(self) -> None:
         """Start following the registry and preparing the proving keys (workers start on first use)."""
@@ -273,7 +331,24 @@ async def list_subnets(request: Request[Any, Any, Any]) -> dict[str, Any]:
 async def _subnet_with_proofs(inference: Inference, status: SubnetModelStatus) -> dict[str, Any]:
     body = subnet_json(status, inference.params_json)
     body.update(await inference.proofs.fields(body["id"], int(body["model_version"])))
+    model: LoadedModel | None = None
+    if status.serving_version > 0 and inference.follower is not None:
+        try:
+            _, model = await inference.follower.model_for(status.info.subnet_id)
+        except GatewayError:
+            model = None
+    sets = await inference.parameter_sets(model)
+    body["ckks_parameter_sets"] = sets
+    affine = None if model is None else _affine_or_none(model)
+    body["feature_standardisation"] = None if affine is None else affine.standardisation_json()
     return body
+
+
+def _affine_or_none(model: LoadedModel) -> AffineModel | None:
+    try:
+        return model.linear.affine()
+    except ValueError:
+        return None
 
 
 @get(

@@ -100,8 +100,11 @@ def load_model(path: Path, model_hash: str) -> LoadedModel:
         bundle = verify_bundle(path, model_hash)
     except BundleError as exc:
         raise ModelRefused(str(exc)) from exc
+    mean, scale = _standardisation(bundle.card, len(bundle.coef))
     try:
-        linear = LinearModel.from_arrays(list(bundle.coef), bundle.intercept)
+        linear = LinearModel.from_arrays(list(bundle.coef), bundle.intercept, mean, scale)
+        if mean is not None:
+            linear.affine()  # a scale of 0 or a wrong length refuses the model here
     except ValueError as exc:
         raise ModelRefused(f"unusable coefficients: {exc}") from exc
     session, input_name, scores = _session(bundle.onnx_bytes)
@@ -116,6 +119,28 @@ def load_model(path: Path, model_hash: str) -> LoadedModel:
     )
     _check_against_card(model, np.asarray(bundle.coef, dtype=np.float64), bundle.intercept)
     return model
+
+
+def _standardisation(
+    card: dict[str, Any], n_features: int
+) -> tuple[list[float] | None, list[float] | None]:
+    """The card's feature means and scales (the CKKS parameter sets standardise with them).
+
+    Returns ``(None, None)`` when the card states none; the coefficients stay in raw units
+    either way (``folded_into_coefficients``).
+    """
+    block = card.get("standardisation")
+    if not isinstance(block, dict):
+        return None, None
+    mean, scale = block.get("mean"), block.get("scale")
+    if not (isinstance(mean, list) and isinstance(scale, list)):
+        return None, None
+    if len(mean) != n_features or len(scale) != n_features:
+        raise ModelRefused("the card's standardisation does not match its feature count")
+    try:
+        return [float(v) for v in mean], [float(v) for v in scale]
+    except (TypeError, ValueError) as exc:
+        raise ModelRefused(f"the card's standardisation is not numeric: {exc}") from exc
 
 
 def _session(onnx_bytes: bytes) -> tuple[Any, str, str | None]:

@@ -267,6 +267,11 @@ class SubnetAnswer(msgspec.Struct):
     feature_schema_hash: str
     feature_names: list[str]
     ckks: dict[str, object]
+    ckks_parameter_sets: dict[str, dict[str, object]]
+    """Named CKKS sets (``compact``, ``precise``): N, primes, ``seal_versions``,
+    ``input_radius_sd``, ``logit_bound`` and ``max_abs_logit_error`` measured on the served model."""
+    feature_standardisation: dict[str, list[float]] | None
+    """The card's ``{mean, scale}``: the named sets take z = (x - mean) / scale; null if none."""
     verifier: str | None
     """The served version's proof verifier (``verifyProof(bytes, uint256[])``), null when none."""
     model_commitment: str | None

@@ -13,11 +13,14 @@ import numpy.typing as npt
 
 from ckks import (
     DEFAULT_LIMITS,
+    AffineModel,
     CkksError,
     CkksParams,
     ClientContext,
     Layout,
+    ParamSet,
     Wire,
+    param_set_by_name,
     row_period,
 )
 from clients.sdk._exceptions import InvalidInput, ServerError
@@ -28,6 +31,7 @@ __all__ = [
     "choose_layout",
     "choose_wire",
     "params_of",
+    "set_of",
     "split_rows",
 ]
 
@@ -63,6 +67,58 @@ def params_of(ckks: Mapping[str, Any] | None, subnet_id: int) -> tuple[CkksParam
     layouts = ckks.get("layouts")
     labels = frozenset(str(x) for x in layouts) if isinstance(layouts, list) else DEFAULT_LAYOUTS
     return params, labels
+
+
+def set_of(
+    subnet_json: Mapping[str, Any], name: str, subnet_id: int
+) -> tuple[ParamSet, AffineModel]:
+    """A named parameter set the subnet offers, and its input standardisation.
+
+    The set's numbers come from this SDK (``ckks.PARAM_SETS``); the subnet must list the set
+    with the same ring size and primes. The standardisation is the subnet's
+    ``feature_standardisation`` (identity when it states none); only its ``standardise``
+    is used (the weights stay on the gateway).
+
+    Args:
+        subnet_json: The subnet's JSON (``Subnet.raw``).
+        name: ``"compact"`` or ``"precise"``.
+        subnet_id: For messages.
+
+    Returns:
+        ``(set, standardisation)``; the standardisation's weights are zeros.
+
+    Raises:
+        InvalidInput: Unknown set name.
+        ServerError: The subnet does not offer the set, or offers it with other numbers or
+            with an unusable standardisation.
+    """
+    try:
+        pset = param_set_by_name(name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    offered = subnet_json.get("ckks_parameter_sets") or {}
+    advertised = offered.get(name) if isinstance(offered, Mapping) else None
+    if not isinstance(advertised, Mapping):
+        raise ServerError(0, "No such parameter set", f"subnet {subnet_id} does not offer {name}")
+    if (
+        advertised.get("poly_modulus_degree") != pset.poly_modulus_degree
+        or tuple(advertised.get("coeff_mod_bit_sizes") or ()) != pset.coeff_mod_bit_sizes
+        or advertised.get("input_scale_bits") != pset.input_scale_bits
+    ):
+        raise ServerError(
+            0, "Unknown parameter set", f"subnet {subnet_id} offers {name} with other numbers"
+        )
+    features = subnet_json.get("feature_names") or []
+    std = subnet_json.get("feature_standardisation")
+    try:
+        if isinstance(std, Mapping):
+            mean, scale = std["mean"], std["scale"]
+            affine = AffineModel.from_raw([0.0] * len(mean), 0.0, mean, scale)
+        else:
+            affine = AffineModel.from_raw([0.0] * len(features), 0.0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ServerError(0, "Unusable standardisation", f"subnet {subnet_id}: {exc}") from exc
+    return pset, affine
 
 
 def choose_layout(

@@ -353,6 +353,7 @@ PROBLEM_TYPES: dict[str, type[ApiError]] = {
     "request-entity-too-large": BadRequest,
     "invalid-rows": BadRequest,
     "he-rejected": BadRequest,
+    "he-seal-version": BadRequest,
     "he-context-rejected": BadRequest,
     "proof-unsupported": BadRequest,
     "rate-limited": RateLimited,

@@ -240,12 +240,14 @@ class Prediction:
             return them).
         receipt_ids: One 0x-hex receipt id per request sent (large batches are split).
         layout: ``"plain"``, or the CKKS layout used: ``"row"``, ``"coeff"``, ``"column"``.
+        param_set: The named CKKS parameter set used (``"compact"``, ``"precise"``), or None.
     """
 
     probabilities: npt.NDArray[np.float64]
     logits: npt.NDArray[np.float64] | None
     receipt_ids: tuple[str, ...]
     layout: str
+    param_set: str | None = None
 
 
 @dataclass(frozen=True)

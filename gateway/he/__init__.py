@@ -33,11 +33,13 @@ from gateway.he._errors import (
     Overloaded,
     PublicContextNotFound,
     PublicContextRejected,
+    SealVersionNotSupported,
     WorkerFailed,
     translate,
 )
 from gateway.he._kernels import ContextNotCached, Evaluation, HeEvaluator, LinearModel
 from gateway.he._pool import ContextLoader, HePool, HePoolSettings
+from gateway.he._sets import SetEvaluation, SetKernels, measure_logit_error
 
 __all__ = [
     "ContextLoader",
@@ -54,8 +56,12 @@ __all__ = [
     "PublicContextInfo",
     "PublicContextNotFound",
     "PublicContextRejected",
+    "SealVersionNotSupported",
     "ServerContext",
+    "SetEvaluation",
+    "SetKernels",
     "WorkerFailed",
+    "measure_logit_error",
     "translate",
     "validate_public_context",
 ]

@@ -6,6 +6,7 @@ The tree (all :class:`gateway._errors.GatewayError`)::
     └── EncryptedFrameMalformed      400  FramingError: bad magic, truncated, trailing bytes
     EncryptedPayloadTooLarge         413  FrameTooLarge, BatchTooLarge (more rows than slots)
     EncryptedInputRejected           422  CiphertextRejected, ShapeMismatch
+    ├── SealVersionNotSupported      422  SealVersionUnsupported: SEAL serialization not 4.1/4.3
     └── PublicContextRejected        422  ContextRejected (secret key, parameters, extra keys)
     NotFound                         404
     └── PublicContextNotFound        404  the context id is unknown or expired
@@ -20,12 +21,14 @@ import math
 from typing import Any
 
 from ckks import (
+    SEAL_MINOR_VERSIONS,
     BatchTooLarge,
     CiphertextRejected,
     CkksError,
     ContextRejected,
     FrameTooLarge,
     FramingError,
+    SealVersionUnsupported,
     ShapeMismatch,
 )
 from core.protocol import HE_CONTEXT_NOT_FOUND
@@ -38,6 +41,7 @@ __all__ = [
     "Overloaded",
     "PublicContextNotFound",
     "PublicContextRejected",
+    "SealVersionNotSupported",
     "WorkerFailed",
     "translate",
 ]
@@ -71,6 +75,19 @@ class PublicContextRejected(EncryptedInputRejected):
 
     title = "Public context rejected"
     slug = "he-context-rejected"
+
+
+class SealVersionNotSupported(EncryptedInputRejected):
+    """A ciphertext in a SEAL serialization version other than 4.1 (node-seal 7) or 4.3 (TenSEAL)."""
+
+    title = "SEAL serialization version not supported"
+    slug = "he-seal-version"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "extra", {"supported_seal_versions": [f"4.{m}" for m in SEAL_MINOR_VERSIONS]}
+        )
+        super().__init__(detail, **kwargs)
 
 
 class PublicContextNotFound(NotFound):
@@ -115,6 +132,8 @@ def translate(exc: CkksError) -> GatewayError:
         return EncryptedPayloadTooLarge(detail)
     if isinstance(exc, FramingError):
         return EncryptedFrameMalformed(detail)
+    if isinstance(exc, SealVersionUnsupported):
+        return SealVersionNotSupported(detail)
     if isinstance(exc, ContextRejected):
         return PublicContextRejected(detail)
     if isinstance(exc, CiphertextRejected | ShapeMismatch):

@@ -41,11 +41,13 @@ import tenseal.sealapi as seal
 
 from ckks import (
     DEFAULT_LIMITS,
+    AffineModel,
     CiphertextRejected,
     CkksParams,
     ContextRejected,
     FrameLimits,
     Layout,
+    RequestFrame,
     ShapeMismatch,
     coefficients_to_slots,
     encode_response,
@@ -58,6 +60,7 @@ from ckks import (
     seal_context,
 )
 from gateway.he._context import ServerContext, load_public_context
+from gateway.he._sets import SetKernels
 
 __all__ = ["ContextNotCached", "Evaluation", "HeEvaluator", "LinearModel"]
 
@@ -99,12 +102,17 @@ class LinearModel:
     """A logistic-regression model as the encrypted path needs it.
 
     Attributes:
-        weights: Coefficients, one per feature, in the subnet's feature order.
+        weights: Coefficients, one per feature, in the subnet's feature order (raw units).
         intercept: The bias b.
+        mean: The model card's feature means (empty: none), which the named parameter sets
+            standardise with.
+        scale: The model card's feature scales (empty: none).
     """
 
     weights: tuple[float, ...]
     intercept: float
+    mean: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if (
@@ -115,17 +123,40 @@ class LinearModel:
             raise ValueError("a linear model needs at least one weight and finite values")
 
     @classmethod
-    def from_arrays(cls, weights: Sequence[float], intercept: float) -> LinearModel:
+    def from_arrays(
+        cls,
+        weights: Sequence[float],
+        intercept: float,
+        mean: Sequence[float] | None = None,
+        scale: Sequence[float] | None = None,
+    ) -> LinearModel:
         """Build from any float sequence (e.g. sklearn's ``coef_[0]``, ``intercept_[0]``).
 
         Args:
             weights: float sequence of shape (n_features,).
             intercept: The bias.
+            mean: Feature means of the card's standardisation, shape (n_features,), or None.
+            scale: Feature scales of the card's standardisation, shape (n_features,), or None.
 
         Returns:
             The model.
         """
-        return cls(tuple(float(w) for w in weights), float(intercept))
+        return cls(
+            tuple(float(w) for w in weights),
+            float(intercept),
+            () if mean is None else tuple(float(v) for v in mean),
+            () if scale is None else tuple(float(v) for v in scale),
+        )
+
+    def affine(self) -> AffineModel:
+        """The model in standardised units (identity standardisation when the card has none).
+
+        Raises:
+            ValueError: The standardisation's length differs or a scale is not positive.
+        """
+        return AffineModel.from_raw(
+            self.weights, self.intercept, self.mean or None, self.scale or None
+        )
 
     @property
     def n_features(self) -> int:
@@ -135,7 +166,8 @@ class LinearModel:
     @property
     def key(self) -> str:
         """sha256 hex of the packed float64 weights and intercept (the cache key)."""
-        packed = struct.pack(f"<{len(self.weights) + 1}d", *self.weights, self.intercept)
+        values = (*self.weights, self.intercept, *self.mean, *self.scale)
+        packed = struct.pack(f"<{len(values)}d", *values)
         return hashlib.sha256(packed).hexdigest()
 
 
@@ -194,6 +226,9 @@ class HeEvaluator:
         self._contexts: _Lru[str, ServerContext] = _Lru(context_cache_size)
         self._models: _Lru[tuple[str, Layout, int], list[Any]] = _Lru(model_cache_size)
         self._biases: _Lru[tuple[str, float], Any] = _Lru(model_cache_size)
+        self._set_kernels: SetKernels | None = None
+        self._model_cache_size = model_cache_size
+        self._affine: _Lru[str, AffineModel] = _Lru(model_cache_size)
 
     def add_context(self, blob: bytes) -> ServerContext:
         """Validate a public context, cache it, and return it.
@@ -255,6 +290,8 @@ class HeEvaluator:
             raise ShapeMismatch(
                 f"request has {frame.n_features} features, the model takes {model.n_features}"
             )
+        if frame.param_set:
+            return self._evaluate_set(frame, model, started)
         if frame.layout is Layout.COLUMN:
             cts = [self._load(blob, i) for i, blob in enumerate(frame.ciphertexts)]
             loaded = time.perf_counter()
@@ -278,6 +315,28 @@ class HeEvaluator:
             load_s=loaded - started,
             kernel_s=computed - loaded,
             save_s=done - computed,
+        )
+
+    def _evaluate_set(self, frame: RequestFrame, model: LinearModel, started: float) -> Evaluation:
+        """A request in a named parameter set (``compact``, ``precise``): see ``_sets``."""
+        if self._set_kernels is None:
+            self._set_kernels = SetKernels(self._model_cache_size)
+        affine = self._affine.get(model.key)
+        if affine is None:
+            try:
+                affine = model.affine()
+            except ValueError as exc:
+                raise ShapeMismatch(f"the model's standardisation is unusable: {exc}") from exc
+            self._affine.put(model.key, affine)
+        parsed = time.perf_counter()
+        result = self._set_kernels.evaluate(frame, affine, model.key)
+        return Evaluation(
+            response=result.response,
+            layout=frame.layout,
+            n_rows=frame.n_rows,
+            load_s=parsed - started + result.load_s,
+            kernel_s=result.kernel_s,
+            save_s=result.save_s,
         )
 
     def _row_context(

@@ -26,7 +26,21 @@ from test_gateway_inference_support import (
     write,
 )
 
-from ckks import DEFAULT_PARAMS, CkksParams, ClientContext, Layout, Wire
+from ckks import (
+    COMPACT,
+    DEFAULT_PARAMS,
+    PARAM_SETS,
+    PRECISE,
+    CkksParams,
+    ClientContext,
+    Layout,
+    SetClient,
+    Wire,
+    encode_request,
+    parse_response,
+    seal_minor_version,
+    uncompressed,
+)
 from clients.sdk import GatewayClient
 from clients.sdk._encrypted import split_rows
 from contracts.chain import Anvil
@@ -506,3 +520,116 @@ def test_a_full_pool_answers_503_with_retry_after_and_reserves_nothing(
     after = int(client.get("/v1/me", headers=users["member"]).json()["outstanding_wei"])
     assert after - before == 64 * PRICE_WEI  # the refused request reserved nothing
     assert _infer(client, subnet_id, users["member"], quick).status_code == 200
+
+
+# ----------------------------------------------------------------------------- named CKKS sets
+
+SET_BOUNDS = {"compact": 2e-3, "precise": 1e-4}
+
+
+def test_a_subnet_lists_the_compact_and_precise_sets_with_errors_measured_on_its_model(
+    client: httpx.Client, published: Published
+) -> None:
+    subnet_id, _, ds = published["breast_cancer"]
+    body = _ready(client, subnet_id)
+    sets = body["ckks_parameter_sets"]
+    assert set(sets) == {"compact", "precise"}
+    for name, pset in PARAM_SETS.items():
+        entry = sets[name]
+        assert entry["poly_modulus_degree"] == 2048
+        assert entry["coeff_mod_bit_sizes"] == list(pset.coeff_mod_bit_sizes)
+        assert entry["coeff_modulus"] == [str(p) for p in pset.primes()]
+        assert entry["seal_versions"] == ["4.1", "4.3"]
+        assert 0 < entry["max_abs_logit_error"] <= SET_BOUNDS[name]
+        assert entry["logit_bound"] > np.abs(ds.x @ ds.coef + ds.intercept).max()
+    std = body["feature_standardisation"]
+    np.testing.assert_allclose(std["mean"], ds.x.mean(axis=0))
+
+
+@pytest.mark.parametrize("name", ["compact", "precise"])
+@pytest.mark.parametrize("dataset", ["spector", "breast_cancer"])
+def test_the_sdk_predicts_in_each_set_within_its_bound(
+    gateway: str,
+    client: httpx.Client,
+    published: Published,
+    users: dict[str, dict[str, str]],
+    dataset: str,
+    name: str,
+) -> None:
+    subnet_id, bundle, ds = published[dataset]
+    _ready(client, subnet_id)
+    rows = ds.x[:40]
+    reference = onnx_logits(bundle.path, rows)
+    with GatewayClient(gateway, session_token=_member_token(users), timeout_s=120) as gw:
+        encrypted = gw.predict_encrypted(subnet_id, rows, params=name)
+    assert (encrypted.layout, encrypted.param_set) == ("coeff", name)
+    assert encrypted.logits is not None
+    error = np.abs(encrypted.logits - reference)
+    assert error.max() <= SET_BOUNDS[name], f"max |logit error| {error.max():.3g}"
+    assert len(encrypted.receipt_ids) == 1
+
+
+@pytest.mark.parametrize("minor", [3, 1], ids=["seal-4.3", "seal-4.1"])
+def test_one_compact_row_is_under_16_kb_each_way_and_answered_in_the_callers_seal_version(
+    client: httpx.Client, published: Published, users: dict[str, dict[str, str]], minor: int
+) -> None:
+    subnet_id, bundle, ds = published["breast_cancer"]
+    body = _ready(client, subnet_id)
+    std = body["feature_standardisation"]
+    z = (ds.x[:1] - np.asarray(std["mean"])) / np.asarray(std["scale"])
+    set_client = SetClient(COMPACT, seal_minor=minor)
+    request = set_client.encrypt(z)
+    response = _infer(client, subnet_id, users["member"], request)
+    assert response.status_code == 200, response.text
+    assert len(request) <= 16_000 and len(response.content) <= 16_000
+    frame = parse_response(response.content)
+    assert seal_minor_version(frame.ciphertexts[0]) == minor
+    logit = set_client.decrypt_logits(response.content, expected_rows=1)[0]
+    assert abs(logit - onnx_logits(bundle.path, ds.x[:1])[0]) <= 2e-3
+    assert response.headers["X-Receipt-Id"]
+
+
+def test_a_foreign_seal_version_is_a_422_naming_the_supported_ones(
+    client: httpx.Client, published: Published, users: dict[str, dict[str, str]]
+) -> None:
+    subnet_id, _, _ = published["breast_cancer"]
+    ct = bytearray(uncompressed(SetClient(COMPACT).encrypt_ciphertext(np.zeros(30))))
+    ct[4] = 2  # SEAL 4.2
+    request = encode_request(Layout.COEFF, 1, 30, [bytes(ct)], param_set=COMPACT.set_id)
+    response = _infer(client, subnet_id, users["member"], request)
+    body = problem(response, 422, "he-seal-version")
+    assert body["supported_seal_versions"] == ["4.1", "4.3"]
+
+
+@pytest.mark.parametrize("damage", ["coefficient", "truncated-inside", "scale"])
+def test_a_tampered_set_ciphertext_is_a_422_and_the_worker_keeps_serving(
+    client: httpx.Client,
+    published: Published,
+    users: dict[str, dict[str, str]],
+    damage: str,
+) -> None:
+    subnet_id, _, _ = published["breast_cancer"]
+    good = SetClient(COMPACT)
+    ct = bytearray(uncompressed(good.encrypt_ciphertext(np.zeros(30))))
+    if damage == "coefficient":
+        ct[200:208] = b"\xff" * 8
+    elif damage == "truncated-inside":
+        del ct[-100:]
+        ct[8:16] = len(ct).to_bytes(8, "little")
+    else:
+        ct = bytearray(uncompressed(SetClient(PRECISE).encrypt_ciphertext(np.zeros(30))))
+    request = encode_request(Layout.COEFF, 1, 30, [bytes(ct)], param_set=COMPACT.set_id)
+    response = _infer(client, subnet_id, users["member"], request)
+    problem(response, 422, "he-rejected")
+    ok = _infer(client, subnet_id, users["member"], good.encrypt(np.zeros((1, 30))))
+    assert ok.status_code == 200
+
+
+def test_an_unknown_parameter_set_is_a_400(
+    client: httpx.Client, published: Published, users: dict[str, dict[str, str]]
+) -> None:
+    subnet_id, _, _ = published["breast_cancer"]
+    request = bytearray(SetClient(COMPACT).encrypt(np.zeros((1, 30))))
+    request[6] = 7  # param_set byte
+    response = _infer(client, subnet_id, users["member"], bytes(request))
+    problem(response, 400, "he-malformed")

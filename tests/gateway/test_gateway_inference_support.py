@@ -54,6 +54,11 @@ class Dataset:
             "coef": [float(c) for c in self.coef],
             "coefficients": dict(zip(self.feature_names, map(float, self.coef), strict=True)),
             "intercept": float(self.intercept),
+            "standardisation": {
+                "mean": [float(v) for v in self.x.mean(axis=0)],
+                "scale": [float(v) for v in self.x.std(axis=0)],
+                "folded_into_coefficients": True,
+            },
         }
         card.update(changes)
         return card

@@ -5,8 +5,13 @@ import gateway.he
 def test_clients_ckks_exports_exactly_its_public_names():
     assert sorted(ckks.__all__) == sorted(
         [
+            "COMPACT",
             "DEFAULT_LIMITS",
             "DEFAULT_PARAMS",
+            "PARAM_SETS",
+            "PRECISE",
+            "SEAL_MINOR_VERSIONS",
+            "AffineModel",
             "BatchTooLarge",
             "CiphertextRejected",
             "CkksError",
@@ -19,12 +24,17 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "FramingError",
             "InsecureParameters",
             "Layout",
+            "ParamSet",
             "RequestFrame",
             "ResponseFrame",
+            "SealVersionUnsupported",
             "Section",
+            "SetClient",
             "ShapeMismatch",
             "Wire",
             "check_seal_header",
+            "check_standardised",
+            "ciphertext_to_version",
             "coefficients_to_slots",
             "constant_coefficient",
             "encode_context",
@@ -33,6 +43,8 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "galois_element",
             "load_into",
             "next_pow2",
+            "param_set_by_id",
+            "param_set_by_name",
             "parse_context",
             "parse_request",
             "parse_response",
@@ -41,6 +53,8 @@ def test_clients_ckks_exports_exactly_its_public_names():
             "row_period",
             "save_bytes",
             "seal_context",
+            "seal_minor_version",
+            "sets_json",
             "sigmoid",
             "uncompressed",
         ]
@@ -66,8 +80,12 @@ def test_gateway_he_exports_exactly_its_public_names():
             "PublicContextInfo",
             "PublicContextNotFound",
             "PublicContextRejected",
+            "SealVersionNotSupported",
             "ServerContext",
+            "SetEvaluation",
+            "SetKernels",
             "WorkerFailed",
+            "measure_logit_error",
             "translate",
             "validate_public_context",
         ]
@@ -82,6 +100,6 @@ def test_every_codec_error_translates_to_a_client_error_status():
         for cls in vars(ckks).values()
         if isinstance(cls, type) and issubclass(cls, ckks.CkksError)
     ]
-    assert len(errors) == 8
+    assert len(errors) == 9
     for exc in errors:
         assert 400 <= gateway.he.translate(exc).status_code < 500

@@ -1,0 +1,236 @@
+"""The named CKKS parameter sets (compact, precise): sizes, errors, SEAL 4.1/4.3, refusals."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import zstandard
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from ckks import (
+    COMPACT,
+    DEFAULT_PARAMS,
+    PARAM_SETS,
+    PRECISE,
+    AffineModel,
+    CiphertextRejected,
+    Layout,
+    SealVersionUnsupported,
+    SetClient,
+    ShapeMismatch,
+    ciphertext_to_version,
+    encode_request,
+    parse_response,
+    seal_minor_version,
+    uncompressed,
+)
+from gateway.he import HeEvaluator, LinearModel, SealVersionNotSupported, measure_logit_error
+
+HEADER = struct.Struct("<HBBBBHQ")
+BOUNDS = {"compact": 2e-3, "precise": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def raw_model():
+    """The breast-cancer model in raw units, with its standardisation, as a card states it."""
+    x, y = load_breast_cancer(return_X_y=True)
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(max_iter=5000).fit(scaler.transform(x), y)
+    w = lr.coef_[0] / scaler.scale_
+    b = lr.intercept_[0] - w @ scaler.mean_
+    model = LinearModel.from_arrays(w, b, scaler.mean_, scaler.scale_)
+    return x, model, x @ w + b
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return HeEvaluator(DEFAULT_PARAMS)
+
+
+@pytest.mark.parametrize("name", ["compact", "precise"])
+@pytest.mark.parametrize("minor", [3, 1], ids=["seal-4.3", "seal-4.1"])
+def test_a_set_answers_breast_cancer_rows_within_its_bound_and_size(
+    raw_model, evaluator, name, minor
+):
+    x, model, exact = raw_model
+    pset = PARAM_SETS[name]
+    client = SetClient(pset, seal_minor=minor)
+    affine = model.affine()
+    rows = range(0, x.shape[0], 7)  # 82 rows, every 7th
+    errors, up, down = [], [], []
+    for i in rows:
+        request = client.encrypt(affine.standardise(x[i : i + 1]))
+        answer = evaluator.evaluate(request, model)
+        frame = parse_response(answer.response)
+        assert frame.param_set == pset.set_id
+        assert seal_minor_version(frame.ciphertexts[0]) == minor  # answered in the client's version
+        up.append(len(request))
+        down.append(len(answer.response))
+        errors.append(client.decrypt_logits(answer.response, expected_rows=1)[0] - exact[i])
+    assert np.abs(errors).max() <= BOUNDS[name]
+    if name == "compact":
+        assert max(up) <= 16_000 and max(down) <= 16_000
+    else:
+        assert max(up) <= 16_000 and max(down) <= 32_000
+
+
+def test_a_batch_of_rows_travels_in_one_request(raw_model, evaluator):
+    x, model, exact = raw_model
+    client = SetClient(COMPACT)
+    request = client.encrypt(model.affine().standardise(x[:10]))
+    answer = evaluator.evaluate(request, model)
+    got = client.decrypt_logits(answer.response, expected_rows=10)
+    assert np.abs(got - exact[:10]).max() <= BOUNDS["compact"]
+
+
+@pytest.mark.parametrize("name", ["compact", "precise"])
+def test_the_measured_error_over_the_input_box_is_within_the_set_bound(raw_model, name):
+    _, model, _ = raw_model
+    worst = measure_logit_error(PARAM_SETS[name], model.affine(), rows=192)
+    assert 0 < worst <= BOUNDS[name], worst
+
+
+def test_the_standardised_model_computes_the_raw_logit(raw_model):
+    x, model, exact = raw_model
+    affine = model.affine()
+    z = affine.standardise(x)
+    np.testing.assert_allclose(z @ np.asarray(affine.weights) + affine.intercept, exact, atol=1e-9)
+    assert affine.logit_bound(32.0) >= np.abs(exact).max()
+
+
+def test_rows_outside_the_input_box_are_refused_before_encryption():
+    client = SetClient(COMPACT)
+    with pytest.raises(ShapeMismatch, match=r"within 32"):
+        client.encrypt(np.array([[24.0, 24.0]]))
+    client.encrypt(np.array([[22.0, 22.0]]))  # 31.1 from the mean: inside
+    with pytest.raises(ShapeMismatch, match="non-finite"):
+        client.encrypt(np.array([[0.0, np.nan]]))
+
+
+@pytest.mark.parametrize("seeded", [True, False], ids=["seeded", "full"])
+def test_version_rewriting_round_trips_exactly(raw_model, evaluator, seeded):
+    client = SetClient(COMPACT)
+    blob = client.encrypt_ciphertext(np.linspace(-1, 1, 30))
+    if not seeded:  # a full ciphertext: what the gateway answers
+        answer = evaluator.evaluate(client.encrypt(np.zeros((1, 30))), raw_model[1]).response
+        blob = bytes(parse_response(answer).ciphertexts[0])
+    native = uncompressed(blob)
+    old = ciphertext_to_version(blob, 1, compress=False)
+    assert seal_minor_version(old) == 1 and len(old) == len(native)
+    # the outer header and every nested header changed, nothing else
+    differing = [i for i, (a, b) in enumerate(zip(old, native, strict=True)) if a != b]
+    assert differing[0] == 4 and all(i in (4, 89 + 4, 32881 + 4) for i in differing)
+    assert ciphertext_to_version(old, 3, compress=False) == native
+    compressed = ciphertext_to_version(old, 1, compress=True)
+    assert HEADER.unpack_from(compressed, 0)[4] == 2  # zstd
+    assert ciphertext_to_version(compressed, 3, compress=False) == native
+
+
+def test_a_zlib_ciphertext_is_read():
+    client = SetClient(COMPACT)
+    native = uncompressed(client.encrypt_ciphertext(np.ones(30)))
+    body = zlib.compress(native[16:])
+    magic, hs, major, minor, _, reserved, _ = HEADER.unpack_from(native, 0)
+    blob = HEADER.pack(magic, hs, major, minor, 1, reserved, 16 + len(body)) + body
+    assert ciphertext_to_version(blob, 3, compress=False) == native
+
+
+def _with_minor(blob: bytes, minor: int) -> bytes:
+    raw = bytearray(uncompressed(blob))
+    raw[4] = minor
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("minor", [0, 2, 4])
+def test_a_foreign_seal_version_is_refused(minor):
+    blob = SetClient(COMPACT).encrypt_ciphertext(np.ones(30))
+    with pytest.raises(SealVersionUnsupported, match=rf"4\.{minor} is not supported"):
+        ciphertext_to_version(_with_minor(blob, minor), 3, compress=False)
+
+
+def test_a_nested_header_that_disagrees_with_the_outer_one_is_malformed():
+    raw = bytearray(uncompressed(SetClient(COMPACT).encrypt_ciphertext(np.ones(30))))
+    raw[89 + 4] = 1  # data array says 4.1, the outer header 4.3
+    with pytest.raises(ValueError, match=r"says version 4\.1"):
+        ciphertext_to_version(bytes(raw), 1, compress=False)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[:-5],
+        lambda raw: raw[:60],
+        lambda raw: raw[:89] + b"\x00" * 16 + raw[105:],
+    ],
+    ids=["truncated", "members-only", "no-nested-header"],
+)
+def test_a_malformed_ciphertext_is_refused(damage):
+    raw = uncompressed(SetClient(COMPACT).encrypt_ciphertext(np.ones(30)))
+    broken = bytearray(damage(raw))
+    struct.pack_into("<Q", broken, 8, len(broken))  # keep the outer size field honest
+    with pytest.raises(ValueError):
+        ciphertext_to_version(bytes(broken), 3, compress=False)
+
+
+def test_the_gateway_refuses_a_foreign_version_with_its_own_problem(raw_model, evaluator):
+    _, model, _ = raw_model
+    client = SetClient(COMPACT)
+    ct = _with_minor(client.encrypt_ciphertext(np.ones(30)), 2)
+    request = encode_request(Layout.COEFF, 1, 30, [ct], param_set=COMPACT.set_id)
+    with pytest.raises(SealVersionUnsupported):
+        evaluator.evaluate(request, model)
+    from gateway.he import translate
+
+    problem = translate(SealVersionUnsupported("x"))
+    assert isinstance(problem, SealVersionNotSupported) and problem.status_code == 422
+    assert problem.extra == {"supported_seal_versions": ["4.1", "4.3"]}
+
+
+def test_the_gateway_refuses_mixed_versions_and_other_sets_ciphertexts(raw_model, evaluator):
+    _, model, _ = raw_model
+    new, old = SetClient(COMPACT), SetClient(COMPACT, seal_minor=1)
+    mixed = [new.encrypt_ciphertext(np.ones(30)), old.encrypt_ciphertext(np.ones(30))]
+    request = encode_request(Layout.COEFF, 2, 30, mixed, param_set=COMPACT.set_id)
+    with pytest.raises(CiphertextRejected, match="mix SEAL versions"):
+        evaluator.evaluate(request, model)
+    foreign = SetClient(PRECISE).encrypt_ciphertext(np.ones(30))
+    request = encode_request(Layout.COEFF, 1, 30, [foreign], param_set=COMPACT.set_id)
+    with pytest.raises(CiphertextRejected):
+        evaluator.evaluate(request, model)
+
+
+def test_a_tampered_ciphertext_is_refused_or_decrypts_to_garbage_never_crashes(
+    raw_model, evaluator
+):
+    _, model, _ = raw_model
+    ct = bytearray(uncompressed(SetClient(COMPACT).encrypt_ciphertext(np.ones(30))))
+    ct[200:208] = b"\xff" * 8  # a coefficient above its prime
+    request = encode_request(Layout.COEFF, 1, 30, [bytes(ct)], param_set=COMPACT.set_id)
+    with pytest.raises(CiphertextRejected, match="does not load"):
+        evaluator.evaluate(request, model)
+
+
+def test_the_sets_need_no_more_than_128_bit_security_allows():
+    for pset in PARAM_SETS.values():
+        assert sum(pset.coeff_mod_bit_sizes) <= 54  # SEAL's MaxBitCount(2048, tc128)
+        assert pset.to_dict()["seal_versions"] == ["4.1", "4.3"]
+
+
+def test_an_identity_standardisation_is_used_when_the_card_has_none():
+    model = LinearModel.from_arrays([1.0, -2.0], 0.5)
+    affine = model.affine()
+    assert affine.weights == (1.0, -2.0) and affine.intercept == 0.5
+    assert affine.mean == (0.0, 0.0) and affine.scale == (1.0, 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        AffineModel.from_raw([1.0], 0.0, [0.0], [0.0])
+
+
+def test_zstd_answers_are_what_seal_writes():
+    blob = SetClient(COMPACT).encrypt_ciphertext(np.ones(30))
+    assert HEADER.unpack_from(blob, 0)[4] == 2
+    assert zstandard.ZstdDecompressor().decompress(blob[16:], max_output_size=1 << 20)
