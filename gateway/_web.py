@@ -33,6 +33,13 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 """Directory of the page's static files."""
 WEB_PATH = "/app"
 """URL path the page is served under (``/app/`` is ``index.html``)."""
+SEAL_PATH = WEB_PATH + "/vendor/node-seal"
+"""URL path of node-seal's ES module and WebAssembly (``ckks.js`` imports it from there)."""
+SEAL_DIR = Path(__file__).resolve().parent.parent / "node_modules" / "node-seal" / "dist"
+"""node-seal's files as ``./dev install`` puts them (npm, exact version in package.json); the
+page's private prediction needs them, nothing is fetched from a CDN."""
+SEAL_FILES = ("index_throws.js", "seal_throws.js", "seal_throws.wasm")
+"""The files served: the ESM entry, the Emscripten glue, the WebAssembly."""
 CONFIG_TTL_S = 30.0
 """Seconds ``GET /v1/config`` reuses the staking tokens it read from the chain."""
 
@@ -45,7 +52,9 @@ PAGE_HEADERS = {
     # The page loads only its own files and talks only to its own origin; the wallet is an
     # injected object, not a network peer, so connect-src 'self' is enough.
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        # 'wasm-unsafe-eval' lets the page compile node-seal's WebAssembly (no JS eval).
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+        "connect-src 'self'; "
         "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -162,4 +171,16 @@ def web_route_handlers() -> list[BaseRouteHandler | Router]:
         after_request=_add_page_headers,
         include_in_schema=False,
     )
-    return [web_config, web_root, operator_route_handler(), static]
+    handlers: list[BaseRouteHandler | Router] = [web_config, web_root, operator_route_handler()]
+    if all((SEAL_DIR / name).is_file() for name in SEAL_FILES):
+        handlers.append(
+            create_static_files_router(
+                path=SEAL_PATH,
+                directories=[SEAL_DIR],
+                name="node-seal",
+                cache_control=CacheControlHeader(max_age=3600),
+                after_request=_add_page_headers,
+                include_in_schema=False,
+            )
+        )
+    return [*handlers, static]
