@@ -109,6 +109,9 @@ def _topic_address(topic: Any) -> str:
     return "0x" + raw[-20:].hex()
 
 
+_HIT_KEYS = (("subnet", "hit"), ("stake", "hit"), ("spendable", "hit"))
+
+
 class ChainReader:
     """Reads stake, subnets and credit; caches them and follows contract logs.
 
@@ -273,6 +276,35 @@ class ChainReader:
             cap_expiry_s=expiry,
             spendable_wei=int(spendable),
         )
+
+    def cached_admission(self, subnet_id: int, user: str) -> tuple[SubnetInfo, int, int] | None:
+        """The subnet, stake and spendable credit a paid request needs, when all are cached.
+
+        The billing guard's fast path: three dictionary lookups and no await, where
+        :meth:`subnet`, :meth:`stake_wei` and :meth:`spendable_wei` each cost a coroutine
+        (and the two per-user reads a closure) even on a hit. On any miss it returns None
+        and counts nothing; the caller then awaits those three, which load and count.
+
+        Args:
+            subnet_id: Subnet id.
+            user: Lower-case address.
+
+        Returns:
+            ``(subnet, stake_wei, spendable_wei)``, or None unless all three are cached.
+        """
+        subnet = self._subnets.get(subnet_id)
+        if subnet is None:
+            return None
+        stake = self._stake.get(user)
+        if stake is None:
+            return None
+        spendable = self._spendable.get(user)
+        if spendable is None:
+            return None
+        counts = self._metrics.cache_counts
+        for key in _HIT_KEYS:
+            counts[key] = counts.get(key, 0) + 1
+        return subnet, stake, spendable
 
     async def subnet(self, subnet_id: int) -> SubnetInfo:
         """A subnet and its current model.

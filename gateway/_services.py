@@ -224,9 +224,11 @@ async def paying_caller_of(request: Request[Any, Any, Any]) -> Caller:
     Raises:
         NotAuthenticated: No credential, or an unknown, expired or revoked one (401).
     """
-    return await services_of(request).auth.paying_caller(
-        bearer=_bearer(request), session_token=request.cookies.get(SESSION_COOKIE)
-    )
+    auth = services_of(request).auth
+    bearer = _bearer(request)
+    if bearer is not None:  # the key wins; the cookies need not be parsed
+        return await auth.paying_caller(bearer=bearer, session_token=None)
+    return await auth.paying_caller(bearer=None, session_token=request.cookies.get(SESSION_COOKIE))
 
 
 async def session_caller_of(request: Request[Any, Any, Any]) -> Caller:
