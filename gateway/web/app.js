@@ -7,8 +7,13 @@
 import { calldata, decodeRevert, formatUnits, parseUnits, words } from "./abi.js";
 import { toChecksumAddress } from "./keccak.js";
 import { siweMessage, utf8Hex } from "./siwe.js";
+import { SetKeys, loadSeal, norm, sealMessage, standardise } from "./ckks.js";
 
-const SCREENS = ["welcome", "account", "stake", "credit", "keys", "receipts"];
+const SCREENS = ["welcome", "account", "stake", "credit", "predict", "keys", "receipts"];
+// Rows per encrypted request (the gateway's bound for one-row-per-ciphertext layouts) and per
+// CSV file.
+const ROWS_PER_REQUEST = 64;
+const CSV_MAX_ROWS = 512;
 const RECEIPT_POLL_MS = 500;
 const RECEIPT_TIMEOUT_MS = 180_000;
 // The gateway caches chain reads for a few seconds and drops them when it sees the logs;
@@ -23,6 +28,9 @@ const state = {
   account: null, // EIP-55 address the wallet exposes
   me: null, // GET /v1/me of the signed-in session
   lastReceipt: null, // GET /v1/receipts/{id}
+  subnets: null, // GET /v1/subnets
+  setKeys: {}, // CKKS secret keys by parameter-set name: page memory only, never stored or sent
+  lastPrediction: null, // {mode, rows, logits, upBytes, downBytes, encryptMs, decryptMs}
 };
 
 // ------------------------------------------------------------------------------ errors
@@ -310,6 +318,7 @@ function show(screen) {
   if (target === "stake") action($("stake-button"), refreshTokenPosition);
   if (target === "credit") action($("claim"), refreshCreditPosition);
   if (target === "keys") action($("key-create"), refreshKeys);
+  if (target === "predict") action($("predict-button"), loadSubnets);
 }
 
 function route() {
@@ -411,6 +420,12 @@ function forgetScreens() {
   $("receipt-fields").replaceChildren();
   $("receipt-proof").replaceChildren();
   state.lastReceipt = null;
+  for (const keys of Object.values(state.setKeys)) keys.forget();
+  state.setKeys = {}; // the CKKS secret keys go with the session
+  state.lastPrediction = null;
+  $("predict-results-body").replaceChildren();
+  $("predict-results").hidden = true;
+  $("predict-stats").textContent = "";
   for (const input of document.querySelectorAll("main input:not(#cap-days)")) input.value = "";
 }
 
@@ -803,6 +818,271 @@ async function verifyReceipt() {
   }
 }
 
+// ------------------------------------------------------------------------------ predict
+
+function selectedSubnet() {
+  const id = Number($("predict-subnet").value);
+  return (state.subnets || []).find((s) => s.id === id) || null;
+}
+
+async function loadSubnets() {
+  if (!state.subnets) {
+    const answer = await api("GET", "/v1/subnets");
+    state.subnets = answer.subnets.filter((s) => s.model_status === "ready");
+    $("predict-subnet").replaceChildren(
+      ...state.subnets.map((s) => el("option", { value: String(s.id) }, `${s.id} · ${s.name}`)),
+    );
+  }
+  renderPredictForm();
+}
+
+function renderPredictForm() {
+  const subnet = selectedSubnet();
+  const fields = $("predict-fields");
+  if (!subnet) {
+    fields.replaceChildren(el("p", { class: "muted" }, "No subnet serves a model yet."));
+    $("predict-set-info").textContent = "";
+    return;
+  }
+  fields.replaceChildren(
+    ...subnet.feature_names.map((name) =>
+      el(
+        "label",
+        {},
+        name,
+        el("input", { "data-feature": name, inputmode: "decimal", autocomplete: "off" }),
+      ),
+    ),
+  );
+  renderSetInfo();
+}
+
+function renderSetInfo() {
+  const subnet = selectedSubnet();
+  const mode = $("predict-mode").value;
+  const info = $("predict-set-info");
+  if (!subnet || mode === "plain") {
+    info.textContent = subnet ? "Plain: the gateway sees the row and the result." : "";
+    return;
+  }
+  const set = (subnet.ckks_parameter_sets || {})[mode];
+  if (!set) {
+    info.textContent = `This subnet does not offer the ${mode} parameters.`;
+    return;
+  }
+  const error = set.max_abs_logit_error === null ? "not measured yet" : `at most ${set.max_abs_logit_error}`;
+  info.textContent =
+    `${mode}: N = ${set.poly_modulus_degree}, primes of ${set.coeff_mod_bit_sizes.join(", ")} bits, ` +
+    `128-bit security, SEAL ${set.seal_versions.join(" / ")}; logit error ${error} ` +
+    `(measured by the gateway on this model); rows within ${set.input_radius_sd} standard ` +
+    "deviations of the training mean.";
+}
+
+/** The form's row, checked: every feature a finite number. */
+function formRow(subnet) {
+  const row = [];
+  const problems = [];
+  for (const input of $("predict-fields").querySelectorAll("input[data-feature]")) {
+    const text = input.value.trim();
+    const value = Number(text);
+    const bad = text === "" || !Number.isFinite(value);
+    input.setAttribute("aria-invalid", bad ? "true" : "false");
+    if (bad) problems.push(input.dataset.feature);
+    row.push(value);
+  }
+  if (problems.length) {
+    throw new UserError(`Enter a number for: ${problems.join(", ")}.`);
+  }
+  if (row.length !== subnet.feature_names.length) throw new UserError("The form is out of date; reload.");
+  return row;
+}
+
+/** CSV text -> rows in the subnet's feature order (header line of feature names). */
+function csvRows(text, subnet) {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  if (lines.length < 2) throw new UserError("The file needs a header line and at least one row.");
+  const header = lines[0].split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
+  const names = subnet.feature_names;
+  const missing = names.filter((n) => !header.includes(n));
+  if (missing.length) throw new UserError(`The file's header lacks: ${missing.join(", ")}.`);
+  const unknown = header.filter((h) => !names.includes(h));
+  if (unknown.length) throw new UserError(`The file's header has unknown columns: ${unknown.join(", ")}.`);
+  const index = names.map((n) => header.indexOf(n));
+  const rows = lines.slice(1);
+  if (rows.length > CSV_MAX_ROWS) throw new UserError(`The file has ${rows.length} rows; at most ${CSV_MAX_ROWS}.`);
+  return rows.map((line, i) => {
+    const cells = line.split(",");
+    if (cells.length !== header.length) {
+      throw new UserError(`Line ${i + 2} has ${cells.length} values; the header has ${header.length}.`);
+    }
+    return index.map((k, j) => {
+      const value = Number(cells[k].trim());
+      if (cells[k].trim() === "" || !Number.isFinite(value)) {
+        throw new UserError(`Line ${i + 2}, ${names[j]}: "${cells[k].trim()}" is not a number.`);
+      }
+      return value;
+    });
+  });
+}
+
+async function postBinary(path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/octet-stream", Accept: "application/octet-stream" },
+      body,
+      credentials: "same-origin",
+    });
+  } catch {
+    throw new UserError("The gateway cannot be reached; check your connection and retry.");
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (!response.ok) {
+    let problem = { title: response.statusText };
+    try {
+      problem = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      // not a problem document
+    }
+    const slug = String(problem.type || "").split("/").pop();
+    const err = new ProblemError(problem, response.status);
+    err.message = `The gateway refused the encrypted request (${response.status}${slug ? ` ${slug}` : ""}): ${err.message}`;
+    throw err;
+  }
+  return { bytes, receiptId: response.headers.get("X-Receipt-Id") };
+}
+
+async function keysFor(set) {
+  if (!state.setKeys[set.name]) {
+    notice("Loading the encryption library…");
+    const seal = await loadSeal();
+    state.setKeys[set.name] = new SetKeys(seal, set);
+  }
+  return state.setKeys[set.name];
+}
+
+async function predictPrivately(subnet, set, rows) {
+  const z = standardise(rows, subnet.feature_standardisation);
+  z.forEach((r, i) => {
+    const distance = norm(r);
+    if (distance > set.input_radius_sd) {
+      throw new UserError(
+        `Row ${i + 1} lies ${distance.toFixed(1)} standard deviations from the training mean; ` +
+          `the ${set.name} parameters take rows within ${set.input_radius_sd}.`,
+      );
+    }
+  });
+  const keys = await keysFor(set);
+  const out = { logits: [], receipts: [], upBytes: 0, downBytes: 0, encryptMs: 0, decryptMs: 0 };
+  for (let start = 0; start < z.length; start += ROWS_PER_REQUEST) {
+    const part = z.slice(start, start + ROWS_PER_REQUEST);
+    notice(`Encrypting rows ${start + 1}–${start + part.length}…`);
+    let t0 = performance.now();
+    let body;
+    try {
+      body = keys.encrypt(part);
+    } catch (err) {
+      throw new UserError(`Encryption failed: ${sealMessage(err)}`);
+    }
+    out.encryptMs += performance.now() - t0;
+    out.upBytes += body.length;
+    notice(`Sending ${body.length} encrypted bytes…`);
+    const answer = await postBinary(`/v1/subnets/${subnet.id}/infer`, body);
+    out.downBytes += answer.bytes.length;
+    t0 = performance.now();
+    let logits;
+    try {
+      logits = keys.decrypt(answer.bytes);
+    } catch (err) {
+      throw new UserError(`The answer does not decrypt: ${sealMessage(err)}`);
+    }
+    out.decryptMs += performance.now() - t0;
+    if (logits.length !== part.length) throw new UserError("The answer has the wrong number of rows.");
+    out.logits.push(...logits);
+    out.receipts.push(...part.map(() => answer.receiptId));
+  }
+  return out;
+}
+
+async function predictPlainly(subnet, rows) {
+  const named = rows.map((r) => Object.fromEntries(subnet.feature_names.map((n, k) => [n, r[k]])));
+  const t0 = performance.now();
+  const answer = await api("POST", `/v1/subnets/${subnet.id}/predict`, { rows: named });
+  return {
+    logits: answer.logits,
+    receipts: rows.map(() => null),
+    upBytes: JSON.stringify({ rows: named }).length,
+    downBytes: JSON.stringify(answer).length,
+    encryptMs: 0,
+    decryptMs: 0,
+    roundTripMs: performance.now() - t0,
+  };
+}
+
+function sigmoid(z) {
+  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+}
+
+async function predictRows(rows) {
+  const subnet = selectedSubnet();
+  if (!subnet) throw new UserError("Choose a subnet.");
+  const mode = $("predict-mode").value;
+  $("predict-results-body").replaceChildren();
+  $("predict-results").hidden = true;
+  $("predict-stats").textContent = "";
+  let result;
+  if (mode === "plain") {
+    result = await predictPlainly(subnet, rows);
+  } else {
+    const set = (subnet.ckks_parameter_sets || {})[mode];
+    if (!set) throw new UserError(`This subnet does not offer the ${mode} parameters.`);
+    result = await predictPrivately(subnet, set, rows);
+  }
+  state.lastPrediction = { mode, rows: rows.length, ...result };
+  const body = $("predict-results-body");
+  body.replaceChildren(
+    ...result.logits.map((logit, i) =>
+      el(
+        "tr",
+        { "data-logit": String(logit), "data-probability": String(sigmoid(logit)) },
+        el("td", {}, String(i + 1)),
+        el("td", {}, sigmoid(logit).toFixed(4)),
+        el("td", {}, logit.toFixed(4)),
+        el("td", {}, mode === "plain" ? "plain" : `private · ${mode}`),
+        el("td", { class: "mono" }, result.receipts[i] ? short(result.receipts[i]) : "–"),
+      ),
+    ),
+  );
+  $("predict-results").hidden = false;
+  const stats = $("predict-stats");
+  stats.dataset.upBytes = String(result.upBytes);
+  stats.dataset.downBytes = String(result.downBytes);
+  stats.dataset.encryptMs = String(result.encryptMs);
+  stats.dataset.decryptMs = String(result.decryptMs);
+  stats.textContent =
+    mode === "plain"
+      ? `${rows.length} row(s), plain: ${result.upBytes} bytes up, ${result.downBytes} down.`
+      : `${rows.length} row(s), encrypted: ${result.upBytes} bytes up, ${result.downBytes} down; ` +
+        `encrypting took ${result.encryptMs.toFixed(1)} ms, decrypting ${result.decryptMs.toFixed(1)} ms ` +
+        "in this browser. The secret key never left this page.";
+  notice(`Predicted ${rows.length} row(s).`);
+}
+
+async function predictForm() {
+  const subnet = selectedSubnet();
+  if (!subnet) throw new UserError("Choose a subnet.");
+  await predictRows([formRow(subnet)]);
+}
+
+async function predictCsv() {
+  const subnet = selectedSubnet();
+  if (!subnet) throw new UserError("Choose a subnet.");
+  const file = $("predict-csv").files[0];
+  if (!file) throw new UserError("Choose a CSV file first.");
+  await predictRows(csvRows(await file.text(), subnet));
+}
+
 // ------------------------------------------------------------------------------ start
 
 function wire() {
@@ -822,6 +1102,10 @@ function wire() {
   onSubmit("cap-form", "cap-button", signCap);
   onSubmit("key-form", "key-create", createKey);
   onSubmit("receipt-form", "receipt-lookup", lookUpReceipt);
+  onSubmit("predict-form", "predict-button", predictForm);
+  $("predict-csv-button").addEventListener("click", () => action($("predict-csv-button"), predictCsv));
+  $("predict-subnet").addEventListener("change", renderPredictForm);
+  $("predict-mode").addEventListener("change", renderSetInfo);
   $("receipt-verify").addEventListener("click", () => action($("receipt-verify"), verifyReceipt));
   $("new-key-copy").addEventListener("click", () =>
     action($("new-key-copy"), async () => {

@@ -139,6 +139,13 @@ export class SetKeys {
     this.scale = 2 ** set.input_scale_bits;
   }
 
+  /** Free the SEAL objects, the secret key first. */
+  forget() {
+    for (const o of [this.secretKey, this.encryptor, this.decryptor, this.encoder, this.context]) {
+      if (o && !o.isDeleted()) o.delete();
+    }
+  }
+
   /** One standardised row -> seeded, zstd ciphertext bytes (SEAL 4.1). */
   encryptRow(z) {
     const seal = this.seal;

@@ -68,14 +68,16 @@ def stack(
         "TWOPM_GATEWAY_STAKE_CACHE_TTL_S": "0.5",
         "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",
         "TWOPM_GATEWAY_ADMIN_KEY_FILE": str(admin_key_file),
+        "TWOPM_GATEWAY_MODEL_STORE": str(root / "models"),
     }
+    (root / "models").mkdir()
     try:
         gateway = start_gateway(root, port, env)
     except BaseException:
         signer.stop()
         raise
     try:
-        yield WebStack(anvil, deployment, gateway, signer, subnet_id, admin_key)
+        yield WebStack(anvil, deployment, gateway, signer, subnet_id, admin_key, root / "models")
     finally:
         gateway.stop()
         signer.stop()

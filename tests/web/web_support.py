@@ -157,6 +157,8 @@ class WebStack:
     subnet_id: int
     admin_key: str = ""
     """The gateway's admin key (``TWOPM_GATEWAY_ADMIN_KEY_FILE``), for the operator's dashboard."""
+    model_store: Path | None = None
+    """The gateway's model store (``TWOPM_GATEWAY_MODEL_STORE``): bundles written there serve."""
 
     @property
     def url(self) -> str:
