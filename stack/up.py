@@ -133,7 +133,7 @@ def start_stack(
         _check_redis(redis_url)
     from signer import L1FeeCap, RemoteSigner, SignerClient, init_state, policy_for_deployment
     from trainer.bundle import load_bundle
-    from trainer.deployment import train_locally
+    from trainer.deployment import NodeAuth, train_locally
     from trainer.publish import publish_bundle
     from zk import record_model_verifier
 
@@ -220,13 +220,17 @@ def start_stack(
         )
         model_store = state_dir / "model-store"
 
+        chain_id = int(w3.eth.chain_id)
+
         def train(dataset: str) -> dict[str, Any]:
-            holders = [accounts[i].address for i in HOLDERS[dataset]]
+            # SuperNodes over TLS, each admitted only after its holder signed its node key and
+            # NodeRegistry lists the holder (trainer.nodeauth); their addresses are the names
+            auth = NodeAuth([accounts[i].private_key for i in HOLDERS[dataset]], nodes, chain_id)
             return train_locally(
                 dataset,
                 model_store=model_store,
-                operator_addresses=holders,
                 workdir=state_dir / "training" / dataset,
+                auth=auth,
             )
 
         with ThreadPoolExecutor(max_workers=2) as pool:

@@ -88,6 +88,8 @@ def result_to_card(
             "gtol_per_row": cfg.gtol,
             "round_trips": round_trips,
             "history": result.history,
+            "min_nodes": cfg.quorum,
+            "dropped_nodes": list(result.dropped_nodes),
         },
         "n_rows": result.n_rows,
         "nodes": [n.as_dict() for n in result.nodes],

@@ -67,6 +67,11 @@ def register_node(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--insecure", action="store_true", help="plain HTTP to the SuperLink")
     p.add_argument("--root-certificates", help="CA bundle for TLS to the SuperLink")
     p.add_argument(
+        "--auth-key",
+        help="this node's private key (from `twopm node key`) for a SuperLink that admits"
+        " only registered holders' nodes; needs --root-certificates",
+    )
+    p.add_argument(
         "--stock-polling",
         action="store_true",
         help="run Flower's flower-supernode unmodified (3 s polls, one process per message)",
@@ -100,6 +105,10 @@ def _node(args: argparse.Namespace) -> int:
             f"running a node needs {', '.join(missing)}"
             " (or an action: `twopm node register|update|leave`)"
         )
+    if args.auth_key and args.insecure:
+        raise CliError("--auth-key needs TLS: give --root-certificates instead of --insecure")
+    if args.auth_key and not Path(args.auth_key).is_file():
+        raise CliError(f"--auth-key: no such file {args.auth_key}")
     try:
         data = read_node_csv(args.data, label=args.label, features=_features(args.features))
     except DataError as exc:
@@ -127,8 +136,14 @@ def _node(args: argparse.Namespace) -> int:
     node_config = f'data-path="{Path(args.data).resolve()}" operator-address="{addr}"'
     cmd = [*launcher, "--superlink", args.superlink, "--port", str(args.runtime_port)]
     cmd += ["--insecure"] if args.insecure else ["--root-certificates", args.root_certificates]
+    if args.auth_key:
+        cmd += ["--auth-supernode-private-key", args.auth_key]
     cmd += ["--node-config", node_config]
     return _run_foreground(cmd)
+
+
+def _path_or_none(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def _check_runtime_port(port: int) -> None:
@@ -186,7 +201,15 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
                    help="take --features/--label from a bundled data set")  # fmt: skip
     p.add_argument("--features", help="comma-separated feature columns, model order")
     p.add_argument("--label", help="binary label column")
-    p.add_argument("--nodes", type=int, default=3, help="nodes that must take part (default 3)")
+    p.add_argument("--nodes", type=int, default=3, help="nodes that start the job (default 3)")
+    p.add_argument(
+        "--min-nodes",
+        type=int,
+        default=0,
+        help="fewest nodes a round may be summed over after dropouts (default: the SecAgg+ "
+        "threshold, nodes - 1 for 3 or more nodes)",
+    )
+    p.add_argument("--root-certificates", help="the SuperLink's CA (TLS); default plain HTTP")
     p.add_argument("--l2-c", type=float, default=0.0, help="inverse L2 strength C; 0 = none")
     p.add_argument("--gtol", type=float, default=1e-8, help="gradient tolerance per row")
     p.add_argument("--max-iter", type=int, default=25, help="maximum Newton rounds")
@@ -215,6 +238,20 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError("secure aggregation needs at least 2 nodes (or --no-secure)")
     if args.nodes < 1:
         raise CliError("--nodes must be >= 1")
+    if args.min_nodes and not 1 <= args.min_nodes <= args.nodes:
+        raise CliError(f"--min-nodes must be between 1 and --nodes ({args.nodes})")
+    if (
+        args.min_nodes
+        and not args.no_secure
+        and args.nodes > 2
+        and args.min_nodes <= args.nodes // 2
+    ):
+        raise CliError(
+            f"--min-nodes must be a majority of {args.nodes} nodes under SecAgg+"
+            f" (at least {args.nodes // 2 + 1})"
+        )
+    if args.root_certificates and not Path(args.root_certificates).is_file():
+        raise CliError(f"--root-certificates: no such file {args.root_certificates}")
     if args.l2_c < 0:
         raise CliError("--l2-c must be >= 0")
     if not 0 < args.holdout_fraction <= 0.5:
@@ -231,6 +268,7 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
         "holdout-fraction": float(args.holdout_fraction),
         "holdout-seed": 0,
         "n-nodes": int(args.nodes),
+        "min-nodes": int(args.min_nodes),
         "secure": not args.no_secure,
         "round-timeout-s": float(args.round_timeout_s),
         "output-dir": str(Path(out).resolve()),
@@ -250,7 +288,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="twopm-flwr-") as tmp:
             handle = submit_run(args.superlink, cfg, flwr_home=Path(tmp) / "home",
-                                app_dir=Path(tmp) / "app")  # fmt: skip
+                                app_dir=Path(tmp) / "app",
+                                root_certificates=_path_or_none(args.root_certificates))  # fmt: skip
     except DeploymentError as exc:
         raise CliError(str(exc)) from None
     console.print(f"run {handle.run_id} submitted to {args.superlink}")

@@ -26,6 +26,7 @@ __all__ = [
     "APP_ID",
     "DeploymentError",
     "LocalFederation",
+    "NodeAuth",
     "RunHandle",
     "flwr_bin",
     "start_supernode",
@@ -98,11 +99,15 @@ clientapp = "trainer.client_app:app"
     return d
 
 
-def _write_flower_home(home: Path, superlink: str) -> None:
+def _write_flower_home(home: Path, superlink: str, root_certificates: Path | None = None) -> None:
     home.mkdir(parents=True, exist_ok=True)
+    tls = (
+        f"root-certificates = {json.dumps(str(Path(root_certificates).resolve()))}\n"
+        if root_certificates is not None
+        else "insecure = true\n"
+    )
     (home / "config.toml").write_text(
-        f'[superlink]\ndefault = "twopm"\n\n[superlink.twopm]\n'
-        f'address = "{superlink}"\ninsecure = true\n',
+        f'[superlink]\ndefault = "twopm"\n\n[superlink.twopm]\naddress = "{superlink}"\n{tls}',
         encoding="utf-8",
     )
 
@@ -153,6 +158,9 @@ def start_supernode(
     flwr_home: Path,
     log_path: Path,
     fast: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+    root_certificates: Path | None = None,
+    auth_key: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a SuperNode process for one CSV.
 
@@ -165,6 +173,9 @@ def start_supernode(
         log_path: file collecting the process's output.
         fast: use :mod:`trainer.supernode` (short idle polls, forked ClientApps);
             False runs Flower's stock `flower-supernode`.
+        extra_env: environment variables added for this node's processes.
+        root_certificates: the SuperLink's CA (TLS); None connects without TLS.
+        auth_key: the node's OpenSSH private key for SuperNode authentication (needs TLS).
 
     Returns:
         The process (in its own process group).
@@ -175,9 +186,14 @@ def start_supernode(
         if fast
         else [flwr_bin("flower-supernode")]
     )
+    tls = ["--insecure"] if root_certificates is None else [
+        "--root-certificates", str(root_certificates)
+    ]  # fmt: skip
+    if auth_key is not None:
+        tls += ["--auth-supernode-private-key", str(auth_key)]
     cmd = [
         *launcher,
-        "--insecure",
+        *tls,
         "--superlink",
         superlink,
         "--port",
@@ -185,7 +201,22 @@ def start_supernode(
         "--node-config",
         node_config,
     ]
-    return _spawn(cmd, _env(flwr_home), log_path)
+    return _spawn(cmd, {**_env(flwr_home), **(extra_env or {})}, log_path)
+
+
+@dataclass(frozen=True)
+class NodeAuth:
+    """SuperNode authentication bound to ``NodeRegistry`` (see :mod:`trainer.nodeauth`).
+
+    Attributes:
+        holder_keys: one Ethereum private key (0x hex) per node; each holder signs its node key.
+        registry: the web3 ``NodeRegistry`` contract; every holder must be registered.
+        chain_id: the chain id the signatures name.
+    """
+
+    holder_keys: list[str]
+    registry: Any
+    chain_id: int
 
 
 @dataclass
@@ -199,12 +230,21 @@ class LocalFederation:
         operator_addresses: one address per node (default "").
         workdir: directory for logs, FLWR_HOME and runs (default: a new temp dir,
             removed on exit).
+        node_env: extra environment variables per node index (tests inject faults so).
+        auth: when given, the SuperLink runs with TLS (a local CA) and
+            ``--enable-supernode-auth``, and each node's key is admitted only after its holder's
+            signature and registration are checked; `operator_addresses` then default to the
+            holders' addresses. None runs without TLS and lets any SuperNode in.
     """
 
     data_paths: list[Path]
     operator_addresses: list[str] | None = None
     workdir: Path | None = None
+    node_env: Mapping[int, Mapping[str, str]] | None = None
+    auth: NodeAuth | None = None
     superlink_address: str = field(init=False, default="")
+    admissions: list[Any] = field(init=False, default_factory=list)
+    ca_cert: Path | None = field(init=False, default=None)
     _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(init=False, default=None)
 
@@ -230,23 +270,26 @@ class LocalFederation:
         assert self.workdir is not None
         port = free_port()
         self.superlink_address = f"127.0.0.1:{port}"
-        _write_flower_home(self.flwr_home, self.superlink_address)
+        security = ["--insecure"]
+        if self.auth is not None:
+            from trainer.nodeauth import make_tls_files
+
+            tls = make_tls_files(self.workdir / "tls")
+            self.ca_cert = tls.ca_cert
+            security = [*tls.superlink_args(), "--enable-supernode-auth"]
+        _write_flower_home(self.flwr_home, self.superlink_address, self.ca_cert)
         log = self.workdir / "superlink.log"
         link = _spawn(
-            [
-                flwr_bin("flower-superlink"),
-                "--insecure",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [flwr_bin("flower-superlink"), *security, "--host", "127.0.0.1", "--port", str(port)],
             _env(self.flwr_home),
             log,
         )
         self._procs.append(link)
         _wait_port(port, link, log, 30.0)
-        addrs = self.operator_addresses or [""] * len(self.data_paths)
+        keys = self._admit_nodes() if self.auth is not None else [None] * len(self.data_paths)
+        addrs = self.operator_addresses or (
+            [a.address for a in self.admissions] if self.admissions else [""] * len(self.data_paths)
+        )
         for i, (path, addr) in enumerate(zip(self.data_paths, addrs, strict=True)):
             home = self.workdir / f"node-{i}"
             self._procs.append(
@@ -257,8 +300,36 @@ class LocalFederation:
                     runtime_port=free_port(),
                     flwr_home=home,
                     log_path=self.workdir / f"node-{i}.log",
+                    extra_env=(self.node_env or {}).get(i),
+                    root_certificates=self.ca_cert,
+                    auth_key=keys[i],
                 )
             )
+
+    def _admit_nodes(self) -> list[Path | None]:
+        """Make each node's key, have its holder sign it, admit it (registry checked)."""
+        from trainer.nodeauth import admit_node, make_node_key, sign_node_key
+
+        assert self.auth is not None and self.workdir is not None
+        if len(self.auth.holder_keys) != len(self.data_paths):
+            raise DeploymentError("NodeAuth needs one holder key per node")
+        keys: list[Path | None] = []
+        for i, holder in enumerate(self.auth.holder_keys):
+            key = make_node_key(self.workdir / "node-keys" / f"node-{i}")
+            signature = sign_node_key(
+                key.public_line, holder, self.auth.chain_id, str(self.auth.registry.address)
+            )
+            self.admissions.append(
+                admit_node(
+                    public_key_file=key.public_key,
+                    signature=signature,
+                    registry=self.auth.registry,
+                    chain_id=self.auth.chain_id,
+                    flwr_home=self.flwr_home,
+                )
+            )
+            keys.append(key.private_key)
+        return keys
 
     def stop_node(self, index: int) -> None:
         """Stop one SuperNode (to test dropouts).
@@ -303,7 +374,7 @@ class LocalFederation:
         if not cfg.get("output-dir"):
             cfg["output-dir"] = str(Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir)))
         handle = submit_run(self.superlink_address, cfg, flwr_home=self.flwr_home,
-                            app_dir=self.workdir / "app")  # fmt: skip
+                            app_dir=self.workdir / "app", root_certificates=self.ca_cert)  # fmt: skip
         return wait_for_result(handle, timeout_s=timeout_s, on_progress=on_progress)
 
 
@@ -328,6 +399,7 @@ def submit_run(
     *,
     flwr_home: Path | None = None,
     app_dir: Path | None = None,
+    root_certificates: Path | None = None,
 ) -> RunHandle:
     """Submit the training app to a SuperLink with `flwr run`.
 
@@ -336,6 +408,7 @@ def submit_run(
         run_config: full run config; must include `output-dir`.
         flwr_home: FLWR_HOME for the `flwr` client (default: a temp dir).
         app_dir: where to write the app directory (default: a temp dir).
+        root_certificates: the SuperLink's CA for TLS (None: plain HTTP).
 
     Returns:
         The run handle.
@@ -344,7 +417,7 @@ def submit_run(
         DeploymentError: if `flwr run` fails.
     """
     home = flwr_home or Path(tempfile.mkdtemp(prefix="twopm-flwr-home-"))
-    _write_flower_home(home, superlink)
+    _write_flower_home(home, superlink, root_certificates)
     app = write_app_dir(app_dir or Path(tempfile.mkdtemp(prefix="twopm-app-")), run_config)
     out = Path(str(run_config["output-dir"]))
     out.mkdir(parents=True, exist_ok=True)
@@ -428,6 +501,7 @@ def train_locally(
     workdir: Path | None = None,
     timeout_s: float = 900.0,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    auth: NodeAuth | None = None,
 ) -> dict[str, Any]:
     """Train on a bundled data set over local SuperNodes (what `twopm up` runs).
 
@@ -445,6 +519,7 @@ def train_locally(
         workdir: where node CSVs, logs and FLWR_HOME go (default: a temp dir, removed).
         timeout_s: deadline for the run.
         on_progress: called with each round's progress record.
+        auth: SuperNode authentication bound to NodeRegistry (see :class:`NodeAuth`).
 
     Returns:
         The parsed `result.json`: `card`, `wall_s`, `round_trips`, `bundle_path`, `sha256`.
@@ -474,5 +549,7 @@ def train_locally(
             "model-store": str(Path(model_store).resolve()),
             "job-name": dataset,
         }
-        with LocalFederation(paths, operator_addresses, workdir=base / "federation") as fed:
+        with LocalFederation(
+            paths, operator_addresses, workdir=base / "federation", auth=auth
+        ) as fed:
             return fed.run(cfg, timeout_s=timeout_s, on_progress=on_progress)

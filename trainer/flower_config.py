@@ -12,7 +12,9 @@ key                    type    meaning
 `max-iter`             int     maximum Newton rounds, >= 1
 `holdout-fraction`     float   share of each node's rows held out for evaluation, (0, 0.5]
 `holdout-seed`         int     seed of the held-out rows
-`n-nodes`              int     nodes that must answer every round
+`n-nodes`              int     nodes that start the job (all must answer round 1)
+`min-nodes`            int     fewest nodes a round may be summed over (default: the SecAgg+
+                               threshold, n - 1 for n >= 3); 0 = the default
 `secure`               bool    SecAgg+ (true) or plain sums (false)
 `round-timeout-s`      float   seconds to wait for replies in one message round trip
 `output-dir`           str     directory for `progress.jsonl` and `result.json`
@@ -56,6 +58,7 @@ def job_config_from_run_config(cfg: Mapping[str, Any]) -> JobConfig:
             holdout_fraction=float(cfg.get("holdout-fraction", 0.2)),
             holdout_seed=int(cfg.get("holdout-seed", 0)),
             n_nodes=int(cfg.get("n-nodes", 3)),
+            min_nodes=int(cfg.get("min-nodes", 0)) or None,
         )
     except KeyError as exc:
         raise ValueError(f"run config lacks {exc.args[0]!r}") from exc
@@ -109,9 +112,16 @@ def run_settings(cfg: Mapping[str, Any]) -> RunSettings:
     timeout_s = float(cfg.get("round-timeout-s", 120.0))
     if not timeout_s > 0:
         raise ValueError("round-timeout-s must be > 0")
+    job = job_config_from_run_config(cfg)
+    secure = secure_from_run_config(cfg)
+    if secure and job.n_nodes > 2 and job.quorum <= job.n_nodes // 2:
+        raise ValueError(
+            f"min-nodes {job.quorum} is too low for SecAgg+ over {job.n_nodes} nodes: the "
+            f"reconstruction threshold must be a majority (at least {job.n_nodes // 2 + 1})"
+        )
     return RunSettings(
-        job=job_config_from_run_config(cfg),
-        secure=secure_from_run_config(cfg),
+        job=job,
+        secure=secure,
         round_timeout_s=timeout_s,
         output_dir=str(cfg.get("output-dir", "")),
         model_store=str(cfg.get("model-store", "")),

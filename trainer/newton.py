@@ -362,6 +362,26 @@ class NewtonSolver:
         pen[0] = 0.0
         return pen
 
+    def continue_on(self, n_rows: float) -> None:
+        """Continue the fit on fewer pooled rows from the next update on (a node dropped out).
+
+        The iterate and the standardisation stay; later updates must carry `n_rows` rows,
+        and Newton's method then converges to the optimum over the remaining rows.
+
+        Args:
+            n_rows: the remaining pooled row count, > 0 and below the current one.
+
+        Raises:
+            TrainingError: before the first update, or if `n_rows` is not in (0, current).
+        """
+        if self.iteration == 0:
+            raise TrainingError("no round absorbed yet: nothing to continue")
+        if not 0 < n_rows < self.n_rows:
+            raise TrainingError(
+                f"pooled row count {n_rows:.0f} after a dropout is not below {self.n_rows:.0f}"
+            )
+        self.n_rows = n_rows
+
     def update(self, total: LocalSums) -> RoundRecord:
         """Absorb the pooled sums for the current iterate and take a Newton step.
 

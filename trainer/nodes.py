@@ -1,4 +1,8 @@
-"""A data holder's own entry in ``NodeRegistry``: ``twopm node register|update|leave``.
+"""A data holder's own entry in ``NodeRegistry``: ``twopm node register|update|leave|key|admit``.
+
+``twopm node key`` makes the holder's SuperNode key and signs it with the holder's wallet (no
+transaction); ``twopm node admit`` is run by whoever runs the SuperLink: it checks the signature's
+address in ``NodeRegistry`` and registers the key with the SuperLink (see :mod:`trainer.nodeauth`).
 
 Each command sends one transaction from the holder's own wallet, named by a wallet flag
 (``--key-file FILE``, ``--keystore FILE`` with ``--password-file``, or ``--dev-user N`` for the
@@ -76,6 +80,32 @@ def add_node_actions(node_parser: argparse.ArgumentParser) -> None:
     )
     _wallet_flags(leave)
     leave.set_defaults(handler=_leave)
+    k = actions.add_parser(
+        "key",
+        help="make your SuperNode's key and sign it with your wallet (for `twopm node admit`)",
+        description="Make a P-384 OpenSSH key for your SuperNode (or reuse the one at --out) and"
+        " sign its public key with your wallet, binding it to your NodeRegistry entry; no"
+        " transaction is sent. Writes --out, --out.pub and --out.pub.sig.",
+    )
+    k.add_argument("--out", required=True, type=Path, help="the node's private key file")
+    _wallet_flags(k)
+    k.set_defaults(handler=_key)
+    a = actions.add_parser(
+        "admit",
+        help="admit a holder's SuperNode key to your SuperLink after checking NodeRegistry",
+        description="Recover the address that signed the node key, refuse it unless it is"
+        " registered in NodeRegistry, then `flwr supernode register` the key with the holder's"
+        " address as its name (the SuperLink must run with TLS and --enable-supernode-auth;"
+        " its port also serves the unauthenticated Control API: keep it on loopback).",
+    )
+    a.add_argument("public_key", type=Path, help="the node's public key file (.pub)")
+    a.add_argument("--signature-file", type=Path, help="the holder's signature (default: KEY.sig)")
+    a.add_argument("--superlink", required=True, help="SuperLink address host:port")
+    a.add_argument("--root-certificates", required=True, type=Path, help="the SuperLink's CA")
+    a.add_argument("--stack", type=Path, help="stack file of `twopm up`")
+    a.add_argument("--rpc-url", help="JSON-RPC URL of the chain")
+    a.add_argument("--deployment", help="deployment file naming the contracts")
+    a.set_defaults(handler=_admit, dev_user=None, keystore=None, key_file=None)
 
 
 def _wallet_flags(p: argparse.ArgumentParser) -> None:
@@ -122,7 +152,7 @@ def check_fields(name: str, url: str) -> None:
 class _Registry:
     """The holder's wallet, the chain and ``NodeRegistry`` bound together for one command."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, *, wallet: bool = True) -> None:
         from web3 import Web3
 
         from contracts.deploy import Deployment
@@ -131,7 +161,10 @@ class _Registry:
         stack = self._stack(args)
         rpc_url = args.rpc_url or (stack or {}).get("rpc_url")
         deployment_file = args.deployment or (stack or {}).get("deployment_file")
-        if args.dev_user is not None:
+        self.account: Any = None
+        if not wallet:
+            pass
+        elif args.dev_user is not None:
             users = ((stack or {}).get("accounts") or {}).get("wallet_users") or []
             if stack is None:
                 raise CliError("--dev-user needs the stack file of `twopm up` (--stack FILE)")
@@ -141,7 +174,7 @@ class _Registry:
                 )
             from eth_account import Account
 
-            self.account: Any = Account.from_key(users[args.dev_user]["private_key"])
+            self.account = Account.from_key(users[args.dev_user]["private_key"])
         else:
             self.account = _own_wallet(args)
             if self.account is None:
@@ -168,7 +201,7 @@ class _Registry:
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise CliError(f"--deployment: {exc}") from None
-        self.address = str(self.account.address)
+        self.address = str(self.account.address) if self.account is not None else ""
 
     @staticmethod
     def _stack(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -254,4 +287,70 @@ def _leave(args: argparse.Namespace) -> int:
         raise CliError(f"{reg.address} is not registered; there is nothing to leave")
     tx = reg.send(reg.registry.functions.leave(), "leaving")
     print(f"{reg.address} ({current[0]!r}) left NodeRegistry in {tx}")
+    return 0
+
+
+def _key(args: argparse.Namespace) -> int:
+    from trainer.nodeauth import (
+        NodeAdmissionError,
+        make_node_key,
+        read_public_key_line,
+        sign_node_key,
+    )
+
+    out: Path = args.out
+    public = Path(f"{out}.pub")
+    if out.exists() != public.exists():
+        raise CliError(f"{out} and {public} must both exist (reuse) or both be absent (new key)")
+    if out.is_dir():
+        raise CliError(f"--out {out} is a directory; give the private key's file name")
+    reg = _Registry(args)
+    if reg.record() is None:
+        raise CliError(f"{reg.address} is not registered; run `twopm node register` first")
+    try:
+        line = read_public_key_line(public) if out.exists() else make_node_key(out).public_line
+    except NodeAdmissionError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror}") from None
+    chain_id = int(reg.w3.eth.chain_id)
+    signature = sign_node_key(line, reg.account, chain_id, str(reg.registry.address))
+    sig_file = Path(f"{public}.sig")
+    sig_file.write_text(signature + "\n", encoding="utf-8")
+    print(f"{reg.address} signed node key {public} (signature in {sig_file}); give both files to"
+          " the SuperLink's operator for `twopm node admit`")  # fmt: skip
+    return 0
+
+
+def _admit(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from trainer.deployment import _write_flower_home
+    from trainer.nodeauth import NodeAdmissionError, admit_node
+
+    sig_file: Path = args.signature_file or Path(f"{args.public_key}.sig")
+    try:
+        signature = sig_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CliError(f"cannot read the signature {sig_file}: {exc.strerror}") from None
+    if not args.root_certificates.is_file():
+        raise CliError(f"--root-certificates: no such file {args.root_certificates}")
+    host, _, port = args.superlink.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError(f"--superlink {args.superlink!r} is not host:port")
+    reg = _Registry(args, wallet=False)
+    with tempfile.TemporaryDirectory(prefix="twopm-admit-") as tmp:
+        home = Path(tmp) / "flwr-home"
+        _write_flower_home(home, args.superlink, args.root_certificates)
+        try:
+            admission = admit_node(
+                public_key_file=args.public_key,
+                signature=signature,
+                registry=reg.registry,
+                chain_id=int(reg.w3.eth.chain_id),
+                flwr_home=home,
+            )
+        except NodeAdmissionError as exc:
+            raise CliError(str(exc)) from None
+    print(f"{admission.address} admitted: SuperNode {admission.node_id} at {args.superlink}")
     return 0

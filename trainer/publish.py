@@ -159,7 +159,14 @@ def publish_bundle(
     """
     registry = deployment.contract("SubnetRegistry")
     nodes = deployment.contract("NodeRegistry")
-    contributors, shares = contributor_shares(bundle.card.get("nodes", []))
+    card_nodes = bundle.card.get("nodes", [])
+    claimed = sum(int(node.get("n_rows", 0)) for node in card_nodes)
+    if claimed != int(bundle.card.get("n_rows", -1)):
+        raise PublishError(
+            f"the nodes claim {claimed} rows but the secure sum counted "
+            f"{bundle.card.get('n_rows')}: a holder over-claims; nothing published"
+        )
+    contributors, shares = contributor_shares(card_nodes)
     for addr in contributors:
         if not nodes.functions.isRegistered(addr).call():
             raise PublishError(f"contributor {addr} is not a registered node in NodeRegistry")

@@ -29,6 +29,7 @@ from flwr.common import (
     ndarrays_to_parameters,
     parameters_to_ndarrays,
 )
+from flwr.common.constant import ErrorCode
 from flwr.server import LegacyContext, ServerConfig
 from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
@@ -46,6 +47,10 @@ __all__ = ["FastPollGrid", "NewtonStrategy", "app", "build_server_app", "run_job
 POLL_INTERVAL_S = 0.05
 """Reply polling interval of :class:`FastPollGrid` (Flower's own grids sleep 3 s)."""
 
+MAX_HALTED_ROUNDS = 2
+"""Rounds that SecAgg+ may halt (a node dropped during key exchange) and that are retried
+without the silent node; one more halt aborts the run."""
+
 
 class FastPollGrid(Grid):
     """A Grid that polls for replies every 50 ms and never waits forever.
@@ -62,6 +67,9 @@ class FastPollGrid(Grid):
         self._inner = inner
         self._default_timeout_s = default_timeout_s
         self.round_trips = 0
+        self.silent: set[int] = set()
+        """Node ids that were sent a message and never answered it in time (or that the
+        SuperLink reported unavailable): a node that went silent once stays out."""
 
     def set_run(self, run: Any) -> None:  # noqa: D102
         self._inner.set_run(run)
@@ -75,6 +83,20 @@ class FastPollGrid(Grid):
 
     def get_node_ids(self) -> Iterable[int]:  # noqa: D102
         return self._inner.get_node_ids()
+
+    def node_names(self) -> dict[int, str]:
+        """Each connected node's name as registered with the SuperLink ("" when none).
+
+        With SuperNode authentication bound to NodeRegistry the name is the holder's address
+        (:mod:`trainer.nodeauth`); grids without node records give no names.
+
+        Returns:
+            node id -> name.
+        """
+        get_nodes = getattr(self._inner, "get_nodes", None)
+        if get_nodes is None:
+            return {}
+        return {int(n.node_id): str(getattr(n, "name", "") or "") for n in get_nodes()}
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
         return self._inner.push_messages(messages)
@@ -95,6 +117,8 @@ class FastPollGrid(Grid):
             The replies that arrived in time (error replies included).
         """
         self.round_trips += 1
+        messages = list(messages)
+        waiting = {m.metadata.dst_node_id for m in messages}
         msg_ids = set(self._inner.push_messages(messages))
         deadline = time.monotonic() + (timeout if timeout is not None else self._default_timeout_s)
         replies: list[Message] = []
@@ -105,26 +129,51 @@ class FastPollGrid(Grid):
             if not msg_ids or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_INTERVAL_S)
+        for reply in replies:
+            unavailable = reply.has_error() and reply.error.code == ErrorCode.NODE_UNAVAILABLE
+            if not unavailable:
+                waiting.discard(reply.metadata.src_node_id)
+        self.silent |= waiting
         return replies
 
 
 class NewtonStrategy(Strategy):
     """Legacy Flower strategy around a :class:`~trainer.task.TrainingJob`.
 
+    Round 1 goes to every node and needs all `n_nodes` of them; they are the job's
+    participants. Later rounds go to the participants still answering: a node that went
+    silent (see :attr:`FastPollGrid.silent`) or was missing from a round's results is left
+    out for the rest of the run, as long as `job.quorum` nodes remain. A round that SecAgg+
+    halted (a node dropped during its key exchange) is retried, at most
+    :data:`MAX_HALTED_ROUNDS` times.
+
     Args:
         settings: the run settings.
         on_round: called with the job after every absorbed round.
+        silent_nodes: returns the node ids that stopped answering (default: none).
+        node_names: returns each node's registered name; a name that is an address (set by
+            :func:`trainer.nodeauth.admit_node`) must equal the operator address the node
+            reports (default: no names, no check).
     """
 
     def __init__(
         self,
         settings: RunSettings,
         on_round: Callable[[TrainingJob], None] | None = None,
+        silent_nodes: Callable[[], set[int]] | None = None,
+        node_names: Callable[[], dict[int, str]] | None = None,
     ) -> None:
         self.settings = settings
         self.job = TrainingJob(settings.job)
         self.codec = ExactSumCodec(settings.job.n_nodes)
         self.on_round = on_round
+        self.silent_nodes = silent_nodes or set
+        self.node_names = node_names or dict
+        self.names: dict[int, str] = {}
+        self.participants: set[int] = set()
+        self.excluded: set[int] = set()
+        self.halted_rounds = 0
+        self._last_absorbed_round = 0
 
     def __repr__(self) -> str:
         return f"NewtonStrategy(secure={self.settings.secure}, n_nodes={self.settings.job.n_nodes})"
@@ -143,7 +192,7 @@ class NewtonStrategy(Strategy):
     def configure_fit(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, FitIns]]:
-        """Send the current iterate to every node, or nothing once done.
+        """Send the current iterate to every participating node, or nothing once done.
 
         Args:
             server_round: Flower's round number (1-based).
@@ -154,17 +203,46 @@ class NewtonStrategy(Strategy):
             One instruction per node; empty when the job is done.
 
         Raises:
-            TrainingError: if the previous round was not absorbed (a node dropped out
-                and the secure aggregation halted), or the nodes did not all connect.
+            TrainingError: if SecAgg+ halted more than :data:`MAX_HALTED_ROUNDS` rounds,
+                fewer than `quorum` participants remain, or the nodes did not all connect
+                for round 1.
         """
         if self.job.done:
             return []
-        if server_round != self.job.model.iteration + 1:
-            raise TrainingError(
-                f"round {server_round - 1} did not complete (a node dropped out or timed "
-                "out during secure aggregation); training aborted"
-            )
+        if server_round != self._last_absorbed_round + 1:
+            self.halted_rounds += 1
+            self._last_absorbed_round = server_round - 1
+            if self.halted_rounds > MAX_HALTED_ROUNDS:
+                raise TrainingError(
+                    f"round {self.job.model.iteration + 1} did not complete {self.halted_rounds} "
+                    "times (nodes dropped out or timed out during secure aggregation); "
+                    "training aborted"
+                )
+            log(INFO, "twopm: round %s halted; retrying without silent nodes",
+                self.job.model.iteration + 1)  # fmt: skip
         n = self.settings.job.n_nodes
+        if not self.participants:
+            clients = self._all_nodes(client_manager, n)
+            self.participants = {c.node_id for c in clients}
+            self.names = self.node_names()
+        else:
+            self.excluded |= self.silent_nodes() & self.participants
+            clients = [
+                c
+                for c in client_manager.all().values()
+                if c.node_id in self.participants and c.node_id not in self.excluded
+            ]
+            quorum = self.settings.job.quorum
+            if len(clients) < quorum:
+                raise TrainingError(
+                    f"round {self.job.model.iteration + 1}: only {len(clients)} of the job's "
+                    f"{n} nodes remain (minimum {quorum}); nodes {sorted(self.excluded)} "
+                    "dropped out; training aborted"
+                )
+        ins = FitIns(ndarrays_to_parameters(self.job.request().to_arrays()), {})
+        return [(c, ins) for c in sorted(clients, key=lambda c: c.node_id)]
+
+    def _all_nodes(self, client_manager: ClientManager, n: int) -> list[ClientProxy]:
         # num_available() refreshes Flower's node list (wait_for only wakes every 5 s)
         deadline = time.monotonic() + self.settings.round_timeout_s
         while client_manager.num_available() < n and time.monotonic() < deadline:
@@ -174,11 +252,10 @@ class NewtonStrategy(Strategy):
                 f"only {client_manager.num_available()} of {n} nodes connected within "
                 f"{self.settings.round_timeout_s:.0f} s"
             )
-        clients = sorted(client_manager.all().values(), key=lambda c: c.node_id)
+        clients = list(client_manager.all().values())
         if len(clients) != n:
             raise TrainingError(f"{len(clients)} nodes are connected, the job expects exactly {n}")
-        ins = FitIns(ndarrays_to_parameters(self.job.request().to_arrays()), {})
-        return [(c, ins) for c in clients]
+        return clients
 
     def aggregate_fit(
         self,
@@ -186,25 +263,30 @@ class NewtonStrategy(Strategy):
         results: list[tuple[ClientProxy, FitRes]],
         failures: list[tuple[ClientProxy, FitRes] | BaseException],
     ) -> tuple[Parameters | None, dict[str, Scalar]]:
-        """Recover the exact sums and take the Newton step.
+        """Recover the exact sums, check the row counts, and take the Newton step.
 
         Args:
             server_round: Flower's round number.
-            results: one result per node (under SecAgg+ each carries the aggregate).
-            failures: failed nodes.
+            results: one result per node whose vector was summed (under SecAgg+ each
+                carries the aggregate).
+            failures: failed nodes (left out of the rest of the run).
 
         Returns:
             (next request, {}).
 
         Raises:
-            TrainingError: on any failure or a missing node.
+            TrainingError: if fewer than `quorum` nodes were summed.
+            trainer.task.RowCountError: if the clear row counts differ from the secure sum.
         """
+        quorum = self.settings.job.quorum
         n = self.settings.job.n_nodes
-        if failures or len(results) != n:
+        if len(results) < quorum:
             raise TrainingError(
-                f"round {server_round}: {len(results)} of {n} nodes answered "
-                f"({len(failures)} failed: {_describe(failures)}); training aborted"
+                f"round {server_round}: {len(results)} of {n} nodes answered, fewer than the "
+                f"minimum of {quorum} ({len(failures)} failed: {_describe(failures)}); "
+                "training aborted"
             )
+        self._last_absorbed_round = server_round
         if self.settings.secure:
             # SecAgg+ put the same aggregate (mean of unit-weight vectors) in every result
             mean = parameters_to_ndarrays(results[0][1].parameters)[0]
@@ -212,6 +294,15 @@ class NewtonStrategy(Strategy):
         else:
             total = np.sum([parameters_to_ndarrays(r.parameters)[0] for _, r in results], axis=0)
         reports = [_report(proxy.node_id, res.metrics) for proxy, res in results]
+        for r in reports:
+            name = self.names.get(r.node_id, "")
+            if name.startswith("0x") and name.lower() != r.operator_address.lower():
+                raise TrainingError(
+                    f"node {r.node_id} was admitted for {name} but reports operator address "
+                    f"{r.operator_address or '(none)'}; training aborted"
+                )
+        if self.participants:
+            self.excluded |= self.participants - {r.node_id for r in reports}
         self.job.absorb(total, reports)
         if self.on_round is not None:
             self.on_round(self.job)
@@ -292,25 +383,33 @@ def run_job(grid: Grid, context: Context, settings: RunSettings) -> tuple[Traini
     """
     progress = _ProgressWriter(settings.output_dir)
     fast = FastPollGrid(grid, settings.round_timeout_s)
-    strategy = NewtonStrategy(settings, on_round=lambda job: progress.round(job, fast.round_trips))
+    strategy = NewtonStrategy(
+        settings,
+        on_round=lambda job: progress.round(job, fast.round_trips),
+        silent_nodes=lambda: set(fast.silent),
+        node_names=fast.node_names,
+    )
     legacy = LegacyContext(
         context=context,
-        config=ServerConfig(num_rounds=settings.job.max_iter),
+        config=ServerConfig(num_rounds=settings.job.max_iter + MAX_HALTED_ROUNDS),
         strategy=strategy,
     )
-    fit_workflow = None
-    if settings.secure:
-        n = settings.job.n_nodes
-        fit_workflow = SecAggPlusWorkflow(
-            num_shares=n if n > 2 else 1.0,
-            reconstruction_threshold=max(2, n - 1) if n > 2 else 1.0,
-            max_weight=1.0,
-            clipping_range=strategy.codec.clipping_range,
-            quantization_range=strategy.codec.quantization_range,
-            modulus_range=MODULUS_RANGE,
-            timeout=settings.round_timeout_s,
-        )
     try:
+        fit_workflow = None
+        if settings.secure:
+            n = settings.job.n_nodes
+            fit_workflow = SecAggPlusWorkflow(
+                # every node holds a share of every secret; any `quorum` of them recover it
+                # (Flower needs the threshold below the share count; the strategy still
+                # refuses a round summed over fewer than `quorum` nodes)
+                num_shares=n if n > 2 else 1.0,
+                reconstruction_threshold=min(settings.job.quorum, n - 1) if n > 2 else 1.0,
+                max_weight=1.0,
+                clipping_range=strategy.codec.clipping_range,
+                quantization_range=strategy.codec.quantization_range,
+                modulus_range=MODULUS_RANGE,
+                timeout=settings.round_timeout_s,
+            )
         DefaultWorkflow(fit_workflow=fit_workflow)(fast, legacy)
         if not strategy.job.done:
             raise TrainingError(
@@ -349,6 +448,8 @@ class _ProgressWriter:
                 "grad_max_abs": last.grad_max_abs,
                 "loglik": last.loglik,
                 "round_trips": round_trips,
+                "nodes": len(job.nodes),
+                "dropped_nodes": sorted(job.dropped),
                 "done": job.done,
             }
         )

@@ -39,10 +39,13 @@ __all__ = [
     "NodeReply",
     "NodeReport",
     "RoundRequest",
+    "RowCountError",
     "TrainingJob",
     "TrainingResult",
     "binary_metrics",
+    "check_row_counts",
     "compute_reply",
+    "default_min_nodes",
     "holdout_mask",
     "run_in_process",
 ]
@@ -60,7 +63,11 @@ class JobConfig:
         max_iter: maximum Newton rounds.
         holdout_fraction: share of each node's rows held out for evaluation, in (0, 0.5].
         holdout_seed: seed for choosing held-out rows.
-        n_nodes: number of nodes that must take part in every round.
+        n_nodes: number of nodes that start the job (all must answer round 1's call).
+        min_nodes: fewest nodes a round may be summed over; a node that drops out is left out
+            of the rest of the run as long as at least this many remain. None means
+            :func:`default_min_nodes` (the SecAgg+ reconstruction threshold, `n - 1` for
+            `n >= 3`).
     """
 
     feature_names: tuple[str, ...]
@@ -71,6 +78,12 @@ class JobConfig:
     holdout_fraction: float = 0.2
     holdout_seed: int = 0
     n_nodes: int = 3
+    min_nodes: int | None = None
+
+    @property
+    def quorum(self) -> int:
+        """The minimum number of nodes per round (`min_nodes` or its default)."""
+        return default_min_nodes(self.n_nodes) if self.min_nodes is None else self.min_nodes
 
     def __post_init__(self) -> None:
         if not self.feature_names:
@@ -81,6 +94,34 @@ class JobConfig:
             raise ValueError("n_nodes must be >= 1")
         if self.l2_c is not None and not self.l2_c > 0:
             raise ValueError("l2_c must be > 0 (or None for no penalty)")
+        if self.min_nodes is not None and not 1 <= self.min_nodes <= self.n_nodes:
+            raise ValueError(f"min_nodes must be in [1, n_nodes={self.n_nodes}]")
+
+
+def default_min_nodes(n_nodes: int) -> int:
+    """The default minimum of nodes per round: SecAgg+'s reconstruction threshold.
+
+    With `n >= 3` nodes the SecAgg+ workflow shares every secret among all nodes with a
+    threshold of `n - 1`, so a round survives one node dropping out; with 1 or 2 nodes
+    every node is needed (see docs/trainer.md, "Dropouts").
+
+    Args:
+        n_nodes: nodes that start the job (>= 1).
+
+    Returns:
+        `n - 1` for `n >= 3`, else `n`.
+    """
+    return n_nodes - 1 if n_nodes >= 3 else n_nodes
+
+
+class RowCountError(TrainingError):
+    """The row counts the nodes claim in the clear differ from the securely summed count.
+
+    A node reports its row count in the clear (publication shares follow it) and also puts
+    it into the vector that only SecAgg+ sums; the sum of the claims must equal that secure
+    sum, else some holder over- (or under-) claims and the job is refused before anything
+    is published.
+    """
 
 
 def holdout_mask(n_rows: int, fraction: float, seed: int) -> NDArray[np.bool_]:
@@ -293,7 +334,9 @@ class TrainingResult:
         iterations: Newton rounds.
         history: per-round records of the model fit.
         nodes: per-node reports from the last round, sorted by node id.
-        n_rows: pooled rows.
+        n_rows: pooled rows (of the nodes in `nodes`).
+        dropped_nodes: node ids that took part in an earlier round and dropped out
+            (no share in the model), ascending.
     """
 
     config: JobConfig
@@ -307,6 +350,7 @@ class TrainingResult:
     history: list[dict[str, Any]]
     nodes: list[NodeReport]
     n_rows: int
+    dropped_nodes: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -321,6 +365,7 @@ class TrainingJob:
     model: NewtonSolver = field(init=False)
     evaluation: NewtonSolver = field(init=False)
     nodes: list[NodeReport] = field(default_factory=list, init=False)
+    dropped: set[int] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         d = len(self.config.feature_names)
@@ -358,18 +403,27 @@ class TrainingJob:
     def absorb(self, secure_sum: FloatArray, reports: list[NodeReport]) -> None:
         """Take one round's aggregate and per-node reports, step both fits.
 
+        A node that answered the previous round but not this one has dropped out: it stays
+        out for the rest of the run, both fits continue from their current iterates on the
+        remaining nodes' rows (Newton converges to the survivors' pooled optimum; the
+        standardisation of round 1 stays), and it gets no share of the model.
+
         Args:
             secure_sum: float64 (secure_size,), the sum over nodes of their secure vectors.
             reports: one report per node that took part.
 
         Raises:
-            TrainingError: if fewer nodes than `config.n_nodes` took part, the vector
-                has the wrong shape, or a solver fails.
+            RowCountError: if the clear row counts of `reports` do not sum to the securely
+                summed row counts (all rows, and rows outside the held-out split).
+            TrainingError: if fewer nodes than `config.quorum` took part, a node joined
+                after round 1 or came back after dropping out, the vector has the wrong
+                shape, or a solver fails.
         """
-        if len(reports) != self.config.n_nodes:
+        quorum = self.config.quorum
+        if len(reports) < quorum:
             raise TrainingError(
                 f"round {self.model.iteration + 1}: {len(reports)} of {self.config.n_nodes} "
-                "nodes answered; aborting instead of training on a subset"
+                f"nodes answered, fewer than the minimum of {quorum}; training aborted"
             )
         vec = np.asarray(secure_sum, dtype=np.float64)
         if vec.shape != (self.secure_size,):
@@ -377,6 +431,19 @@ class TrainingJob:
         half = self.secure_size // 2
         model_sums = LocalSums.unpack(vec[:half], self.n_features)
         eval_sums = LocalSums.unpack(vec[half:], self.n_features)
+        check_row_counts(self.model.iteration + 1, reports, model_sums.n_rows, eval_sums.n_rows)
+        ids = {r.node_id for r in reports}
+        before = {r.node_id for r in self.nodes}
+        if self.nodes and not ids <= before:
+            raise TrainingError(
+                f"round {self.model.iteration + 1}: node(s) {sorted(ids - before)} joined after "
+                "round 1 or came back after dropping out; training aborted"
+            )
+        if self.nodes and ids != before:
+            self.dropped |= before - ids
+            self.model.continue_on(model_sums.n_rows)
+            if not self.evaluation.done:
+                self.evaluation.continue_on(eval_sums.n_rows)
         self.model.update(model_sums)
         if not self.evaluation.done:
             try:
@@ -407,6 +474,38 @@ class TrainingJob:
             history=[r.as_dict() for r in self.model.history],
             nodes=list(self.nodes),
             n_rows=int(self.model.n_rows),
+            dropped_nodes=sorted(self.dropped),
+        )
+
+
+def check_row_counts(
+    round_no: int, reports: list[NodeReport], secure_rows: float, secure_train_rows: float
+) -> None:
+    """Check the nodes' clear row counts against the securely summed ones.
+
+    Args:
+        round_no: the round (1-based), for the message.
+        reports: the nodes whose vectors were summed.
+        secure_rows: the secure sum of the nodes' row counts (model fit).
+        secure_train_rows: the secure sum of their rows outside the held-out split.
+
+    Raises:
+        RowCountError: if `sum(n_rows)` differs from `secure_rows`, or
+            `sum(n_rows - n_holdout)` from `secure_train_rows`.
+    """
+    claimed = sum(r.n_rows for r in reports)
+    claimed_train = sum(r.n_rows - r.n_holdout for r in reports)
+    counted, counted_train = round(float(secure_rows)), round(float(secure_train_rows))
+    if claimed != counted or claimed_train != counted_train:
+        each = ", ".join(
+            f"node {r.node_id} ({r.operator_address or 'no address'}) {r.n_rows}"
+            for r in sorted(reports, key=lambda r: r.node_id)
+        )
+        raise RowCountError(
+            f"round {round_no}: the holders claim {claimed} rows ({claimed_train} outside the "
+            f"held-out split) but the secure sum counts {counted} ({counted_train}); "
+            f"claims: {each}; a holder misreports its row count, training refused and nothing "
+            "is published"
         )
 
 

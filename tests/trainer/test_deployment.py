@@ -79,11 +79,64 @@ def _twopm(argv: list[str]) -> int:
     return int(args.handler(args))
 
 
+def test_a_holder_over_claiming_its_rows_is_refused_before_anything_is_published(
+    spector: Dataset, tmp_path: Path
+) -> None:
+    liar = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent / "overclaim"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "TWOPM_TEST_EXTRA_ROWS": "5",
+    }
+    store = tmp_path / "store"
+    with (
+        LocalFederation(_node_csvs(spector, tmp_path, "iid"), OPERATORS, node_env={1: liar}) as fed,
+        pytest.raises(DeploymentError) as refused,
+    ):
+        fed.run(_config(spector, tmp_path, **{"output-dir": str(tmp_path / "run")}), timeout_s=300)
+    message = str(refused.value)
+    assert "round 1: the holders claim 37 rows" in message
+    assert "secure sum counts 32" in message
+    assert OPERATORS[1] in message and "nothing is published" in message
+    assert not (tmp_path / "run" / "result.json").exists()
+    assert not store.exists() or not any(store.iterdir())
+
+
+def _slow(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(os.environ.get("TWOPM_SLOW_TESTS") != "1", reason=reason)
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("TWOPM_SLOW_TESTS") != "1", reason="about a minute; set TWOPM_SLOW_TESTS=1"
-)
-def test_a_node_dropping_out_mid_training_aborts_the_run_with_a_clear_error(
+@_slow("about a minute; set TWOPM_SLOW_TESTS=1")
+def test_a_node_dropping_out_mid_training_leaves_the_pooled_fit_of_the_other_two(
+    spector: Dataset, tmp_path: Path
+) -> None:
+    paths = _node_csvs(spector, tmp_path, "iid")
+    with LocalFederation(paths, OPERATORS) as fed:
+
+        def stop_after_first_round(rec: dict[str, Any]) -> None:
+            if rec.get("round") == 1:
+                threading.Thread(target=fed.stop_node, args=(2,)).start()
+
+        result = fed.run(
+            _config(spector, tmp_path, **{"round-timeout-s": 8.0}),
+            timeout_s=300,
+            on_progress=stop_after_first_round,
+        )
+    card = result["card"]
+    survivors = spector.take(np.concatenate(split_rows(spector, 3, mode="iid")[:2]))
+    assert card["training"]["converged"]
+    assert card["training"]["min_nodes"] == 2
+    assert len(card["training"]["dropped_nodes"]) == 1
+    assert sorted(n["operator_address"] for n in card["nodes"]) == OPERATORS[:2]
+    assert card["n_rows"] == survivors.n_rows
+    got = np.r_[card["intercept"], card["coef"]]
+    np.testing.assert_allclose(got, pooled_logit_mle(survivors), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@_slow("about a minute; set TWOPM_SLOW_TESTS=1")
+def test_a_node_dropping_out_below_the_minimum_aborts_the_run_with_a_clear_error(
     spector: Dataset, tmp_path: Path
 ) -> None:
     with LocalFederation(_node_csvs(spector, tmp_path, "iid"), OPERATORS) as fed:
@@ -92,9 +145,9 @@ def test_a_node_dropping_out_mid_training_aborts_the_run_with_a_clear_error(
             if rec.get("round") == 1:
                 threading.Thread(target=fed.stop_node, args=(2,)).start()
 
-        with pytest.raises(DeploymentError, match=r"2 of 3 nodes answered|did not complete"):
+        with pytest.raises(DeploymentError, match=r"fewer than the minimum of 3|minimum 3"):
             fed.run(
-                _config(spector, tmp_path, **{"round-timeout-s": 8.0}),
+                _config(spector, tmp_path, **{"round-timeout-s": 8.0, "min-nodes": 3}),
                 timeout_s=300,
                 on_progress=stop_after_first_round,
             )

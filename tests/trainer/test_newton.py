@@ -7,7 +7,14 @@ from trainer_references import pooled_logit_mle, pooled_sklearn_l2
 from trainer.data import Dataset, split_rows
 from trainer.exactsum import ExactSumCodec
 from trainer.newton import LocalSums, NewtonSolver, TrainingError, local_sums
-from trainer.task import JobConfig, NodeReport, TrainingJob, run_in_process
+from trainer.task import (
+    JobConfig,
+    NodeReport,
+    RowCountError,
+    TrainingJob,
+    compute_reply,
+    run_in_process,
+)
 
 
 def _parts(data: Dataset, mode: str, n: int = 3) -> list[Dataset]:
@@ -106,11 +113,91 @@ def test_solver_rejects_a_non_positive_c() -> None:
         NewtonSolver(3, l2_c=0.0)
 
 
-def test_job_aborts_when_a_node_is_missing_from_a_round(spector: Dataset) -> None:
-    cfg = JobConfig(spector.feature_names, spector.label, n_nodes=3)
+def test_job_aborts_when_fewer_nodes_than_the_minimum_answer(spector: Dataset) -> None:
+    cfg = JobConfig(spector.feature_names, spector.label, n_nodes=3, min_nodes=3)
     job = TrainingJob(cfg)
-    with pytest.raises(TrainingError, match="2 of 3 nodes answered"):
+    with pytest.raises(TrainingError, match="2 of 3 nodes answered, fewer than the minimum of 3"):
         job.absorb(np.zeros(job.secure_size), [NodeReport(i, "", 10, 2, {}) for i in range(2)])
+
+
+def test_the_default_minimum_is_the_secagg_threshold_n_minus_one(spector: Dataset) -> None:
+    three = JobConfig(spector.feature_names, spector.label, n_nodes=3)
+    two = JobConfig(spector.feature_names, spector.label, n_nodes=2)
+    assert (three.quorum, two.quorum) == (2, 2)
+    job = TrainingJob(three)
+    with pytest.raises(TrainingError, match="1 of 3 nodes answered, fewer than the minimum of 2"):
+        job.absorb(np.zeros(job.secure_size), [NodeReport(0, "", 10, 2, {})])
+    with pytest.raises(ValueError, match="min_nodes"):
+        JobConfig(spector.feature_names, spector.label, n_nodes=3, min_nodes=4)
+
+
+def _round(job: TrainingJob, parts: list[Dataset], ids: list[int], extra_rows: int = 0) -> None:
+    req = job.request()
+    replies = [compute_reply(parts[i], req, job.config) for i in ids]
+    total = np.sum([r.secure_vector() for r in replies], axis=0)
+    reports = [
+        NodeReport(
+            i, f"0x{i:040x}", r.n_rows + (extra_rows if i == ids[-1] else 0), r.n_holdout, r.metrics
+        )
+        for i, r in zip(ids, replies, strict=True)
+    ]
+    job.absorb(total, reports)
+
+
+def test_a_holder_over_claiming_its_rows_is_refused_by_the_secure_row_count(
+    spector: Dataset,
+) -> None:
+    parts = _parts(spector, "iid")
+    job = TrainingJob(JobConfig(spector.feature_names, spector.label, n_nodes=3))
+    with pytest.raises(RowCountError, match=r"claim 37 rows .* secure sum counts 32 .*node 2 "):
+        _round(job, parts, [0, 1, 2], extra_rows=5)
+    assert job.model.iteration == 0  # nothing absorbed
+
+
+def test_a_holder_claiming_held_out_rows_as_training_rows_is_refused(spector: Dataset) -> None:
+    parts = _parts(spector, "iid")
+    job = TrainingJob(JobConfig(spector.feature_names, spector.label, n_nodes=3))
+    req = job.request()
+    replies = [compute_reply(p, req, job.config) for p in parts]
+    total = np.sum([r.secure_vector() for r in replies], axis=0)
+    reports = [NodeReport(i, "", r.n_rows, r.n_holdout, r.metrics) for i, r in enumerate(replies)]
+    reports[1] = NodeReport(1, "", reports[1].n_rows, 0, {})
+    with pytest.raises(RowCountError, match="outside the held-out split"):
+        job.absorb(total, reports)
+
+
+def test_a_node_dropping_out_leaves_the_pooled_fit_of_the_remaining_nodes(
+    spector: Dataset,
+) -> None:
+    parts = [spector.take(ix) for ix in split_rows(spector, 3, mode="iid")]
+    job = TrainingJob(JobConfig(spector.feature_names, spector.label, n_nodes=3, gtol=1e-8))
+    _round(job, parts, [0, 1, 2])
+    while not job.done:
+        _round(job, parts, [0, 1])
+    result = job.result()
+    survivors = spector.take(np.concatenate(split_rows(spector, 3, mode="iid")[:2]))
+    assert result.converged
+    assert result.dropped_nodes == [2]
+    assert [n.node_id for n in result.nodes] == [0, 1]
+    assert result.n_rows == survivors.n_rows
+    np.testing.assert_allclose(
+        np.r_[result.intercept, result.coef], pooled_logit_mle(survivors), rtol=0, atol=1e-6
+    )
+
+
+def test_a_node_coming_back_after_dropping_out_aborts_the_job(spector: Dataset) -> None:
+    parts = _parts(spector, "iid")
+    job = TrainingJob(JobConfig(spector.feature_names, spector.label, n_nodes=3))
+    _round(job, parts, [0, 1, 2])
+    _round(job, parts, [0, 1])
+    with pytest.raises(TrainingError, match=r"node\(s\) \[2\] joined after round 1 or came back"):
+        _round(job, parts, [0, 1, 2])
+
+
+def test_continue_on_refuses_more_rows_or_no_round_yet() -> None:
+    solver = NewtonSolver(2)
+    with pytest.raises(TrainingError, match="no round absorbed yet"):
+        solver.continue_on(5.0)
 
 
 def test_unpenalised_separable_data_stops_at_max_iter_unconverged() -> None:

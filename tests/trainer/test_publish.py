@@ -126,6 +126,27 @@ def test_publish_refuses_a_contributor_missing_from_the_node_registry(
                            artifact_uri="file:///x", subnet_name="spector")  # fmt: skip
 
 
+def test_publish_refuses_a_card_whose_node_rows_exceed_the_secure_count_before_sending(
+    anvil: Anvil, operator_chain: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    card = json.loads(json.dumps(bundle.card))
+    card["nodes"][0]["n_rows"] += 4
+    forged = load_bundle(*_written(write_bundle(card, tmp_path)))
+    dep = operator_chain["deployment"]
+    block = anvil.w3.eth.block_number
+    with (
+        SignerClient(operator_chain["url"], "trainer", operator_chain["secret"]) as client,
+        pytest.raises(PublishError, match=r"the nodes claim 36 rows but the secure sum counted 32"),
+    ):
+        publish_bundle(deployment=dep, transactor=Transactor(anvil.w3, RemoteSigner(client)), bundle=forged,
+                       artifact_uri="file:///x", subnet_name="spector")  # fmt: skip
+    assert anvil.w3.eth.block_number == block  # nothing sent
+
+
+def _written(w: WrittenBundle) -> tuple[Path, str]:
+    return w.path, w.sha256
+
+
 def test_publish_creates_a_subnet_with_row_shares_and_a_repeat_sends_nothing_new(
     anvil: Anvil, operator_chain: dict[str, Any], bundle: ModelBundle
 ) -> None:

@@ -1,0 +1,244 @@
+"""A holder's SuperNode key bound to its NodeRegistry entry: ``twopm node key`` and ``twopm node admit``.
+
+Real anvil, a real SuperLink over TLS with ``--enable-supernode-auth`` (a local CA made by
+``trainer.nodeauth.make_tls_files``), `twopm` as a child process. Every refusal is one line with
+a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_cli_nodes import ok, refused, twopm
+
+from clients.sdk import Wallet
+from contracts import Anvil, Deployment
+from core.net import free_port
+from core.proc import spawn, terminate
+from trainer.deployment import _env, _wait_port, flwr_bin
+from trainer.nodeauth import make_tls_files
+
+pytestmark = pytest.mark.usefixtures("chain_snapshot")
+
+
+@pytest.fixture
+def holder(anvil: Anvil) -> Wallet:
+    wallet = Wallet.create()
+    anvil.w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**18)])  # type: ignore[arg-type]
+    return wallet
+
+
+@pytest.fixture
+def stack(tmp_path: Path, anvil: Anvil, deployment: Deployment) -> Path:
+    path = tmp_path / "stack.json"
+    path.write_text(
+        json.dumps(
+            {
+                "rpc_url": anvil.rpc_url,
+                "chain_id": anvil.chain_id,
+                "contracts": deployment.addresses,
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def wallet_flags(tmp_path: Path, stack: Path, holder: Wallet) -> list[str]:
+    key = tmp_path / "holder.key"
+    key.write_text(holder._private_key_hex())
+    key.chmod(0o600)
+    return ["--stack", str(stack), "--key-file", str(key)]
+
+
+@pytest.fixture(scope="module")
+def superlink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A SuperLink that admits only registered keys: (address, CA file)."""
+    root = tmp_path_factory.mktemp("superlink")
+    tls = make_tls_files(root / "tls")
+    port = free_port()
+    log = root / "superlink.log"
+    proc = spawn(
+        [flwr_bin("flower-superlink"), *tls.superlink_args(), "--enable-supernode-auth",
+         "--host", "127.0.0.1", "--port", str(port)],
+        log_path=log,
+        env=_env(root / "home"),
+    )  # fmt: skip
+    try:
+        _wait_port(port, proc, log, 30.0)
+        yield f"127.0.0.1:{port}", tls.ca_cert
+    finally:
+        terminate(proc, 5.0)
+
+
+def _register(holder_flags: list[str], cwd: Path) -> None:
+    result = twopm("node", "register", "--name", "mine", "--url", "https://me.example", *holder_flags,
+                   cwd=cwd)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_registered_holder_signs_its_node_key_and_the_superlinks_operator_admits_it_once(
+    tmp_path: Path,
+    holder: Wallet,
+    stack: Path,
+    wallet_flags: list[str],
+    superlink: tuple[str, Path],
+) -> None:
+    _register(wallet_flags, tmp_path)
+    line = ok(
+        twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path), holder.address
+    )
+    assert "signed node key node.key.pub (signature in node.key.pub.sig)" in line
+    assert (tmp_path / "node.key.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
+    assert (tmp_path / "node.key").stat().st_mode & 0o777 == 0o600
+    address, ca = superlink
+    admit = ["node", "admit", "node.key.pub", "--superlink", address,
+             "--root-certificates", str(ca), "--stack", str(stack)]  # fmt: skip
+    line = ok(twopm(*admit, cwd=tmp_path), holder.address)
+    assert "admitted: SuperNode " in line and line.endswith(f"at {address}")
+    # signing again reuses the key; Flower never registers a key twice
+    ok(twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path), holder.address)
+    refused(twopm(*admit, cwd=tmp_path), rf"the SuperLink refused the key of {holder.address}")
+
+
+def test_an_unregistered_holder_cannot_sign_a_node_key(
+    tmp_path: Path, holder: Wallet, wallet_flags: list[str]
+) -> None:
+    refused(
+        twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path),
+        rf"{holder.address} is not registered; run `twopm node register` first",
+    )
+    assert not (tmp_path / "node.key").exists()
+
+
+def test_a_half_present_key_pair_is_refused(tmp_path: Path, wallet_flags: list[str]) -> None:
+    (tmp_path / "node.key").write_text("x")
+    refused(
+        twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path),
+        r"node.key and node.key.pub must both exist \(reuse\) or both be absent",
+    )
+
+
+def test_admit_refuses_a_key_whose_signer_left_the_registry(
+    tmp_path: Path,
+    holder: Wallet,
+    stack: Path,
+    wallet_flags: list[str],
+    superlink: tuple[str, Path],
+) -> None:
+    _register(wallet_flags, tmp_path)
+    ok(twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path), holder.address)
+    ok(twopm("node", "leave", *wallet_flags, cwd=tmp_path), holder.address)
+    address, ca = superlink
+    refused(
+        twopm(
+            "node",
+            "admit",
+            "node.key.pub",
+            "--superlink",
+            address,
+            "--root-certificates",
+            str(ca),
+            "--stack",
+            str(stack),
+            cwd=tmp_path,
+        ),
+        rf"{holder.address} signed this node key but is not registered in NodeRegistry",
+    )
+
+
+def test_admit_refuses_a_signature_over_another_key(
+    tmp_path: Path,
+    holder: Wallet,
+    stack: Path,
+    wallet_flags: list[str],
+    superlink: tuple[str, Path],
+) -> None:
+    _register(wallet_flags, tmp_path)
+    ok(twopm("node", "key", "--out", "a.key", *wallet_flags, cwd=tmp_path), holder.address)
+    ok(twopm("node", "key", "--out", "b.key", *wallet_flags, cwd=tmp_path), holder.address)
+    address, ca = superlink
+    line = refused(
+        twopm(
+            "node",
+            "admit",
+            "b.key.pub",
+            "--signature-file",
+            "a.key.pub.sig",
+            "--superlink",
+            address,
+            "--root-certificates",
+            str(ca),
+            "--stack",
+            str(stack),
+            cwd=tmp_path,
+        ),
+        r"signed this node key but is not registered in NodeRegistry \(or signed another key\)",
+    )
+    assert holder.address not in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        (["--signature-file", "missing.sig"], r"cannot read the signature missing.sig"),
+        (["--superlink", "nohost"], r"--superlink 'nohost' is not host:port"),
+        (["--root-certificates", "missing.crt"], r"--root-certificates: no such file missing.crt"),
+    ],
+)
+def test_admit_refuses_bad_flags_in_one_line(
+    tmp_path: Path, stack: Path, extra: list[str], pattern: str
+) -> None:
+    (tmp_path / "ca.crt").write_text("x")
+    (tmp_path / "node.key.pub.sig").write_text("0x00")
+    flags = {"--superlink": "127.0.0.1:1", "--root-certificates": "ca.crt"}
+    flags.update(dict(zip(extra[::2], extra[1::2], strict=True)))
+    args = [a for kv in flags.items() for a in kv]
+    refused(twopm("node", "admit", "node.key.pub", *args, "--stack", str(stack), cwd=tmp_path),
+            pattern)  # fmt: skip
+
+
+def test_admit_refuses_a_file_that_is_not_a_node_key(tmp_path: Path, stack: Path) -> None:
+    (tmp_path / "ca.crt").write_text("x")
+    (tmp_path / "node.key.pub").write_text("not a key\n")
+    (tmp_path / "node.key.pub.sig").write_text("0x" + "11" * 65)
+    refused(
+        twopm(
+            "node",
+            "admit",
+            "node.key.pub",
+            "--superlink",
+            "127.0.0.1:1",
+            "--root-certificates",
+            "ca.crt",
+            "--stack",
+            str(stack),
+            cwd=tmp_path,
+        ),
+        r"node.key.pub is not an OpenSSH public key",
+    )
+
+
+def test_running_a_node_with_an_auth_key_but_without_tls_is_refused(tmp_path: Path) -> None:
+    csv = tmp_path / "n.csv"
+    csv.write_text("a,y\n1,0\n2,1\n3,0\n")
+    (tmp_path / "node.key").write_text("x")
+    refused(
+        twopm(
+            "node",
+            "--data",
+            str(csv),
+            "--label",
+            "y",
+            "--superlink",
+            "127.0.0.1:1",
+            "--insecure",
+            "--auth-key",
+            "node.key",
+            cwd=tmp_path,
+        ),
+        r"--auth-key needs TLS: give --root-certificates instead of --insecure",
+    )
