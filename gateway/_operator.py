@@ -16,13 +16,23 @@ What it reads: registered nodes (``NodeRegistry.nodes``), subnets and their mode
 (``InferenceLedger.revenueOf`` per version, ``PayoutAccrued`` logs summed per account beside
 ``claimableOf``). Every list is bounded (:data:`MAX_ITEMS` nodes, subnets, versions per subnet,
 batches, accounts); logs are read from block 0, which suits a local chain and a young deployment.
+
+Training runs come from the model cards of the published versions whose bundles lie in the
+gateway's model store (``TWOPM_GATEWAY_MODEL_STORE``; each bundle verified against its on-chain
+hash): rounds with log-likelihood and gradient, the nodes that contributed with their row counts,
+the nodes that dropped out, and the minimum. The signer's newest audit entries come from the
+signer's ``GET /v1/audit`` with the gateway's caller credentials (that read is audited too); when
+the signer is not configured or does not answer, ``signer_audit.error`` says so and the rest of
+the overview still answers.
 """
 
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import msgspec
 from eth_utils import to_checksum_address
 from litestar import Request, get
@@ -55,6 +65,8 @@ class OverviewAnswer(msgspec.Struct):
     batches: list[dict[str, Any]]
     open_batches: list[dict[str, Any]]
     revenue: list[dict[str, Any]]
+    training_runs: list[dict[str, Any]]
+    signer_audit: dict[str, Any]
 
 
 async def _operator_address(services: Services) -> str:
@@ -97,6 +109,66 @@ async def _who(request: Request[Any, Any, Any], admin_key: str | None) -> tuple[
 
 def _hex(value: Any) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _training_run(store: Path, subnet_id: int, version: dict[str, Any]) -> dict[str, Any] | None:
+    """The training record of one published version, from its verified card (None if absent)."""
+    from core.bundle import BundleError, verify_bundle
+
+    digest = str(version["model_hash"]).removeprefix("0x")
+    path = store / digest
+    if not path.is_dir():
+        return None
+    try:
+        card = verify_bundle(path, digest).card
+    except (BundleError, OSError, ValueError):
+        return None
+    training = card.get("training") or {}
+    history = training.get("history") or []
+    return {
+        "subnet_id": subnet_id,
+        "version": version["version"],
+        "model_hash": version["model_hash"],
+        "job_name": str(card.get("job_name", "")),
+        "secure_aggregation": str(training.get("secure_aggregation", "")),
+        "rounds": int(training.get("rounds", len(history))),
+        "converged": bool(training.get("converged", False)),
+        "n_rows": int(card.get("n_rows", 0)),
+        "min_nodes": training.get("min_nodes"),
+        "dropped_nodes": list(training.get("dropped_nodes") or []),
+        "nodes": [
+            {"operator_address": str(n.get("operator_address", "")), "n_rows": int(n["n_rows"])}
+            for n in (card.get("nodes") or [])[:MAX_ITEMS]
+        ],
+        "history": [
+            {
+                "round": int(h.get("iteration", i + 1)),
+                "loglik": float(h.get("loglik", 0.0)),
+                "grad_max_abs": float(h.get("grad_max_abs", 0.0)),
+            }
+            for i, h in enumerate(history[:MAX_ITEMS])
+        ],
+    }
+
+
+def _signer_audit(services: Services) -> dict[str, Any]:
+    """The signer's newest audit entries, or why there are none (runs in a worker thread)."""
+    s = services.settings
+    if not (s.signer_url and s.signer_secret):
+        return {"entries": [], "error": "this gateway has no signer configured"}
+    from signer import SignerClient
+
+    try:
+        with SignerClient(s.signer_url, s.signer_caller_id, s.signer_secret) as client:
+            answer = client.audit()
+    except Exception as exc:  # unreachable or refused: the dashboard shows why
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return {"entries": [], "error": f"the signer did not answer: {first}"}
+    return {
+        "head_seq": answer.get("head_seq"),
+        "entries": list(answer.get("entries") or [])[:MAX_ITEMS],
+        "error": None,
+    }
 
 
 async def _overview(services: Services, who: str, operator: str) -> dict[str, Any]:
@@ -147,6 +219,17 @@ async def _overview(services: Services, who: str, operator: str) -> dict[str, An
                 "versions": versions,
             }
         )
+    training_runs: list[dict[str, Any]] = []
+    store = services.settings.model_store
+    if store is not None:
+        for subnet in subnets:
+            for version in subnet["versions"]:
+                run = await anyio.to_thread.run_sync(
+                    _training_run, Path(store), subnet["subnet_id"], version
+                )
+                if run is not None:
+                    training_runs.append(run)
+    signer_audit = await anyio.to_thread.run_sync(_signer_audit, services)
     recorded_logs = await chain.ledger.events.BatchRecorded.get_logs(from_block=0)
     batches = []
     recorded_requests = 0
@@ -207,6 +290,8 @@ async def _overview(services: Services, who: str, operator: str) -> dict[str, An
         "batches": batches,
         "open_batches": open_batches,
         "revenue": revenue,
+        "training_runs": training_runs[-MAX_ITEMS:],
+        "signer_audit": signer_audit,
     }
 
 
@@ -241,7 +326,8 @@ def operator_route_handler() -> Any:
         """What the operator's dashboard shows, for the operator only.
 
         Returns ``{operator, signed_in_as, nodes, subnets, receipts: {queued, batched, recorded},
-        batches, open_batches, revenue}`` (see the module doc for the sources).
+        batches, open_batches, revenue, training_runs, signer_audit: {entries, error}}`` (see the
+        module doc for the sources).
         """
         who, operator = await _who(request, admin_key)
         try:

@@ -32,7 +32,8 @@ def build_app(service: SignerService, *, max_body_bytes: int) -> Litestar:
     Returns:
         The Litestar app. Routes: ``GET /healthz``, ``GET /v1/address``, ``GET /v1/policy``,
         ``GET /v1/nonce``, ``POST /v1/nonce/sync``, ``POST /v1/sign/transaction``,
-        ``POST /v1/sign/typed-data``, ``POST /v1/sign/replacement``, ``GET /v1/records/{key}``.
+        ``POST /v1/sign/typed-data``, ``POST /v1/sign/replacement``, ``GET /v1/records/{key}``,
+        ``GET /v1/audit`` (the newest audit entries, for the operator's dashboard).
     """
 
     async def run(
@@ -93,8 +94,13 @@ def build_app(service: SignerService, *, max_body_bytes: int) -> Litestar:
     async def record(request: Request[Any, Any, Any], key: str) -> Response[Any]:
         return await run(request, "record", path_param=key)
 
+    @get("/v1/audit")
+    async def audit(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await run(request, "audit")
+
     return Litestar(
         route_handlers=[
+            audit,
             healthz,
             address,
             policy,

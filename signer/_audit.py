@@ -229,6 +229,36 @@ class AuditLog:
         self.head = AuditHead(entry["seq"], entry["hash"])
         return entry
 
+    def recent(self, limit: int, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+        """The newest entries, newest first, read from the end of the file.
+
+        Args:
+            limit: Most entries returned (>= 0).
+            max_bytes: Most bytes read from the end of the file (bounds the work; an entry
+                that starts before them is left out).
+
+        Returns:
+            Up to ``limit`` entries as written (``seq``, ``ts``, ``event``, ``outcome`` …).
+        """
+        with open(self.path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            f.seek(start)
+            data = f.read(size - start)
+        lines = data.split(b"\n")
+        if start > 0:
+            lines = lines[1:]  # the first line may be cut
+        entries: list[dict[str, Any]] = []
+        for line in reversed(lines):
+            if len(entries) >= limit:
+                break
+            if line.strip():
+                try:
+                    entries.append(json.loads(line))
+                except ValueError:
+                    continue  # a torn last line is reported by verify_audit_log, not here
+        return entries
+
     def close(self) -> None:
         """Close the file."""
         os.close(self._fd)

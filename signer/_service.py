@@ -81,7 +81,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/sign/typed-data", "sign_typed_data"),
     Route("POST", "/v1/sign/replacement", "replace_transaction"),
     Route("GET", "/v1/records/{key}", "record"),
+    Route("GET", "/v1/audit", "audit"),
 )
+
+AUDIT_RECENT = 50
+"""Entries ``GET /v1/audit`` returns (the newest, newest first)."""
 
 
 class SignerService:
@@ -243,6 +247,13 @@ class SignerService:
             }
         elif event == "nonce":
             response = {"next_nonce": self.store.next_nonce()}
+        elif event == "audit":
+            head = self.store.audit_head()
+            entries = [
+                {k: v for k, v in e.items() if k not in {"sig", "prev"}}
+                for e in self.store.audit.recent(AUDIT_RECENT)
+            ]
+            response = {"head_seq": head.seq, "head_hash": head.hash, "entries": entries}
         else:  # pragma: no cover - the app only routes known events
             raise NotFound("not_found", f"no route {event}")
         audit.update(outcome="ok", status=200)

@@ -286,6 +286,14 @@ class SignerClient:
             bytes.fromhex(str(answer["signature"])[2:]), str(answer["hash"]), str(answer["from"])
         )
 
+    def audit(self) -> dict[str, Any]:
+        """The signer's newest audit entries (``GET /v1/audit``; this read is audited too).
+
+        Returns:
+            ``{head_seq, head_hash, entries}``, entries newest first without ``sig``/``prev``.
+        """
+        return self._request("GET", "/v1/audit")
+
     def record(self, idempotency_key: str) -> dict[str, Any] | None:
         """What was signed under a key of this caller, if anything.
 

@@ -294,6 +294,8 @@ def start_stack(
         )
         from core.net import free_port
 
+        admin_key_file = state_dir / "admin.key"
+        _write_private(admin_key_file, secrets.token_hex(16) + "\n")
         ports = [free_port() for _ in range(replicas)]
         gateway_urls = [f"http://127.0.0.1:{p}" for p in ports]
         gateway_url = gateway_urls[0]
@@ -311,6 +313,9 @@ def start_stack(
             "TWOPM_GATEWAY_COOKIE_SECURE": "false",
             "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "1.0",
             "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "3600",
+            # the operator's dashboard (/app/operator/) opens with this key or the operator's
+            # SIWE sign-in (the operator key itself stays in the signer)
+            "TWOPM_GATEWAY_ADMIN_KEY_FILE": str(admin_key_file),
         }
         namespace = None
         if redis_url:
@@ -351,6 +356,7 @@ def start_stack(
             "deployment_file": str(state_dir / "deployment.json"),
             "model_store": str(model_store),
             "publisher": {"caller": "publisher", "secret_file": str(publisher_secret)},
+            "admin_key_file": str(admin_key_file),
             "operator": deployment.operator,
             "pids": {
                 "anvil": chain.pid,

@@ -211,7 +211,7 @@ def test_a_keystore_with_rpc_url_and_deployment_acts_without_a_stack_file(
     wrong.chmod(0o600)
     refused(
         twopm("node", "leave", *flags[:-1], str(wrong), cwd=tmp_path),
-        rf"^twopm: error: wrong password for keystore {keystore}$",
+        rf"^twopm: error: wrong password for keystore {keystore} \(from {wrong}\)$",
     )
 
 

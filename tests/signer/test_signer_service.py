@@ -455,3 +455,25 @@ def test_a_caller_with_an_allow_list_may_sign_only_those_functions(
         caller="settler",
     )  # fmt: skip
     assert_refused(signer, response, 403, "caller_not_allowed", before)
+
+
+def test_the_audit_route_gives_the_newest_entries_newest_first_and_is_audited_itself(
+    signer: SignerProcess, deployment: Deployment
+) -> None:
+    with signer.client() as client:
+        signed = client.sign_transaction(ledger_tx(deployment), key())
+        answer = client.audit()
+    entries = answer["entries"]
+    on_disk = signer.audit_entries()
+    assert answer["head_seq"] == entries[0]["seq"] == on_disk[-2]["seq"]
+    assert [e["seq"] for e in entries] == sorted((e["seq"] for e in entries), reverse=True)
+    assert entries[0]["outcome"] == "signed" and entries[0]["tx_hash"] == signed.hash
+    assert "sig" not in entries[0] and "prev" not in entries[0]
+    assert on_disk[-1]["event"] == "audit" and on_disk[-1]["outcome"] == "ok"
+    assert len(entries) <= 50
+
+
+def test_the_audit_route_refuses_an_unauthenticated_caller(signer: SignerProcess) -> None:
+    response = httpx.get(f"{signer.url}/v1/audit")
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Page
 from roles_support import earn_revenue
@@ -22,6 +23,10 @@ from web_support import WebStack
 
 from clients.sdk import Wallet
 from contracts import Transactor
+from signer import SignerClient
+from trainer.bundle import result_to_card, write_bundle
+from trainer.data import load_dataset, split_rows
+from trainer.task import JobConfig, NodeReport, TrainingJob, compute_reply
 
 OVERVIEW = "/v1/operator/overview"
 PRICE_WEI = 3 * 10**15
@@ -47,7 +52,11 @@ def demo(stack: WebStack) -> dict[str, Any]:
     earn_revenue(stack.anvil, stack.deployment, later, 2 * PRICE_WEI)
     ledger = stack.deployment.contract("InferenceLedger")
     logs = ledger.events.BatchRecorded.get_logs(from_block=0)
+    run = _published_training_run(stack)
+    with SignerClient(stack.signer.url, "gateway", stack.signer.secret) as signer:
+        signer.address()  # an entry in the signer's audit log
     return {
+        "run": run,
         "holder": holder.address,
         "earner": earner.address,
         "claimable_wei": claimable_wei,
@@ -57,6 +66,50 @@ def demo(stack: WebStack) -> dict[str, Any]:
         "batches": logs,
         "tx_hash": "0x" + bytes(logs[-1]["transactionHash"]).hex(),
         "gas_used": int(w3.eth.get_transaction_receipt(logs[-1]["transactionHash"])["gasUsed"]),
+    }
+
+
+def _published_training_run(stack: WebStack) -> dict[str, Any]:
+    """Train on Spector over three in-process nodes, one dropping out after round 1; publish it.
+
+    The bundle goes into the gateway's model store and its hash on chain as a new subnet's
+    version, as `twopm up` and `twopm publish` do.
+    """
+    data = load_dataset("spector")
+    parts = [data.take(ix) for ix in split_rows(data, 3, mode="iid")]
+    job = TrainingJob(JobConfig(data.feature_names, data.label, n_nodes=3))
+    holders = [Wallet.create().address for _ in parts]
+    ids = [0, 1, 2]
+    while not job.done:
+        request = job.request()
+        replies = [compute_reply(parts[i], request, job.config) for i in ids]
+        job.absorb(
+            np.sum([r.secure_vector() for r in replies], axis=0),
+            [NodeReport(i, holders[i], r.n_rows, r.n_holdout, r.metrics)
+             for i, r in zip(ids, replies, strict=True)],
+        )  # fmt: skip
+        ids = [0, 1]  # node 2 drops out after round 1
+    result = job.result()
+    assert stack.model_store is not None
+    written = write_bundle(
+        result_to_card(result, secure=True, job_name="dash-run"), stack.model_store
+    )
+    w3 = stack.anvil.w3
+    registry = stack.deployment.contract("SubnetRegistry")
+    owner = Transactor(w3, stack.account(0).private_key)
+    subnet_id = int(registry.functions.subnetCount().call()) + 1
+    owner.transact(registry.functions.createSubnet("trained", PRICE_WEI, 0, 1000))
+    digest = bytes.fromhex(written.sha256)
+    owner.transact(
+        registry.functions.publishModel(subnet_id, digest, Path(written.path).as_uri(), digest,
+                                        digest, holders[:2], [5000, 5000])
+    )  # fmt: skip
+    return {
+        "subnet_id": subnet_id,
+        "rounds": result.iterations,
+        "n_rows": result.n_rows,
+        "dropped": result.dropped_nodes,
+        "last_grad": result.history[-1]["grad_max_abs"],
     }
 
 
@@ -99,6 +152,15 @@ def test_the_admin_key_opens_the_json_route(stack: WebStack, demo: dict[str, Any
     ]
     assert len(versions) == 1 and versions[0]["settled_wei"] == str(PRICE_WEI)
     assert versions[0]["training_run_id"] == "0x" + "22" * 32  # as roles_support publishes it
+    run = next(r for r in body["training_runs"] if r["subnet_id"] == demo["run"]["subnet_id"])
+    assert run["rounds"] == demo["run"]["rounds"] == len(run["history"])
+    assert run["n_rows"] == demo["run"]["n_rows"] == 22  # the two nodes that finished
+    assert run["dropped_nodes"] == demo["run"]["dropped"] == [2]
+    assert run["min_nodes"] == 2 and run["converged"] and run["job_name"] == "dash-run"
+    assert [h["round"] for h in run["history"]] == list(range(1, run["rounds"] + 1))
+    audit = body["signer_audit"]
+    assert audit["error"] is None and audit["entries"]
+    assert any(e["event"] == "address" and e["caller"] == "gateway" for e in audit["entries"])
 
 
 def _sign_in(open_page: Callable[..., tuple[Page, Any]], index: int) -> Page:
@@ -130,6 +192,16 @@ def test_the_operator_signs_in_and_sees_what_the_network_did(
     assert row.locator("td").nth(2).text_content() == _eth(demo["claimable_wei"])
     assert page.locator("#chart rect.bar").count() == len(demo["batches"])
     assert page.text_content("#revenue-total") == _eth(demo["recorded_wei"])
+    run = page.locator("#training tr", has_text="dash-run").locator("td")
+    assert run.nth(3).text_content() == str(demo["run"]["rounds"])
+    assert run.nth(5).text_content() == "22"
+    assert run.nth(7).text_content() == "2"  # the node that dropped out
+    assert page.locator("#training svg.spark polyline").count() >= 1
+    assert page.locator("#rounds tr").count() >= demo["run"]["rounds"]
+    assert page.is_visible("#audit td:text-is('address')")
+    assert "newest entries of the signer's hash-chained log" in (
+        page.text_content("#audit-status") or ""
+    )
     shot = artifacts(page, "operator-dashboard")
     assert shot.stat().st_size > 20_000  # a rendered page of tables, not a blank one
 

@@ -82,6 +82,42 @@ function chart(batches) {
   if (t1 !== t0) svg(root, "text", { x: W - R, y: H - 8, "text-anchor": "end", "font-size": 11, fill: "#5b6470" }, when(t1));
 }
 
+// A small curve of a run's largest gradient entry per round, on a log scale (convergence at a glance).
+function sparkline(td, history) {
+  const W = 120, H = 28;
+  const root = svg(td, "svg", { class: "spark", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img" });
+  const logs = history.map((h) => Math.log10(Math.max(h.grad_max_abs, 1e-300)));
+  if (!logs.length) return;
+  const lo = Math.min(...logs), hi = Math.max(...logs), span = Math.max(hi - lo, 1e-9);
+  const x = (i) => (logs.length === 1 ? W / 2 : 2 + (i * (W - 4)) / (logs.length - 1));
+  const y = (v) => 2 + ((hi - v) * (H - 4)) / span;
+  svg(root, "polyline", { points: logs.map((v, i) => `${x(i)},${y(v)}`).join(" "), fill: "none", stroke: "#2a5bd7", "stroke-width": 1.5 });
+  svg(root, "title", {}, history.map((h) => `round ${h.round}: ${h.grad_max_abs.toExponential(2)}`).join("\n"));
+}
+
+function training(runs) {
+  fill("training", runs, (r) => [
+    [r.subnet_id, "num"], [r.version, "num"], [r.job_name], [r.rounds, "num"], [r.converged ? "yes" : "no"],
+    [r.n_rows, "num"], [r.nodes.map((n) => `${n.operator_address.slice(0, 10)}… (${n.n_rows})`).join(", ")],
+    [r.dropped_nodes.length ? r.dropped_nodes.join(", ") : "none"], [r.min_nodes ?? "", "num"], [""],
+  ]);
+  const rows = $("training").children;
+  runs.forEach((r, i) => sparkline(rows[i].lastChild, r.history));
+  const rounds = runs.flatMap((r) => r.history.map((h) => ({ r, h })));
+  fill("rounds", rounds, ({ r, h }) => [
+    [r.subnet_id, "num"], [r.version, "num"], [h.round, "num"], [h.loglik.toFixed(6), "num"],
+    [h.grad_max_abs.toExponential(3), "num"],
+  ]);
+}
+
+function audit(a) {
+  $("audit-status").textContent = a.error || `${a.entries.length} newest entries of the signer's hash-chained log`;
+  fill("audit", a.entries, (e) => [
+    [e.seq, "num"], [e.ts ? when(e.ts) : ""], [e.caller || e.caller_claimed || ""], [e.event],
+    [e.outcome || ""], [e.function || e.reason || ""], [e.tx_hash || "", "mono"],
+  ]);
+}
+
 function render(o) {
   $("who").textContent = `Signed in: ${o.signed_in_as}`;
   $("operator").textContent = o.operator;
@@ -111,6 +147,8 @@ function render(o) {
     [b.key, "mono"], [b.subnet_id, "num"], [b.size, "num"], [b.status], [b.tx_hash || "not sent", "mono"],
   ]);
   chart(o.batches);
+  training(o.training_runs);
+  audit(o.signer_audit);
   fill("revenue", o.revenue, (r) => [[r.account, "mono"], [eth(r.settled_wei), "num"], [eth(r.claimable_wei), "num"]]);
 }
 
