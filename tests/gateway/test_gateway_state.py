@@ -41,6 +41,31 @@ def test_reservations_are_exact_beyond_64_bits(base_settings: GatewaySettings) -
     _run(base_settings, body)
 
 
+def test_reservations_carry_and_borrow_exactly_across_every_digit_boundary(
+    base_settings: GatewaySettings,
+) -> None:
+    # Redis adds below 10^15 as doubles and above in limbs of 14 digits: cross both borders.
+    amounts = [1, 9, 10**14 - 1, 1, 10**15 - 2, 3, 2**53, 10**28 - 10**14]
+    amounts.append(10**14 - sum(amounts) % 10**14)  # a low limb that sums to exactly 10^14
+    amounts += [2**128 - 1, 7]
+
+    async def body(state: State) -> None:
+        total = 0
+        for amount in amounts:
+            total += amount
+            result = await state.reserve("c", amount, 2**130)
+            assert result.ok and result.outstanding_wei == total, amount
+        for amount in reversed(amounts[1:]):
+            total -= amount
+            assert await state.release("c", amount) == total, amount
+        assert await state.release("c", 1) == 0
+        assert (await state.reserve("c", 10**28, 2**130)).ok
+        assert await state.release("c", 1) == 10**28 - 1  # a borrow through every limb
+        assert await state.release("c", 10**28 - 2) == 1
+
+    _run(base_settings, body)
+
+
 def test_concurrent_reservations_never_exceed_the_limit(base_settings: GatewaySettings) -> None:
     async def body(state: State) -> list[bool]:
         results = await asyncio.gather(*(state.reserve("u", 3, 10) for _ in range(20)))
