@@ -168,6 +168,72 @@ def register_receipt(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_receipt)
 
 
+def register_verify(subparsers: argparse._SubParsersAction) -> None:
+    """``twopm verify training --subnet N``: check a model version's proof of training on chain."""
+    p = subparsers.add_parser("verify", help="check what the chain records (proof of training)")
+    what = p.add_subparsers(dest="what", required=True, metavar="{training}")
+    t = what.add_parser(
+        "training",
+        help="every holder's training proof, row counts against shares, and stationarity",
+        description="Exit 0 only when every contributor's training proof verifies on chain against "
+        "its DataRegistry commitment and the version's model commitment, the proven row counts give "
+        "back the published shares, and the summed gradient is within the stated tolerance.",
+    )
+    t.add_argument("--subnet", type=int, required=True, help="subnet id")
+    t.add_argument("--version", type=int, help="model version (default: the current one)")
+    t.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _common(t)
+    t.set_defaults(handler=_verify_training)
+
+
+def _verify_training(args: argparse.Namespace) -> int:
+    from web3 import HTTPProvider, Web3
+    from web3.exceptions import ContractLogicError
+
+    from contracts import Deployment
+    from zk import verify_training
+
+    network = _network(args)
+    if not network.rpc_url or "SubnetRegistry" not in network.contracts:
+        raise CliError(f"no chain: {_no_stack_hint()}, or --rpc-url with --deployment-file")
+    if args.subnet < 1:
+        raise CliError("--subnet must be a subnet id (1 or more)")
+    w3 = Web3(HTTPProvider(network.rpc_url, request_kwargs={"timeout": 30}))
+    try:
+        deployment = Deployment(
+            chain_id=int(w3.eth.chain_id),
+            addresses=network.contracts,
+            block=0,
+            deployer="",
+            operator="",
+            w3=w3,
+        )
+        found = verify_training(deployment, args.subnet, args.version)
+    except ContractLogicError as exc:
+        raise CliError(f"subnet {args.subnet} has no such model version: {exc}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise CliError(f"cannot reach the chain at {network.rpc_url}: {exc}") from exc
+    if args.json:
+        print(json.dumps(found.as_dict(), indent=2))
+        return 0 if found.verified else 1
+    print(f"subnet {found.subnet_id} version {found.version}")
+    for h in found.holders:
+        state = "proof verified on chain" if h.get("proof_verified_on_chain") else "NOT PROVEN"
+        print(f"  holder {h['address']}  rows {h.get('n_rows', '-')}  {state}")
+    print(f"rows {found.n_rows}, shares {'match' if found.shares_match else 'DO NOT MATCH'}")
+    if found.gradient:
+        print(
+            "gradient / tolerance: "
+            + ", ".join(
+                f"{g:.2e}/{t:.2e}" for g, t in zip(found.gradient, found.tolerance, strict=False)
+            )
+        )
+    for problem in found.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print("training verified" if found.verified else "training NOT verified")
+    return 0 if found.verified else 1
+
+
 # ----------------------------------------------------------------- plumbing
 
 

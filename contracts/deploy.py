@@ -20,6 +20,10 @@ LOCAL_TOKENS = {"stETH": "MockStETH", "wstETH": "MockWstETH", "rETH": "MockRETH"
 #: Initial rates of the local stand-ins, wei of ETH per 1e18 tokens (close to mainnet in 2026).
 #: Groth16 verifiers of the 3- and 30-feature logit circuits, development keys: local chains only.
 DEV_ZK_VERIFIERS = ("LogitGroth16Verifier3", "LogitGroth16Verifier30")
+#: Deployment keys whose contract has another name (one TrainingProofVerifier per feature count).
+ARTIFACT_OF = {"TrainingProofVerifier3": "TrainingProofVerifier"}
+#: Groth16 verifiers of the training circuit (feature count -> contract), development keys: local only.
+DEV_TRAINING_VERIFIERS = {3: "TrainingGroth16Verifier3"}
 LOCAL_RATES_WEI = {"MockWstETH": 1_210_000_000_000_000_000, "MockRETH": 1_140_000_000_000_000_000}
 #: Default staleness allowance of a rate feed, seconds: the wstETH/stETH feed on Scroll updates about every
 #: 24 h (observed heartbeat, /work/shared/FACTS.md), plus 2 h of slack.
@@ -98,7 +102,8 @@ class Deployment:
         if client is None:
             raise ValueError("no web3 client: pass w3 or load the deployment with one")
         return client.eth.contract(
-            address=Web3.to_checksum_address(self.addresses[name]), abi=load_artifact(name).abi
+            address=Web3.to_checksum_address(self.addresses[name]),
+            abi=load_artifact(ARTIFACT_OF.get(name, name)).abi,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,11 +210,23 @@ def deploy_all(
         "SubnetRegistry": subnets.address,
         "InferenceLedger": ledger.address,
     }
+    addresses["DataRegistry"] = sender.deploy("DataRegistry", node_registry.address).address
     if local_tokens:
         # Groth16 verifiers of the logit circuit (zk/). Their keys come from a public development beacon,
         # so they only ever go to a local chain; see zk/_setup.py.
         for name in DEV_ZK_VERIFIERS:
             addresses[name] = sender.deploy(name).address
+        # Proof of training (zk/_training.py): the circuit's verifier and the registry-aware front.
+        for n_features, name in DEV_TRAINING_VERIFIERS.items():
+            groth16 = sender.deploy(name).address
+            addresses[name] = groth16
+            addresses[f"TrainingProofVerifier{n_features}"] = sender.deploy(
+                "TrainingProofVerifier",
+                groth16,
+                n_features,
+                addresses["DataRegistry"],
+                subnets.address,
+            ).address
     listed: dict[str, str] = {}
     feeds = dict(rate_feeds or {})
     if local_tokens:

@@ -202,6 +202,7 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
             if proof_receipt:
                 receipt_ids[sid].append(proof_receipt)
                 billed_rows[sid] += PROOF_PRICE_ROWS
+            training_verification = _verify_training(stack, subnet, checks)
             summary["subnets"].append(
                 {
                     "id": sid,
@@ -219,6 +220,7 @@ def tour(stack: Stack, console: Console, checks: Checks) -> dict[str, Any]:
                     },
                     "rows": len(rows),
                     "proof": proof_entry,
+                    "training_verification": training_verification,
                     "requests_billed": billed_rows[sid],
                     "receipts": len(receipt_ids[sid]),
                 }
@@ -358,6 +360,32 @@ def _card(stack: Stack, subnet: dict[str, Any]) -> dict[str, Any]:
         (stack.state_dir / "model-store" / sha / "card.json").read_text()
     )
     return card
+
+
+def _verify_training(stack: Stack, subnet: dict[str, Any], checks: Checks) -> dict[str, Any]:
+    """Verify a subnet's training from the chain (``twopm verify training``'s check) when proven."""
+    from zk import verify_training
+
+    proofs = subnet.get("training_proofs") or []
+    if not proofs:
+        return {
+            "verified": None,
+            "holders": [],
+            "max_abs_gradient": None,
+            "not_proven": "no training circuit for this feature count (docs/proofs.md)",
+        }
+    found = verify_training(stack.deployment, int(subnet["id"]))
+    checks.add(
+        f"subnet {subnet['id']}: every holder's training proof and the stationarity check pass",
+        found.verified,
+        f"{len(found.holders)} holders, {found.n_rows} rows, max |gradient| "
+        f"{found.max_abs_gradient or 0:.2e}"
+        + ("; " + "; ".join(found.problems) if found.problems else ""),
+    )
+    entry = found.as_dict()
+    entry["proving_s"] = [p["proving_s"] for p in proofs]
+    entry["submit_gas"] = [p["submit_gas"] for p in proofs]
+    return entry
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -5,6 +5,10 @@ with the weights as a private input whose Poseidon commitment is public and reco
 model version; snarkjs makes the proofs in Node worker processes (:class:`ProverPool`); a per-version
 ``LogitProofVerifier`` contract answers ``verifyProof(bytes, uint256[]) returns (bool)``.
 
+Proof of training (:mod:`zk._training`): data holders commit to their rows in ``DataRegistry``, prove
+their local sums at the published model with ``zk/circuits/training.circom``, submit the proofs to
+``TrainingProofVerifier``, and anyone checks the whole fit with :func:`verify_training`.
+
 The trusted setup made here is for development only (see :mod:`zk._setup`).
 """
 
@@ -44,22 +48,46 @@ from zk._setup import (
     SUPPORTED_FEATURE_COUNTS,
     CircuitKeys,
     SetupError,
+    TrainingCircuitKeys,
     default_cache_dir,
     ensure_keys,
+    ensure_training_keys,
     verifier_contract_name,
+)
+from zk._training import (
+    SIGMOID_ERROR,
+    TRAINING_SHAPES,
+    EncodedRows,
+    TrainingProof,
+    TrainingProofError,
+    TrainingSums,
+    TrainingVerification,
+    commit_data,
+    data_root,
+    encode_rows,
+    fixed_training_sums,
+    new_salt,
+    prove_training,
+    stationarity_tolerance,
+    submit_training_proof,
+    training_proof_verifier_name,
+    verify_training,
 )
 
 __all__ = [
     "FIELD_MODULUS",
     "LOGIT_SCALE_BITS",
     "PROOF_BYTES",
+    "SIGMOID_ERROR",
     "SUPPORTED_FEATURE_COUNTS",
+    "TRAINING_SHAPES",
     "VERIFY_CALL_GAS",
     "VERIFY_PROOF_ABI",
     "W_SCALE_BITS",
     "X_BITS",
     "X_SCALE_BITS",
     "CircuitKeys",
+    "EncodedRows",
     "FixedPointRangeError",
     "LogitProof",
     "OnChainCheck",
@@ -67,19 +95,35 @@ __all__ = [
     "ProverBusy",
     "ProverPool",
     "SetupError",
+    "TrainingCircuitKeys",
+    "TrainingProof",
+    "TrainingProofError",
+    "TrainingSums",
+    "TrainingVerification",
     "check_on_chain",
     "circuit_input",
+    "commit_data",
+    "data_root",
     "decode_logit",
     "default_cache_dir",
     "deploy_model_verifier",
     "encode_features",
     "encode_model",
+    "encode_rows",
     "ensure_keys",
+    "ensure_training_keys",
     "fixed_logit",
+    "fixed_training_sums",
     "from_field",
     "model_commitment",
     "model_verifier_of",
+    "new_salt",
+    "prove_training",
     "record_model_verifier",
+    "stationarity_tolerance",
+    "submit_training_proof",
     "to_field",
+    "training_proof_verifier_name",
     "verifier_contract_name",
+    "verify_training",
 ]

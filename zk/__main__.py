@@ -1,7 +1,8 @@
 """``python -m zk setup [--write-verifiers]``: make the development keys.
 
 With ``--write-verifiers`` it also rewrites the committed Solidity verifiers
-(``contracts/src/zk/LogitGroth16Verifier<F>.sol``) from them; then ``npm run build:contracts``.
+(``contracts/src/zk/LogitGroth16Verifier<F>.sol`` and ``TrainingGroth16Verifier<F>.sol``) from them;
+then ``npm run build:contracts``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import shutil
 import sys
 import time
 
-from zk._setup import ROOT, SUPPORTED_FEATURE_COUNTS, SetupError, ensure_keys
+from zk._setup import (
+    ROOT,
+    SUPPORTED_FEATURE_COUNTS,
+    CircuitKeys,
+    SetupError,
+    ensure_keys,
+    ensure_training_keys,
+)
+from zk._training import TRAINING_SHAPES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,14 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["setup"])
     parser.add_argument("--write-verifiers", action="store_true")
     args = parser.parse_args(argv)
-    for n in SUPPORTED_FEATURE_COUNTS:
+    jobs = [(f"{n} features", ensure_keys, n) for n in SUPPORTED_FEATURE_COUNTS] + [
+        (f"training, {n} features", ensure_training_keys, n) for n in TRAINING_SHAPES
+    ]
+    for what, make, n in jobs:
         started = time.perf_counter()
         try:
-            keys = ensure_keys(n)
+            keys: CircuitKeys = make(n)
         except SetupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"{n} features: {keys.directory} ({time.perf_counter() - started:.1f} s)")
+        print(f"{what}: {keys.directory} ({time.perf_counter() - started:.1f} s)")
         if args.write_verifiers:
             target = ROOT / "contracts" / "src" / "zk" / keys.solidity.name
             shutil.copy(keys.solidity, target)

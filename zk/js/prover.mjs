@@ -2,8 +2,9 @@
 //
 //   {"id": 1, "op": "prove", "wasm": PATH, "zkey": PATH, "input": {signal: value | [values]}}
 //     -> {"id": 1, "ok": true, "proof": "0x<256 bytes>", "public": ["<decimal>", ...], "proving_s": 0.03}
-//   {"id": 2, "op": "outputs", "wasm": ..., "zkey": ..., "input": {...}}
-//     -> {"id": 2, "ok": true, "outputs": ["<logit>", "<commitment>"]}   (witness only, no proof)
+//   {"id": 2, "op": "outputs", "wasm": ..., "zkey": ..., "input": {...}, "n_outputs": 2}
+//     -> {"id": 2, "ok": true, "outputs": ["<logit>", "<commitment>"]}   (witness only, no proof;
+//        the circuit's first n_outputs outputs, default 2)
 //   {"id": 3, "op": "ping"} -> {"id": 3, "ok": true}
 //   any failure            -> {"id": N, "ok": false, "error": "<message>"}
 //
@@ -44,17 +45,20 @@ function encodeProof(p) {
   return "0x" + words.map(word).join("");
 }
 
+function toBig(v) {
+  return Array.isArray(v) ? v.map(toBig) : BigInt(v);
+}
+
 function signals(input) {
-  return Object.fromEntries(
-    Object.entries(input).map(([k, v]) => [k, Array.isArray(v) ? v.map(BigInt) : BigInt(v)]),
-  );
+  return Object.fromEntries(Object.entries(input).map(([k, v]) => [k, toBig(v)]));
 }
 
 async function outputs(req) {
   const { calculator } = await load(req.wasm, req.zkey);
   const witness = await calculator.calculateWitness(signals(req.input), true);
-  // Witness layout: [1, outputs..., inputs..., internals...]; the circuit has two outputs.
-  return { outputs: [witness[1].toString(), witness[2].toString()] };
+  // Witness layout: [1, outputs..., inputs..., internals...].
+  const count = Number(req.n_outputs ?? 2);
+  return { outputs: Array.from({ length: count }, (_, i) => witness[1 + i].toString()) };
 }
 
 async function prove(req) {

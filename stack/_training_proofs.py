@@ -1,0 +1,136 @@
+"""The data holders' side of proof of training in ``twopm up``: commit before the fit, prove after it.
+
+Each holder of a data set with a training circuit (``zk.TRAINING_SHAPES``: the 3-feature Spector run)
+encodes the rows it will train on, draws a secret salt (kept 0600 beside its CSV) and commits to the
+Poseidon root in ``DataRegistry`` *before* training. After the model version is published and its model
+commitment recorded, each holder reads back the CSV its SuperNode trained on, proves its local sums at
+the published coefficients and submits the proof to ``TrainingProofVerifier`` with its own key; the
+chain refuses it if those rows are not the committed ones.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contracts import Transactor
+from trainer.data import load_dataset, read_node_csv, split_rows
+
+
+@dataclass(frozen=True)
+class HolderCommitment:
+    """One holder's commitment, as the holder keeps it.
+
+    Attributes:
+        address: The holder's address.
+        private_key: Its key (0x-hex; a local dev account).
+        csv_path: Where its SuperNode reads its rows.
+        salt_path: Its secret salt (0600).
+        commitment_id: The DataRegistry id.
+        data_root: The committed root.
+    """
+
+    address: str
+    private_key: str
+    csv_path: Path
+    salt_path: Path
+    commitment_id: int
+    data_root: int
+
+
+def commit_before_training(
+    w3: Any, deployment: Any, dataset: str, holders: list[tuple[str, str]], workdir: Path
+) -> list[HolderCommitment]:
+    """Commit each holder's rows of ``dataset`` in DataRegistry (the split ``train_locally`` makes).
+
+    Args:
+        w3: Chain client.
+        deployment: The deployment (with ``DataRegistry``).
+        dataset: A bundled data set whose feature count has a training circuit.
+        holders: ``(address, private key)`` per node, in node order.
+        workdir: The training work directory; ``node-<i>.csv`` there is what node i trains on.
+
+    Returns:
+        One commitment per holder.
+    """
+    from zk import TRAINING_SHAPES, data_root, encode_rows, ensure_training_keys, new_salt
+    from zk import commit_data as commit
+
+    data = load_dataset(dataset)
+    capacity = TRAINING_SHAPES[len(data.feature_names)]
+    keys = ensure_training_keys(len(data.feature_names))
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (rows, (address, key)) in enumerate(
+        zip(split_rows(data, len(holders), mode="iid"), holders, strict=True)
+    ):
+        part = data.take(rows)
+        encoded = encode_rows(part.x.tolist(), part.y.tolist(), capacity)
+        salt = new_salt()
+        salt_path = workdir / f"holder-{i}.salt"
+        fd = os.open(salt_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{salt}\n")
+        root = data_root(encoded, salt, keys)
+        commitment_id = commit(Transactor(w3, key), deployment, root)
+        out.append(
+            HolderCommitment(
+                address, key, workdir / f"node-{i}.csv", salt_path, commitment_id, root
+            )
+        )
+    return out
+
+
+def prove_after_publication(
+    w3: Any,
+    deployment: Any,
+    commitments: list[HolderCommitment],
+    *,
+    subnet_id: int,
+    version: int,
+    feature_names: list[str],
+    label: str,
+    weights: list[float],
+    intercept: float,
+) -> list[dict[str, Any]]:
+    """Each holder proves its local sums on the CSV it trained on and submits the proof.
+
+    Returns:
+        Per holder: ``address``, ``proving_s`` (witness + proof in the worker), ``wall_s`` (with Node
+        start-up), ``submit_gas``.
+
+    Raises:
+        contracts.ContractError: The chain refused a proof (for example the CSV is not what was
+            committed).
+    """
+    from zk import TRAINING_SHAPES, encode_rows, ensure_training_keys, prove_training
+    from zk import submit_training_proof as submit
+
+    keys = ensure_training_keys(len(feature_names))
+    out = []
+    for holder in commitments:
+        started = time.perf_counter()
+        data = read_node_csv(holder.csv_path, label=label, features=tuple(feature_names))
+        rows = encode_rows(data.x.tolist(), data.y.tolist(), TRAINING_SHAPES[len(feature_names)])
+        salt = int(holder.salt_path.read_text().strip())
+        proof = prove_training(rows, salt, weights, intercept, keys)
+        receipt = submit(
+            Transactor(w3, holder.private_key),
+            deployment,
+            subnet_id,
+            version,
+            holder.commitment_id,
+            proof,
+        )
+        out.append(
+            {
+                "address": holder.address,
+                "proving_s": round(proof.proving_s, 3),
+                "wall_s": round(time.perf_counter() - started, 3),
+                "submit_gas": int(receipt["gasUsed"]),
+            }
+        )
+    return out
