@@ -204,6 +204,19 @@ def test_a_wallet_user_at_the_terminal_logs_in_stakes_pays_predicts_and_proves(u
 
 
 @pytest.mark.slow
+def test_anyone_verifies_the_spector_training_on_chain_and_the_unproven_one_fails(up, tmp_path):
+    session = tmp_path / "sessions.json"
+    ok = twopm(up, "verify", "training", "--subnet", "1", "--json", session=session)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["verified"] is True and report["n_rows"] == 32 and len(report["holders"]) == 3
+    assert report["max_abs_gradient"] < min(report["tolerance"])
+    # breast cancer (30 features) has no training circuit: no proofs, so it cannot verify
+    bc = twopm(up, "verify", "training", "--subnet", "2", session=session)
+    assert bc.returncode == 1 and "training NOT verified" in bc.stdout, bc.stdout + bc.stderr
+
+
+@pytest.mark.slow
 def test_up_stops_every_child_on_sigterm(up):
     pids = up.info["pids"]
     code, out = up.stop()
@@ -242,6 +255,11 @@ def test_demo_tours_the_network_and_reports_every_subnet(tmp_path):
         assert len(subnet["payouts_claimed_wei"]) == 3 and all(
             v > 0 for v in subnet["payouts_claimed_wei"].values()
         )
+    trained = spector["training_verification"]
+    assert trained["verified"] is True and len(trained["holders"]) == 3
+    assert all(h["proof_verified_on_chain"] for h in trained["holders"])
+    assert 0 <= trained["max_abs_gradient"] <= min(trained["tolerance"])
+    assert by_name["breast-cancer"]["training_verification"]["verified"] is None
 
 
 @pytest.mark.parametrize("command", ["demo", "up"])
