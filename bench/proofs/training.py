@@ -79,9 +79,9 @@ def constraints(n_rows: int, n_features: int) -> int:
             'pragma circom 2.1.0;\ninclude "training.circom";\n'
             f"component main = TrainingSums({n_rows}, {n_features}, {TRAIN_X_BITS});\n"
         )
+        circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
         out = subprocess.run(
-            ["node", str(ROOT / "node_modules" / "circom2" / "cli.js"), "main.circom", "--r1cs"]
-            + ["--O2", "-o", "."],
+            ["node", circom, "main.circom", "--r1cs", "--O2", "-o", "."],
             cwd=src,
             capture_output=True,
             text=True,
