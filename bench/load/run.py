@@ -43,83 +43,25 @@ from typing import Any
 import httpx
 import redis
 
-from bench._report import peak_rss_mib, write_report
-from bench.gateway.run import (
-    PUBLIC_URL,
+from bench._gateway import (
     REDIS_URL,
-    _cpu_s,
-    _drop_namespace,
-    _server_peak_rss_mib,
-    _setup_chain,
-    _sign_in,
-    _start_gateway,
+    cpu_s,
+    drive,
+    drop_namespace,
+    gateway_env,
+    key_header,
+    server_peak_rss_mib,
+    setup_chain,
+    sign_in,
+    start_gateway,
 )
+from bench._report import peak_rss_mib, write_report
 from contracts.chain import Anvil
 from core.protocol import SESSION_COOKIE
 
 
-class LoadResult:
-    """Outcome of one load run.
-
-    Attributes:
-        latencies_s: Seconds per 200 answer.
-        non_200: Answers with another status.
-        transport_errors: Connections that failed.
-        wall_s: Wall-clock seconds of the run.
-    """
-
-    def __init__(self) -> None:
-        self.latencies_s: list[float] = []
-        self.non_200 = 0
-        self.transport_errors = 0
-        self.wall_s = 0.0
-
-
-async def _load(ports: list[int], path: str, key: str, n: int, concurrency: int) -> LoadResult:
-    """Send ``n`` POSTs over ``concurrency`` keep-alive connections spread over ``ports``."""
-    body = b'{"rows":1}'
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nAuthorization: Bearer {key}\r\n\r\n"
-    ).encode() + body
-    result = LoadResult()
-    remaining = [n]
-
-    async def worker(port: int) -> None:
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            result.transport_errors += 1
-            return
-        try:
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                start = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
-                if status == 200:
-                    result.latencies_s.append(time.perf_counter() - start)
-                else:
-                    result.non_200 += 1
-        except (OSError, asyncio.IncompleteReadError):
-            result.transport_errors += 1
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
-    result.wall_s = time.perf_counter() - start
-    return result
-
-
 def _api_key(port: int, user: Any) -> str:
-    cookie = _sign_in(port, user)
+    cookie = sign_in(port, user)
     r = httpx.post(
         f"http://127.0.0.1:{port}/v1/keys",
         json={"name": "load", "subnets": None},
@@ -145,7 +87,7 @@ def _measure(
     paths = {"bare": "/bench/bare", "billed": f"/v1/subnets/{subnet_id}/noop"}
     for ports, _pids, key in configs.values():  # warm-up (caches, connections)
         for path in paths.values():
-            asyncio.run(_load(ports, path, key, 500, args.concurrency))
+            asyncio.run(drive(ports, path, key_header(key), 500, args.concurrency))
     cells = [(n, e) for n in configs for e in ENDPOINTS]
     rps: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
     cpu_us: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
@@ -154,10 +96,12 @@ def _measure(
     for _ in range(args.rounds):
         for replicas, endpoint in cells:
             ports, pids, key = configs[replicas]
-            cpu0 = sum(_cpu_s(p) for p in pids)
+            cpu0 = sum(cpu_s(p) for p in pids)
             connections = args.concurrency * len(ports)  # the same load on each replica
-            r = asyncio.run(_load(ports, paths[endpoint], key, args.requests, connections))
-            cpu = sum(_cpu_s(p) for p in pids) - cpu0
+            r = asyncio.run(
+                drive(ports, paths[endpoint], key_header(key), args.requests, connections)
+            )
+            cpu = sum(cpu_s(p) for p in pids) - cpu0
             cell = (replicas, endpoint)
             rps[cell].append(len(r.latencies_s) / r.wall_s)
             cpu_us[cell].append(cpu / max(1, len(r.latencies_s)) * 1e6)
@@ -263,23 +207,20 @@ def main() -> None:
     recording: dict[str, Any] = {}
     with Anvil.start() as chain, tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        addresses, subnet_id, user = _setup_chain(chain)
+        addresses, subnet_id, user = setup_chain(chain)
         signer, signer_url, signer_secret = _start_signer(chain, addresses, tmp)
         try:
             configs: dict[str, tuple[list[int], list[int], str]] = {}
             for label, replicas, records in (("1", 1, False), ("2", 2, False), ("2+rec", 2, True)):
                 namespace = f"bench-load-{uuid.uuid4().hex[:8]}"
                 namespaces.append(namespace)
-                env = {
-                    "TWOPM_GATEWAY_PUBLIC_URL": PUBLIC_URL,
-                    "TWOPM_GATEWAY_RPC_URL": chain.rpc_url,
-                    "TWOPM_GATEWAY_CONTRACTS": json.dumps(addresses),
-                    "TWOPM_GATEWAY_ENABLE_NOOP_ROUTE": "1",
-                    "TWOPM_GATEWAY_RECORDER_ENABLED": "1" if records else "0",
-                    "TWOPM_GATEWAY_TIERS": "bench:0:1000000:1000000",
-                    "TWOPM_GATEWAY_REDIS_URL": REDIS_URL,
-                    "TWOPM_GATEWAY_REDIS_NAMESPACE": namespace,
-                }
+                env = gateway_env(
+                    chain,
+                    addresses,
+                    recorder_enabled="1" if records else "0",
+                    redis_url=REDIS_URL,
+                    redis_namespace=namespace,
+                )
                 if records:
                     env |= {
                         "TWOPM_GATEWAY_SIGNER_URL": signer_url,
@@ -289,7 +230,7 @@ def main() -> None:
                         "TWOPM_GATEWAY_BATCH_MAX_AGE_S": "1",
                         "TWOPM_GATEWAY_SETTLE_INTERVAL_S": "0",
                     }
-                started = [_start_gateway(env, tmp / f"{label}-{i}.log") for i in range(replicas)]
+                started = [start_gateway(env, tmp / f"{label}-{i}.log") for i in range(replicas)]
                 procs += started
                 ports = [port for _, port in started]
                 configs[label] = (ports, [p.pid for p, _ in started], _api_key(ports[0], user))
@@ -303,7 +244,7 @@ def main() -> None:
                         "endpoint": endpoint,
                         "requests": args.requests * args.rounds,
                         **f,
-                        "server_peak_rss_mib": max(_server_peak_rss_mib(p) for p in pids),
+                        "server_peak_rss_mib": max(server_peak_rss_mib(p) for p in pids),
                         "client_peak_rss_mib": peak_rss_mib(),
                     }
                 )
@@ -315,7 +256,7 @@ def main() -> None:
             signer.terminate()
             signer.wait(10)
             for namespace in namespaces:
-                _drop_namespace(namespace)
+                drop_namespace(namespace)
 
     def cell(replicas: int, recorder: bool, endpoint: str) -> dict[str, Any]:
         return next(
@@ -343,7 +284,8 @@ def main() -> None:
             "billing_cpu_us_per_req": {"1": billing_1, "2": billing_2},
             "billing_cpu_2_vs_1": billing_2 / billing_1 if billing_1 > 0 else None,
             "recording_2_replicas": recording,
-            "server_cpu": "user+sys CPU of every replica per 200 answer, median of the rounds",
+            "server_cpu": "CPU (schedstat, every thread) of every replica per 200 answer, median "
+            "of the rounds",
             "auth": "API key (Authorization: Bearer), plain HTTP on loopback",
             "connections": f"{args.concurrency} per replica",
             "recorder": "off in the rows with recorder=false (receipts queued, not recorded); "
