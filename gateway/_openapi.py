@@ -349,6 +349,8 @@ class ConfigAnswer(msgspec.Struct):
     contracts: dict[str, str]
     tokens: list[dict[str, str]]
     eip712: dict[str, str]
+    dev_accounts: list[str] | None = None
+    """Only on a local ``twopm up``: addresses of the development wallet the page offers."""
 
 
 def answer(container: type[msgspec.Struct], description: str) -> ResponseSpec:

@@ -62,6 +62,9 @@ def _parse_tiers(text: str) -> tuple[RateTier, ...]:
     return tuple(sorted(tiers, key=lambda t: t.min_stake_wei))
 
 
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """Everything the gateway is configured with.
@@ -191,12 +194,43 @@ class GatewaySettings:
     """File (mode 0600 or 0400) holding the admin key that opens the operator's dashboard
     (``/app/operator/``, ``GET /v1/operator/overview``, header ``X-Admin-Key``) without a
     SIWE sign-in; unset: only the operator's signed-in address opens it."""
+    dev_accounts: str = ""
+    """Comma-separated addresses of a local chain's unlocked development accounts that the web
+    page offers through a page-local wallet (``POST /v1/dev/rpc`` forwards its requests to
+    :attr:`rpc_url`, where anvil signs). Only ``twopm up`` sets it; the gateway refuses to start
+    with it unless both :attr:`rpc_url` and :attr:`public_url` are on loopback."""
     he_context_ttl_s: int = 3600
     """Seconds an uploaded public CKKS context is kept after its last upload."""
     he_context_max_entries: int = 256
     """Most public contexts stored at once (oldest evicted first)."""
     he_context_max_bytes: int = 256 << 20
     """Most bytes of public contexts held in memory mode (oldest evicted first)."""
+
+    def dev_account_list(self) -> list[str]:
+        """The lower-case addresses of :attr:`dev_accounts` (empty when unset).
+
+        Raises:
+            ConfigurationError: An entry is not a 20-byte hex address, or the gateway or its
+                chain is not on loopback (dev accounts are for a local ``twopm up`` only).
+        """
+        entries = [a.strip().lower() for a in self.dev_accounts.split(",") if a.strip()]
+        if not entries:
+            return []
+        for entry in entries:
+            if len(entry) != 42 or not entry.startswith("0x"):
+                raise ConfigurationError(f"dev account {entry!r} is not a 0x-hex address")
+            try:
+                int(entry, 16)
+            except ValueError:
+                raise ConfigurationError(f"dev account {entry!r} is not a 0x-hex address") from None
+        for what, url in (("rpc_url", self.rpc_url), ("public_url", self.public_url)):
+            host = urlsplit(url or "").hostname or ""
+            if host not in _LOOPBACK_HOSTS:
+                raise ConfigurationError(
+                    f"dev accounts are offered only by a local gateway: {what} {url!r} is not "
+                    "on loopback"
+                )
+        return entries
 
     @property
     def domain(self) -> str:

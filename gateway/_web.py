@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, get
+import msgspec
+from litestar import Request, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect
@@ -23,7 +24,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
 from contracts.eip712 import LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION
-from gateway._errors import ServiceUnavailable
+from gateway._errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from gateway._openapi import ConfigAnswer, answer, problems
 from gateway._operator import operator_route_handler
 
@@ -40,6 +41,14 @@ SEAL_DIR = Path(__file__).resolve().parent.parent / "node_modules" / "node-seal"
 page's private prediction needs them, nothing is fetched from a CDN."""
 SEAL_FILES = ("index_throws.js", "seal_throws.js", "seal_throws.wasm")
 """The files served: the ESM entry, the Emscripten glue, the WebAssembly."""
+DEV_RPC_METHODS = frozenset(
+    {
+        "eth_chainId", "eth_call", "eth_estimateGas", "eth_blockNumber", "eth_getBalance",
+        "eth_getTransactionReceipt", "eth_getTransactionByHash", "eth_getBlockByNumber",
+        "eth_sendTransaction", "personal_sign", "eth_signTypedData_v4",
+    }
+)  # fmt: skip
+"""What the page-local dev wallet may ask the local chain (reads, and what a wallet signs)."""
 CONFIG_TTL_S = 30.0
 """Seconds ``GET /v1/config`` reuses the staking tokens it read from the chain."""
 
@@ -110,6 +119,20 @@ async def _staking_tokens(chain: Any) -> list[dict[str, str]]:
     return tokens
 
 
+def _dev_signer(method: str, params: list[Any]) -> str | None:
+    """The account a signing request signs for (None for reads)."""
+    try:
+        if method == "eth_sendTransaction":
+            return str(params[0]["from"])
+        if method == "personal_sign":
+            return str(params[1])
+        if method == "eth_signTypedData_v4":
+            return str(params[0])
+    except (IndexError, KeyError, TypeError):
+        raise BadRequest(f"{method} needs the signing account in its params") from None
+    return None
+
+
 def web_route_handlers() -> list[BaseRouteHandler | Router]:
     """The page's routes: ``/app/*``, ``GET /``, ``GET /v1/config``, ``GET /v1/operator/overview``.
 
@@ -149,13 +172,56 @@ def web_route_handlers() -> list[BaseRouteHandler | Router]:
             tokens = cached
         else:
             addresses = settings.contract_addresses()
-        return {
+        body: dict[str, Any] = {
             "chain_id": settings.chain_id,
             "public_url": settings.origin,
             "contracts": {n: addresses[n] for n in CORE_CONTRACTS if n in addresses},
             "tokens": tokens,
             "eip712": {"name": LEDGER_DOMAIN_NAME, "version": LEDGER_DOMAIN_VERSION},
         }
+        dev = settings.dev_account_list()
+        if dev:
+            body["dev_accounts"] = dev  # a local `twopm up` only (see GatewaySettings)
+        return body
+
+    @post(
+        "/v1/dev/rpc",
+        tags=["web"],
+        status_code=200,
+        include_in_schema=False,
+    )
+    async def dev_rpc(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """JSON-RPC of the local chain for the page's development wallet (``twopm up`` only).
+
+        Forwards one ``{method, params}`` request to the chain when the gateway has
+        ``dev_accounts``; the signing methods only for those accounts (anvil holds their keys).
+
+        Raises:
+            NotFound: The gateway offers no dev accounts (every deployed gateway).
+            BadRequest: Malformed body or a method outside ``DEV_RPC_METHODS``.
+            Forbidden: A signing request for another account.
+            ServiceUnavailable: The chain is unreachable.
+        """
+        services = request.app.state.services
+        dev = services.settings.dev_account_list()
+        if not dev or services.chain is None:
+            raise NotFound("this gateway offers no development accounts")
+        try:
+            data = msgspec.json.decode(await request.body())
+            method = str(data["method"])
+            params = list(data.get("params") or [])
+        except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise BadRequest("the body must be {method, params}") from exc
+        if method not in DEV_RPC_METHODS:
+            raise BadRequest(f"{method} is not forwarded to the development chain")
+        signer = _dev_signer(method, params)
+        if signer is not None and signer.lower() not in dev:
+            raise Forbidden(f"{signer} is not a development account of this stack")
+        try:
+            answer = await services.chain.w3.provider.make_request(method, params)
+        except Exception as exc:
+            raise ServiceUnavailable("the chain is unreachable") from exc
+        return {k: answer[k] for k in ("result", "error") if k in answer}
 
     @get("/", include_in_schema=False, sync_to_thread=False)
     def web_root() -> Redirect:
@@ -171,7 +237,12 @@ def web_route_handlers() -> list[BaseRouteHandler | Router]:
         after_request=_add_page_headers,
         include_in_schema=False,
     )
-    handlers: list[BaseRouteHandler | Router] = [web_config, web_root, operator_route_handler()]
+    handlers: list[BaseRouteHandler | Router] = [
+        web_config,
+        web_root,
+        dev_rpc,
+        operator_route_handler(),
+    ]
     if all((SEAL_DIR / name).is_file() for name in SEAL_FILES):
         handlers.append(
             create_static_files_router(

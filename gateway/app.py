@@ -507,6 +507,7 @@ def create_app(
         ConfigurationError: Inconsistent settings.
     """
     settings = settings or GatewaySettings.from_env()
+    settings.dev_account_list()  # refuses dev accounts on a gateway that is not local
     services = services or build_services(settings)
     inference = Inference(settings, services.state, services.chain, services.metrics.registry)
 

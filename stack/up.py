@@ -350,6 +350,9 @@ def start_stack(
             # the operator's dashboard (/app/operator/) opens with this key or the operator's
             # SIWE sign-in (the operator key itself stays in the signer)
             "TWOPM_GATEWAY_ADMIN_KEY_FILE": str(admin_key_file),
+            # The page offers the funded wallet users as a development-only wallet (anvil signs
+            # for them); a deployed gateway never has this setting and refuses it off loopback.
+            "TWOPM_GATEWAY_DEV_ACCOUNTS": ",".join(accounts[i].address for i in WALLET_USERS),
         }
         namespace = None
         if redis_url:

@@ -8,6 +8,7 @@ import { calldata, decodeRevert, formatUnits, parseUnits, words } from "./abi.js
 import { toChecksumAddress } from "./keccak.js";
 import { siweMessage, utf8Hex } from "./siwe.js";
 import { SetKeys, loadSeal, norm, sealMessage, standardise } from "./ckks.js";
+import { devProvider } from "./devwallet.js";
 
 const SCREENS = ["welcome", "account", "stake", "credit", "predict", "keys", "receipts"];
 // Rows per encrypted request (the gateway's bound for one-row-per-ciphertext layouts) and per
@@ -1083,6 +1084,17 @@ async function predictCsv() {
   await predictRows(csvRows(await file.text(), subnet));
 }
 
+/** Development only: a page-local wallet for a dev account of the local `twopm up` stack. */
+async function useDevAccount() {
+  const account = $("dev-account").value;
+  if (!account) throw new UserError("Choose a dev account.");
+  window.ethereum = devProvider(account, Number(state.config.chain_id));
+  $("no-wallet").hidden = true;
+  $("connect").disabled = false;
+  await connect();
+  notice(`Using dev account ${toChecksumAddress(account)} (development only).`);
+}
+
 // ------------------------------------------------------------------------------ start
 
 function wire() {
@@ -1121,6 +1133,7 @@ function wire() {
     $("new-key-secret").textContent = "";
     $("new-key").hidden = true;
   });
+  $("dev-use").addEventListener("click", () => action($("dev-use"), useDevAccount));
   window.addEventListener("hashchange", route);
   if (window.ethereum && window.ethereum.on) {
     window.ethereum.on("accountsChanged", (accounts) => {
@@ -1141,7 +1154,12 @@ async function start() {
   $("footer").textContent =
     `Chain ${state.config.chain_id} · InferenceLedger ${state.config.contracts.InferenceLedger || "–"}` +
     ` · StakingVault ${state.config.contracts.StakingVault || "–"}`;
-  $("no-wallet").hidden = Boolean(window.ethereum);
+  const dev = state.config.dev_accounts || [];
+  $("dev-wallet").hidden = dev.length === 0;
+  $("dev-account").replaceChildren(
+    ...dev.map((a) => el("option", { value: a }, toChecksumAddress(a))),
+  );
+  $("no-wallet").hidden = Boolean(window.ethereum) || dev.length > 0;
   $("connect").disabled = !window.ethereum;
   if (window.ethereum) {
     const accounts = await wallet("eth_accounts"); // no prompt: only if already connected

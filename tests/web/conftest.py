@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from service_support import create_subnet, start_signer
 from web_support import (
     ARTIFACTS,
@@ -16,9 +16,9 @@ from web_support import (
     MIN_STAKE_WEI,
     PRICE_WEI,
     SHARED_ACCOUNT,
+    PageOpener,
     WalletBridge,
     WebStack,
-    provider_script,
     start_gateway,
 )
 
@@ -28,9 +28,16 @@ from core.net import free_port
 
 @pytest.fixture(scope="module")
 def stack(
-    anvil: Anvil, deployment: Deployment, tmp_path_factory: pytest.TempPathFactory
+    anvil: Anvil,
+    deployment: Deployment,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[WebStack]:
-    """The running stack for one test module; the chain is reverted afterwards."""
+    """The running stack for one test module; the chain is reverted afterwards.
+
+    A module that sets ``DEV_ACCOUNT_INDICES`` gets a gateway offering those anvil accounts as
+    the page's development wallet (what ``twopm up`` sets).
+    """
     snapshot = anvil.snapshot()
     root = tmp_path_factory.mktemp("web")
     subnet_id = create_subnet(
@@ -70,6 +77,9 @@ def stack(
         "TWOPM_GATEWAY_ADMIN_KEY_FILE": str(admin_key_file),
         "TWOPM_GATEWAY_MODEL_STORE": str(root / "models"),
     }
+    dev = getattr(request.module, "DEV_ACCOUNT_INDICES", ())
+    if dev:
+        env["TWOPM_GATEWAY_DEV_ACCOUNTS"] = ",".join(anvil.accounts[i].address for i in dev)
     (root / "models").mkdir()
     try:
         gateway = start_gateway(root, port, env)
@@ -96,60 +106,6 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
-
-
-def _keep_error(errors: list[str], message: Any) -> None:
-    # Chromium logs every 4xx answer as "Failed to load resource"; the page expects some
-    # (401 before sign-in, the 404 of an unknown receipt). Anything else is a bug.
-    if message.type == "error" and not message.text.startswith("Failed to load resource"):
-        errors.append(message.text)
-
-
-class PageOpener:
-    """Opens the page in fresh browser contexts, each with a test wallet for an anvil account.
-
-    ``open(account_index, wallet=True, chain_id=None, known_chain_ids=None)`` returns the page
-    and the wallet bridge (None without a wallet). The wallet starts on ``chain_id`` (anvil's by
-    default) and can switch to ``known_chain_ids`` (anvil's and its start chain by default).
-    Console errors of the pages are collected in ``errors``.
-    """
-
-    def __init__(self, browser: Browser, stack: WebStack) -> None:
-        self.browser = browser
-        self.stack = stack
-        self.contexts: list[BrowserContext] = []
-        self.errors: list[str] = []
-
-    def open(
-        self,
-        index: int,
-        *,
-        wallet: bool = True,
-        chain_id: int | None = None,
-        known_chain_ids: list[int] | None = None,
-    ) -> tuple[Page, WalletBridge | None]:
-        stack = self.stack
-        context = self.browser.new_context(viewport={"width": 1100, "height": 900})
-        self.contexts.append(context)
-        bridge = None
-        if wallet:
-            account = stack.account(index).address
-            bridge = WalletBridge(stack.anvil.rpc_url, account)
-            context.expose_function("__twopmRpc", bridge)
-            start = chain_id or stack.anvil.chain_id
-            known = known_chain_ids or sorted({start, stack.anvil.chain_id})
-            context.add_init_script(provider_script(account, start, known))
-        page = context.new_page()
-        page.on("console", lambda m: _keep_error(self.errors, m))
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.goto(stack.url + "/app/")
-        page.wait_for_selector("body[data-ready]")
-        return page, bridge
-
-    def close(self) -> None:
-        for context in self.contexts:
-            context.close()
-        assert not self.errors, self.errors
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from eth_account import Account
 from playwright.sync_api import Page, Route, expect
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
-from web_support import ARTIFACTS, MIN_STAKE_WEI, PRICE_WEI, WebStack, fund_steth
+from web_support import ARTIFACTS, MIN_STAKE_WEI, PRICE_WEI, PageOpener, WebStack, fund_steth
 
 from contracts.tx import Transactor
 from core.bundle import feature_schema_hash
@@ -103,8 +103,6 @@ def served(stack: WebStack) -> dict[str, tuple[int, Model]]:
 @pytest.fixture(scope="module")
 def page(stack: WebStack, served: dict[str, tuple[int, Model]], browser: Any) -> Iterator[Page]:
     """A page signed in as USER, with stake, credit and a cap made through the page itself."""
-    from conftest import PageOpener
-
     fund_steth(stack, USER, 2 * 10**18)
     opener = PageOpener(browser, stack)
     pg, _ = opener.open(USER)

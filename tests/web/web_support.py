@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import Browser, BrowserContext, Page
 from service_support import SignerProcess
 from web3 import Web3
 
@@ -175,3 +176,57 @@ def fund_steth(stack: WebStack, index: int, amount_wei: int) -> None:
     Transactor(stack.anvil.w3, account.private_key).transact(
         steth.functions.submit(Web3.to_checksum_address(account.address)), value_wei=amount_wei
     )
+
+
+def _keep_error(errors: list[str], message: Any) -> None:
+    # Chromium logs every 4xx answer as "Failed to load resource"; the page expects some
+    # (401 before sign-in, the 404 of an unknown receipt). Anything else is a bug.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        errors.append(message.text)
+
+
+class PageOpener:
+    """Opens the page in fresh browser contexts, each with a test wallet for an anvil account.
+
+    ``open(account_index, wallet=True, chain_id=None, known_chain_ids=None)`` returns the page
+    and the wallet bridge (None without a wallet). The wallet starts on ``chain_id`` (anvil's by
+    default) and can switch to ``known_chain_ids`` (anvil's and its start chain by default).
+    Console errors of the pages are collected in ``errors``.
+    """
+
+    def __init__(self, browser: Browser, stack: WebStack) -> None:
+        self.browser = browser
+        self.stack = stack
+        self.contexts: list[BrowserContext] = []
+        self.errors: list[str] = []
+
+    def open(
+        self,
+        index: int,
+        *,
+        wallet: bool = True,
+        chain_id: int | None = None,
+        known_chain_ids: list[int] | None = None,
+    ) -> tuple[Page, WalletBridge | None]:
+        stack = self.stack
+        context = self.browser.new_context(viewport={"width": 1100, "height": 900})
+        self.contexts.append(context)
+        bridge = None
+        if wallet:
+            account = stack.account(index).address
+            bridge = WalletBridge(stack.anvil.rpc_url, account)
+            context.expose_function("__twopmRpc", bridge)
+            start = chain_id or stack.anvil.chain_id
+            known = known_chain_ids or sorted({start, stack.anvil.chain_id})
+            context.add_init_script(provider_script(account, start, known))
+        page = context.new_page()
+        page.on("console", lambda m: _keep_error(self.errors, m))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.goto(stack.url + "/app/")
+        page.wait_for_selector("body[data-ready]")
+        return page, bridge
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+        assert not self.errors, self.errors
