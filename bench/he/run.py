@@ -7,7 +7,11 @@ least disturbed by other processes on a shared machine, as ``timeit`` advises);
 peak RSS (``ru_maxrss``, the process peak so far) is printed beside each. Writes
 ``bench/he/results.json`` and prints a table.
 
-    .venv/bin/python bench/he/run.py [--out FILE] [--reps N]
+    .venv/bin/python bench/he/run.py [--out FILE] [--reps N] [--only sets]
+
+``--only sets`` measures just the one-row parameter sets (``compact``, ``precise``) over all 569
+breast-cancer rows beside today's one-row coeff request (N = 8192) as the in-process baseline
+and Concrete ML's published figures (984 B up, 11 KB down, median |logit error| 0.03).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from ckks import DEFAULT_PARAMS, ClientContext, Layout, Wire
-from gateway.he import HeEvaluator, LinearModel
+from ckks import DEFAULT_PARAMS, PARAM_SETS, ClientContext, Layout, SetClient, Wire
+from gateway.he import HeEvaluator, LinearModel, measure_logit_error
+
+CONCRETE_ML = {"bytes_up": 984, "bytes_down": 11_000, "median_abs_logit_error": 0.03}
+"""Concrete ML's published one-row figures for logistic regression (the issue's anchor)."""
 
 SLOTS = DEFAULT_PARAMS.slots
 
@@ -235,6 +242,113 @@ def bench_row_baseline(row, model, expected_logit, reps) -> dict[str, Any]:
     }
 
 
+def raw_model() -> tuple[np.ndarray, LinearModel, np.ndarray]:
+    """All 569 rows in raw units and the model as a card states it (raw coefficients + scaler)."""
+    x, y = load_breast_cancer(return_X_y=True)
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(max_iter=5000).fit(scaler.transform(x), y)
+    w = lr.coef_[0] / scaler.scale_
+    b = float(lr.intercept_[0] - w @ scaler.mean_)
+    return x, LinearModel.from_arrays(w, b, scaler.mean_, scaler.scale_), x @ w + b
+
+
+def bench_sets(reps: int) -> dict[str, Any]:
+    """One row per request in each named set, every breast-cancer row; today's coeff row beside."""
+    x, model, exact = raw_model()
+    affine = model.affine()
+    z = affine.standardise(x)
+    ev = HeEvaluator(DEFAULT_PARAMS)
+    out: dict[str, Any] = {}
+    for name, pset in PARAM_SETS.items():
+        client = SetClient(pset)
+        up, down, errors, server, kernel, enc, dec = [], [], [], [], [], [], []
+        ev.evaluate(client.encrypt(z[:1]), model)  # encode the model once
+        for i in range(x.shape[0]):
+            t = time.perf_counter()
+            request = client.encrypt(z[i : i + 1])
+            enc.append(time.perf_counter() - t)
+            best = min((ev.evaluate(request, model) for _ in range(reps)), key=lambda r: r.server_s)
+            t = time.perf_counter()
+            logit = float(client.decrypt_logits(best.response)[0])
+            dec.append(time.perf_counter() - t)
+            up.append(len(request))
+            down.append(len(best.response))
+            server.append(best.server_s)
+            kernel.append(best.kernel_s)
+            errors.append(abs(logit - exact[i]))
+        out[name] = {
+            "poly_modulus_degree": pset.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(pset.coeff_mod_bit_sizes),
+            "rows": int(x.shape[0]),
+            "bytes_up_min_max": [min(up), max(up)],
+            "bytes_up_median": float(np.median(up)),
+            "bytes_down_min_max": [min(down), max(down)],
+            "bytes_down_median": float(np.median(down)),
+            "max_abs_logit_error": float(np.max(errors)),
+            "median_abs_logit_error": float(np.median(errors)),
+            "measured_bound_over_input_ball": measure_logit_error(pset, affine, rows=192),
+            "server_ms_median": float(np.median(server)) * 1e3,
+            "server_ms_max": float(np.max(server)) * 1e3,
+            "kernel_ms_median": float(np.median(kernel)) * 1e3,
+            "client_encrypt_ms_median": float(np.median(enc)) * 1e3,
+            "client_decrypt_ms_median": float(np.median(dec)) * 1e3,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    # Today's one-row request at N = 8192 (coeff layout, Wire.FAST), same rows, same process.
+    client = ClientContext.create(layout=Layout.COEFF)
+    ups, downs, errs, servers = [], [], [], []
+    for i in range(0, x.shape[0], 8):
+        request = client.encrypt(z[i : i + 1], Layout.COEFF)
+        std_model = LinearModel.from_arrays(affine.weights, affine.intercept)
+        best = min((ev.evaluate(request, std_model) for _ in range(reps)), key=lambda r: r.server_s)
+        ups.append(len(request))
+        downs.append(len(best.response))
+        servers.append(best.server_s)
+        errs.append(abs(float(client.decrypt_logits(best.response)[0]) - exact[i]))
+    out["today_coeff_8192"] = {
+        "rows": len(ups),
+        "bytes_up_median": float(np.median(ups)),
+        "bytes_down_median": float(np.median(downs)),
+        "max_abs_logit_error": float(np.max(errs)),
+        "median_abs_logit_error": float(np.median(errs)),
+        "server_ms_median": float(np.median(servers)) * 1e3,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    out["concrete_ml_published"] = CONCRETE_ML
+    return out
+
+
+def sets_table(sets: dict[str, Any]) -> str:
+    today = sets["today_coeff_8192"]
+    lines = [
+        f"{'one row, breast cancer (569 rows)':34} {'up B':>8} {'down B':>8} {'max err':>9} "
+        f"{'median err':>10} {'server ms':>9} {'up/today':>8} {'RSS MB':>7}"
+    ]
+    for name in (*PARAM_SETS, "today_coeff_8192"):
+        r = sets[name]
+        lines.append(
+            f"{name:34} {r['bytes_up_median']:>8.0f} {r['bytes_down_median']:>8.0f} "
+            f"{r['max_abs_logit_error']:>9.1e} {r['median_abs_logit_error']:>10.1e} "
+            f"{r['server_ms_median']:>9.3f} {r['bytes_up_median'] / today['bytes_up_median']:>8.3f} "
+            f"{r['peak_rss_mb']:>7.0f}"
+        )
+    c = sets["concrete_ml_published"]
+    lines.append(
+        f"{'Concrete ML (published)':34} {c['bytes_up']:>8} {c['bytes_down']:>8} {'':>9} "
+        f"{c['median_abs_logit_error']:>10.1e}"
+    )
+    for name in PARAM_SETS:
+        r = sets[name]
+        lines.append(
+            f"{name}: up {r['bytes_up_min_max'][0]}-{r['bytes_up_min_max'][1]} B, down "
+            f"{r['bytes_down_min_max'][0]}-{r['bytes_down_min_max'][1]} B, max server "
+            f"{r['server_ms_max']:.3f} ms, error bound measured over the input ball "
+            f"{r['measured_bound_over_input_ball']:.1e}, client encrypt/decrypt "
+            f"{r['client_encrypt_ms_median']:.2f}/{r['client_decrypt_ms_median']:.2f} ms"
+        )
+    return "\n".join(lines)
+
+
 def table(results: dict[str, Any]) -> str:
     col, rows = results["column"], results["one_row"]
     lines = [
@@ -373,7 +487,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--only", choices=["sets"], help="run one section only")
     args = parser.parse_args()
+    if args.only == "sets":
+        sets = bench_sets(args.reps)
+        out = (
+            args.out.with_name("results-sets.json") if args.out.name == "results.json" else args.out
+        )
+        out.write_text(json.dumps(sets, indent=2))
+        print(sets_table(sets))
+        print(f"\nwrote {out}")
+        return
     rows, model, expected = data()
     results: dict[str, Any] = {
         "machine": {
@@ -394,9 +518,12 @@ def main() -> None:
             ),
         },
     }
+    results["one_row_sets"] = bench_sets(args.reps)
     results["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
     args.out.write_text(json.dumps(results, indent=2))
     print(table(results))
+    print()
+    print(sets_table(results["one_row_sets"]))
     load = (
         results["machine"]["load_average_1m_at_start"],
         results["machine"]["load_average_1m_at_end"],

@@ -115,6 +115,14 @@ def test_up_writes_stack_json_and_serves_both_subnets(up):
     assert {s["model_hash"] for s in listed["subnets"]} == {
         s["model_hash"] for s in info["subnets"]
     }
+    for subnet in listed["subnets"]:  # the named CKKS sets, measured on the trained models
+        sets = subnet["ckks_parameter_sets"]
+        assert 0 < sets["compact"]["max_abs_logit_error"] <= 2e-3
+        assert 0 < sets["precise"]["max_abs_logit_error"] <= 1e-4
+    config = httpx.get(info["gateway_url"] + "/v1/config", timeout=10).json()
+    assert config["dev_accounts"] == [
+        a["address"].lower() for a in info["accounts"]["wallet_users"]
+    ]
     assert httpx.get(info["signer_url"] + "/healthz", timeout=10).status_code == 200
     # Two replicas on one Redis, both serving.
     assert len(info["gateway_urls"]) == 2 and info["gateway_urls"][0] == info["gateway_url"]
