@@ -159,7 +159,9 @@ def _signer_audit(services: Services) -> dict[str, Any]:
     from signer import SignerClient
 
     try:
-        with SignerClient(s.signer_url, s.signer_caller_id, s.signer_secret) as client:
+        with SignerClient(
+            s.signer_url, s.signer_caller_id, s.signer_secret, timeout_s=5.0, attempts=1
+        ) as client:
             answer = client.audit()
     except Exception as exc:  # unreachable or refused: the dashboard shows why
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,48 @@
+"""The operator overview's parts that must not take the dashboard down: signer audit and cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from core.net import free_port
+from gateway._operator import _signer_audit, _training_run
+from trainer.bundle import result_to_card, write_bundle
+from trainer.data import load_dataset, split_rows
+from trainer.task import JobConfig, run_in_process
+
+
+def _services(**settings: object) -> SimpleNamespace:
+    base = {"signer_url": None, "signer_caller_id": "gateway", "signer_secret": None}
+    return SimpleNamespace(settings=SimpleNamespace(**{**base, **settings}))
+
+
+def test_the_audit_part_says_when_no_signer_is_configured() -> None:
+    assert _signer_audit(_services()) == {
+        "entries": [],
+        "error": "this gateway has no signer configured",
+    }
+
+
+def test_the_audit_part_says_when_the_signer_does_not_answer() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    answer = _signer_audit(_services(signer_url=url, signer_secret="00" * 32))
+    assert answer["entries"] == []
+    assert answer["error"].startswith("the signer did not answer: signer not reachable")
+
+
+def test_a_training_run_is_read_from_a_verified_card_and_a_missing_or_forged_bundle_is_skipped(
+    tmp_path: Path,
+) -> None:
+    data = load_dataset("spector")
+    parts = [data.take(ix) for ix in split_rows(data, 3)]
+    result = run_in_process(parts, JobConfig(data.feature_names, data.label, n_nodes=3))
+    written = write_bundle(result_to_card(result, secure=True, job_name="j"), tmp_path)
+    version = {"version": 1, "model_hash": "0x" + written.sha256}
+    run = _training_run(tmp_path, 7, version)
+    assert run is not None
+    assert (run["subnet_id"], run["rounds"], run["n_rows"]) == (7, result.iterations, 32)
+    assert [h["round"] for h in run["history"]] == list(range(1, result.iterations + 1))
+    assert _training_run(tmp_path, 7, {"version": 2, "model_hash": "0x" + "ab" * 32}) is None
+    (Path(written.path) / "card.json").write_text("{}")  # the digest no longer matches
+    assert _training_run(tmp_path, 7, version) is None
