@@ -228,3 +228,19 @@ class Anvil:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def is_local_chain(w3: Web3) -> bool:
+    """Whether ``w3`` talks to a local development chain.
+
+    Local means an anvil node serving a chain id in ``core.ptau.LOCAL_CHAIN_IDS``; only there may
+    development zk keys be deployed. Any RPC error counts as not local.
+    """
+    from core.ptau import LOCAL_CHAIN_IDS
+
+    try:
+        version = str(w3.client_version)
+        chain_id = int(w3.eth.chain_id)
+    except Exception:  # any transport or RPC error: not provably local
+        return False
+    return version.lower().startswith("anvil") and chain_id in LOCAL_CHAIN_IDS

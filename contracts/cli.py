@@ -3,6 +3,7 @@
 twopm chain up [--state-dir DIR] [--port N] [--deploy]
 twopm chain deploy --rpc-url URL (--private-key-file FILE | --dev-account N) --out FILE
                    [--operator ADDRESS] [--fee-recipient ADDRESS] [--token SYMBOL=ADDRESS[:feed=FEED[:max_age=S][:min=N][:max=N]] ...]
+                   [--ptau CEREMONY.ptau --ptau-sha256 HEX]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from contracts.deploy import NEW_FEED, TOKEN_KIND, Deployment, RateFeedConfig, d
 from contracts.keys import KeyLoadError, load_key_file
 from contracts.tx import Transactor
 from core.cli import CliError
+from core.ptau import PtauError, check_ceremony_ptau
 from core.transactions import TransactionFailed
 
 #: anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
@@ -77,6 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "for Scroll Sepolia); without any --token, local stand-ins are deployed"
         ),
     )
+    deploy.add_argument(
+        "--ptau",
+        type=Path,
+        help="the ceremony powers of tau the zk setup rests on (powersOfTau28_hez_final_<k>.ptau); "
+        "a locally generated one is refused; without it a local chain gets the development setup "
+        "and any other chain none",
+    )
+    deploy.add_argument("--ptau-sha256", help="the sha256 the --ptau file must have (hex)")
     deploy.add_argument("--out", type=Path, default=Path(".state/chain/deployment.json"))
     deploy.set_defaults(handler=_deploy)
 
@@ -211,6 +221,14 @@ def _deploy(args: argparse.Namespace) -> int:
     w3 = _connect(args.rpc_url)
     chain_id = w3.eth.chain_id
     tokens, feeds = parse_tokens(args.token)
+    ceremony = None
+    if args.ptau is not None or args.ptau_sha256 is not None:
+        if args.ptau is None or args.ptau_sha256 is None:
+            raise CliError("give --ptau FILE together with --ptau-sha256 HEX")
+        try:
+            ceremony = check_ceremony_ptau(args.ptau, args.ptau_sha256)
+        except PtauError as exc:
+            raise CliError(str(exc)) from exc
     if args.dev_account is not None:
         if chain_id not in (SCROLL_SEPOLIA_CHAIN_ID, 31337) or not _is_anvil(w3):
             raise CliError("--dev-account is for a local anvil chain only; use --private-key-file")
@@ -231,14 +249,33 @@ def _deploy(args: argparse.Namespace) -> int:
             local_tokens=not tokens,
             tokens=tokens or None,
             rate_feeds=feeds or None,
+            # a ceremony file replaces the development setup; phase 2 on it is not built yet
+            dev_zk_verifiers=False if ceremony is not None else None,
         )
     except ContractRevert as exc:
         raise CliError(f"deployment reverted: {exc}") from exc
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    if ceremony is not None:
+        deployment.zk_setup = {
+            "kind": "ceremony",
+            "ptau": ceremony.name,
+            "power": ceremony.power,
+            "sha256": ceremony.sha256,
+        }
     deployment.write(args.out)
     for name, address in deployment.addresses.items():
         print(f"{name:16} {address}")
+    setup = deployment.zk_setup.get("kind")
+    if setup == "development":
+        print("zk setup: DEVELOPMENT keys (public beacon; local chain only)")
+    elif setup == "ceremony":
+        print(
+            f"zk setup: ceremony {ceremony.name if ceremony else ''} (sha256 checked); its phase 2 "
+            "and verifiers are not built yet, so no proof verifier was deployed"
+        )
+    else:
+        print("zk setup: none (no proof verifiers on this chain; give --ptau with a ceremony file)")
     print(f"deployment file: {args.out}")
     return 0
 

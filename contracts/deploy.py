@@ -11,6 +11,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from contracts._artifacts import load_artifact
+from contracts.chain import is_local_chain
 from contracts.tx import Transactor
 
 #: StakingVault token kinds (the Solidity enum ``StakingVault.TokenKind``).
@@ -79,6 +80,9 @@ class Deployment:
         operator: The InferenceLedger operator (the signer's address).
         tokens: Token symbol (``stETH``, ``wstETH``, ``rETH``) -> address accepted by the StakingVault.
         rate_feeds: Token symbol -> address of the feed that values it (only tokens valued by a feed).
+        zk_setup: Which powers of tau the zk verifiers rest on: ``{"kind": "development"}`` (public
+            beacon, local chains only), ``{"kind": "ceremony", "ptau": name, "power": k, "sha256": hex}``
+            (checked by ``core.ptau.check_ceremony_ptau``), or ``{"kind": "none"}``.
         w3: Client used for :meth:`contract`; not serialised.
     """
 
@@ -89,6 +93,7 @@ class Deployment:
     operator: str
     tokens: dict[str, str] = field(default_factory=dict)
     rate_feeds: dict[str, str] = field(default_factory=dict)
+    zk_setup: dict[str, Any] = field(default_factory=dict)
     w3: Web3 | None = field(default=None, repr=False, compare=False)
 
     def contract(self, name: str, w3: Web3 | None = None) -> Contract:
@@ -116,6 +121,7 @@ class Deployment:
             "contracts": self.addresses,
             "tokens": self.tokens,
             "rate_feeds": self.rate_feeds,
+            "zk_setup": self.zk_setup,
         }
 
     def write(self, path: Path) -> None:
@@ -141,6 +147,7 @@ class Deployment:
                 operator=data["operator"],
                 tokens=dict(data.get("tokens", {})),
                 rate_feeds=dict(data.get("rate_feeds", {})),
+                zk_setup=dict(data.get("zk_setup", {})),
                 w3=w3,
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
@@ -159,6 +166,7 @@ def deploy_all(
     local_tokens: bool = True,
     tokens: dict[str, str] | None = None,
     rate_feeds: dict[str, RateFeedConfig] | None = None,
+    dev_zk_verifiers: bool | None = None,
 ) -> Deployment:
     """Deploy NodeRegistry, StakingVault, SubnetRegistry and InferenceLedger, and list the staking tokens.
 
@@ -176,18 +184,30 @@ def deploy_all(
         tokens: Existing token addresses to list instead (symbol -> address), e.g. on Scroll.
         rate_feeds: Symbol -> the feed that values that token (wstETH and rETH only). On Scroll, bridged
             wstETH has no ``stEthPerToken`` and must have one; rETH without one is L1-only.
+        dev_zk_verifiers: Deploy the Groth16 verifiers of the development setup (zk/_setup.py: keys
+            from a public beacon, anyone can forge proofs). None: exactly when ``local_tokens`` and the
+            chain is local (:func:`contracts.chain.is_local_chain`). True on any other chain is refused.
 
     Returns:
         The deployment, with ``w3`` attached.
 
     Raises:
-        ValueError: Both or neither of ``local_tokens`` and ``tokens`` describe the tokens, or a
-            rate feed names a token that is not listed.
+        ValueError: Both or neither of ``local_tokens`` and ``tokens`` describe the tokens, a
+            rate feed names a token that is not listed, or development zk keys were asked for on a
+            chain that is not local.
         contracts.ContractRevert: A constructor or configuration call reverted.
     """
     if local_tokens == bool(tokens):
         raise ValueError(
             "give either local_tokens=True or the addresses of existing tokens, not both"
+        )
+    local_chain = is_local_chain(w3)
+    if dev_zk_verifiers is None:
+        dev_zk_verifiers = local_tokens and local_chain
+    elif dev_zk_verifiers and not local_chain:
+        raise ValueError(
+            f"refusing the development zk setup on chain id {w3.eth.chain_id}: its keys come from a "
+            "public beacon (anyone can forge proofs), so they only go to a local anvil chain"
         )
     sender = Transactor(w3, deployer_private_key)
     deployer = sender.address
@@ -211,7 +231,7 @@ def deploy_all(
         "InferenceLedger": ledger.address,
     }
     addresses["DataRegistry"] = sender.deploy("DataRegistry", node_registry.address).address
-    if local_tokens:
+    if dev_zk_verifiers:
         # Groth16 verifiers of the logit circuit (zk/). Their keys come from a public development beacon,
         # so they only ever go to a local chain; see zk/_setup.py.
         for name in DEV_ZK_VERIFIERS:
@@ -285,5 +305,6 @@ def deploy_all(
         operator=Web3.to_checksum_address(operator),
         tokens=listed,
         rate_feeds={symbol: Web3.to_checksum_address(c.feed) for symbol, c in feeds.items()},
+        zk_setup={"kind": "development" if dev_zk_verifiers else "none"},
         w3=w3,
     )
