@@ -304,6 +304,8 @@ class NewtonStrategy(Strategy):
         if self.participants:
             self.excluded |= self.participants - {r.node_id for r in reports}
         self.job.absorb(total, reports)
+        # a node silent before any round completed never reached the job's own record
+        self.job.dropped |= self.excluded
         if self.on_round is not None:
             self.on_round(self.job)
         return ndarrays_to_parameters(self.job.request().to_arrays()), {}

@@ -335,8 +335,8 @@ class TrainingResult:
         history: per-round records of the model fit.
         nodes: per-node reports from the last round, sorted by node id.
         n_rows: pooled rows (of the nodes in `nodes`).
-        dropped_nodes: node ids that took part in an earlier round and dropped out
-            (no share in the model), ascending.
+        dropped_nodes: node ids that were called for the job and dropped out (no share in
+            the model), ascending.
     """
 
     config: JobConfig
