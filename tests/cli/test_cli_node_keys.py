@@ -242,3 +242,12 @@ def test_running_a_node_with_an_auth_key_but_without_tls_is_refused(tmp_path: Pa
         ),
         r"--auth-key needs TLS: give --root-certificates instead of --insecure",
     )
+
+
+def test_a_directory_as_the_key_file_is_refused(tmp_path: Path, wallet_flags: list[str]) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys.pub").mkdir()
+    refused(
+        twopm("node", "key", "--out", "keys", *wallet_flags, cwd=tmp_path),
+        r"--out keys is a directory; give the private key's file name",
+    )

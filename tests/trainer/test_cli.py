@@ -99,6 +99,15 @@ def test_a_runtime_port_out_of_range_is_refused(tmp_path: Path) -> None:
         (["--dataset", "spector", "--l2-c", "-1"], "--l2-c must be >= 0"),
         (["--dataset", "spector", "--holdout-fraction", "0.9"], "--holdout-fraction"),
         (["--dataset", "spector", "--gtol", "0"], "must be positive"),
+        (["--dataset", "spector", "--min-nodes", "4"], r"--min-nodes must be between 1 and"),
+        (
+            ["--dataset", "spector", "--nodes", "5", "--min-nodes", "2"],
+            r"--min-nodes must be a majority of 5 nodes under SecAgg\+ \(at least 3\)",
+        ),
+        (
+            ["--dataset", "spector", "--root-certificates", "/no/such/ca.pem"],
+            "--root-certificates: no such file /no/such/ca.pem",
+        ),
     ],
 )
 def test_train_rejects_bad_options_before_contacting_the_superlink(
@@ -112,3 +121,12 @@ def test_train_reports_an_unreachable_superlink_in_one_line(tmp_path: Path) -> N
     with pytest.raises(CliError, match=r"flwr run failed against 127\.0\.0\.1:1"):
         _run(["train", "--superlink", "127.0.0.1:1", "--dataset", "spector",
               "--output-dir", str(tmp_path / "out"), "--model-store", str(tmp_path / "s")])  # fmt: skip
+
+
+def test_node_refuses_an_auth_key_file_that_does_not_exist(tmp_path: Path) -> None:
+    _run(["data", "split", "--dataset", "spector", "--nodes", "3", "--out-dir", str(tmp_path)])
+    (tmp_path / "ca.pem").write_text("x")
+    with pytest.raises(CliError, match=r"--auth-key: no such file /no/such/node\.key"):
+        _run(["node", "--data", str(tmp_path / "node-0.csv"), "--label", "GRADE",
+              "--superlink", "127.0.0.1:1", "--root-certificates", str(tmp_path / "ca.pem"),
+              "--auth-key", "/no/such/node.key"])  # fmt: skip
