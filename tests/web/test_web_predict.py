@@ -218,6 +218,7 @@ def test_a_csv_batch_is_predicted_privately(
         **stats,
     }
     _write_measurements()
+    page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)  # for a person to look at
 
 
 def test_the_form_refuses_a_missing_value_and_a_row_far_from_the_training_data(
