@@ -14,10 +14,13 @@ must stay below half that prime, so the result scale comes from the model's logi
 L = |b| + R * ||w||_2 over the ball ||z||_2 <= R of standardised rows (R = 32 standard
 deviations; the breast-cancer rows reach 20.5): scale_out = 0.98 * q0 / (2 L).
 
-``precise``: one 54-bit prime (the most N = 2048 allows at 128-bit security), no rescale
-(SEAL has no special prime with one prime, so no key switching either): 15.6 KB up, 31 KB down,
-logit errors near 1e-5. The product's scale 0.98 * q0 / (2 L) is split between the input
-(2^22) and the weights.
+``precise``: one 48-bit prime, no rescale (SEAL has no special prime with one prime, so no
+key switching either): 14.2 KB up, 28.1 KB down, logit errors up to about 5e-5 over the input
+ball. The product's scale 0.98 * q0 / (2 L) is split between the input (2^20) and the weights.
+Measured on the breast-cancer model over 192 rows of its input ball (``bench/he``): one 54-bit
+prime (the most N = 2048 allows) gives 1e-5 at 15.6 / 30.9 KB, 48 bits 4.3e-5 at 14.2 / 28.1 KB,
+46 bits 9e-5 (too close to the 1e-4 target), 44 bits 4.5e-4; zstd recovers only part of the
+unused high bits, so fewer bits save little.
 
 Measured (``shared/FACTS.md``, "CKKS in the browser", and ``bench/he``) over the 569
 standardised breast-cancer rows; the figure each subnet states is measured on its own model.
