@@ -26,7 +26,6 @@ The uploaded contexts are kept by :mod:`gateway._contexts`; plaintext rows are p
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -40,7 +39,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response.base import ASGIResponse
 
-from ckks import DEFAULT_PARAMS, PARAM_SETS, AffineModel, CkksParams, Layout, sets_json
+from ckks import DEFAULT_PARAMS, AffineModel, CkksParams, Layout, sets_json
 from core.protocol import CONTEXT_HEADER
 from gateway._auth import Caller
 from gateway._contexts import context_store_for
@@ -72,7 +71,6 @@ from gateway.he import (
     HePoolSettings,
     Overloaded,
     PublicContextNotFound,
-    measure_logit_error,
 )
 
 __all__ = ["Inference", "inference_route_handlers", "subnet_json"]
@@ -150,18 +148,6 @@ run in a thread."""
 _CONTEXT_ID = re.compile(r"^[0-9a-f]{64}$")
 SET_ERROR_CACHE = 64
 """Most models whose parameter-set errors are kept (a few floats each)."""
-SET_ERROR_ROWS = 192
-"""Rows of the input box each set's logit error is measured on."""
-
-
-def _measure_sets(model: AffineModel) -> dict[str, float]:
-    """Measured max |logit error| per parameter set, rounded up to two significant digits."""
-    out = {}
-    for name, pset in PARAM_SETS.items():
-        worst = measure_logit_error(pset, model, rows=SET_ERROR_ROWS)
-        digits = 1 - math.floor(math.log10(worst)) if worst > 0 else 0
-        out[name] = math.ceil(worst * 10**digits) / 10**digits if worst > 0 else 0.0
-    return out
 
 
 # ---------------------------------------------------------------------------- service
@@ -217,8 +203,10 @@ class Inference:
         """``ckks_parameter_sets`` for a subnet serving ``model`` (None: nothing served yet).
 
         Each set's ``max_abs_logit_error`` is measured on the model itself the first time it
-        is asked for (``gateway.he.measure_logit_error``: 192 rows of its input box, about
-        0.5 s in a thread), then kept per model hash (at most ``SET_ERROR_CACHE`` models).
+        is asked for (``gateway.he.measure_set_errors``: 192 rows of its input ball per set,
+        about 0.5 s in one of the evaluation workers, off the event loop and its GIL), then
+        kept per model hash (at most ``SET_ERROR_CACHE`` models). When the pool is full the
+        errors are null this time and measured on a later request.
 
         Args:
             model: The served model.
@@ -237,7 +225,10 @@ class Inference:
             async with self._set_errors_lock:
                 errors = self._set_errors.get(model.model_hash)
                 if errors is None:
-                    errors = await asyncio.to_thread(_measure_sets, affine)
+                    try:
+                        errors = await self.pool.measure_sets(affine)
+                    except GatewayError:  # pool full or a worker died: not this time
+                        return sets_json(affine, {})
                     self._set_errors[model.model_hash] = errors
                     while len(self._set_errors) > SET_ERROR_CACHE:
                         self._set_errors.popitem(last=False)

@@ -39,7 +39,7 @@ from gateway.he._errors import (
 )
 from gateway.he._kernels import ContextNotCached, Evaluation, HeEvaluator, LinearModel
 from gateway.he._pool import ContextLoader, HePool, HePoolSettings
-from gateway.he._sets import SetEvaluation, SetKernels, measure_logit_error
+from gateway.he._sets import SetEvaluation, SetKernels, measure_logit_error, measure_set_errors
 
 __all__ = [
     "ContextLoader",
@@ -62,6 +62,7 @@ __all__ = [
     "SetKernels",
     "WorkerFailed",
     "measure_logit_error",
+    "measure_set_errors",
     "translate",
     "validate_public_context",
 ]

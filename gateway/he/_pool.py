@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from ckks import (
     DEFAULT_LIMITS,
     DEFAULT_PARAMS,
+    AffineModel,
     CkksError,
     CkksParams,
     FrameLimits,
@@ -185,6 +186,20 @@ class HePool:
                 ``WorkerFailed``.
         """
         return await self._run(_worker.validate, blob)
+
+    async def measure_sets(self, model: AffineModel) -> dict[str, float]:
+        """Measure each named parameter set's logit error on ``model`` in a worker.
+
+        Args:
+            model: The served model, standardised.
+
+        Returns:
+            Set name -> measured max |logit error|.
+
+        Raises:
+            GatewayError: 503 ``Overloaded`` or ``WorkerFailed``.
+        """
+        return await self._run(_worker.measure_sets, model)
 
     async def evaluate(
         self,

@@ -14,6 +14,7 @@ back in the version the request came in. Other versions are refused (422 ``he-se
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from ckks import (
     seal_minor_version,
 )
 
-__all__ = ["SetEvaluation", "SetKernels", "measure_logit_error"]
+__all__ = ["SetEvaluation", "SetKernels", "measure_logit_error", "measure_set_errors"]
 
 _SEAL_ERRORS = (ValueError, RuntimeError, IndexError, OverflowError, TypeError)
 _NATIVE_MINOR = 3
@@ -235,3 +236,21 @@ def measure_logit_error(
         got = client.decrypt_logits(answer)
         worst = max(worst, float(np.abs(got - exact[start : start + 64]).max()))
     return worst
+
+
+def measure_set_errors(model: AffineModel, *, rows: int = 192) -> dict[str, float]:
+    """:func:`measure_logit_error` for every named set, rounded up to two significant digits.
+
+    Args:
+        model: The model, standardised.
+        rows: Rows measured per set.
+
+    Returns:
+        Set name -> measured max |logit error| (what ``GET /v1/subnets/{id}`` states).
+    """
+    out = {}
+    for name, pset in PARAM_SETS.items():
+        worst = measure_logit_error(pset, model, rows=rows)
+        digits = 1 - math.floor(math.log10(worst)) if worst > 0 else 0
+        out[name] = math.ceil(worst * 10**digits) / 10**digits if worst > 0 else 0.0
+    return out

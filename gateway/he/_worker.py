@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ckks import CkksParams, FrameLimits
+from ckks import AffineModel, CkksParams, FrameLimits
 from gateway.he._context import PublicContextInfo
 from gateway.he._kernels import Evaluation, HeEvaluator, LinearModel
+from gateway.he._sets import measure_set_errors
 
 _evaluator: HeEvaluator | None = None
 
@@ -73,6 +74,11 @@ def evaluate(
 def validate(blob: bytes) -> PublicContextInfo:
     """Validate a public context and keep it loaded in this worker."""
     return _get().add_context(blob).info
+
+
+def measure_sets(model: AffineModel) -> dict[str, float]:
+    """Each named set's measured logit error on ``model`` (see ``measure_set_errors``)."""
+    return measure_set_errors(model)
 
 
 def pid() -> int:

@@ -86,6 +86,7 @@ def test_gateway_he_exports_exactly_its_public_names():
             "SetKernels",
             "WorkerFailed",
             "measure_logit_error",
+            "measure_set_errors",
             "translate",
             "validate_public_context",
         ]

@@ -234,3 +234,19 @@ def test_zstd_answers_are_what_seal_writes():
     blob = SetClient(COMPACT).encrypt_ciphertext(np.ones(30))
     assert HEADER.unpack_from(blob, 0)[4] == 2
     assert zstandard.ZstdDecompressor().decompress(blob[16:], max_output_size=1 << 20)
+
+
+def test_a_pool_worker_measures_every_sets_error_off_the_event_loop(raw_model):
+    import asyncio
+
+    from gateway.he import HePool, HePoolSettings
+
+    _, model, _ = raw_model
+
+    async def go():
+        async with HePool(DEFAULT_PARAMS, HePoolSettings(workers=1, max_queue=0)) as pool:
+            return await pool.measure_sets(model.affine())
+
+    errors = asyncio.run(go())
+    assert set(errors) == set(PARAM_SETS)
+    assert 0 < errors["compact"] <= BOUNDS["compact"] and 0 < errors["precise"] <= BOUNDS["precise"]
