@@ -77,11 +77,11 @@ def stack(
         "TWOPM_GATEWAY_ADMIN_KEY_FILE": str(admin_key_file),
         "TWOPM_GATEWAY_MODEL_STORE": str(root / "models"),
     }
-    dev = getattr(request.module, "DEV_ACCOUNT_INDICES", ())
-    if dev:
-        env["TWOPM_GATEWAY_DEV_ACCOUNTS"] = ",".join(anvil.accounts[i].address for i in dev)
-    (root / "models").mkdir()
     try:
+        dev = getattr(request.module, "DEV_ACCOUNT_INDICES", ())
+        if dev:
+            env["TWOPM_GATEWAY_DEV_ACCOUNTS"] = ",".join(anvil.accounts[i].address for i in dev)
+        (root / "models").mkdir()
         gateway = start_gateway(root, port, env)
     except BaseException:
         signer.stop()
