@@ -20,7 +20,7 @@ TOKEN_KIND = {"stETH": 1, "wstETH": 2, "rETH": 3}
 LOCAL_TOKENS = {"stETH": "MockStETH", "wstETH": "MockWstETH", "rETH": "MockRETH"}
 #: Initial rates of the local stand-ins, wei of ETH per 1e18 tokens (close to mainnet in 2026).
 #: Groth16 verifiers of the 3- and 30-feature logit circuits, development keys: local chains only.
-DEV_ZK_VERIFIERS = ("LogitGroth16Verifier3", "LogitGroth16Verifier30")
+DEV_ZK_VERIFIERS = ("LogitGroth16Verifier3", "LogitGroth16Verifier30", "BatchGroth16Verifier3")
 #: Deployment keys whose contract has another name (one TrainingProofVerifier per feature count).
 ARTIFACT_OF = {"TrainingProofVerifier3": "TrainingProofVerifier"}
 #: Groth16 verifiers of the training circuit (feature count -> contract), development keys: local only.

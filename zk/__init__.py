@@ -12,6 +12,7 @@ their local sums at the published model with ``zk/circuits/training.circom``, su
 The trusted setup made here is for development only (see :mod:`zk._setup`).
 """
 
+from zk._batch import BatchProof, batch_hashes, deploy_batch_verifier, prove_batch
 from zk._chain import (
     VERIFY_CALL_GAS,
     VERIFY_PROOF_ABI,
@@ -45,11 +46,14 @@ from zk._prover import (
     model_commitment,
 )
 from zk._setup import (
+    BATCH_ROWS,
     SUPPORTED_FEATURE_COUNTS,
+    BatchCircuitKeys,
     CircuitKeys,
     SetupError,
     TrainingCircuitKeys,
     default_cache_dir,
+    ensure_batch_keys,
     ensure_keys,
     ensure_training_keys,
     verifier_contract_name,
@@ -75,6 +79,7 @@ from zk._training import (
 )
 
 __all__ = [
+    "BATCH_ROWS",
     "FIELD_MODULUS",
     "LOGIT_SCALE_BITS",
     "PROOF_BYTES",
@@ -86,6 +91,8 @@ __all__ = [
     "W_SCALE_BITS",
     "X_BITS",
     "X_SCALE_BITS",
+    "BatchCircuitKeys",
+    "BatchProof",
     "CircuitKeys",
     "EncodedRows",
     "FixedPointRangeError",
@@ -100,16 +107,19 @@ __all__ = [
     "TrainingProofError",
     "TrainingSums",
     "TrainingVerification",
+    "batch_hashes",
     "check_on_chain",
     "circuit_input",
     "commit_data",
     "data_root",
     "decode_logit",
     "default_cache_dir",
+    "deploy_batch_verifier",
     "deploy_model_verifier",
     "encode_features",
     "encode_model",
     "encode_rows",
+    "ensure_batch_keys",
     "ensure_keys",
     "ensure_training_keys",
     "fixed_logit",
@@ -118,6 +128,7 @@ __all__ = [
     "model_commitment",
     "model_verifier_of",
     "new_salt",
+    "prove_batch",
     "prove_training",
     "record_model_verifier",
     "stationarity_tolerance",

@@ -1,7 +1,8 @@
 """``python -m zk setup [--write-verifiers]``: make the development keys.
 
 With ``--write-verifiers`` it also rewrites the committed Solidity verifiers
-(``contracts/src/zk/LogitGroth16Verifier<F>.sol`` and ``TrainingGroth16Verifier<F>.sol``) from them;
+(``contracts/src/zk/LogitGroth16Verifier<F>.sol``, ``TrainingGroth16Verifier<F>.sol`` and
+``BatchGroth16Verifier3.sol``) from them;
 then ``npm run build:contracts``.
 """
 
@@ -17,6 +18,7 @@ from zk._setup import (
     SUPPORTED_FEATURE_COUNTS,
     CircuitKeys,
     SetupError,
+    ensure_batch_keys,
     ensure_keys,
     ensure_training_keys,
 )
@@ -29,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["setup"])
     parser.add_argument("--write-verifiers", action="store_true")
     args = parser.parse_args(argv)
-    jobs = [(f"{n} features", ensure_keys, n) for n in SUPPORTED_FEATURE_COUNTS] + [
-        (f"training, {n} features", ensure_training_keys, n) for n in TRAINING_SHAPES
-    ]
+    jobs = (
+        [(f"{n} features", ensure_keys, n) for n in SUPPORTED_FEATURE_COUNTS]
+        + [(f"training, {n} features", ensure_training_keys, n) for n in TRAINING_SHAPES]
+        + [("batch, 3 features", ensure_batch_keys, 3)]
+    )
     for what, make, n in jobs:
         started = time.perf_counter()
         try:

@@ -326,7 +326,10 @@ def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> Trai
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     h = hashlib.sha256()
     for part in (
-        *(p.read_text() for p in sorted(CIRCUIT.parent.glob("*.circom"))),
+        *(
+            (CIRCUIT.parent / name).read_text()
+            for name in ("logit.circom", "sigmoid_table.circom", "training.circom")
+        ),
         f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
         DEV_PTAU_BEACON,
         DEV_ZKEY_BEACON,
@@ -353,4 +356,98 @@ def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> Trai
                 contract=f"TrainingGroth16Verifier{n_features}",
                 what=f"{n_features}-feature, {n_rows}-row\n// training circuit, zk/circuits/training.circom",
             )
+    return keys
+
+
+#: Rows per batch proof and its powers of tau (BatchLogit(24, 3, 49): 7,863 constraints, the most
+#: rows that fit the 2^13 file the training circuit uses; 2^14 did not finish in 30 min here).
+BATCH_ROWS = 24
+BATCH_PTAU_POWER = 13
+
+
+@dataclass(frozen=True)
+class BatchCircuitKeys(CircuitKeys):
+    """Files of one batch circuit shape (``zk/circuits/batch.circom``).
+
+    Attributes:
+        n_rows: Rows R per proof.
+    """
+
+    n_rows: int = BATCH_ROWS
+
+    @property
+    def wasm(self) -> Path:
+        return self.directory / "batch.wasm"
+
+    @property
+    def zkey(self) -> Path:
+        return self.directory / "batch.zkey"
+
+    @property
+    def hashes_wasm(self) -> Path:
+        """Witness calculator of ``BatchHashes`` (a client's hashes of rows and logits; no keys)."""
+        return self.directory / "hashes.wasm"
+
+    @property
+    def solidity(self) -> Path:
+        return self.directory / f"BatchGroth16Verifier{self.n_features}.sol"
+
+
+def ensure_batch_keys(n_features: int, cache_dir: Path | None = None) -> BatchCircuitKeys:
+    """The batch circuit's keys for ``n_features`` features and :data:`BATCH_ROWS` rows (cached).
+
+    The first call builds the 2^13 development powers of tau (minutes on loaded cores) and the
+    circuit's phase 2. Development keys only (module docstring).
+
+    Raises:
+        SetupError: The Node tools are missing or a step failed.
+        ValueError: ``n_features`` < 1.
+    """
+    if n_features < 1:
+        raise ValueError("a batch circuit needs at least one feature")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    h = hashlib.sha256()
+    for part in (
+        *((CIRCUIT.parent / name).read_text() for name in ("batch.circom", "logit.circom")),
+        f"{n_features},{BATCH_ROWS},{X_BITS},{BATCH_PTAU_POWER}",
+        DEV_PTAU_BEACON,
+        DEV_ZKEY_BEACON,
+        str(DEV_BEACON_ITERATIONS_EXP),
+        _tool_versions(),
+    ):
+        h.update(part.encode() + b"\0")
+    directory = cache / f"batch_f{n_features}_r{BATCH_ROWS}_{h.hexdigest()[:16]}"
+    keys = BatchCircuitKeys(n_features, directory, BATCH_ROWS)
+    if keys.zkey.exists() and keys.hashes_wasm.exists():
+        return keys
+    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache / ".lock"):
+        if not keys.zkey.exists():
+            _build_circuit(
+                main=(
+                    'include "batch.circom";\n'
+                    f"component main = BatchLogit({BATCH_ROWS}, {n_features}, {X_BITS});\n"
+                ),
+                ptau=_ensure_ptau(cache, BATCH_PTAU_POWER),
+                target=directory,
+                wasm_name="batch.wasm",
+                zkey_name="batch.zkey",
+                contract=f"BatchGroth16Verifier{n_features}",
+                what=f"{n_features}-feature, {BATCH_ROWS}-row\n// batch circuit, zk/circuits/batch.circom",
+            )
+        if not keys.hashes_wasm.exists():
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                src = Path(tmp)
+                shutil.copytree(
+                    ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
+                )
+                for circuit in CIRCUIT.parent.glob("*.circom"):
+                    shutil.copy(circuit, src / circuit.name)
+                (src / "main.circom").write_text(
+                    'pragma circom 2.1.0;\ninclude "batch.circom";\n'
+                    f"component main = BatchHashes({BATCH_ROWS}, {n_features});\n"
+                )
+                circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
+                _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
+                os.replace(src / "main_js" / "main.wasm", keys.hashes_wasm)
     return keys
