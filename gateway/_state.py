@@ -591,9 +591,10 @@ class RedisState(State):
         credential: str | None = None,
     ) -> tuple[float, ReserveResult | None]:
         idle_ttl_s = max(1, math.ceil(burst / rate_per_s) + 1)
-        keys = [self.key("bucket:" + user), self.key("outstanding:" + user)]
+        ns = self.namespace
+        keys = [f"{ns}:bucket:{user}", f"{ns}:outstanding:{user}"]  # as self.key() names them
         if credential is not None:
-            keys.append(self.key(credential))
+            keys.append(f"{ns}:{credential}")
         try:
             wait, ok, value = await self.pipe.evalsha(
                 self._admit,
@@ -611,8 +612,9 @@ class RedisState(State):
             raise ServiceUnavailable("the state store is unreachable") from exc
         if wait == b"gone":
             raise CredentialGone(credential)
-        if float(wait) > 0:
-            return float(wait), None
+        wait_s = float(wait)
+        if wait_s > 0:
+            return wait_s, None
         return 0.0, ReserveResult(bool(ok), int(value))
 
     async def release(self, user: str, amount_wei: int) -> int:
