@@ -40,3 +40,17 @@ def chain_snapshot(anvil: Anvil, deployment: Deployment) -> Iterator[None]:
     snapshot = anvil.snapshot()
     yield
     anvil.revert(snapshot)
+
+
+@pytest.fixture(scope="session")
+def zk_keys_cached() -> None:
+    """Make the development zk keys `twopm up` needs before any test starts it.
+
+    On a fresh machine they take minutes (the 2^12 and 2^13 powers of tau, the logit and training
+    circuits); made here, that time stays out of the stack's start-up timeout. Cached afterwards.
+    """
+    from zk import ensure_keys, ensure_training_keys
+
+    ensure_keys(3)
+    ensure_keys(30)
+    ensure_training_keys(3)

@@ -195,7 +195,7 @@ def _port_in_use(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
+def shell(tmp_path_factory: pytest.TempPathFactory, zk_keys_cached: None) -> Iterator[Shell]:
     busy = [port for port in TOUR_PORTS if _port_in_use(port)]
     if busy:
         pytest.skip(f"the model-owner tour uses ports {TOUR_PORTS} as printed; busy: {busy}")
