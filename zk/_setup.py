@@ -89,9 +89,18 @@ class CircuitKeys:
         return data
 
 
+#: Environment variable naming another cache root (a CI job that must start cold, a shared volume).
+CACHE_ENV = "TWOPM_ZK_CACHE"
+
+
 def default_cache_dir() -> Path:
-    """``~/.cache/twopm/zk``: shared by every checkout on the machine (keys are content-addressed)."""
-    return Path.home() / ".cache" / "twopm" / "zk"
+    """``$TWOPM_ZK_CACHE`` if set, else ``~/.cache/twopm/zk``.
+
+    Shared by every checkout on the machine: the keys are content-addressed, so checkouts never
+    disagree about what a cached file is.
+    """
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "twopm" / "zk"
 
 
 def _tool_versions() -> str:

@@ -150,3 +150,12 @@ def test_chain_deploy_without_a_ceremony_file_deploys_no_verifier_on_a_chain_tha
     written = json.loads(out.read_text())
     assert written["zk_setup"] == {"kind": "none"}
     assert "LogitGroth16Verifier3" not in written["contracts"]
+
+
+def test_the_key_cache_follows_twopm_zk_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWOPM_ZK_CACHE", str(tmp_path / "keys"))
+    assert default_cache_dir() == tmp_path / "keys"
+    monkeypatch.delenv("TWOPM_ZK_CACHE")
+    assert default_cache_dir() == Path.home() / ".cache" / "twopm" / "zk"
