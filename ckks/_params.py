@@ -274,6 +274,11 @@ DEFAULT_PARAMS = CkksParams()
 
 HEADROOM = 0.98
 """Fraction of half the answer's prime that the largest logit may use (the rest is noise room)."""
+MIN_LOGIT_BOUND = 1.0
+"""Smallest logit bound the scales are chosen for. SEAL refuses a scale that is not below the
+modulus of its level (``scale out of bounds``), and the answer scale HEADROOM * q0 / (2 L)
+reaches q0 once L < HEADROOM / 2: a model with small weights (L below 1) is evaluated at the
+scales of L = 1, its answer then uses less of q0 and its absolute error is that of L = 1."""
 
 
 @dataclass(frozen=True)
@@ -333,14 +338,15 @@ class ParamSet:
         """Weight and answer scales for a model whose |logit| stays below ``logit_bound``.
 
         Args:
-            logit_bound: L = |b| + R * ||w||_2 (standardised units), > 0.
+            logit_bound: L = |b| + R * ||w||_2 (standardised units); values below
+                ``MIN_LOGIT_BOUND`` are raised to it.
 
         Returns:
             ``(weight_scale, answer_scale)``: the gateway encodes W at ``weight_scale``;
-            the answer's coefficient 0 is logit * ``answer_scale``, at most 0.95 * q0 / 2.
+            the answer's coefficient 0 is logit * ``answer_scale``, at most HEADROOM * q0 / 2.
         """
         primes = self.primes()
-        answer = HEADROOM * primes[0] / (2.0 * max(logit_bound, 1e-9))
+        answer = HEADROOM * primes[0] / (2.0 * max(logit_bound, MIN_LOGIT_BOUND))
         product = answer * primes[1] if self.rescale else answer
         return product / self.input_scale, answer
 

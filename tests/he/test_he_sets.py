@@ -95,6 +95,21 @@ def test_the_measured_error_over_the_input_box_is_within_the_set_bound(raw_model
     assert 0 < worst <= BOUNDS[name], worst
 
 
+@pytest.mark.parametrize("name", ["compact", "precise"])
+def test_a_model_with_small_weights_is_evaluated_not_refused_by_seal(evaluator, name):
+    # L = |b| + 32 ||w|| = 0.06: the answer scale HEADROOM q0 / (2 L) would exceed q0, which
+    # SEAL refuses with a ValueError ("scale out of bounds") that no handler turns into a 4xx.
+    model = LinearModel.from_arrays([1e-3, -1e-3, 5e-4], 0.01)
+    pset = PARAM_SETS[name]
+    client = SetClient(pset)
+    rows = np.array([[1.0, 2.0, -3.0], [0.0, 0.0, 0.0], [10.0, -10.0, 5.0]])
+    answer = evaluator.evaluate(client.encrypt(rows), model)
+    got = client.decrypt_logits(answer.response, expected_rows=3)
+    exact = rows @ np.array([1e-3, -1e-3, 5e-4]) + 0.01
+    assert np.abs(got - exact).max() <= BOUNDS[name]
+    assert 0 < measure_logit_error(pset, model.affine(), rows=16) <= BOUNDS[name]
+
+
 def test_the_standardised_model_computes_the_raw_logit(raw_model):
     x, model, exact = raw_model
     affine = model.affine()
