@@ -11,6 +11,7 @@ Mount with ``create_app(..., extra_route_handlers=web_route_handlers())`` or by 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,34 @@ async def _staking_tokens(chain: Any) -> list[dict[str, str]]:
     return tokens
 
 
+def dev_rpc_refusal(client_host: str | None, origin: str | None, gateway_origin: str) -> str | None:
+    """Why a ``POST /v1/dev/rpc`` caller is refused, or None for the local page.
+
+    The development wallet is for a browser on the machine running ``twopm up``: the request
+    must come from a loopback address (a gateway bound to ``0.0.0.0`` by mistake still
+    serves it to nobody else), and a browser's request must carry the page's own ``Origin``
+    (another site, or a DNS-rebinding name that resolves to 127.0.0.1, cannot make anvil
+    sign; browsers send ``Origin`` with every POST, https://fetch.spec.whatwg.org/#origin-header).
+
+    Args:
+        client_host: The TCP peer's address (None when the server does not know it).
+        origin: The request's ``Origin`` header, if any.
+        gateway_origin: ``scheme://authority`` of the gateway's public URL.
+
+    Returns:
+        A one-line reason, or None when the caller may use the development wallet.
+    """
+    try:
+        local = client_host is not None and ipaddress.ip_address(client_host).is_loopback
+    except ValueError:
+        local = False
+    if not local:
+        return f"the development wallet answers only callers on loopback, not {client_host}"
+    if origin is not None and origin != gateway_origin:
+        return f"the development wallet answers only the page at {gateway_origin}, not {origin}"
+    return None
+
+
 def _dev_signer(method: str, params: list[Any]) -> str | None:
     """The account a signing request signs for (None for reads)."""
     try:
@@ -199,13 +228,20 @@ def web_route_handlers() -> list[BaseRouteHandler | Router]:
         Raises:
             NotFound: The gateway offers no dev accounts (every deployed gateway).
             BadRequest: Malformed body or a method outside ``DEV_RPC_METHODS``.
-            Forbidden: A signing request for another account.
+            Forbidden: A caller off loopback or from another origin (:func:`dev_rpc_refusal`),
+                or a signing request for another account.
             ServiceUnavailable: The chain is unreachable.
         """
         services = request.app.state.services
         dev = services.settings.dev_account_list()
-        if not dev or services.chain is None:
+        if not dev:
             raise NotFound("this gateway offers no development accounts")
+        client = request.client.host if request.client is not None else None
+        refusal = dev_rpc_refusal(client, request.headers.get("origin"), services.settings.origin)
+        if refusal is not None:
+            raise Forbidden(refusal)
+        if services.chain is None:
+            raise NotFound("this gateway has no chain to forward to")
         try:
             data = msgspec.json.decode(await request.body())
             method = str(data["method"])

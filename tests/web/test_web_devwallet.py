@@ -13,6 +13,7 @@ from web_support import WebStack
 
 from gateway import GatewaySettings, create_app
 from gateway._errors import ConfigurationError
+from gateway._web import dev_rpc_refusal
 
 DEV_ACCOUNT_INDICES = (6, 7)
 TIMEOUT_MS = 30_000
@@ -67,6 +68,18 @@ def test_the_dev_rpc_signs_only_for_the_stacks_dev_accounts_and_forwards_only_wa
         r = httpx.post(rpc, json={"method": method, "params": []})
         assert r.status_code == 400, method
     assert httpx.post(rpc, content=b"not json").status_code == 400
+    page = {"Origin": stack.url}
+    assert httpx.post(rpc, json={"method": "eth_chainId"}, headers=page).status_code == 200
+    # another site (or a DNS-rebinding name) in the user's browser cannot make anvil sign
+    for origin in ("http://evil.example", "null", stack.url.replace("127.0.0.1", "localhost")):
+        r = httpx.post(
+            rpc,
+            json={"method": "personal_sign", "params": ["0x68690a", dev]},
+            headers={"Origin": origin},
+        )
+        assert r.status_code == 403, origin
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "only the page at" in r.json()["detail"]
     config = httpx.get(stack.url + "/v1/config").json()
     assert config["dev_accounts"] == [stack.account(i).address.lower() for i in DEV_ACCOUNT_INDICES]
 
@@ -115,3 +128,27 @@ def test_a_malformed_dev_account_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigurationError, match="not a 0x-hex address"):
         settings.dev_account_list()
+
+
+@pytest.mark.parametrize(
+    ("client", "origin", "refused"),
+    [
+        ("127.0.0.1", None, None),
+        ("127.0.0.1", "http://127.0.0.1:8000", None),
+        ("::1", "http://127.0.0.1:8000", None),
+        ("192.0.2.2", None, "only callers on loopback"),
+        ("192.0.2.2", "http://127.0.0.1:8000", "only callers on loopback"),
+        (None, None, "only callers on loopback"),
+        ("testclient", None, "only callers on loopback"),
+        ("127.0.0.1", "http://evil.example", "only the page at"),
+        ("127.0.0.1", "null", "only the page at"),
+    ],
+)
+def test_the_dev_rpc_answers_only_the_local_page(
+    client: str | None, origin: str | None, refused: str | None
+) -> None:
+    reason = dev_rpc_refusal(client, origin, "http://127.0.0.1:8000")
+    if refused is None:
+        assert reason is None
+    else:
+        assert reason is not None and refused in reason
