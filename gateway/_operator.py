@@ -112,7 +112,12 @@ def _hex(value: Any) -> str:
 
 
 def _training_run(store: Path, subnet_id: int, version: dict[str, Any]) -> dict[str, Any] | None:
-    """The training record of one published version, from its verified card (None if absent)."""
+    """The training record of one published version, from its verified card.
+
+    Returns:
+        The record, or None when the bundle is absent, fails verification, or its card's
+        training section is malformed (a published card is verified by hash only).
+    """
     from core.bundle import BundleError, verify_bundle
 
     digest = str(version["model_hash"]).removeprefix("0x")
@@ -123,6 +128,14 @@ def _training_run(store: Path, subnet_id: int, version: dict[str, Any]) -> dict[
         card = verify_bundle(path, digest).card
     except (BundleError, OSError, ValueError):
         return None
+    try:
+        return _run_of_card(card, subnet_id, version)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None  # the card's hash is on chain, not its shape: a malformed record is left out
+
+
+def _run_of_card(card: dict[str, Any], subnet_id: int, version: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's record of one card's training section (raises on a malformed one)."""
     training = card.get("training") or {}
     history = training.get("history") or []
     return {
@@ -134,8 +147,8 @@ def _training_run(store: Path, subnet_id: int, version: dict[str, Any]) -> dict[
         "rounds": int(training.get("rounds", len(history))),
         "converged": bool(training.get("converged", False)),
         "n_rows": int(card.get("n_rows", 0)),
-        "min_nodes": training.get("min_nodes"),
-        "dropped_nodes": list(training.get("dropped_nodes") or []),
+        "min_nodes": None if training.get("min_nodes") is None else int(training["min_nodes"]),
+        "dropped_nodes": [str(a) for a in list(training.get("dropped_nodes") or [])[:MAX_ITEMS]],
         "nodes": [
             {"operator_address": str(n.get("operator_address", "")), "n_rows": int(n["n_rows"])}
             for n in (card.get("nodes") or [])[:MAX_ITEMS]

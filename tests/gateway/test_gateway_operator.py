@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from core.net import free_port
-from gateway._operator import _signer_audit, _training_run
+from gateway._operator import MAX_ITEMS, _signer_audit, _training_run
 from trainer.bundle import result_to_card, write_bundle
 from trainer.data import load_dataset, split_rows
 from trainer.task import JobConfig, run_in_process
@@ -46,3 +46,28 @@ def test_a_training_run_is_read_from_a_verified_card_and_a_missing_or_forged_bun
     assert _training_run(tmp_path, 7, {"version": 2, "model_hash": "0x" + "ab" * 32}) is None
     (Path(written.path) / "card.json").write_text("{}")  # the digest no longer matches
     assert _training_run(tmp_path, 7, version) is None
+
+
+def test_a_verified_card_with_a_malformed_training_section_is_left_out_not_a_500(
+    tmp_path: Path,
+) -> None:
+    data = load_dataset("spector")
+    parts = [data.take(ix) for ix in split_rows(data, 3)]
+    result = run_in_process(parts, JobConfig(data.feature_names, data.label, n_nodes=3))
+    good = result_to_card(result, secure=True, job_name="j")
+    malformed = [
+        {"training": ["not", "an", "object"]},
+        {"training": {**good["training"], "rounds": "many"}},
+        {"training": {**good["training"], "history": [{"loglik": "x"}]}},
+        {"training": {**good["training"], "min_nodes": "some"}},
+        {"nodes": [{"operator_address": "0x" + "11" * 20}]},  # no n_rows
+    ]
+    for i, change in enumerate(malformed):
+        written = write_bundle({**good, **change}, tmp_path / str(i))  # self-consistent bundle
+        version = {"version": 1, "model_hash": "0x" + written.sha256}
+        assert _training_run(tmp_path / str(i), 7, version) is None, change
+    dropped = [f"0x{i:040x}" for i in range(MAX_ITEMS + 5)]
+    card = {**good, "training": {**good["training"], "dropped_nodes": dropped}}
+    written = write_bundle(card, tmp_path / "many")
+    run = _training_run(tmp_path / "many", 7, {"version": 1, "model_hash": "0x" + written.sha256})
+    assert run is not None and run["dropped_nodes"] == dropped[:MAX_ITEMS]
