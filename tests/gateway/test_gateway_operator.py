@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from core.net import free_port
 from gateway._operator import MAX_ITEMS, _signer_audit, _training_run
 from trainer.bundle import result_to_card, write_bundle
 from trainer.data import load_dataset, split_rows
-from trainer.task import JobConfig, run_in_process
+from trainer.task import JobConfig, TrainingResult, run_in_process
 
 
 def _services(**settings: object) -> SimpleNamespace:
@@ -31,12 +33,17 @@ def test_the_audit_part_says_when_the_signer_does_not_answer() -> None:
     assert answer["error"].startswith("the signer did not answer: signer not reachable")
 
 
-def test_a_training_run_is_read_from_a_verified_card_and_a_missing_or_forged_bundle_is_skipped(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture(scope="module")
+def result() -> TrainingResult:
+    """A three-node fit of the spector data (32 rows), in this process."""
     data = load_dataset("spector")
     parts = [data.take(ix) for ix in split_rows(data, 3)]
-    result = run_in_process(parts, JobConfig(data.feature_names, data.label, n_nodes=3))
+    return run_in_process(parts, JobConfig(data.feature_names, data.label, n_nodes=3))
+
+
+def test_a_training_run_is_read_from_a_verified_card_and_a_missing_or_forged_bundle_is_skipped(
+    tmp_path: Path, result: TrainingResult
+) -> None:
     written = write_bundle(result_to_card(result, secure=True, job_name="j"), tmp_path)
     version = {"version": 1, "model_hash": "0x" + written.sha256}
     run = _training_run(tmp_path, 7, version)
@@ -49,11 +56,8 @@ def test_a_training_run_is_read_from_a_verified_card_and_a_missing_or_forged_bun
 
 
 def test_a_verified_card_with_a_malformed_training_section_is_left_out_not_a_500(
-    tmp_path: Path,
+    tmp_path: Path, result: TrainingResult
 ) -> None:
-    data = load_dataset("spector")
-    parts = [data.take(ix) for ix in split_rows(data, 3)]
-    result = run_in_process(parts, JobConfig(data.feature_names, data.label, n_nodes=3))
     good = result_to_card(result, secure=True, job_name="j")
     malformed = [
         {"training": ["not", "an", "object"]},
