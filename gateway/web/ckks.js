@@ -134,6 +134,11 @@ export class SetKeys {
     const publicKey = keygen.createPublicKey(); // node-seal's Encryptor needs one; never sent
     this.encryptor = new seal.Encryptor(this.context, publicKey, this.secretKey);
     this.decryptor = new seal.Decryptor(this.context, this.secretKey);
+    // The KeyGenerator keeps its own copy of the secret key in the WebAssembly heap, where no
+    // garbage collector frees it: delete it (and the public key) now, so that forget() leaves
+    // no copy of the secret behind after sign-out.
+    publicKey.delete();
+    keygen.delete();
     this.encoder = new seal.CKKSEncoder(this.context);
     this.seal = seal;
     this.scale = 2 ** set.input_scale_bits;
