@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 
 import numpy as np
 import pytest
+import tenseal.sealapi as seal
 import zstandard
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -25,7 +27,9 @@ from ckks import (
     ShapeMismatch,
     ciphertext_to_version,
     encode_request,
+    load_into,
     parse_response,
+    save_bytes,
     seal_minor_version,
     uncompressed,
 )
@@ -190,6 +194,99 @@ def test_a_malformed_ciphertext_is_refused(damage):
     struct.pack_into("<Q", broken, 8, len(broken))  # keep the outer size field honest
     with pytest.raises(ValueError):
         ciphertext_to_version(bytes(broken), 3, compress=False)
+
+
+def _seeded_raw() -> bytearray:
+    """A seeded compact ciphertext, uncompressed: header 16, members 73, data array at 89."""
+    return bytearray(uncompressed(SetClient(COMPACT).encrypt_ciphertext(np.ones(30))))
+
+
+def _outer(raw: bytearray, mode: int, payload: bytes) -> bytes:
+    return HEADER.pack(0xA15E, 16, 4, raw[4], mode, 0, 16 + len(payload)) + payload
+
+
+def _short_array(raw: bytearray) -> bytes:
+    struct.pack_into("<Q", raw, 89 + 8, 16)  # the data array's size field: header only
+    return bytes(raw)
+
+
+def _miscounted(raw: bytearray) -> bytes:
+    (count,) = struct.unpack_from("<Q", raw, 89 + 16)
+    struct.pack_into("<Q", raw, 89 + 16, count + 1)
+    return bytes(raw)
+
+
+def _three_parts(raw: bytearray) -> bytes:
+    (array_size,) = struct.unpack_from("<Q", raw, 89 + 8)
+    seed = raw[89 + array_size :]
+    return _outer(raw, 0, bytes(raw[16:] + seed))
+
+
+def _compressed_nested(raw: bytearray) -> bytes:
+    raw[89 + 5] = 2  # the data array's own header says zstd
+    return bytes(raw)
+
+
+def _bad_zstd(raw: bytearray) -> bytes:
+    return _outer(raw, 2, b"\x28\xb5\x2f\xfd" + b"\x00" * 40)
+
+
+def _truncated_zlib(raw: bytearray) -> bytes:
+    return _outer(raw, 1, zlib.compress(bytes(raw[16:]))[:-100])
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_short_array, "data array is too short"),
+        (_miscounted, "data array size does not match its count"),
+        (_three_parts, "more parts than data and seed"),
+        (_compressed_nested, "data array has a bad header"),
+        (_bad_zstd, "does not decompress"),
+        (_truncated_zlib, "zlib stream longer than allowed or truncated"),
+    ],
+)
+def test_each_structural_refusal_of_the_version_rewriter_says_why(damage, says):
+    with pytest.raises(ValueError, match=says):
+        ciphertext_to_version(damage(_seeded_raw()), 3, compress=False)
+
+
+def test_the_rewriter_writes_only_4_1_and_4_3():
+    with pytest.raises(SealVersionUnsupported, match=r"4\.2 is not written here"):
+        ciphertext_to_version(bytes(_seeded_raw()), 2, compress=False)
+
+
+def _lower_level(blob: bytes) -> bytes:
+    ct = load_into(seal.Ciphertext(), COMPACT.context(), uncompressed(blob))
+    seal.Evaluator(COMPACT.context()).mod_switch_to_next_inplace(ct)
+    return save_bytes(ct)
+
+
+def _three_polynomials(blob: bytes) -> bytes:
+    ct = load_into(seal.Ciphertext(), COMPACT.context(), uncompressed(blob))
+    seal.Evaluator(COMPACT.context()).square_inplace(ct)  # size 3, top level, scale 2^32
+    return save_bytes(ct)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (_lower_level, "not at the top level of the compact set"),
+        (_three_polynomials, "not a fresh two-part CKKS ciphertext"),
+    ],
+)
+def test_the_gateway_refuses_a_ciphertext_that_is_not_fresh(raw_model, evaluator, change, says):
+    blob = change(SetClient(COMPACT).encrypt_ciphertext(np.ones(30)))
+    request = encode_request(Layout.COEFF, 1, 30, [blob], param_set=COMPACT.set_id)
+    with pytest.raises(CiphertextRejected, match=says):
+        evaluator.evaluate(request, raw_model[1])
+
+
+def test_the_gateway_refuses_a_ciphertext_at_another_input_scale(raw_model, evaluator):
+    other = SetClient(dataclasses.replace(COMPACT, input_scale_bits=17))  # same ring and primes
+    request = other.encrypt(np.ones((1, 30)))
+    with pytest.raises(CiphertextRejected, match=r"expected 2\^16"):
+        evaluator.evaluate(request, raw_model[1])
 
 
 def test_the_gateway_refuses_a_foreign_version_with_its_own_problem(raw_model, evaluator):
