@@ -23,6 +23,7 @@ import tenseal.sealapi as seal
 
 from ckks import (
     DEFAULT_LIMITS,
+    CiphertextRejected,
     CkksParams,
     ContextRejected,
     FrameLimits,
@@ -35,9 +36,58 @@ from ckks import (
     seal_context,
 )
 
-__all__ = ["PublicContextInfo", "ServerContext", "load_public_context", "validate_public_context"]
+__all__ = [
+    "PublicContextInfo",
+    "ServerContext",
+    "load_fresh_ciphertext",
+    "load_public_context",
+    "validate_public_context",
+]
 
 _SEAL_ERRORS = (ValueError, RuntimeError, IndexError, OverflowError, TypeError)
+
+
+def load_fresh_ciphertext(
+    context: Any,
+    data: bytes | memoryview,
+    *,
+    scale_bits: int,
+    index: int,
+    where: str,
+) -> Any:
+    """Load one request ciphertext and check that a client made it fresh for ``context``.
+
+    Fresh: at the context's top level (``first_parms_id``), two polynomials in NTT form (as
+    SEAL's encryptors make them), at scale exactly 2^scale_bits (what the kernels' plaintexts
+    were encoded for).
+
+    Args:
+        context: The ``SEALContext`` of the request's parameters.
+        data: SEAL-serialized ciphertext bytes (header checked by the framing).
+        scale_bits: log2 of the scale the request must carry.
+        index: The ciphertext's position in the request, for messages.
+        where: Names the parameters in messages ("these parameters", "the compact set").
+
+    Returns:
+        The loaded ``tenseal.sealapi.Ciphertext``.
+
+    Raises:
+        CiphertextRejected: SEAL refuses the bytes, or the ciphertext is at another level,
+            has another size, is not in NTT form, or has another scale.
+    """
+    try:
+        ct = load_into(seal.Ciphertext(), context, data)
+    except _SEAL_ERRORS as exc:
+        raise CiphertextRejected(f"ciphertext {index} does not load: {exc}") from exc
+    if list(ct.parms_id()) != list(context.first_parms_id()):
+        raise CiphertextRejected(f"ciphertext {index} is not at the top level of {where}")
+    if ct.size() != 2 or not ct.is_ntt_form():
+        raise CiphertextRejected(f"ciphertext {index} is not a fresh two-part CKKS ciphertext")
+    if ct.scale != float(2**scale_bits):
+        raise CiphertextRejected(
+            f"ciphertext {index} has scale {ct.scale!r}, expected 2^{scale_bits}"
+        )
+    return ct
 
 
 @dataclass(frozen=True)

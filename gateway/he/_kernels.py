@@ -42,7 +42,6 @@ import tenseal.sealapi as seal
 from ckks import (
     DEFAULT_LIMITS,
     AffineModel,
-    CiphertextRejected,
     CkksParams,
     ContextRejected,
     FrameLimits,
@@ -51,7 +50,6 @@ from ckks import (
     ShapeMismatch,
     coefficients_to_slots,
     encode_response,
-    load_into,
     parse_request,
     reversed_weights,
     rotation_steps,
@@ -59,12 +57,11 @@ from ckks import (
     save_bytes,
     seal_context,
 )
-from gateway.he._context import ServerContext, load_public_context
+from gateway.he._context import ServerContext, load_fresh_ciphertext, load_public_context
 from gateway.he._sets import SetKernels
 
 __all__ = ["ContextNotCached", "Evaluation", "HeEvaluator", "LinearModel"]
 
-_SEAL_ERRORS = (ValueError, RuntimeError, IndexError, OverflowError, TypeError)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -220,7 +217,6 @@ class HeEvaluator:
         self.params = params
         self.limits = limits
         self._context = seal_context(params)
-        self._first_parms_id = list(self._context.first_parms_id())
         self._evaluator = seal.Evaluator(self._context)
         self._encoder = seal.CKKSEncoder(self._context)
         self._contexts: _Lru[str, ServerContext] = _Lru(context_cache_size)
@@ -360,21 +356,13 @@ class HeEvaluator:
         return context
 
     def _load(self, blob: memoryview, index: int) -> Any:
-        try:
-            ct = load_into(seal.Ciphertext(), self._context, blob)
-        except _SEAL_ERRORS as exc:
-            raise CiphertextRejected(f"ciphertext {index} does not load: {exc}") from exc
-        if list(ct.parms_id()) != self._first_parms_id:
-            raise CiphertextRejected(
-                f"ciphertext {index} is not at the top level of these parameters"
-            )
-        if ct.size() != 2 or not ct.is_ntt_form():
-            raise CiphertextRejected(f"ciphertext {index} is not a fresh two-part CKKS ciphertext")
-        if ct.scale != self.params.scale:
-            raise CiphertextRejected(
-                f"ciphertext {index} has scale {ct.scale!r}, expected 2^{self.params.scale_bits}"
-            )
-        return ct
+        return load_fresh_ciphertext(
+            self._context,
+            blob,
+            scale_bits=self.params.scale_bits,
+            index=index,
+            where="these parameters",
+        )
 
     def _encoded(self, model: LinearModel, layout: Layout, period: int) -> list[Any]:
         key = (model.key, layout, period)

@@ -37,17 +37,16 @@ from ckks import (
     ciphertext_to_version,
     coefficients_to_slots,
     encode_response,
-    load_into,
     param_set_by_id,
     parse_request,
     reversed_weights,
     save_bytes,
     seal_minor_version,
 )
+from gateway.he._context import load_fresh_ciphertext
 
 __all__ = ["SetEvaluation", "SetKernels", "measure_logit_error", "measure_set_errors"]
 
-_SEAL_ERRORS = (ValueError, RuntimeError, IndexError, OverflowError, TypeError)
 _NATIVE_MINOR = 3
 """The serialization version of the SEAL inside the TenSEAL wheel (4.3)."""
 
@@ -77,7 +76,6 @@ class _SetState:
     def __init__(self, pset: ParamSet, max_models: int) -> None:
         self.pset = pset
         self.context = pset.context()
-        self.first_parms_id = list(self.context.first_parms_id())
         self.encoder = seal.CKKSEncoder(self.context)
         self.evaluator = seal.Evaluator(self.context)
         self.max_models = max(1, max_models)
@@ -180,22 +178,13 @@ class SetKernels:
             raise SealVersionUnsupported(f"ciphertext {index}: {exc}") from exc
         except ValueError as exc:
             raise CiphertextRejected(f"ciphertext {index} is malformed: {exc}") from exc
-        try:
-            ct = load_into(seal.Ciphertext(), state.context, raw)
-        except _SEAL_ERRORS as exc:
-            raise CiphertextRejected(f"ciphertext {index} does not load: {exc}") from exc
-        if list(ct.parms_id()) != state.first_parms_id:
-            raise CiphertextRejected(
-                f"ciphertext {index} is not at the top level of the {state.pset.name} set"
-            )
-        if ct.size() != 2 or not ct.is_ntt_form():
-            raise CiphertextRejected(f"ciphertext {index} is not a fresh two-part CKKS ciphertext")
-        if ct.scale != state.pset.input_scale:
-            raise CiphertextRejected(
-                f"ciphertext {index} has scale {ct.scale!r}, expected "
-                f"2^{state.pset.input_scale_bits}"
-            )
-        return ct
+        return load_fresh_ciphertext(
+            state.context,
+            raw,
+            scale_bits=state.pset.input_scale_bits,
+            index=index,
+            where=f"the {state.pset.name} set",
+        )
 
 
 def measure_logit_error(
