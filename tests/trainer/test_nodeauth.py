@@ -77,6 +77,22 @@ def test_a_signature_for_another_chain_recovers_another_address(
         _admit(deployment, anvil, key.public_key, sig, tmp_path / "home")
 
 
+def test_the_signature_binds_chain_registry_and_key_each(tmp_path: Path) -> None:
+    holder = Account.create()
+    line = make_node_key(tmp_path / "a").public_line
+    other_line = make_node_key(tmp_path / "b").public_line
+    registry, other_registry = "0x" + "aa" * 20, "0x" + "bb" * 20
+    sig = sign_node_key(line, holder.key, 31337, registry)
+    assert recover_holder(line, sig, 31337, registry) == holder.address
+    assert recover_holder(line, sig, 31337, registry.upper().replace("0X", "0x")) == holder.address
+    for changed in (
+        (line, 1, registry),  # another chain
+        (line, 31337, other_registry),  # another deployment's NodeRegistry
+        (other_line, 31337, registry),  # another node key
+    ):
+        assert recover_holder(changed[0], sig, changed[1], changed[2]) != holder.address, changed
+
+
 @pytest.mark.parametrize(
     ("signature", "message"),
     [("0xzz", "not hex"), ("0x" + "11" * 64, "64 bytes, expected 65")],
