@@ -370,8 +370,9 @@ def admit_node(
         The holder's address and the node id.
 
     Raises:
-        NodeAdmissionError: bad key or signature, holder not registered, or the SuperLink
-            refused (e.g. the key was registered before: Flower never takes a key twice).
+        NodeAdmissionError: bad key or signature, holder not registered, the SuperLink
+            refused (e.g. the key was registered before: Flower never takes a key twice) or
+            did not answer within `timeout_s`, or `flwr` could not be run.
     """
     from trainer.deployment import _env, flwr_bin
 
@@ -382,24 +383,32 @@ def admit_node(
             f"{address} signed this node key but is not registered in NodeRegistry"
             " (or signed another key); run `twopm node register` first"
         )
-    proc = subprocess.run(
-        [
-            flwr_bin("flwr"),
-            "supernode",
-            "register",
-            str(public_key_file),
-            connection,
-            "--name",
-            address,
-            "--format",
-            "json",
-        ],
-        env=_env(flwr_home),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [
+                flwr_bin("flwr"),
+                "supernode",
+                "register",
+                str(public_key_file),
+                connection,
+                "--name",
+                address,
+                "--format",
+                "json",
+            ],
+            env=_env(flwr_home),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:  # run() has killed flwr
+        raise NodeAdmissionError(
+            f"the SuperLink did not answer within {timeout_s:g} s; the key of {address} was "
+            "not registered"
+        ) from None
+    except OSError as exc:
+        raise NodeAdmissionError(f"cannot run flwr: {exc.strerror or exc}") from None
     try:
         payload = json.loads(proc.stdout[proc.stdout.index("{") :])
         if not payload.get("success"):

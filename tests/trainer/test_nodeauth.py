@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,18 @@ from eth_account import Account
 from contracts import Anvil, Deployment
 from core.net import free_port
 from trainer.data import Dataset, split_rows, write_csv
-from trainer.deployment import DeploymentError, LocalFederation, NodeAuth, start_supernode
+from trainer.deployment import (
+    DeploymentError,
+    LocalFederation,
+    NodeAuth,
+    _write_flower_home,
+    start_supernode,
+)
 from trainer.nodeauth import (
     NodeAdmissionError,
     admit_node,
     make_node_key,
+    make_tls_files,
     read_public_key_line,
     recover_holder,
     sign_node_key,
@@ -91,6 +99,23 @@ def test_the_signature_binds_chain_registry_and_key_each(tmp_path: Path) -> None
         (other_line, 31337, registry),  # another node key
     ):
         assert recover_holder(changed[0], sig, changed[1], changed[2]) != holder.address, changed
+
+
+def test_a_superlink_that_never_answers_is_a_refusal_within_the_deadline(
+    anvil: Anvil, deployment: Deployment, registered: list[str], tmp_path: Path
+) -> None:
+    key = make_node_key(tmp_path / "node")
+    registry = deployment.contract("NodeRegistry")
+    sig = sign_node_key(key.public_line, registered[0], anvil.w3.eth.chain_id, registry.address)
+    ca = make_tls_files(tmp_path / "tls").ca_cert
+    with socket.socket() as silent:  # accepts TCP (backlog), never speaks TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        home = tmp_path / "home"
+        _write_flower_home(home, f"127.0.0.1:{silent.getsockname()[1]}", ca)
+        with pytest.raises(NodeAdmissionError, match=r"did not answer within 3 s"):
+            admit_node(public_key_file=key.public_key, signature=sig, registry=registry,
+                       chain_id=anvil.w3.eth.chain_id, flwr_home=home, timeout_s=3)  # fmt: skip
 
 
 @pytest.mark.parametrize(
