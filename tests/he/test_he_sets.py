@@ -20,6 +20,7 @@ from ckks import (
     PARAM_SETS,
     PRECISE,
     AffineModel,
+    BatchTooLarge,
     CiphertextRejected,
     Layout,
     SealVersionUnsupported,
@@ -360,3 +361,55 @@ def test_a_pool_worker_measures_every_sets_error_off_the_event_loop(raw_model):
     errors = asyncio.run(go())
     assert set(errors) == set(PARAM_SETS)
     assert 0 < errors["compact"] <= BOUNDS["compact"] and 0 < errors["precise"] <= BOUNDS["precise"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "says"),
+    [
+        (np.ones(30), ShapeMismatch, r"shape \(n_rows, n_features\), got \(30,\)"),
+        (np.ones((1, 2049)), ShapeMismatch, "2049 features exceed N=2048"),
+        (np.zeros((65, 3)), BatchTooLarge, "65 rows exceed 64 per request"),
+    ],
+    ids=["one-dimensional", "too-wide", "too-many-rows"],
+)
+def test_the_set_client_refuses_rows_it_cannot_encrypt(rows, error, says):
+    with pytest.raises(error, match=says):
+        SetClient(COMPACT).encrypt(rows)
+
+
+def test_the_set_client_refuses_an_answer_for_another_set_row_count_or_key(raw_model, evaluator):
+    mine, other_key = SetClient(COMPACT), SetClient(COMPACT)
+    answer = evaluator.evaluate(mine.encrypt(np.zeros((2, 30))), raw_model[1]).response
+    with pytest.raises(CiphertextRejected, match="answer is for parameter set 1, not precise"):
+        SetClient(PRECISE).decrypt_logits(answer)
+    with pytest.raises(CiphertextRejected, match="response has 2 rows, expected 3"):
+        mine.decrypt_logits(answer, expected_rows=3)
+    broken = bytearray(answer)
+    frame = parse_response(answer)
+    start = len(answer) - sum(len(c) for c in frame.ciphertexts)
+    broken[start + 20 : start + 24] = b"\xff\xff\xff\xff"  # inside the first zstd frame
+    with pytest.raises(CiphertextRejected, match="answer ciphertext does not decrypt"):
+        mine.decrypt_logits(bytes(broken))
+    # another key decrypts to noise, not to an error: only the key holder learns the logit
+    assert np.abs(other_key.decrypt_logits(answer) - mine.decrypt_logits(answer)).max() > 1.0
+
+
+def test_a_standardisation_of_another_length_is_refused():
+    with pytest.raises(ValueError, match="standardisation lengths differ"):
+        AffineModel.from_raw([1.0, 2.0], 0.0, [0.0], [1.0])
+
+
+def test_the_gateway_refuses_a_set_request_for_a_model_with_no_weights(evaluator):
+    model = LinearModel.from_arrays([0.0, 0.0, 0.0], 0.5)
+    request = SetClient(COMPACT).encrypt(np.ones((1, 3)))
+    with pytest.raises(ShapeMismatch, match="weights are all zero"):
+        evaluator.evaluate(request, model)
+
+
+def test_the_gateway_refuses_a_set_request_for_a_model_with_an_unusable_standardisation(
+    evaluator,
+):
+    model = LinearModel.from_arrays([1.0, 2.0, 3.0], 0.5, [0.0, 0.0, 0.0], [1.0, 0.0, 1.0])
+    request = SetClient(COMPACT).encrypt(np.ones((1, 3)))
+    with pytest.raises(ShapeMismatch, match="standardisation is unusable"):
+        evaluator.evaluate(request, model)
