@@ -68,6 +68,13 @@ def test_the_dev_rpc_signs_only_for_the_stacks_dev_accounts_and_forwards_only_wa
         r = httpx.post(rpc, json={"method": method, "params": []})
         assert r.status_code == 400, method
     assert httpx.post(rpc, content=b"not json").status_code == 400
+    for unsigned in (
+        {"method": "personal_sign", "params": ["0x68690a"]},
+        {"method": "eth_sendTransaction", "params": [{"to": dev, "value": "0x1"}]},
+        {"method": "eth_signTypedData_v4", "params": []},
+    ):
+        r = httpx.post(rpc, json=unsigned)
+        assert r.status_code == 400 and "needs the signing account" in r.json()["detail"], r.text
     page = {"Origin": stack.url}
     assert httpx.post(rpc, json={"method": "eth_chainId"}, headers=page).status_code == 200
     # another site (or a DNS-rebinding name) in the user's browser cannot make anvil sign
