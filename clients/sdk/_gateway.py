@@ -28,6 +28,7 @@ from typing import Any, Protocol, Self, TypeVar, cast
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from ckks import CkksError, Layout, SetClient, sigmoid
 from clients.sdk._chain import ChainClient
@@ -402,15 +403,7 @@ class _Protocol:
             except CkksError as exc:
                 raise InvalidInput(str(exc)) from exc
             response = yield _Call("POST", path, content=body, headers=headers)
-            try:
-                logits[part] = client.decrypt_logits(
-                    response.content, expected_rows=part.stop - part.start
-                )
-            except CkksError as exc:
-                raise ServerError(response.status_code, "Undecryptable response", str(exc)) from exc
-            receipt_id = response.headers.get(RECEIPT_HEADER)
-            if receipt_id:
-                receipts.append(receipt_id)
+            _take_answer(client, response, part, logits, receipts)
         return Prediction(sigmoid(logits), logits, tuple(receipts), Layout.COEFF.label, name)
 
     def _predict_encrypted(
@@ -444,15 +437,7 @@ class _Protocol:
             except CkksError as exc:
                 raise InvalidInput(str(exc)) from exc
             response = yield from self._infer(info.id, entry, body)
-            try:
-                logits[part] = entry.context.decrypt_logits(
-                    response.content, expected_rows=part.stop - part.start
-                )
-            except CkksError as exc:
-                raise ServerError(response.status_code, "Undecryptable response", str(exc)) from exc
-            receipt_id = response.headers.get(RECEIPT_HEADER)
-            if receipt_id:
-                receipts.append(receipt_id)
+            _take_answer(entry.context, response, part, logits, receipts)
         return Prediction(sigmoid(logits), logits, tuple(receipts), chosen.label)
 
     def _receipt(self, receipt_id: str) -> _Flow[ReceiptRecord]:
@@ -1038,3 +1023,32 @@ def _session_cookie(response: httpx.Response) -> str | None:
         if SESSION_COOKIE in cookie and cookie[SESSION_COOKIE].value:
             return cookie[SESSION_COOKIE].value
     return None
+
+
+def _take_answer(
+    client: Any,
+    response: httpx.Response,
+    part: slice,
+    logits: npt.NDArray[np.float64],
+    receipts: list[str],
+) -> None:
+    """Decrypt one encrypted answer into ``logits[part]`` and keep its receipt id.
+
+    Args:
+        client: What holds the secret key: a ``ckks.ClientContext`` or ``ckks.SetClient``
+            (anything with ``decrypt_logits(body, expected_rows=...)``).
+        response: The answer of ``POST /v1/subnets/{id}/infer``.
+        part: The rows the request carried.
+        logits: float64 (n_rows,), filled in place.
+        receipts: Receipt ids so far, appended to.
+
+    Raises:
+        ServerError: The answer does not decrypt, or has another row count.
+    """
+    try:
+        logits[part] = client.decrypt_logits(response.content, expected_rows=part.stop - part.start)
+    except CkksError as exc:
+        raise ServerError(response.status_code, "Undecryptable response", str(exc)) from exc
+    receipt_id = response.headers.get(RECEIPT_HEADER)
+    if receipt_id:
+        receipts.append(receipt_id)

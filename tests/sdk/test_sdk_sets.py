@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pytest
 
-from ckks import COMPACT, PARAM_SETS
+from ckks import COMPACT, PARAM_SETS, Layout, SetClient, encode_response
 from clients.sdk import InvalidInput, ServerError
 from clients.sdk._encrypted import set_of
+from clients.sdk._gateway import _take_answer
+from core.protocol import RECEIPT_HEADER
 
 
 def subnet(**changes):
@@ -53,3 +56,25 @@ def test_an_unusable_standardisation_is_refused():
         set_of(
             subnet(feature_standardisation={"mean": [0.0, 0.0], "scale": [1.0, 0.0]}), "compact", 1
         )
+
+
+def test_an_answer_that_does_not_decrypt_is_a_server_error_and_a_receipt_is_kept():
+    client = SetClient(COMPACT)
+    logits, receipts = np.zeros(3), []
+    garbage = httpx.Response(200, content=b"2PMR" + b"\0" * 12, headers={RECEIPT_HEADER: "r1"})
+    with pytest.raises(ServerError, match="Undecryptable response"):
+        _take_answer(client, garbage, slice(0, 1), logits, receipts)
+    assert receipts == []
+    # a well-formed answer of another row count than the request's is refused too
+    two = [client.encrypt_ciphertext(np.ones(3)) for _ in range(2)]
+    answer = httpx.Response(200, content=encode_response(Layout.COEFF, 2, two, param_set=1))
+    with pytest.raises(ServerError, match="response has 2 rows, expected 1"):
+        _take_answer(client, answer, slice(0, 1), logits, receipts)
+    ok = httpx.Response(
+        200,
+        content=encode_response(Layout.COEFF, 2, two, param_set=1),
+        headers={RECEIPT_HEADER: "r2"},
+    )
+    _take_answer(client, ok, slice(1, 3), logits, receipts)
+    np.testing.assert_allclose(logits, [0.0, 1.0, 1.0], atol=1e-3)  # coefficient 0: z_0 = 1
+    assert receipts == ["r2"]
