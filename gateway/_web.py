@@ -138,9 +138,12 @@ def dev_rpc_refusal(client_host: str | None, origin: str | None, gateway_origin:
         A one-line reason, or None when the caller may use the development wallet.
     """
     try:
-        local = client_host is not None and ipaddress.ip_address(client_host).is_loopback
+        peer = ipaddress.ip_address(client_host) if client_host is not None else None
     except ValueError:
-        local = False
+        peer = None
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped  # a dual-stack socket reports 127.0.0.1 as ::ffff:127.0.0.1
+    local = peer is not None and peer.is_loopback
     if not local:
         return f"the development wallet answers only callers on loopback, not {client_host}"
     if origin is not None and origin != gateway_origin:

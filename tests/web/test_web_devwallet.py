@@ -143,6 +143,8 @@ def test_a_malformed_dev_account_is_refused(tmp_path: Path) -> None:
         ("127.0.0.1", None, None),
         ("127.0.0.1", "http://127.0.0.1:8000", None),
         ("::1", "http://127.0.0.1:8000", None),
+        ("::ffff:127.0.0.1", None, None),
+        ("::ffff:192.0.2.2", None, "only callers on loopback"),
         ("192.0.2.2", None, "only callers on loopback"),
         ("192.0.2.2", "http://127.0.0.1:8000", "only callers on loopback"),
         (None, None, "only callers on loopback"),
