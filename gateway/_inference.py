@@ -101,7 +101,8 @@ class PredictAnswer(msgspec.Struct):
     proof: str | None = None
     """With ``proof=true``: 0x-hex Groth16 proof, abi.encode(uint256[2], uint256[2][2], uint256[2])."""
     instances: list[str] | None = None
-    """With ``proof=true``: public signals ``[logit, model_commitment, x_0..x_{F-1}]``, 0x-hex words."""
+    """With ``proof=true``: public signals ``[logit, model_commitment, inputs_hash]``, 0x-hex words
+    (``inputs_hash``: Poseidon hash of the fixed-point features, ``zk.inputs_hash``)."""
     proven_logit: float | None = None
     """With ``proof=true``: the logit the proof shows (fixed point 2^-56, decoded)."""
     verifier: str | None = None

@@ -1,8 +1,8 @@
 """Zero-knowledge proofs that a subnet's published model produced a served logit.
 
-A Groth16 circuit (circom, ``zk/circuits/logit.circom``) proves ``logit = w . x + b`` in fixed point
-with the weights as a private input whose Poseidon commitment is public and recorded on chain for the
-model version; snarkjs makes the proofs in Node worker processes (:class:`ProverPool`); a per-version
+A Groth16 circuit (circom, ``zk/circuits/proven_logit.circom``) proves ``logit = w . x + b`` in fixed
+point with the weights as a private input whose Poseidon commitment is public and recorded on chain for
+the model version, and the features hashed into one public signal (:func:`inputs_hash`); snarkjs makes the proofs in Node worker processes (:class:`ProverPool`); a per-version
 ``LogitProofVerifier`` contract answers ``verifyProof(bytes, uint256[]) returns (bool)``.
 
 Proof of training (:mod:`zk._training`): data holders commit to their rows in ``DataRegistry``, prove
@@ -43,6 +43,7 @@ from zk._prover import (
     ProverBusy,
     ProverPool,
     circuit_input,
+    inputs_hash,
     model_commitment,
 )
 from zk._setup import (
@@ -54,6 +55,7 @@ from zk._setup import (
     TrainingCircuitKeys,
     default_cache_dir,
     ensure_batch_keys,
+    ensure_inputs_hash_wasm,
     ensure_keys,
     ensure_training_keys,
     verifier_contract_name,
@@ -120,11 +122,13 @@ __all__ = [
     "encode_model",
     "encode_rows",
     "ensure_batch_keys",
+    "ensure_inputs_hash_wasm",
     "ensure_keys",
     "ensure_training_keys",
     "fixed_logit",
     "fixed_training_sums",
     "from_field",
+    "inputs_hash",
     "model_commitment",
     "model_verifier_of",
     "new_salt",

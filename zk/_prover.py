@@ -39,7 +39,8 @@ class LogitProof:
 
     Attributes:
         proof: 256 bytes, ``abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)``.
-        instances: Public signals ``[logit, model_commitment, x_0 .. x_{F-1}]``, field elements.
+        instances: Public signals ``[logit, model_commitment, inputs_hash]``, field elements
+            (``inputs_hash``: Poseidon chain over the fixed-point features, :func:`inputs_hash`).
         proving_s: Seconds the worker spent on witness and proof.
     """
 
@@ -56,6 +57,11 @@ class LogitProof:
     def model_commitment(self) -> int:
         """The commitment to the parameters the proof used."""
         return self.instances[1]
+
+    @property
+    def inputs_hash(self) -> int:
+        """The Poseidon hash of the features the proof used (compare with :func:`inputs_hash`)."""
+        return self.instances[2]
 
 
 def circuit_input(
@@ -288,5 +294,43 @@ def model_commitment(keys: CircuitKeys, weights: Sequence[float], intercept: flo
     async def run() -> int:
         async with ProverPool(workers=1, max_pending=1) as pool:
             return await pool.commitment(keys, weights, intercept)
+
+    return asyncio.run(run())
+
+
+def inputs_hash(features: Sequence[float], cache_dir: Path | None = None) -> int:
+    """The ``inputsHash`` public signal a logit proof of ``features`` carries.
+
+    Poseidon chain (``Commit`` in ``zk/circuits/logit.circom``) over the fixed-point features
+    (:func:`zk.encode_features`), computed by the witness-only ``InputsHash(F)`` circuit in a
+    one-off Node worker; no keys or trusted setup needed. A verifier compares it with
+    ``instances[2]`` to know the proof is about the row it sent.
+
+    Args:
+        features: The row, shape (F,), in the model's feature order.
+        cache_dir: Where the compiled hash circuit is cached (``zk.default_cache_dir()`` if None).
+
+    Raises:
+        zk.FixedPointRangeError: A feature is outside the fixed-point range.
+        zk.SetupError: The hash circuit could not be compiled.
+        ProofError: The worker failed.
+    """
+    from zk._setup import ensure_inputs_hash_wasm
+
+    x = encode_features(features)
+    wasm = ensure_inputs_hash_wasm(len(x), cache_dir)
+
+    async def run() -> int:
+        async with ProverPool(workers=1, max_pending=1) as pool:
+            answer = await pool._call(
+                {
+                    "op": "outputs",
+                    "wasm": str(wasm),
+                    "zkey": str(wasm),
+                    "n_outputs": 1,
+                    "input": {"x": [str(to_field(v)) for v in x]},
+                }
+            )
+        return int(answer["outputs"][0])
 
     return asyncio.run(run())

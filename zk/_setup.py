@@ -31,9 +31,11 @@ from zk._fixed import X_BITS
 
 ROOT = Path(__file__).resolve().parents[1]
 CIRCUIT = Path(__file__).resolve().parent / "circuits" / "logit.circom"
+#: The served logit proof's main template (features hashed into one public signal).
+PROVEN_CIRCUIT = CIRCUIT.parent / "proven_logit.circom"
 #: Feature counts with a committed Solidity verifier (contract name -> deployed by deploy_all).
 SUPPORTED_FEATURE_COUNTS: tuple[int, ...] = (3, 30)
-#: log2 of the powers-of-tau size; 2^12 constraints hold the 30-feature circuit (2,478 constraints).
+#: log2 of the powers-of-tau size; 2^12 constraints hold the 30-feature circuit (3,900 constraints).
 PTAU_POWER = 12
 #: Public, fixed beacons of the development setup (NOT secret: see the module docstring).
 DEV_PTAU_BEACON = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -120,6 +122,7 @@ def _shape_key(n_features: int) -> str:
     h = hashlib.sha256()
     for part in (
         CIRCUIT.read_text(),
+        PROVEN_CIRCUIT.read_text(),
         str(n_features),
         str(X_BITS),
         str(PTAU_POWER),
@@ -184,13 +187,13 @@ def _ensure_ptau(cache: Path, power: int = PTAU_POWER) -> Path:
 
 def _build_shape(n_features: int, ptau: Path, target: Path) -> None:
     _build_circuit(
-        main=f'include "logit.circom";\ncomponent main {{public [x]}} = Logit({n_features}, {X_BITS});\n',
+        main=f'include "proven_logit.circom";\ncomponent main = ProvenLogit({n_features}, {X_BITS});\n',
         ptau=ptau,
         target=target,
         wasm_name="logit.wasm",
         zkey_name="logit.zkey",
         contract=verifier_contract_name(n_features),
-        what=f"{n_features}-feature\n// logit circuit, zk/circuits/logit.circom",
+        what=f"{n_features}-feature\n// logit circuit, zk/circuits/proven_logit.circom",
     )
 
 
@@ -286,6 +289,55 @@ def ensure_keys(n_features: int, cache_dir: Path | None = None) -> CircuitKeys:
         if not keys.zkey.exists():
             _build_shape(n_features, _ensure_ptau(cache), keys.directory)
     return keys
+
+
+def ensure_inputs_hash_wasm(n_features: int, cache_dir: Path | None = None) -> Path:
+    """Witness calculator of ``InputsHash(F)`` (``zk/circuits/proven_logit.circom``), compiled once.
+
+    A client recomputes a proof's ``inputsHash`` from the features it sent with it; it needs no keys
+    and no trusted setup (a circom compile, seconds), and is cached beside the keys.
+
+    Args:
+        n_features: F >= 1.
+        cache_dir: Cache root; :func:`default_cache_dir` when None.
+
+    Returns:
+        Path of the ``.wasm`` file.
+
+    Raises:
+        SetupError: The Node tools are missing or the compile failed.
+        ValueError: ``n_features`` < 1.
+    """
+    if n_features < 1:
+        raise ValueError("an inputs hash needs at least one feature")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    h = hashlib.sha256()
+    for part in (
+        CIRCUIT.read_text(),
+        PROVEN_CIRCUIT.read_text(),
+        str(n_features),
+        _tool_versions(),
+    ):
+        h.update(part.encode() + b"\0")
+    target = cache / f"inputs_hash_f{n_features}_{h.hexdigest()[:16]}.wasm"
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        src = Path(tmp)
+        shutil.copytree(
+            ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
+        )
+        for circuit in CIRCUIT.parent.glob("*.circom"):
+            shutil.copy(circuit, src / circuit.name)
+        (src / "main.circom").write_text(
+            'pragma circom 2.1.0;\ninclude "proven_logit.circom";\n'
+            f"component main = InputsHash({n_features});\n"
+        )
+        circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
+        _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
+        os.replace(src / "main_js" / "main.wasm", target)
+    return target
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,7 @@ from zk import (
     VERIFY_CALL_GAS,
     VERIFY_PROOF_ABI,
     FixedPointRangeError,
-    encode_features,
-    to_field,
+    inputs_hash,
 )
 
 __all__ = ["LOCAL_CHAIN_IDS", "ChainClient", "TxResult"]
@@ -1026,7 +1025,8 @@ class ChainClient:
 
         Everything comes from the chain, not the gateway: the version's verifier and commitment are
         read from ``SubnetRegistry.modelVerifierOf``; the proof's instances must carry that
-        commitment and exactly the fixed-point encoding of ``features``; then the verifier's
+        commitment and the Poseidon hash of the fixed-point encoding of ``features``, recomputed
+        here (``zk.inputs_hash``: a local Node witness computation, no keys); then the verifier's
         ``verifyProof(proof, instances)`` is called with at most ``gas`` gas.
 
         Args:
@@ -1041,6 +1041,7 @@ class ChainClient:
         Raises:
             InvalidInput: No SubnetRegistry address is known.
             ChainError: The node is unreachable.
+            zk.SetupError, zk.ProofError: The local hash computation failed (Node missing).
         """
         if "SubnetRegistry" not in self.addresses:
             raise InvalidInput("a SubnetRegistry address is required to check proofs")
@@ -1053,15 +1054,13 @@ class ChainClient:
             proven.verifier
         ):
             return False
+        if len(proven.instances) != 3 or proven.instances[1] != int(commitment):
+            return False
         try:
-            encoded = [to_field(v) for v in encode_features(features)]
+            expected = inputs_hash(features)
         except FixedPointRangeError:
             return False
-        if (
-            len(proven.instances) != len(encoded) + 2
-            or proven.instances[1] != int(commitment)
-            or list(proven.instances[2:]) != encoded
-        ):
+        if proven.instances[2] != expected:
             return False
         contract = self.w3.eth.contract(address=to_checksum_address(verifier), abi=VERIFY_PROOF_ABI)
         call = contract.functions.verifyProof(proven.proof, list(proven.instances))

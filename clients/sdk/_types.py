@@ -259,7 +259,8 @@ class ProvenPrediction:
         logit: w.x + b as the gateway computed it.
         proven_logit: The logit the proof shows (fixed point, 2^-56 resolution, decoded).
         proof: Groth16 proof bytes (256), ``abi.encode(uint256[2], uint256[2][2], uint256[2])``.
-        instances: Public signals ``(logit, model_commitment, x_0, ..., x_{F-1})``, field elements.
+        instances: Public signals ``(logit, model_commitment, inputs_hash)``, field elements
+            (``inputs_hash``: Poseidon chain over the fixed-point features, ``zk.inputs_hash``).
         verifier: Address answering ``verifyProof(bytes proof, uint256[] instances)``.
         model_commitment: The version's parameter commitment the gateway names.
         model_version: The version that answered.

@@ -28,7 +28,7 @@ from contracts.chain import Anvil
 from contracts.deploy import Deployment
 from gateway import GatewaySettings, create_app
 from trainer.bundle import WrittenBundle, feature_schema_hash
-from zk import check_on_chain, deploy_model_verifier, ensure_keys, model_commitment
+from zk import check_on_chain, deploy_model_verifier, ensure_keys, inputs_hash, model_commitment
 
 pytestmark = pytest.mark.slow
 
@@ -148,13 +148,15 @@ def test_a_proven_prediction_verifies_on_chain_through_the_advertised_verifier(
     assert body["verifier"] == subnet["verifier"]
     assert body["model_commitment"] == subnet["model_commitment"]
     instances = [int(v, 16) for v in body["instances"]]
-    assert len(instances) == len(ds.feature_names) + 2
+    assert len(instances) == 3  # logit, model commitment, Poseidon hash of the features
     assert instances[1] == int(subnet["model_commitment"], 16)
+    row = ds.rows(3, 4)[0]
+    assert instances[2] == inputs_hash([float(row[n]) for n in ds.feature_names])
     assert abs(body["proven_logit"] - body["logits"][0]) < 1e-4
     proof = bytes.fromhex(body["proof"][2:])
     sender = Transactor(anvil.w3, anvil.accounts[6].private_key)
     check = check_on_chain(anvil.w3, body["verifier"], proof, instances, sender=sender)
-    assert check.verified and check.gas is not None and check.gas < 600_000
+    assert check.verified and check.gas is not None and check.gas <= 250_000
     tampered = [*instances]
     tampered[2] += 1
     assert not check_on_chain(anvil.w3, body["verifier"], proof, tampered).verified

@@ -23,6 +23,7 @@ from zk import (
     encode_features,
     encode_model,
     fixed_logit,
+    inputs_hash,
     model_commitment,
     to_field,
 )
@@ -52,11 +53,13 @@ def verifier3(anvil: Anvil, deployment: Deployment, chain_snapshot: None, keys3)
 
 def test_a_real_proof_verifies_on_anvil_through_the_version_verifier(anvil, verifier3, keys3):
     proof = prove(keys3, W3, B3, ROW3)
-    assert len(proof.proof) == PROOF_BYTES and len(proof.instances) == 5
+    assert len(proof.proof) == PROOF_BYTES and len(proof.instances) == 3
     w, b = encode_model(W3, B3)
     x = encode_features(ROW3)
     assert proof.instances[0] == to_field(fixed_logit(w, b, x))
-    assert list(proof.instances[2:]) == [to_field(v) for v in x]
+    # The features are private; the proof carries their Poseidon hash, which the client recomputes.
+    assert proof.inputs_hash == inputs_hash(ROW3)
+    assert inputs_hash((2.67, 20.0, -0.5)) != proof.inputs_hash
     assert abs(proof.logit - (np.dot(W3, ROW3) + B3)) < 1e-3
     sender = Transactor(anvil.w3, anvil.accounts[6].private_key)
     check = check_on_chain(anvil.w3, verifier3, proof.proof, proof.instances, sender=sender)
@@ -78,8 +81,13 @@ def test_a_proof_with_one_bit_flipped_is_refused_with_bounded_gas(anvil, verifie
 def test_a_proof_for_other_inputs_or_another_logit_is_refused(anvil, verifier3, keys3):
     proof = prove(keys3, W3, B3, ROW3)
     other_x = list(proof.instances)
-    other_x[2] = to_field(encode_features([2.67])[0])
+    other_x[2] = inputs_hash((2.67, 20.0, -0.5))  # another row's hash
     assert not check_on_chain(anvil.w3, verifier3, proof.proof, other_x).verified
+    other_x[2] = proof.inputs_hash + 1
+    assert not check_on_chain(anvil.w3, verifier3, proof.proof, other_x).verified
+    # Instances of the old, features-public layout are refused (wrong length) before the pairing.
+    longer = [*proof.instances, 0]
+    assert not check_on_chain(anvil.w3, verifier3, proof.proof, longer).verified
     other_logit = list(proof.instances)
     other_logit[0] = (other_logit[0] + 1) % (1 << 254)
     assert not check_on_chain(anvil.w3, verifier3, proof.proof, other_logit).verified
@@ -115,7 +123,9 @@ def test_the_30_feature_circuit_proves_a_logit_the_chain_accepts(
     )
     sender = Transactor(anvil.w3, anvil.accounts[6].private_key)
     check = check_on_chain(anvil.w3, verifier, proof.proof, proof.instances, sender=sender)
-    assert check.verified and check.gas is not None and check.gas < 600_000
+    # Three public signals whatever F is: the goal is <= 250k (429k with the features public).
+    assert check.verified and check.gas is not None and check.gas <= 250_000
+    assert proof.inputs_hash == inputs_hash(row)
 
 
 def test_the_adapter_refuses_a_groth16_verifier_without_code_or_a_zero_commitment(
