@@ -207,7 +207,8 @@ class Inference:
         is asked for (``gateway.he.measure_set_errors``: 192 rows of its input ball per set,
         about 0.5 s in one of the evaluation workers, off the event loop and its GIL), then
         kept per model hash (at most ``SET_ERROR_CACHE`` models). When the pool is full the
-        errors are null this time and measured on a later request.
+        errors are null this time and measured on a later request; a model the sets refuse
+        (e.g. all-zero weights, 422 on ``/infer``) keeps null errors without being measured again.
 
         Args:
             model: The served model.
@@ -228,6 +229,8 @@ class Inference:
                 if errors is None:
                     try:
                         errors = await self.pool.measure_sets(affine)
+                    except EncryptedInputRejected:
+                        errors = {}  # the sets cannot evaluate this model: nothing to measure
                     except GatewayError:  # pool full or a worker died: not this time
                         return sets_json(affine, {})
                     self._set_errors[model.model_hash] = errors
