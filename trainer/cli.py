@@ -205,7 +205,7 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-nodes",
         type=int,
-        default=0,
+        default=None,
         help="fewest nodes a round may be summed over after dropouts (default: the SecAgg+ "
         "threshold, nodes - 1 for 3 or more nodes)",
     )
@@ -238,10 +238,10 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError("secure aggregation needs at least 2 nodes (or --no-secure)")
     if args.nodes < 1:
         raise CliError("--nodes must be >= 1")
-    if args.min_nodes and not 1 <= args.min_nodes <= args.nodes:
+    if args.min_nodes is not None and not 1 <= args.min_nodes <= args.nodes:
         raise CliError(f"--min-nodes must be between 1 and --nodes ({args.nodes})")
     if (
-        args.min_nodes
+        args.min_nodes is not None
         and not args.no_secure
         and args.nodes > 2
         and args.min_nodes <= args.nodes // 2
@@ -268,7 +268,7 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
         "holdout-fraction": float(args.holdout_fraction),
         "holdout-seed": 0,
         "n-nodes": int(args.nodes),
-        "min-nodes": int(args.min_nodes),
+        "min-nodes": args.min_nodes or 0,  # 0: the default (flower_config)
         "secure": not args.no_secure,
         "round-timeout-s": float(args.round_timeout_s),
         "output-dir": str(Path(out).resolve()),

@@ -100,6 +100,7 @@ def test_a_runtime_port_out_of_range_is_refused(tmp_path: Path) -> None:
         (["--dataset", "spector", "--holdout-fraction", "0.9"], "--holdout-fraction"),
         (["--dataset", "spector", "--gtol", "0"], "must be positive"),
         (["--dataset", "spector", "--min-nodes", "4"], r"--min-nodes must be between 1 and"),
+        (["--dataset", "spector", "--min-nodes", "0"], r"--min-nodes must be between 1 and"),
         (
             ["--dataset", "spector", "--nodes", "5", "--min-nodes", "2"],
             r"--min-nodes must be a majority of 5 nodes under SecAgg\+ \(at least 3\)",
