@@ -60,7 +60,7 @@ from gateway._openapi import (
     problem_spec,
     problems,
 )
-from gateway._proofs import ProofService, ProofUnsupported, word_hex
+from gateway._proofs import ProofService, word_hex
 from gateway._rows import parse_rows
 from gateway._services import caller_of, paid_response, paying_caller_of, services_of
 from gateway._settings import GatewaySettings
@@ -104,7 +104,14 @@ class PredictAnswer(msgspec.Struct):
     """With ``proof=true``: public signals ``[logit, model_commitment, inputs_hash]``, 0x-hex words
     (``inputs_hash``: Poseidon hash of the fixed-point features, ``zk.inputs_hash``)."""
     proven_logit: float | None = None
-    """With ``proof=true``: the logit the proof shows (fixed point 2^-56, decoded)."""
+    """With ``proof=true`` and one row: the logit the proof shows (fixed point 2^-56, decoded)."""
+    proven_logits: list[float] | None = None
+    """With ``proof=true`` and several rows: the logits the batch proof shows (decoded)."""
+    logit_words: list[str] | None = None
+    """With several rows: those logits as the field elements the proof hashes (0x-hex words);
+    ``instances = [inputsHash, logitsHash, model_commitment]`` (``zk.batch_hashes``)."""
+    pad_logit_word: str | None = None
+    """With several rows: the logit of the zero rows padding the batch (the intercept, 0x-hex)."""
     verifier: str | None = None
     """With ``proof=true``: the version's verifier; ``verifyProof(proof, instances)`` there."""
     model_commitment: str | None = None
@@ -378,15 +385,18 @@ async def predict(
         bool,
         QueryParameter(
             name="proof",
-            description="Also prove the logit (one row only; billed as `proof_price_rows` rows): "
-            "the answer gains `proof` (0x-hex), `instances`, `verifier`, `model_commitment`.",
+            description="Also prove the logits (billed as `proof_price_rows` rows per row): the "
+            "answer gains `proof` (0x-hex), `instances`, `verifier`, `model_commitment`; one row "
+            "gets a one-row proof (`proven_logit`), 2 to 24 rows of a 3-feature model one batch "
+            "proof (`proven_logits`, `logit_words`); more rows are a 422.",
         ),
     ] = False,
 ) -> ASGIResponse:
     """Plaintext rows (named features) -> probabilities and logits; billed per row.
 
-    With ``?proof=true`` (one row), a Groth16 proof that the model version's committed parameters
-    produced the logit, checkable with ``verifyProof(proof, instances)`` at ``verifier``.
+    With ``?proof=true``, one Groth16 proof that the model version's committed parameters produced
+    the logit (one row) or the logits (a batch of up to ``zk.BATCH_ROWS`` rows, 3 features),
+    checkable with ``verifyProof(proof, instances)`` at ``verifier``.
     """
     caller = await paying_caller_of(request)
     inference = _inference(request)
@@ -396,9 +406,13 @@ async def predict(
     x = parse_rows(body, model.feature_names, inference.settings.predict_max_rows)
     rows_billed = x.shape[0]
     verifier, commitment = None, 0
-    if proof:
-        if x.shape[0] != 1:
-            raise ProofUnsupported(f"proof=true proves one row; the request has {x.shape[0]}")
+    batched = proof and x.shape[0] > 1
+    if batched:
+        verifier, commitment = await inference.proofs.prepare_batch(
+            subnet_id, version, model, x.shape[0]
+        )
+        rows_billed = inference.settings.proof_price_rows * x.shape[0]
+    elif proof:
         verifier, commitment = await inference.proofs.prepare(subnet_id, version, model)
         rows_billed = inference.settings.proof_price_rows
     async with billing.billed(caller, subnet_id, rows=rows_billed) as charge:
@@ -409,7 +423,19 @@ async def predict(
             "model_version": version,
             "model_hash": model.model_hash,
         }
-        if proof:
+        if batched:
+            batch = await inference.proofs.prove_batch(model, x.tolist(), commitment)
+            payload.update(
+                proof="0x" + batch.proof.hex(),
+                instances=[word_hex(v) for v in batch.instances],
+                proven_logits=batch.real_logits,
+                logit_words=[word_hex(v) for v in batch.logits],
+                pad_logit_word=word_hex(batch.pad_logit),
+                verifier=verifier,
+                model_commitment=word_hex(commitment),
+                proving_s=round(batch.proving_s, 4),
+            )
+        elif proof:
             proven = await inference.proofs.prove(model, x[0].tolist(), commitment)
             payload.update(
                 proof="0x" + proven.proof.hex(),

@@ -20,7 +20,10 @@ from gateway._errors import GatewayError, ServiceUnavailable
 from gateway._onnx import LoadedModel
 from gateway._settings import GatewaySettings
 from zk import (
+    BATCH_ROWS,
     SUPPORTED_FEATURE_COUNTS,
+    BatchCircuitKeys,
+    BatchProof,
     CircuitKeys,
     FixedPointRangeError,
     LogitProof,
@@ -28,11 +31,23 @@ from zk import (
     ProverBusy,
     ProverPool,
     SetupError,
+    ensure_batch_keys,
     ensure_keys,
 )
 
 _log = logging.getLogger("gateway.proofs")
 ZERO_ADDRESS = "0x" + "00" * 20
+#: Feature counts with a batch circuit (``zk/circuits/batch.circom``, ``BatchGroth16Verifier<F>``).
+BATCH_FEATURE_COUNTS: tuple[int, ...] = (3,)
+_BATCH_VERIFIER_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "batchVerifier",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "address"}],
+    }
+]
 
 
 class ProofUnsupported(GatewayError):
@@ -79,6 +94,10 @@ class ProofService:
             timeout_s=settings.proof_timeout_s,
         )
         self._keys: dict[int, CircuitKeys] = {}
+        self._batch_keys: dict[int, BatchCircuitKeys] = {}
+        # verifier address -> whether it routes batch proofs (ModelProofVerifier.batchVerifier != 0);
+        # fixed per address, bounded like _verifiers.
+        self._batch_capable: dict[str, bool] = {}
         self._keys_failed: dict[int, str] = {}
         self._keys_task: asyncio.Task[None] | None = None
         # (subnet, version) -> (verifier, commitment); a record is fixed once set, so found ones
@@ -100,6 +119,13 @@ class ProofService:
             except (SetupError, OSError) as exc:
                 self._keys_failed[n] = str(exc)
                 _log.error("proof keys for %d features could not be made: %s", n, exc)
+        for n in BATCH_FEATURE_COUNTS:
+            try:
+                self._batch_keys[n] = await asyncio.to_thread(
+                    ensure_batch_keys, n, self.settings.proof_keys_dir
+                )
+            except (SetupError, OSError) as exc:
+                _log.error("batch proof keys for %d features could not be made: %s", n, exc)
 
     async def stop(self) -> None:
         """Stop the key preparation and the prover workers."""
@@ -212,6 +238,88 @@ class ProofService:
         except ProofError as exc:
             raise ServiceUnavailable(f"the proof could not be made: {exc}") from exc
         if proof.model_commitment != commitment:
+            raise ServiceUnavailable(
+                "the served model's parameters do not match the commitment recorded on chain"
+            )
+        return proof
+
+    async def _routes_batches(self, verifier: str) -> bool:
+        found = self._batch_capable.get(verifier)
+        if found is not None:
+            return found
+        contract = self.chain.w3.eth.contract(address=verifier, abi=_BATCH_VERIFIER_ABI)
+        try:
+            batch = await contract.functions.batchVerifier().call()
+            capable = str(batch).lower() != ZERO_ADDRESS
+        except Exception:  # a LogitProofVerifier has no batchVerifier(): one-row proofs only
+            capable = False
+        if len(self._batch_capable) >= self._max_verifiers:
+            self._batch_capable.pop(next(iter(self._batch_capable)))
+        self._batch_capable[verifier] = capable
+        return capable
+
+    async def prepare_batch(
+        self, subnet_id: int, version: int, model: LoadedModel, n_rows: int
+    ) -> tuple[str, int]:
+        """Check that ``n_rows`` rows can be proven with one batch proof, before billing.
+
+        Returns:
+            ``(verifier, commitment)`` of the version.
+
+        Raises:
+            ProofUnsupported: More than ``BATCH_ROWS`` rows, no batch circuit for the feature count,
+                or the version's verifier does not route batch proofs (422).
+            ProverOverloaded: Queue full, or the batch keys are still being made.
+            ServiceUnavailable: The chain is unreachable.
+        """
+        if n_rows > BATCH_ROWS:
+            raise ProofUnsupported(
+                f"proof=true proves at most {BATCH_ROWS} rows in one batch proof; the request has "
+                f"{n_rows} (split it)"
+            )
+        verifier, commitment = await self.prepare(subnet_id, version, model)
+        if model.n_features not in BATCH_FEATURE_COUNTS:
+            raise ProofUnsupported(
+                f"batch proofs (more than one row) exist for "
+                f"{', '.join(map(str, BATCH_FEATURE_COUNTS))} features, not {model.n_features}; "
+                "prove one row per request"
+            )
+        if not await self._routes_batches(verifier):
+            raise ProofUnsupported(
+                f"the verifier of model version {version} checks one-row proofs only"
+            )
+        if model.n_features not in self._batch_keys:
+            raise ProverOverloaded(
+                "the batch proving keys are still being prepared",
+                retry_after_s=self.settings.proof_retry_after_s,
+            )
+        return verifier, commitment
+
+    async def prove_batch(
+        self, model: LoadedModel, rows: list[list[float]], commitment: int
+    ) -> BatchProof:
+        """Prove the rows' logits with one batch proof under the model's parameters.
+
+        Raises:
+            ProofUnsupported: A value outside the fixed-point range (422).
+            ProverOverloaded: The queue filled up meanwhile.
+            ServiceUnavailable: The prover failed, or the served model does not match the
+                commitment recorded on chain.
+        """
+        keys = self._batch_keys[model.n_features]
+        try:
+            proof: BatchProof = await self.pool.prove_batch(
+                keys, model.linear.weights, model.linear.intercept, rows
+            )
+        except FixedPointRangeError as exc:
+            raise ProofUnsupported(str(exc)) from exc
+        except ProverBusy as exc:
+            raise ProverOverloaded(
+                str(exc), retry_after_s=self.settings.proof_retry_after_s
+            ) from exc
+        except ProofError as exc:
+            raise ServiceUnavailable(f"the proof could not be made: {exc}") from exc
+        if proof.instances[2] != commitment:
             raise ServiceUnavailable(
                 "the served model's parameters do not match the commitment recorded on chain"
             )

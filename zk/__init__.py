@@ -19,6 +19,7 @@ from zk._chain import (
     OnChainCheck,
     check_on_chain,
     deploy_model_verifier,
+    deploy_version_verifier,
     model_verifier_of,
     record_model_verifier,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "default_cache_dir",
     "deploy_batch_verifier",
     "deploy_model_verifier",
+    "deploy_version_verifier",
     "encode_features",
     "encode_model",
     "encode_rows",

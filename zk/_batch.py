@@ -34,12 +34,14 @@ class BatchProof:
         instances: ``[inputsHash, logitsHash, modelCommitment]``.
         logits: The proven logits of the real rows, field elements (scale 2^56).
         proving_s: Seconds the worker spent on witness and proof.
+        pad_logit: The logit of the zero padding rows (the intercept at scale 2^56, field element).
     """
 
     proof: bytes
     instances: tuple[int, int, int]
     logits: tuple[int, ...]
     proving_s: float
+    pad_logit: int = 0
 
     @property
     def real_logits(self) -> list[float]:
@@ -112,11 +114,17 @@ def prove_batch(
         (public[0], public[1], public[2]),
         logits,
         float(answer["proving_s"]),
+        to_field(b),
     )
 
 
 def batch_hashes(
-    keys: Any, rows: Sequence[Sequence[float]], logits: Sequence[int], intercept: float
+    keys: Any,
+    rows: Sequence[Sequence[float]],
+    logits: Sequence[int],
+    intercept: float | None = None,
+    *,
+    pad_logit: int | None = None,
 ) -> tuple[int, int]:
     """``(inputsHash, logitsHash)`` of rows and claimed logits, as the batch circuit hashes them.
 
@@ -125,15 +133,23 @@ def batch_hashes(
         rows: The rows sent, shape (n, F).
         logits: The logits received, field elements (scale 2^56), one per row.
         intercept: The model's published intercept: a zero padding row's logit is the intercept.
+        pad_logit: Instead of ``intercept``: the padding rows' logit as a field element (the
+            intercept at scale 2^56; a wrong value only makes the hashes differ from the proof's).
 
     Raises:
-        ValueError: Shapes.
+        ValueError: Shapes, or neither/both of ``intercept`` and ``pad_logit``.
         zk.ProofError: The worker failed.
     """
     if len(logits) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(logits)} logits")
     x = _padded(rows, keys.n_rows, keys.n_features)
-    pad = to_field(encode_model([0.0] * keys.n_features, intercept)[1])
+    if (intercept is None) == (pad_logit is None):
+        raise ValueError("give either intercept or pad_logit")
+    pad = (
+        int(pad_logit) % (1 << 256)
+        if pad_logit is not None
+        else to_field(encode_model([0.0] * keys.n_features, float(intercept or 0.0))[1])
+    )
     padded = [int(v) for v in logits] + [pad] * (keys.n_rows - len(logits))
     answer = _call(
         {

@@ -71,6 +71,30 @@ def deploy_model_verifier(
     return str(Web3.to_checksum_address(contract.address))
 
 
+def deploy_version_verifier(
+    transactor: Any, deployment: Any, n_features: int, model_commitment: int
+) -> str:
+    """Deploy the verifier a model version records: one-row proofs, and batches where the shape has one.
+
+    With a ``BatchGroth16Verifier<F>`` in the deployment (F = 3 today), deploys the version's
+    ``LogitProofVerifier`` and ``BatchProofVerifier`` and a ``ModelProofVerifier`` routing between
+    them (by where the commitment sits in ``instances``), and returns the router; otherwise returns
+    the ``LogitProofVerifier`` alone. Either answers ``verifyProof(bytes, uint256[])``.
+
+    Raises:
+        KeyError: No ``LogitGroth16Verifier<F>`` in the deployment.
+    """
+    logit = deploy_model_verifier(transactor, deployment, n_features, model_commitment)
+    batch_name = f"BatchGroth16Verifier{n_features}"
+    if batch_name not in deployment.addresses:
+        return logit
+    from zk._batch import deploy_batch_verifier
+
+    batch = deploy_batch_verifier(transactor, deployment, n_features, model_commitment)
+    router = transactor.deploy("ModelProofVerifier", logit, batch, model_commitment)
+    return str(Web3.to_checksum_address(router.address))
+
+
 def check_on_chain(
     w3: Web3,
     verifier: str,
@@ -136,8 +160,8 @@ def record_model_verifier(
 ) -> tuple[str, int]:
     """Make a published model version provable: deploy its verifier and record it in SubnetRegistry.
 
-    Computes the version's parameter commitment with the circuit, deploys a ``LogitProofVerifier``
-    bound to it (paid by ``deployer``, who gains no rights), then has the subnet owner call
+    Computes the version's parameter commitment with the circuit, deploys its verifier
+    (:func:`deploy_version_verifier`: a ``LogitProofVerifier``, plus batch routing for 3 features) bound to it (paid by ``deployer``, who gains no rights), then has the subnet owner call
     ``SubnetRegistry.setModelVerifier``.
 
     Args:
@@ -166,7 +190,7 @@ def record_model_verifier(
     if verifier_contract_name(n_features) not in deployment.addresses:
         raise KeyError(f"no Groth16 verifier for {n_features} features in this deployment")
     commitment = model_commitment(ensure_keys(n_features, keys_dir), weights, intercept)
-    verifier = deploy_model_verifier(deployer, deployment, n_features, commitment)
+    verifier = deploy_version_verifier(deployer, deployment, n_features, commitment)
     registry = deployment.contract("SubnetRegistry")
     call = registry.functions.setModelVerifier(int(subnet_id), int(version), verifier, commitment)
     owner.transact(call, idempotency_key=f"zk-verifier-{subnet_id}-{version}")

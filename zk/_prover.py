@@ -262,6 +262,48 @@ class ProverPool:
             proof, tuple(int(v) for v in answer["public"]), float(answer["proving_s"])
         )
 
+    async def prove_batch(
+        self, keys: Any, weights: Sequence[float], intercept: float, rows: Sequence[Sequence[float]]
+    ) -> Any:
+        """Prove the logits of 1 to ``keys.n_rows`` rows with one batch proof (``zk.BatchProof``).
+
+        Args:
+            keys: ``zk.ensure_batch_keys(F)``.
+            weights: Coefficients, shape (F,).
+            intercept: Bias.
+            rows: Features, shape (n, F), n <= keys.n_rows (padded with zero rows).
+
+        Raises:
+            ProverBusy: The queue is full.
+            ProofError: The worker failed or timed out.
+            zk.FixedPointRangeError: A value is outside the fixed-point range.
+            ValueError: Shapes.
+        """
+        from zk._batch import BatchProof, batch_input
+        from zk._fixed import fixed_logit
+
+        request = {
+            "op": "prove",
+            "wasm": str(keys.wasm),
+            "zkey": str(keys.zkey),
+            "input": batch_input(keys, weights, intercept, rows),
+            "single_thread": self.single_thread,
+        }
+        answer = await self._call(request)
+        proof = bytes.fromhex(str(answer["proof"])[2:])
+        if len(proof) != PROOF_BYTES:
+            raise ProofError(f"the prover returned {len(proof)} bytes, not {PROOF_BYTES}")
+        w, b = encode_model(weights, intercept)
+        logits = tuple(to_field(fixed_logit(w, b, encode_features(r))) for r in rows)
+        public = tuple(int(v) for v in answer["public"])
+        return BatchProof(
+            proof,
+            (public[0], public[1], public[2]),
+            logits,
+            float(answer["proving_s"]),
+            to_field(b),
+        )
+
     async def commitment(
         self, keys: CircuitKeys, weights: Sequence[float], intercept: float
     ) -> int:

@@ -30,6 +30,7 @@ from clients.sdk._exceptions import (
 )
 from clients.sdk._types import (
     CreditState,
+    ProvenBatch,
     ProvenPrediction,
     SignedSpendingAuthorization,
     StakeWithdrawal,
@@ -43,6 +44,8 @@ from zk import (
     VERIFY_CALL_GAS,
     VERIFY_PROOF_ABI,
     FixedPointRangeError,
+    batch_hashes,
+    ensure_batch_keys,
     inputs_hash,
 )
 
@@ -1061,6 +1064,63 @@ class ChainClient:
         except FixedPointRangeError:
             return False
         if proven.instances[2] != expected:
+            return False
+        contract = self.w3.eth.contract(address=to_checksum_address(verifier), abi=VERIFY_PROOF_ABI)
+        call = contract.functions.verifyProof(proven.proof, list(proven.instances))
+        try:
+            return bool(call.call({"gas": gas}))
+        except (ContractLogicError, Web3RPCError, ValueError):
+            return False
+
+    def verify_batch_proof(
+        self,
+        subnet_id: int,
+        proven: ProvenBatch,
+        rows: Sequence[Sequence[float]],
+        *,
+        gas: int = VERIFY_CALL_GAS,
+    ) -> bool:
+        """Whether a batch proof shows the registered model version's logits for ``rows``.
+
+        Reads the version's verifier and commitment from ``SubnetRegistry.modelVerifierOf``; checks
+        ``instances[2]`` is that commitment; recomputes ``inputsHash`` from the rows sent and
+        ``logitsHash`` from the logits received (``zk.batch_hashes``, a local Node witness
+        computation with the batch circuit's hash calculator, made with ``zk.ensure_batch_keys``);
+        then calls ``verifyProof(proof, instances)`` with at most ``gas`` gas. True means every
+        ``proven.logit_words[i]`` is the version's logit of ``rows[i]``.
+
+        Args:
+            subnet_id: The subnet.
+            proven: What :meth:`GatewayClient.predict_proven_batch` returned.
+            rows: The rows sent, shape (n, F), in the subnet's feature order.
+            gas: Gas limit of the verifying call.
+
+        Raises:
+            InvalidInput: No SubnetRegistry address is known.
+            ChainError: The node is unreachable.
+            zk.SetupError, zk.ProofError: The local hash computation failed.
+        """
+        if "SubnetRegistry" not in self.addresses:
+            raise InvalidInput("a SubnetRegistry address is required to check proofs")
+        registry = self.w3.eth.contract(
+            address=self.addresses["SubnetRegistry"], abi=load_artifact("SubnetRegistry").abi
+        )
+        read = registry.functions.modelVerifierOf(int(subnet_id), int(proven.model_version)).call
+        verifier, commitment = self._read("reading the model's verifier", read)
+        if int(verifier, 16) == 0 or to_checksum_address(verifier) != to_checksum_address(
+            proven.verifier
+        ):
+            return False
+        if len(proven.instances) != 3 or proven.instances[2] != int(commitment):
+            return False
+        if not rows or len(proven.logit_words) != len(rows):
+            return False
+        keys = ensure_batch_keys(len(rows[0]))
+        try:
+            hashes = batch_hashes(keys, rows, list(proven.logit_words), pad_logit=proven.pad_logit)
+        except (FixedPointRangeError, ValueError):
+            return False
+        if (proven.instances[0], proven.instances[1]) != hashes:
             return False
         contract = self.w3.eth.contract(address=to_checksum_address(verifier), abi=VERIFY_PROOF_ABI)
         call = contract.functions.verifyProof(proven.proof, list(proven.instances))

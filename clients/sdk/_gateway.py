@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from types import TracebackType
@@ -58,6 +58,7 @@ from clients.sdk._types import (
     Me,
     NewApiKey,
     Prediction,
+    ProvenBatch,
     ProvenPrediction,
     ReceiptCheck,
     ReceiptRecord,
@@ -352,6 +353,37 @@ class _Protocol:
             raise ServerError(
                 response.status_code, "Unexpected response", f"{path}: {exc}"
             ) from exc
+        return proven
+
+    def _predict_proven_batch(
+        self, subnet: int | Subnet, rows: Sequence[Mapping[str, float]]
+    ) -> _Flow[ProvenBatch]:
+        subnet_id = _subnet_id(subnet)
+        path = f"/v1/subnets/{subnet_id}/predict?proof=true"
+        response = yield _Call("POST", path, json={"rows": [dict(r) for r in rows]})
+        data = _json_of(response, path)
+        try:
+            proven = ProvenBatch(
+                probabilities=tuple(float(v) for v in data["probabilities"]),
+                logits=tuple(float(v) for v in data["logits"]),
+                proven_logits=tuple(float(v) for v in data["proven_logits"]),
+                logit_words=tuple(int(str(v), 16) for v in data["logit_words"]),
+                pad_logit=int(str(data["pad_logit_word"]), 16),
+                proof=bytes.fromhex(str(data["proof"]).removeprefix("0x")),
+                instances=tuple(int(str(v), 16) for v in data["instances"]),
+                verifier=str(data["verifier"]),
+                model_commitment=int(str(data["model_commitment"]), 16),
+                model_version=int(data["model_version"]),
+                proving_s=float(data.get("proving_s") or 0.0),
+                receipt_id=response.headers.get(RECEIPT_HEADER),
+            )
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ServerError(
+                response.status_code, "Unexpected response", f"{path}: {exc}"
+            ) from exc
+        if len(proven.logit_words) != len(rows):
+            detail = f"{path}: {len(proven.logit_words)} proven logits for {len(rows)} rows"
+            raise ServerError(response.status_code, "Unexpected response", detail)
         return proven
 
     def _upload_context(self, entry: CachedContext) -> _Flow[str]:
@@ -736,6 +768,29 @@ class GatewayClient(_Protocol):
         """
         return self._run(self._predict_proven(subnet, row))
 
+    def predict_proven_batch(
+        self, subnet: int | Subnet, rows: Sequence[Mapping[str, float]]
+    ) -> ProvenBatch:
+        """Plaintext inference of 2 to ``zk.BATCH_ROWS`` (24) rows with one zk batch proof.
+
+        Only models with a batch circuit (3 features) can be proven this way; more rows than the
+        circuit holds are refused (422), not split: send several requests.
+        Check the proof with :meth:`ChainClient.verify_batch_proof`.
+
+        Args:
+            subnet: Subnet id or object.
+            rows: Feature name -> value, per row.
+
+        Returns:
+            The predictions and their proof.
+
+        Raises:
+            InvalidInput: Malformed rows, too many rows, no batch circuit or verifier (422).
+            Overloaded: The gateway's prover queue is full (503, retried after Retry-After).
+            InsufficientStake, PaymentRequired, RateLimited: From the gate and billing.
+        """
+        return self._run(self._predict_proven_batch(subnet, rows))
+
     def predict_encrypted(
         self,
         subnet: int | Subnet,
@@ -973,6 +1028,12 @@ class AsyncGatewayClient(_Protocol):
     ) -> ProvenPrediction:
         """Async :meth:`GatewayClient.predict_proven`."""
         return await self._run(self._predict_proven(subnet, row))
+
+    async def predict_proven_batch(
+        self, subnet: int | Subnet, rows: Sequence[Mapping[str, float]]
+    ) -> ProvenBatch:
+        """Async :meth:`GatewayClient.predict_proven_batch`."""
+        return await self._run(self._predict_proven_batch(subnet, rows))
 
     async def predict_encrypted(
         self,

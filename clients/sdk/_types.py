@@ -251,6 +251,39 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ProvenBatch:
+    """Several rows' predictions with one zk batch proof of their logits (``?proof=true``, 2-24 rows).
+
+    Attributes:
+        probabilities: P(y = 1 | x) per row as the gateway computed it, shape (n,).
+        logits: w.x + b per row as the gateway computed it, shape (n,).
+        proven_logits: The logits the proof shows (decoded), shape (n,).
+        logit_words: Those logits as field elements (what the proof hashes), shape (n,).
+        pad_logit: Logit of the zero rows padding the batch (the intercept, field element).
+        proof: Groth16 proof bytes (256).
+        instances: ``(inputs_hash, logits_hash, model_commitment)``, field elements.
+        verifier: Address answering ``verifyProof(bytes proof, uint256[] instances)``.
+        model_commitment: The version's parameter commitment the gateway names.
+        model_version: The version that answered.
+        proving_s: Seconds the gateway's prover spent.
+        receipt_id: 0x-hex receipt id of the billed request.
+    """
+
+    probabilities: tuple[float, ...]
+    logits: tuple[float, ...]
+    proven_logits: tuple[float, ...]
+    logit_words: tuple[int, ...]
+    pad_logit: int
+    proof: bytes
+    instances: tuple[int, ...]
+    verifier: str
+    model_commitment: int
+    model_version: int
+    proving_s: float
+    receipt_id: str | None
+
+
+@dataclass(frozen=True)
 class ProvenPrediction:
     """One row's prediction with a zk proof that the model version produced its logit.
 

@@ -28,7 +28,14 @@ from contracts.chain import Anvil
 from contracts.deploy import Deployment
 from gateway import GatewaySettings, create_app
 from trainer.bundle import WrittenBundle, feature_schema_hash
-from zk import check_on_chain, deploy_model_verifier, ensure_keys, inputs_hash, model_commitment
+from zk import (
+    BATCH_ROWS,
+    check_on_chain,
+    deploy_version_verifier,
+    ensure_keys,
+    inputs_hash,
+    model_commitment,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +62,7 @@ def published(anvil: Anvil, deployment: Deployment, module_chain: None, store: P
         if name != "unproven":
             keys = ensure_keys(len(ds.feature_names))
             commitment = model_commitment(keys, [float(c) for c in ds.coef], ds.intercept)
-            verifier = deploy_model_verifier(
+            verifier = deploy_version_verifier(
                 Transactor(anvil.w3, anvil.accounts[5].private_key),
                 deployment,
                 len(ds.feature_names),
@@ -119,12 +126,16 @@ def _ready(client: httpx.Client, subnet_id: int) -> dict[str, Any]:
 
 
 def _prove(
-    client: httpx.Client, subnet_id: int, row: dict[str, float], headers: dict[str, str]
+    client: httpx.Client,
+    subnet_id: int,
+    row: dict[str, float] | list[dict[str, float]],
+    headers: dict[str, str],
 ) -> httpx.Response:
-    deadline = time.monotonic() + 600  # keys are made at start-up when the cache is cold
+    deadline = time.monotonic() + 900  # keys are made at start-up when the cache is cold
+    rows = row if isinstance(row, list) else [row]
     while True:
         r = client.post(
-            f"/v1/subnets/{subnet_id}/predict?proof=true", json={"rows": [row]}, headers=headers
+            f"/v1/subnets/{subnet_id}/predict?proof=true", json={"rows": rows}, headers=headers
         )
         if (
             r.status_code != 503
@@ -191,10 +202,17 @@ def test_proof_of_more_than_one_row_or_of_an_out_of_range_feature_is_a_422_probl
 ) -> None:
     subnet_id, _, ds = published["spector"]
     _ready(client, subnet_id)
+    rows = (ds.rows() * 2)[: BATCH_ROWS + 1]
     r = client.post(
-        f"/v1/subnets/{subnet_id}/predict?proof=true", json={"rows": ds.rows(0, 2)}, headers=member
+        f"/v1/subnets/{subnet_id}/predict?proof=true", json={"rows": rows}, headers=member
     )
-    assert "one row" in problem(r, 422, "proof-unsupported")["detail"]
+    assert f"at most {BATCH_ROWS} rows" in problem(r, 422, "proof-unsupported")["detail"]
+    wide_id, _, wide = published["breast_cancer"]
+    _ready(client, wide_id)
+    r = client.post(
+        f"/v1/subnets/{wide_id}/predict?proof=true", json={"rows": wide.rows(0, 2)}, headers=member
+    )
+    assert "prove one row per request" in problem(r, 422, "proof-unsupported")["detail"]
     row = {**ds.rows(0, 1)[0], "TUCE": 1e9}
     r = _prove(client, subnet_id, row, member)
     assert "fixed-point range" in problem(r, 422, "proof-unsupported")["detail"]
@@ -309,3 +327,58 @@ def test_a_gateway_that_cannot_make_its_keys_answers_503_not_a_wait_forever(
                 break
             time.sleep(0.2)
         assert "could not make its proving keys" in problem(r, 503, "unavailable")["detail"]
+
+
+def test_several_rows_get_one_batch_proof_the_sdk_checks_locally_and_on_chain(
+    gateway: str,
+    client: httpx.Client,
+    published: Published,
+    member: dict[str, str],
+    anvil: Anvil,
+    deployment: Deployment,
+) -> None:
+    import dataclasses
+
+    from clients.sdk import ChainClient, GatewayClient
+
+    subnet_id, _, ds = published["spector"]
+    _ready(client, subnet_id)
+    rows = ds.rows(0, 5)
+    r = _prove(client, subnet_id, rows, member)  # waits for the batch keys
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["instances"]) == 3 and len(body["logit_words"]) == 5
+    assert body["verifier"] == _ready(client, subnet_id)["verifier"]
+    receipt = client.get(f"/v1/receipts/{r.headers['x-receipt-id']}", headers=member).json()
+    assert receipt["receipt"]["price_wei"] == str(5 * PROOF_PRICE_ROWS * PRICE_WEI)
+    # The version's one recorded verifier routes the batch proof (commitment at instances[2]).
+    sender = Transactor(anvil.w3, anvil.accounts[6].private_key)
+    instances = [int(v, 16) for v in body["instances"]]
+    proof = bytes.fromhex(body["proof"][2:])
+    check = check_on_chain(anvil.w3, body["verifier"], proof, instances, sender=sender)
+    assert check.verified and check.gas is not None and check.gas < 300_000
+
+    with GatewayClient(gateway, session_token=member["Cookie"].split("=", 1)[1]) as sdk:
+        proven = sdk.predict_proven_batch(subnet_id, ds.rows(3, 7))
+    for proven_logit, logit in zip(proven.proven_logits, proven.logits, strict=True):
+        assert abs(proven_logit - logit) < 1e-4
+    chain = ChainClient(anvil.w3, deployment.addresses)
+    features = [[r[n] for n in ds.feature_names] for r in ds.rows(3, 7)]
+    assert chain.verify_batch_proof(subnet_id, proven, features)
+    other_rows = [[features[0][0] + 0.01, *features[0][1:]], *features[1:]]
+    assert not chain.verify_batch_proof(subnet_id, proven, other_rows)
+    words = list(proven.logit_words)
+    words[1] += 1
+    assert not chain.verify_batch_proof(
+        subnet_id, dataclasses.replace(proven, logit_words=tuple(words)), features
+    )
+    flipped = bytearray(proven.proof)
+    flipped[40] ^= 0x04
+    assert not chain.verify_batch_proof(
+        subnet_id, dataclasses.replace(proven, proof=bytes(flipped)), features
+    )
+    other_version = dataclasses.replace(proven, model_version=proven.model_version + 1)
+    assert not chain.verify_batch_proof(subnet_id, other_version, features)
+    # Another version's verifier (the breast-cancer one, no batch route) refuses it on chain.
+    other = _ready(client, published["breast_cancer"][0])["verifier"]
+    assert not check_on_chain(anvil.w3, other, proven.proof, list(proven.instances)).verified

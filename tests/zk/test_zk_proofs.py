@@ -30,6 +30,8 @@ from zk import (
 
 pytestmark = pytest.mark.slow
 
+ZERO = "0x" + "00" * 20
+
 W3 = (0.8, -1.25, 0.031)
 B3 = -3.5
 ROW3 = (2.66, 20.0, -0.5)
@@ -199,3 +201,25 @@ def test_a_worker_that_dies_fails_its_proof_and_is_replaced(keys3):
     message, proof = asyncio.run(run())
     assert "exited" in message or "failed" in message
     assert len(proof.proof) == PROOF_BYTES
+
+
+def test_the_version_router_routes_by_the_commitment_position_and_refuses_the_rest(
+    anvil, deployment, verifier3, keys3
+):
+    sender = Transactor(anvil.w3, anvil.accounts[5].private_key)
+    proof = prove(keys3, W3, B3, ROW3)
+    commitment = proof.model_commitment
+    no_batch = sender.deploy("ModelProofVerifier", verifier3, ZERO, commitment).address
+    assert check_on_chain(anvil.w3, no_batch, proof.proof, proof.instances).verified
+    # Commitment in the batch position with no batch verifier, in neither position, or 4 signals.
+    as_batch = [proof.instances[2], proof.instances[0], commitment]
+    assert not check_on_chain(anvil.w3, no_batch, proof.proof, as_batch).verified
+    nowhere = [proof.instances[0], commitment + 1, proof.instances[2]]
+    assert not check_on_chain(anvil.w3, no_batch, proof.proof, nowhere).verified
+    assert not check_on_chain(anvil.w3, no_batch, proof.proof, [*proof.instances, 0]).verified
+    with pytest.raises(Exception, match="ModelProofVerifierInvalidSetup"):
+        sender.deploy("ModelProofVerifier", verifier3, ZERO, 0)
+    with pytest.raises(Exception, match="ModelProofVerifierInvalidSetup"):
+        sender.deploy("ModelProofVerifier", anvil.accounts[6].address, ZERO, commitment)
+    with pytest.raises(Exception, match="ModelProofVerifierInvalidSetup"):
+        sender.deploy("ModelProofVerifier", verifier3, anvil.accounts[6].address, commitment)
