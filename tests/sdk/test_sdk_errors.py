@@ -54,6 +54,7 @@ def test_the_sdk_exports_exactly_its_public_names() -> None:
             "Overloaded",
             "PaymentRequired",
             "Prediction",
+            "ProvenBatch",
             "ProvenPrediction",
             "RateLimited",
             "ReceiptCheck",
