@@ -11,6 +11,12 @@ Fresh wallets (funded with ETH by the local chain's deployer, which is setup, no
   (`twopm publish --key-file`), then claims its owner share;
 * a wallet user signs in, stakes test stETH, deposits, authorises spending, predicts on the new
   subnet and checks a receipt on chain.
+
+At the end the operator opens the dashboard (/app/operator/) in headless Chromium with the admin
+key `twopm up` wrote; a screenshot goes to test-artifacts/web/roles-walk-operator-dashboard.png and
+the page's text must show this run's numbers, each read from the chain, the run's model card or
+the overview JSON: the training run and its rounds, the subnet's model version, the receipts
+recorded and the batch, revenue settled and claimable per account, the signer's recordBatch entry.
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 from eth_account import Account
+from playwright.sync_api import Page, sync_playwright
 from test_stack_up_and_demo import Up
 from web3 import Web3
+from web_support import CHROMIUM, CHROMIUM_ARGS, PageOpener, screenshot
 
 from contracts import Transactor, load_artifact
 from core.net import free_port
@@ -223,3 +233,141 @@ def _walk(up: Up, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> None:
         e.get("function", "").startswith("recordBatch") for e in body["signer_audit"]["entries"]
     )
     assert {n["address"] for n in body["nodes"]} >= {h.address for h in holders}
+    _dashboard_shows_the_run(info, admin_key, body, w3, trained, published)
+
+
+def _eth(wei: int) -> str:
+    """Wei as the dashboard writes it (operator.js ``eth``): exact, trailing zeros dropped."""
+    whole, frac = divmod(wei, 10**18)
+    text = f"{frac:018d}".rstrip("0")
+    return f"{whole}.{text} ETH" if text else f"{whole} ETH"
+
+
+def _rows(page: Page, tbody: str) -> list[list[str]]:
+    """The text of every cell of every row of table body ``#TBODY``."""
+    return page.eval_on_selector_all(
+        f"#{tbody} tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+
+
+def _dashboard_shows_the_run(
+    info: dict[str, Any],
+    admin_key: str,
+    body: dict[str, Any],
+    w3: Web3,
+    trained: dict[str, Any],
+    published: dict[str, Any],
+) -> None:
+    """Open /app/operator/ in Chromium with the admin key; check this run's numbers in its text."""
+    contract = {
+        name: w3.eth.contract(address=info["contracts"][name], abi=load_artifact(name).abi)
+        for name in ("InferenceLedger", "NodeRegistry", "SubnetRegistry")
+    }
+    ledger = contract["InferenceLedger"]
+    subnet_id, version = int(published["subnet_id"]), int(published["version"])
+    card = trained["card"]
+    # what happened, from the chain
+    recorded = ledger.events.BatchRecorded.get_logs(from_block=0)
+    (batch,) = [log for log in recorded if int(log["args"]["subnetId"]) == subnet_id]
+    batch_tx = "0x" + bytes(batch["transactionHash"]).hex()
+    gas_used = int(w3.eth.get_transaction_receipt(batch["transactionHash"])["gasUsed"])
+    payouts = ledger.events.PayoutAccrued.get_logs(from_block=0)
+    settled_to: dict[str, int] = {}
+    for log in payouts:
+        account = str(log["args"]["account"])
+        settled_to[account] = settled_to.get(account, 0) + int(log["args"]["amountWei"])
+    paid_here = {
+        str(log["args"]["account"]) for log in payouts if log["args"]["subnetId"] == subnet_id
+    }
+    assert paid_here >= {published["owner"], *published["contributors"]}, paid_here
+    unsettled_wei, settled_wei = ledger.functions.revenueOf(subnet_id, version).call()
+    assert int(settled_wei) > 0
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        opener = PageOpener(browser, SimpleNamespace(url=info["gateway_url"]))  # type: ignore[arg-type]
+        try:
+            page, _ = opener.open(0, wallet=False)
+            page.goto(info["gateway_url"] + "/app/operator/")
+            page.wait_for_selector("body[data-status='401']")
+            page.fill("#admin-key", admin_key)
+            page.click("#admin-form button")
+            page.wait_for_selector("#dashboard:not([hidden])")
+            shot = screenshot(page, "roles-walk-operator-dashboard")
+            assert shot.stat().st_size > 20_000  # a rendered page of tables, not a blank one
+            text = page.text_content
+
+            assert text("#who") == "Signed in: admin key"
+            assert text("#operator") == ledger.functions.operator().call()
+            assert text("#node-count") == str(contract["NodeRegistry"].functions.nodeCount().call())
+            subnets = int(contract["SubnetRegistry"].functions.subnetCount().call())
+            assert text("#subnet-count") == str(subnets)
+            assert text("#receipts-recorded") == str(
+                sum(int(log["args"]["requestCount"]) for log in recorded)
+            )
+            assert text("#revenue-settled") == _eth(sum(settled_to.values()))
+            claimable = {
+                r["account"]: int(ledger.functions.claimableOf(r["account"]).call())
+                for r in body["revenue"]
+            }
+            assert text("#revenue-claimable") == _eth(sum(claimable.values()))
+
+            # the training run of this walk and each of its rounds, as its model card says
+            training = card["training"]
+            (run_row,) = [
+                r for r in _rows(page, "training") if r[:2] == [str(subnet_id), str(version)]
+            ]
+            assert run_row[2:9] == [
+                card["job_name"],
+                str(training["rounds"]),
+                "yes" if training["converged"] else "no",
+                str(card["n_rows"]),
+                run_row[6],  # the nodes, checked below
+                ", ".join(map(str, training["dropped_nodes"])) or "none",
+                "" if training["min_nodes"] is None else str(training["min_nodes"]),
+            ], run_row
+            for node in card["nodes"]:
+                assert f"{node['operator_address'][:10]}… ({node['n_rows']})" in run_row[6]
+            rounds = [r for r in _rows(page, "rounds") if r[:2] == [str(subnet_id), str(version)]]
+            assert [r[2:4] for r in rounds] == [
+                [str(i), f"{h['loglik']:.6f}"] for i, h in enumerate(training["history"], 1)
+            ]
+
+            # the subnet's model version: hash, contributors, revenue settled and left
+            (version_row,) = [
+                r for r in _rows(page, "subnets") if r[0] == str(subnet_id) and r[3] == str(version)
+            ]
+            assert version_row[1:5] == [
+                "walk",
+                published["owner"],
+                str(version),
+                "0x" + trained["sha256"][:16] + "…",
+            ], version_row
+            for holder in published["contributors"]:
+                assert holder[:10] + "…" in version_row[6]
+            assert version_row[7:9] == [_eth(int(settled_wei)), _eth(int(unsettled_wei))]
+
+            # the batch of the walk's three paid requests
+            (batch_row,) = [r for r in _rows(page, "batches") if r[7] == batch_tx]
+            args = batch["args"]
+            assert batch_row[:7] == [
+                str(args["batchId"]), str(subnet_id), str(args["version"]),
+                str(args["requestCount"]), _eth(int(args["totalWei"])), str(gas_used),
+                str(batch["blockNumber"]),
+            ], batch_row  # fmt: skip
+            assert page.locator("#chart rect.bar").count() == len(recorded)
+            assert text("#revenue-total") == _eth(sum(int(g["args"]["totalWei"]) for g in recorded))
+
+            # revenue per account: each contributor's and the owner's settled share, claimable now
+            revenue = {r[0]: r[1:] for r in _rows(page, "revenue")}
+            for account in paid_here:
+                assert revenue[account] == [_eth(settled_to[account]), _eth(claimable[account])]
+
+            # the signer's audit entry of the recordBatch transaction that recorded the batch
+            assert any(
+                r[4] == "signed" and r[5].startswith("recordBatch(") and r[6] == batch_tx
+                for r in _rows(page, "audit")
+            ), _rows(page, "audit")
+        finally:
+            opener.close()
+            browser.close()

@@ -10,7 +10,6 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from service_support import create_subnet, start_signer
 from web_support import (
-    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     MIN_STAKE_WEI,
@@ -19,6 +18,7 @@ from web_support import (
     PageOpener,
     WalletBridge,
     WebStack,
+    screenshot,
     start_gateway,
 )
 
@@ -132,12 +132,5 @@ def signed_in(browser: Browser, stack: WebStack) -> Iterator[tuple[Page, WalletB
 
 @pytest.fixture(scope="session")
 def artifacts() -> Callable[[Page, str], Path]:
-    """Save a screenshot of the page under test-artifacts/web/ (gitignored)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-
-    def shot(page: Page, name: str) -> Path:
-        path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return shot
+    """Save a screenshot of the page under test-artifacts/web/ (gitignored): ``screenshot``."""
+    return screenshot

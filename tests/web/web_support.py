@@ -178,6 +178,18 @@ def fund_steth(stack: WebStack, index: int, amount_wei: int) -> None:
     )
 
 
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot of ``page`` as ``test-artifacts/web/NAME.png`` (gitignored).
+
+    Returns:
+        The path written.
+    """
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
 def _keep_error(errors: list[str], message: Any) -> None:
     # Chromium logs every 4xx answer as "Failed to load resource"; the page expects some
     # (401 before sign-in, the 404 of an unknown receipt). Anything else is a bug.
