@@ -40,6 +40,59 @@ class Artifact:
     source_hash: str
 
 
+def read_artifact(path: Path) -> Artifact:
+    """Read one artifact file written by ``contracts/build.mjs`` (also ``--source FILE --out DIR``).
+
+    Raises:
+        OSError: The file cannot be read.
+        ValueError: It is not an artifact.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        return Artifact(
+            name=data["contractName"],
+            abi=data["abi"],
+            bytecode=data["bytecode"],
+            deployed_bytecode=data["deployedBytecode"],
+            source_hash=data["sourceHash"],
+        )
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a contract artifact: {exc}") from exc
+
+
+#: Opcodes Scroll does not run (Cancun's blob opcodes) or that we do not want (transient storage,
+#: MCOPY, SELFDESTRUCT); we target Shanghai. Source: https://docs.scroll.io/en/technology/chain/differences/
+FORBIDDEN_OPCODES = {
+    0x49: "BLOBHASH",
+    0x4A: "BLOBBASEFEE",
+    0x5C: "TLOAD",
+    0x5D: "TSTORE",
+    0x5E: "MCOPY",
+    0xFF: "SELFDESTRUCT",
+}
+
+
+def opcodes(code: bytes) -> list[int]:
+    """Opcodes of runtime code, skipping PUSH data and the trailing CBOR metadata.
+
+    The metadata's length is in the code's last two bytes, as solc appends it.
+    """
+    metadata_length = int.from_bytes(code[-2:], "big") + 2
+    code = code[:-metadata_length]
+    out, i = [], 0
+    while i < len(code):
+        op = code[i]
+        out.append(op)
+        i += 1 + (op - 0x5F if 0x60 <= op <= 0x7F else 0)
+    return out
+
+
+def forbidden_opcodes(deployed_bytecode: str) -> list[str]:
+    """Names of :data:`FORBIDDEN_OPCODES` that runtime code (``0x`` hex) uses, sorted."""
+    code = bytes.fromhex(deployed_bytecode.removeprefix("0x"))
+    return sorted({FORBIDDEN_OPCODES[op] for op in opcodes(code) if op in FORBIDDEN_OPCODES})
+
+
 @cache
 def load_artifact(name: str) -> Artifact:
     """Load the artifact of contract ``name`` from ``contracts/artifacts``.

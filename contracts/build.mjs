@@ -3,6 +3,9 @@
 //
 //   node contracts/build.mjs           write the artifacts
 //   node contracts/build.mjs --check   compile and exit 1 if any committed artifact differs
+//   node contracts/build.mjs --source FILE.sol --out DIR
+//                                      compile one file (a verifier made by `python -m zk ceremony`)
+//                                      with the same settings into DIR/<Name>.json
 //
 // EVM target: Shanghai, the fork Scroll executes (no Cancun opcodes such as TSTORE, MCOPY, BLOBHASH).
 import { createHash } from "node:crypto";
@@ -17,8 +20,17 @@ const solc = require("solc");
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const srcDir = join(here, "src");
-const outDir = join(here, "artifacts");
 const check = process.argv.includes("--check");
+function option(name) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const oneSource = option("--source");
+const outDir = oneSource ? option("--out") : join(here, "artifacts");
+if (oneSource && !outDir) {
+  console.error("--source needs --out DIR");
+  process.exit(2);
+}
 
 const SETTINGS = {
   evmVersion: "shanghai",
@@ -37,8 +49,12 @@ function walk(dir) {
 }
 
 const sources = {};
-for (const file of walk(srcDir).sort()) {
-  sources[relative(root, file).split(sep).join("/")] = { content: readFileSync(file, "utf8") };
+if (oneSource) {
+  sources["contracts/src/zk/" + oneSource.split(sep).pop()] = { content: readFileSync(oneSource, "utf8") };
+} else {
+  for (const file of walk(srcDir).sort()) {
+    sources[relative(root, file).split(sep).join("/")] = { content: readFileSync(file, "utf8") };
+  }
 }
 
 const resolved = {};

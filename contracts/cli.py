@@ -3,7 +3,7 @@
 twopm chain up [--state-dir DIR] [--port N] [--deploy]
 twopm chain deploy --rpc-url URL (--private-key-file FILE | --dev-account N) --out FILE
                    [--operator ADDRESS] [--fee-recipient ADDRESS] [--token SYMBOL=ADDRESS[:feed=FEED[:max_age=S][:min=N][:max=N]] ...]
-                   [--ptau CEREMONY.ptau --ptau-sha256 HEX]
+                   [--ptau CEREMONY.ptau --ptau-sha256 HEX [--zk-keys KEYDIR]]
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from web3.providers.rpc import HTTPProvider
 
 from contracts._errors import ContractRevert
 from contracts.chain import SCROLL_SEPOLIA_CHAIN_ID, Anvil, AnvilError
-from contracts.deploy import NEW_FEED, TOKEN_KIND, Deployment, RateFeedConfig, deploy_all
+from contracts.deploy import (
+    NEW_FEED,
+    TOKEN_KIND,
+    Deployment,
+    RateFeedConfig,
+    deploy_all,
+    read_zk_keys,
+)
 from contracts.keys import KeyLoadError, load_key_file
 from contracts.tx import Transactor
 from core.cli import CliError
@@ -87,6 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and any other chain none",
     )
     deploy.add_argument("--ptau-sha256", help="the sha256 the --ptau file must have (hex)")
+    deploy.add_argument(
+        "--zk-keys",
+        type=Path,
+        help="key directory made from --ptau by 'python -m zk ceremony': deploy its Groth16 verifiers",
+    )
     deploy.add_argument("--out", type=Path, default=Path(".state/chain/deployment.json"))
     deploy.set_defaults(handler=_deploy)
 
@@ -229,6 +241,20 @@ def _deploy(args: argparse.Namespace) -> int:
             ceremony = check_ceremony_ptau(args.ptau, args.ptau_sha256)
         except PtauError as exc:
             raise CliError(str(exc)) from exc
+    if args.zk_keys is not None:
+        if ceremony is None:
+            raise CliError(
+                "--zk-keys needs the ceremony file it was made from: --ptau and --ptau-sha256"
+            )
+        try:
+            manifest, _ = read_zk_keys(args.zk_keys)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        if manifest.get("sha256") != ceremony.sha256:
+            raise CliError(
+                f"{args.zk_keys} was made from a powers of tau with sha256 {manifest.get('sha256')}, "
+                f"not from {args.ptau}"
+            )
     if args.dev_account is not None:
         if chain_id not in (SCROLL_SEPOLIA_CHAIN_ID, 31337) or not _is_anvil(w3):
             raise CliError("--dev-account is for a local anvil chain only; use --private-key-file")
@@ -249,14 +275,15 @@ def _deploy(args: argparse.Namespace) -> int:
             local_tokens=not tokens,
             tokens=tokens or None,
             rate_feeds=feeds or None,
-            # a ceremony file replaces the development setup; phase 2 on it is not built yet
+            # a ceremony file replaces the development setup
             dev_zk_verifiers=False if ceremony is not None else None,
+            zk_keys=args.zk_keys,
         )
     except ContractRevert as exc:
         raise CliError(f"deployment reverted: {exc}") from exc
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    if ceremony is not None:
+    if ceremony is not None and args.zk_keys is None:
         deployment.zk_setup = {
             "kind": "ceremony",
             "ptau": ceremony.name,
@@ -269,10 +296,15 @@ def _deploy(args: argparse.Namespace) -> int:
     setup = deployment.zk_setup.get("kind")
     if setup == "development":
         print("zk setup: DEVELOPMENT keys (public beacon; local chain only)")
+    elif setup == "ceremony" and args.zk_keys is not None:
+        print(
+            f"zk setup: ceremony {ceremony.name if ceremony else ''} (sha256 checked), phase 2 keys "
+            f"{args.zk_keys}; give the gateway TWOPM_GATEWAY_PROOF_KEYS_DIR={args.zk_keys}"
+        )
     elif setup == "ceremony":
         print(
-            f"zk setup: ceremony {ceremony.name if ceremony else ''} (sha256 checked); its phase 2 "
-            "and verifiers are not built yet, so no proof verifier was deployed"
+            f"zk setup: ceremony {ceremony.name if ceremony else ''} (sha256 checked); no --zk-keys, so "
+            "no proof verifier was deployed (make them with python -m zk ceremony)"
         )
     else:
         print("zk setup: none (no proof verifiers on this chain; give --ptau with a ceremony file)")

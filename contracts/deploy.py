@@ -10,7 +10,7 @@ from typing import Any
 from web3 import Web3
 from web3.contract import Contract
 
-from contracts._artifacts import load_artifact
+from contracts._artifacts import forbidden_opcodes, load_artifact, read_artifact
 from contracts.chain import is_local_chain
 from contracts.tx import Transactor
 
@@ -32,6 +32,54 @@ DEFAULT_FEED_MAX_AGE_S = 26 * 3600
 #: Default accepted answers of a rate feed, as multiples of one token in ETH: [1, 2]. wstETH/stETH and rETH/ETH
 #: have only grown from 1.0 since launch (about 1.21 and 1.14 in 2026); a value outside is a broken feed.
 DEFAULT_FEED_BOUNDS = (1, 2)
+
+
+#: The manifest ``python -m zk ceremony`` writes into a key directory (zk/_ceremony.py).
+ZK_KEYS_MANIFEST = "zk_setup.json"
+
+
+def read_zk_keys(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The manifest and the compiled verifiers of a key directory made by ``python -m zk ceremony``.
+
+    Every verifier's runtime code is scanned for opcodes Scroll lacks
+    (:data:`contracts._artifacts.FORBIDDEN_OPCODES`).
+
+    Returns:
+        ``(manifest, {contract name: Artifact})``.
+
+    Raises:
+        ValueError: No manifest, not a ceremony's, an artifact missing or unreadable, a verifier that
+            is not a ``LogitGroth16Verifier<F>``, or one using a forbidden opcode.
+    """
+    path = Path(directory) / ZK_KEYS_MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(
+            f"{path}: no zk key manifest ({exc.strerror}); run python -m zk ceremony"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a zk key manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("kind") != "ceremony":
+        raise ValueError(f"{path} does not describe ceremony keys")
+    verifiers = manifest.get("verifiers")
+    if not isinstance(verifiers, dict) or not verifiers:
+        raise ValueError(f"{path} lists no verifiers")
+    artifacts: dict[str, Any] = {}
+    for name, entry in verifiers.items():
+        if name not in DEV_ZK_VERIFIERS or not name.startswith("LogitGroth16Verifier"):
+            raise ValueError(f"{path}: unexpected verifier {name!r}")
+        try:
+            artifact = read_artifact(Path(directory) / str(entry["artifact"]))
+        except (OSError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: the artifact of {name} cannot be read: {exc}") from exc
+        if artifact.name != name:
+            raise ValueError(f"{path}: the artifact of {name} holds {artifact.name}")
+        used = forbidden_opcodes(artifact.deployed_bytecode)
+        if used:
+            raise ValueError(f"{name} uses opcodes Scroll does not run: {', '.join(used)}")
+        artifacts[name] = artifact
+    return manifest, artifacts
 
 
 #: ``RateFeedConfig.feed`` value that deploys the ``WstETHRateFeed`` stand-in.
@@ -82,7 +130,9 @@ class Deployment:
         rate_feeds: Token symbol -> address of the feed that values it (only tokens valued by a feed).
         zk_setup: Which powers of tau the zk verifiers rest on: ``{"kind": "development"}`` (public
             beacon, local chains only), ``{"kind": "ceremony", "ptau": name, "power": k, "sha256": hex}``
-            (checked by ``core.ptau.check_ceremony_ptau``), or ``{"kind": "none"}``.
+            (checked by ``core.ptau.check_ceremony_ptau``; with ``contributions``, ``beacon``,
+            ``keys_dir`` and ``verifiers`` when the phase-2 keys of ``python -m zk ceremony`` were
+            deployed), or ``{"kind": "none"}``.
         w3: Client used for :meth:`contract`; not serialised.
     """
 
@@ -167,6 +217,7 @@ def deploy_all(
     tokens: dict[str, str] | None = None,
     rate_feeds: dict[str, RateFeedConfig] | None = None,
     dev_zk_verifiers: bool | None = None,
+    zk_keys: Path | None = None,
 ) -> Deployment:
     """Deploy NodeRegistry, StakingVault, SubnetRegistry and InferenceLedger, and list the staking tokens.
 
@@ -187,14 +238,18 @@ def deploy_all(
         dev_zk_verifiers: Deploy the Groth16 verifiers of the development setup (zk/_setup.py: keys
             from a public beacon, anyone can forge proofs). None: exactly when ``local_tokens`` and the
             chain is local (:func:`contracts.chain.is_local_chain`). True on any other chain is refused.
+        zk_keys: A key directory made by ``python -m zk ceremony`` (phase 2 on a ceremony powers of
+            tau): its ``LogitGroth16Verifier<F>`` are deployed (on any chain) instead of the
+            development ones, and its manifest becomes ``zk_setup``. Excludes ``dev_zk_verifiers``.
 
     Returns:
         The deployment, with ``w3`` attached.
 
     Raises:
         ValueError: Both or neither of ``local_tokens`` and ``tokens`` describe the tokens, a
-            rate feed names a token that is not listed, or development zk keys were asked for on a
-            chain that is not local.
+            rate feed names a token that is not listed, development zk keys were asked for on a
+            chain that is not local or together with ``zk_keys``, or ``zk_keys`` is not a valid key
+            directory (:func:`read_zk_keys`).
         contracts.ContractRevert: A constructor or configuration call reverted.
     """
     if local_tokens == bool(tokens):
@@ -202,6 +257,12 @@ def deploy_all(
             "give either local_tokens=True or the addresses of existing tokens, not both"
         )
     local_chain = is_local_chain(w3)
+    ceremony: tuple[dict[str, Any], dict[str, Any]] | None = None
+    if zk_keys is not None:
+        if dev_zk_verifiers:
+            raise ValueError("give either the development zk setup or a ceremony key directory")
+        ceremony = read_zk_keys(zk_keys)
+        dev_zk_verifiers = False
     if dev_zk_verifiers is None:
         dev_zk_verifiers = local_tokens and local_chain
     elif dev_zk_verifiers and not local_chain:
@@ -247,6 +308,18 @@ def deploy_all(
                 addresses["DataRegistry"],
                 subnets.address,
             ).address
+    zk_setup: dict[str, Any] = {"kind": "development" if dev_zk_verifiers else "none"}
+    if ceremony is not None:
+        manifest, artifacts = ceremony
+        for name, artifact in artifacts.items():
+            addresses[name] = sender.deploy(artifact).address
+        zk_setup = {
+            key: manifest[key]
+            for key in ("kind", "ptau", "power", "sha256", "contributions", "beacon")
+            if key in manifest
+        }
+        zk_setup["keys_dir"] = str(Path(zk_keys).resolve()) if zk_keys is not None else ""
+        zk_setup["verifiers"] = sorted(artifacts)
     listed: dict[str, str] = {}
     feeds = dict(rate_feeds or {})
     if local_tokens:
@@ -305,6 +378,6 @@ def deploy_all(
         operator=Web3.to_checksum_address(operator),
         tokens=listed,
         rate_feeds={symbol: Web3.to_checksum_address(c.feed) for symbol, c in feeds.items()},
-        zk_setup={"kind": "development" if dev_zk_verifiers else "none"},
+        zk_setup=zk_setup,
         w3=w3,
     )

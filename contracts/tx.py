@@ -40,7 +40,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
-from contracts._artifacts import load_artifact
+from contracts._artifacts import Artifact, load_artifact
 from contracts._errors import ContractRevert, would_revert
 from contracts.scroll import L1FeeParams, read_l1_fee_params
 from core.transactions import TransactionFailed, TransactionReverted
@@ -469,8 +469,8 @@ class Transactor:
         out.setdefault("chainId", int(eth.chain_id))
         return out
 
-    def deploy(self, name: str, *args: Any) -> Contract:
-        """Deploy contract ``name`` from its committed artifact with constructor ``args``.
+    def deploy(self, name: str | Artifact, *args: Any) -> Contract:
+        """Deploy contract ``name`` from its committed artifact (or the given one) with ``args``.
 
         Returns:
             The deployed contract, bound to its address.
@@ -479,7 +479,8 @@ class Transactor:
             ContractRevert: The constructor reverts with a known custom error.
             TransactionFailed: Deployment failed otherwise.
         """
-        artifact = load_artifact(name)
+        artifact = name if isinstance(name, Artifact) else load_artifact(name)
+        name = artifact.name
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         data = factory.constructor(*args).data_in_transaction
         receipt = self.send({"data": data})

@@ -13,6 +13,7 @@ The trusted setup made here is for development only (see :mod:`zk._setup`).
 """
 
 from zk._batch import BatchProof, batch_hashes, deploy_batch_verifier, prove_batch
+from zk._ceremony import CONTRIBUTIONS, CeremonyKeys, make_ceremony_keys
 from zk._chain import (
     VERIFY_CALL_GAS,
     VERIFY_PROOF_ABI,
@@ -83,6 +84,7 @@ from zk._training import (
 
 __all__ = [
     "BATCH_ROWS",
+    "CONTRIBUTIONS",
     "FIELD_MODULUS",
     "LOGIT_SCALE_BITS",
     "PROOF_BYTES",
@@ -96,6 +98,7 @@ __all__ = [
     "X_SCALE_BITS",
     "BatchCircuitKeys",
     "BatchProof",
+    "CeremonyKeys",
     "CircuitKeys",
     "EncodedRows",
     "FixedPointRangeError",
@@ -131,6 +134,7 @@ __all__ = [
     "fixed_training_sums",
     "from_field",
     "inputs_hash",
+    "make_ceremony_keys",
     "model_commitment",
     "model_verifier_of",
     "new_salt",
