@@ -287,6 +287,15 @@ def _build_circuit(
         os.replace(out, target)
 
 
+def _refuse_dev_keys_in(cache: Path, what: str) -> None:
+    """Raise SetupError when ``cache`` is a ceremony key directory (development keys never go there)."""
+    if (cache / CEREMONY_MANIFEST).exists():
+        raise SetupError(
+            f"{cache} holds a deployment's ceremony keys (python -m zk ceremony) but none for "
+            f"{what}: refusing to add development keys there"
+        )
+
+
 def ensure_keys(n_features: int, cache_dir: Path | None = None) -> CircuitKeys:
     """The circuit keys for ``n_features`` features, made on first use (minutes) and cached.
 
@@ -308,11 +317,7 @@ def ensure_keys(n_features: int, cache_dir: Path | None = None) -> CircuitKeys:
     keys = CircuitKeys(n_features, cache / f"logit_f{n_features}_{_shape_key(n_features)}")
     if keys.zkey.exists():
         return keys
-    if (cache / CEREMONY_MANIFEST).exists():
-        raise SetupError(
-            f"{cache} holds a deployment's ceremony keys (python -m zk ceremony) but none for "
-            f"{n_features} features of this circuit: refusing to add development keys there"
-        )
+    _refuse_dev_keys_in(cache, f"{n_features} features of this circuit")
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():
@@ -431,6 +436,7 @@ def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> Trai
     keys = TrainingCircuitKeys(n_features, directory, n_rows)
     if keys.zkey.exists():
         return keys
+    _refuse_dev_keys_in(cache, f"the {n_features}-feature training circuit")
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():
@@ -510,6 +516,7 @@ def ensure_batch_keys(n_features: int, cache_dir: Path | None = None) -> BatchCi
     keys = BatchCircuitKeys(n_features, directory, BATCH_ROWS)
     if keys.zkey.exists() and keys.hashes_wasm.exists():
         return keys
+    _refuse_dev_keys_in(cache, f"the {n_features}-feature batch circuit")
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():

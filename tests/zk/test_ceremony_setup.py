@@ -33,7 +33,9 @@ from zk import (
     check_on_chain,
     default_cache_dir,
     deploy_model_verifier,
+    ensure_batch_keys,
     ensure_keys,
+    ensure_training_keys,
     make_ceremony_keys,
     model_commitment,
 )
@@ -181,6 +183,11 @@ def test_the_30_feature_ceremony_circuit_proves_what_the_chain_accepts(chain, de
 def test_a_key_directory_gets_no_development_keys_and_no_second_ceremony(ceremony, dev_ptau):
     with pytest.raises(SetupError, match="refusing to add development keys"):
         ensure_keys(5, ceremony.directory)
+    # the gateway also asks for batch keys in its keys directory: none are made there
+    with pytest.raises(SetupError, match="batch circuit: refusing to add development keys"):
+        ensure_batch_keys(3, ceremony.directory)
+    with pytest.raises(SetupError, match="training circuit: refusing to add development keys"):
+        ensure_training_keys(3, ceremony.directory)
     checked_like = ceremony  # a non-empty directory is refused before any work
     with pytest.raises(SetupError, match="not empty"):
         make_ceremony_keys(_fake_checked(dev_ptau), checked_like.directory, BEACON)
