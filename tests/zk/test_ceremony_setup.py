@@ -40,7 +40,8 @@ from zk import (
     model_commitment,
 )
 
-pytestmark = pytest.mark.slow
+# phase 2 of two circuits takes 5-6 min on 2 quiet cores, more than 10 under load
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 W3 = (0.8, -1.25, 0.031)
 B3 = -3.5
