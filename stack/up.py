@@ -156,6 +156,15 @@ def start_stack(
     state_dir = state_dir.resolve()
     _reset(state_dir)
     logs = state_dir / "logs"
+    from zk import SetupError, ensure_dev_keys
+
+    # Before any service starts, so their start-up timeouts never include it.
+    done = _step(console, "development zk keys (cached; minutes on a fresh machine, once)")
+    try:
+        ensure_dev_keys()
+    except SetupError as exc:
+        raise CliError(f"cannot make the development zk keys: {exc}") from None
+    done()
     exit_stack = ExitStack()
     try:
         done = _step(console, "starting anvil (chain id 534351, Shanghai rules)")

@@ -49,9 +49,6 @@ def zk_keys_cached() -> None:
     On a fresh machine they take minutes (the 2^12 and 2^13 powers of tau, the logit and training
     circuits); made here, that time stays out of the stack's start-up timeout. Cached afterwards.
     """
-    from zk import ensure_batch_keys, ensure_keys, ensure_training_keys
+    from zk import ensure_dev_keys
 
-    ensure_keys(3)
-    ensure_keys(30)
-    ensure_training_keys(3)
-    ensure_batch_keys(3)  # the gateway's batch proofs (2^13 powers of tau, as training)
+    ensure_dev_keys()

@@ -548,3 +548,24 @@ def ensure_batch_keys(n_features: int, cache_dir: Path | None = None) -> BatchCi
                 _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
                 os.replace(src / "main_js" / "main.wasm", keys.hashes_wasm)
     return keys
+
+
+def ensure_dev_keys(cache_dir: Path | None = None) -> None:
+    """Every development key a local ``twopm up`` proves with, made now if not cached.
+
+    The logit circuits of :data:`SUPPORTED_FEATURE_COUNTS` (the gateway's ``proof=true``), the
+    3-feature batch circuit (several rows in one proof) and the 3-feature training circuit (the
+    Spector holders' proofs). On a fresh machine this is the 2^12 and 2^13 powers of tau plus each
+    circuit's phase 2: 15-20 minutes on 2 loaded cores, summed from the steps in docs/proofs.md;
+    afterwards a few file checks. Development keys only (module docstring).
+
+    Args:
+        cache_dir: Cache root; :func:`default_cache_dir` when None.
+
+    Raises:
+        SetupError: The Node tools are missing or a step failed.
+    """
+    for n_features in SUPPORTED_FEATURE_COUNTS:
+        ensure_keys(n_features, cache_dir)
+    ensure_training_keys(3, cache_dir)
+    ensure_batch_keys(3, cache_dir)

@@ -159,3 +159,19 @@ def test_the_key_cache_follows_twopm_zk_cache(
     assert default_cache_dir() == tmp_path / "keys"
     monkeypatch.delenv("TWOPM_ZK_CACHE")
     assert default_cache_dir() == Path.home() / ".cache" / "twopm" / "zk"
+
+
+def test_the_dev_keys_twopm_up_needs_are_all_made_by_one_call(zk_keys_cached: None) -> None:
+    from zk import (
+        SUPPORTED_FEATURE_COUNTS,
+        ensure_batch_keys,
+        ensure_dev_keys,
+        ensure_keys,
+        ensure_training_keys,
+    )
+
+    ensure_dev_keys()  # cached by the fixture: only file checks
+    for n_features in SUPPORTED_FEATURE_COUNTS:
+        assert ensure_keys(n_features).zkey.is_file()
+    assert ensure_training_keys(3).zkey.is_file()
+    assert ensure_batch_keys(3).zkey.is_file()
