@@ -148,7 +148,7 @@ def _run_of_card(card: dict[str, Any], subnet_id: int, version: dict[str, Any]) 
         "converged": bool(training.get("converged", False)),
         "n_rows": int(card.get("n_rows", 0)),
         "min_nodes": None if training.get("min_nodes") is None else int(training["min_nodes"]),
-        "dropped_nodes": [str(a) for a in list(training.get("dropped_nodes") or [])[:MAX_ITEMS]],
+        "dropped_nodes": [int(n) for n in list(training.get("dropped_nodes") or [])[:MAX_ITEMS]],
         "nodes": [
             {"operator_address": str(n.get("operator_address", "")), "n_rows": int(n["n_rows"])}
             for n in (card.get("nodes") or [])[:MAX_ITEMS]

@@ -65,12 +65,13 @@ def test_a_verified_card_with_a_malformed_training_section_is_left_out_not_a_500
         {"training": {**good["training"], "history": [{"loglik": "x"}]}},
         {"training": {**good["training"], "min_nodes": "some"}},
         {"nodes": [{"operator_address": "0x" + "11" * 20}]},  # no n_rows
+        {"training": {**good["training"], "dropped_nodes": ["node two"]}},  # Flower node ids are ints
     ]
     for i, change in enumerate(malformed):
         written = write_bundle({**good, **change}, tmp_path / str(i))  # self-consistent bundle
         version = {"version": 1, "model_hash": "0x" + written.sha256}
         assert _training_run(tmp_path / str(i), 7, version) is None, change
-    dropped = [f"0x{i:040x}" for i in range(MAX_ITEMS + 5)]
+    dropped = list(range(1, MAX_ITEMS + 6))  # Flower node ids
     card = {**good, "training": {**good["training"], "dropped_nodes": dropped}}
     written = write_bundle(card, tmp_path / "many")
     run = _training_run(tmp_path / "many", 7, {"version": 1, "model_hash": "0x" + written.sha256})
