@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -249,6 +250,10 @@ def start_stack(
 
         chain_id = int(w3.eth.chain_id)
 
+        # Ctrl-C / SIGTERM arrive in this thread; the trainings must hear it too, or leaving the
+        # pool would wait for both runs to finish (minutes) before anything is stopped.
+        cancel = threading.Event()
+
         def train(dataset: str) -> dict[str, Any]:
             # SuperNodes over TLS, each admitted only after its holder signed its node key and
             # NodeRegistry lists the holder (trainer.nodeauth); their addresses are the names
@@ -258,10 +263,15 @@ def start_stack(
                 model_store=model_store,
                 workdir=state_dir / "training" / dataset,
                 auth=auth,
+                cancel=cancel,
             )
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = dict(zip(HOLDERS, pool.map(train, HOLDERS), strict=True))
+            try:
+                results = dict(zip(HOLDERS, pool.map(train, HOLDERS), strict=True))
+            except BaseException:
+                cancel.set()  # the other run stops too; the pool's exit then joins quickly
+                raise
         done()
 
         done = _step(console, "publishing both models as subnets through the signer")

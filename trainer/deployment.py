@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -365,6 +366,7 @@ class LocalFederation:
         *,
         timeout_s: float = 300.0,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Submit a training run and wait for its result.
 
@@ -373,13 +375,14 @@ class LocalFederation:
                 set to a fresh directory under the work dir unless given.
             timeout_s: overall deadline.
             on_progress: called with each progress record.
+            cancel: set by another thread to give up waiting (Ctrl-C of `twopm up`).
 
         Returns:
             The parsed `result.json` (keys `card`, `wall_s`, `round_trips`, maybe
             `bundle_path`, `sha256`).
 
         Raises:
-            DeploymentError: if the run fails or times out.
+            DeploymentError: if the run fails, times out or is cancelled.
         """
         assert self.workdir is not None
         cfg = dict(run_config)
@@ -387,7 +390,7 @@ class LocalFederation:
             cfg["output-dir"] = str(Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir)))
         handle = submit_run(self.superlink_address, cfg, flwr_home=self.flwr_home,
                             app_dir=self.workdir / "app", root_certificates=self.ca_cert)  # fmt: skip
-        return wait_for_result(handle, timeout_s=timeout_s, on_progress=on_progress)
+        return wait_for_result(handle, timeout_s=timeout_s, on_progress=on_progress, cancel=cancel)
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,7 @@ def wait_for_result(
     *,
     timeout_s: float,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Follow a run's progress file until `result.json` appears.
 
@@ -475,12 +479,13 @@ def wait_for_result(
         handle: the run.
         timeout_s: deadline in seconds.
         on_progress: called with each new progress record.
+        cancel: when set (by another thread), stop waiting within one poll (0.1 s).
 
     Returns:
         The parsed `result.json`.
 
     Raises:
-        DeploymentError: if the run reports a failure or the deadline passes.
+        DeploymentError: if the run reports a failure, the deadline passes or ``cancel`` is set.
     """
     deadline = time.monotonic() + timeout_s
     progress = handle.output_dir / "progress.jsonl"
@@ -498,7 +503,10 @@ def wait_for_result(
             return data
         if time.monotonic() > deadline:
             raise DeploymentError(f"run {handle.run_id}: no result after {timeout_s:.0f} s")
-        time.sleep(0.1)
+        if cancel is not None and cancel.wait(0.1):
+            raise DeploymentError(f"run {handle.run_id}: cancelled")
+        if cancel is None:
+            time.sleep(0.1)
 
 
 def train_locally(
@@ -514,6 +522,7 @@ def train_locally(
     timeout_s: float = 900.0,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     auth: NodeAuth | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Train on a bundled data set over local SuperNodes (what `twopm up` runs).
 
@@ -532,12 +541,13 @@ def train_locally(
         timeout_s: deadline for the run.
         on_progress: called with each round's progress record.
         auth: SuperNode authentication bound to NodeRegistry (see :class:`NodeAuth`).
+        cancel: set by another thread to stop the run and its processes within a second or so.
 
     Returns:
         The parsed `result.json`: `card`, `wall_s`, `round_trips`, `bundle_path`, `sha256`.
 
     Raises:
-        DeploymentError: if a process or the run fails.
+        DeploymentError: if a process or the run fails, or ``cancel`` is set.
     """
     from trainer.data import load_dataset, split_rows, write_csv
 
@@ -564,4 +574,4 @@ def train_locally(
         with LocalFederation(
             paths, operator_addresses, workdir=base / "federation", auth=auth
         ) as fed:
-            return fed.run(cfg, timeout_s=timeout_s, on_progress=on_progress)
+            return fed.run(cfg, timeout_s=timeout_s, on_progress=on_progress, cancel=cancel)

@@ -65,7 +65,9 @@ def test_a_verified_card_with_a_malformed_training_section_is_left_out_not_a_500
         {"training": {**good["training"], "history": [{"loglik": "x"}]}},
         {"training": {**good["training"], "min_nodes": "some"}},
         {"nodes": [{"operator_address": "0x" + "11" * 20}]},  # no n_rows
-        {"training": {**good["training"], "dropped_nodes": ["node two"]}},  # Flower node ids are ints
+        {
+            "training": {**good["training"], "dropped_nodes": ["node two"]}
+        },  # Flower node ids are ints
     ]
     for i, change in enumerate(malformed):
         written = write_bundle({**good, **change}, tmp_path / str(i))  # self-consistent bundle

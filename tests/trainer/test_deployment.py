@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from trainer_references import pooled_logit_mle
 from trainer.bundle import load_bundle
 from trainer.cli import register
 from trainer.data import Dataset, split_rows, write_csv
-from trainer.deployment import DeploymentError, LocalFederation
+from trainer.deployment import DeploymentError, LocalFederation, RunHandle, wait_for_result
 
 OPERATORS = ["0x" + f"{i:02x}" * 20 for i in (0xA1, 0xB2, 0xC3)]
 
@@ -151,3 +152,21 @@ def test_a_node_dropping_out_below_the_minimum_aborts_the_run_with_a_clear_error
                 timeout_s=300,
                 on_progress=stop_after_first_round,
             )
+
+
+def test_waiting_for_a_run_stops_when_another_thread_cancels_it(tmp_path: Path) -> None:
+    """What Ctrl-C of `twopm up` relies on: a run that would wait minutes gives up within a poll."""
+    handle = RunHandle(run_id=7, output_dir=tmp_path, flwr_home=tmp_path)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(DeploymentError, match="run 7: cancelled"):
+        wait_for_result(handle, timeout_s=600, cancel=cancel)
+    assert time.monotonic() - started < 60  # not the 600 s deadline
+
+
+def test_a_result_written_before_the_cancel_is_still_returned(tmp_path: Path) -> None:
+    (tmp_path / "result.json").write_text('{"sha256": "ab"}')
+    cancel = threading.Event()
+    handle = RunHandle(run_id=8, output_dir=tmp_path, flwr_home=tmp_path)
+    assert wait_for_result(handle, timeout_s=5, cancel=cancel) == {"sha256": "ab"}
