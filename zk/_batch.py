@@ -129,7 +129,8 @@ def batch_hashes(
     """``(inputsHash, logitsHash)`` of rows and claimed logits, as the batch circuit hashes them.
 
     Args:
-        keys: ``zk.ensure_batch_keys(F)`` (only its ``hashes_wasm`` is used).
+        keys: ``zk.ensure_batch_hashes(F)`` or ``zk.ensure_batch_keys(F)`` (only its
+            ``hashes_wasm``, ``n_rows`` and ``n_features`` are used).
         rows: The rows sent, shape (n, F).
         logits: The logits received, field elements (scale 2^56), one per row.
         intercept: The model's published intercept: a zero padding row's logit is the intercept.

@@ -123,14 +123,15 @@ def _tool_versions() -> str:
     return ",".join(out)
 
 
-def _shape_key(n_features: int) -> str:
+def _dev_key_digest(*parts: str) -> str:
+    """The cache key of a development key set (16 hex digits).
+
+    SHA-256 over ``parts`` (circuit sources and shape), the public beacons and the tool versions,
+    each part NUL-terminated: any change to one of them names another directory.
+    """
     h = hashlib.sha256()
     for part in (
-        CIRCUIT.read_text(),
-        PROVEN_CIRCUIT.read_text(),
-        str(n_features),
-        str(X_BITS),
-        str(PTAU_POWER),
+        *parts,
         DEV_PTAU_BEACON,
         DEV_ZKEY_BEACON,
         str(DEV_BEACON_ITERATIONS_EXP),
@@ -138,6 +139,40 @@ def _shape_key(n_features: int) -> str:
     ):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
+
+
+def _shape_key(n_features: int) -> str:
+    return _dev_key_digest(
+        CIRCUIT.read_text(),
+        PROVEN_CIRCUIT.read_text(),
+        str(n_features),
+        str(X_BITS),
+        str(PTAU_POWER),
+    )
+
+
+def _compile_witness_calculator(main: str, target: Path, cache: Path) -> None:
+    """Compile a witness-only circuit (no keys, no setup) to ``target`` (``.wasm``).
+
+    Args:
+        main: Body of ``main.circom`` after the pragma (an include and ``component main``).
+        target: Where the witness calculator goes (replaced atomically).
+        cache: Cache root (the temporary build directory lives there).
+
+    Raises:
+        SetupError: The Node tools are missing or the compile failed.
+    """
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        src = Path(tmp)
+        shutil.copytree(
+            ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
+        )
+        for circuit in CIRCUIT.parent.glob("*.circom"):
+            shutil.copy(circuit, src / circuit.name)
+        (src / "main.circom").write_text("pragma circom 2.1.0;\n" + main)
+        circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
+        _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
+        os.replace(src / "main_js" / "main.wasm", target)
 
 
 def _run(args: list[str], cwd: Path, timeout_s: float = 1800.0) -> str:
@@ -282,9 +317,15 @@ def _build_circuit(
             1,
         )
         (out / f"{contract}.sol").write_text(text)
-        if target.exists():  # another process finished first
+        if not target.exists():
+            os.replace(out, target)
             return
-        os.replace(out, target)
+        # The directory exists: another process finished first (its files stay), or a witness-only
+        # calculator was compiled there (ensure_batch_hashes). Add what is missing, the zkey last:
+        # readers take an existing zkey to mean the set is complete.
+        for item in sorted(out.iterdir(), key=lambda path: path.name == zkey_name):
+            if not (target / item.name).exists():
+                os.replace(item, target / item.name)
 
 
 def _refuse_dev_keys_in(cache: Path, what: str) -> None:
@@ -357,20 +398,11 @@ def ensure_inputs_hash_wasm(n_features: int, cache_dir: Path | None = None) -> P
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        src = Path(tmp)
-        shutil.copytree(
-            ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
-        )
-        for circuit in CIRCUIT.parent.glob("*.circom"):
-            shutil.copy(circuit, src / circuit.name)
-        (src / "main.circom").write_text(
-            'pragma circom 2.1.0;\ninclude "proven_logit.circom";\n'
-            f"component main = InputsHash({n_features});\n"
-        )
-        circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
-        _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
-        os.replace(src / "main_js" / "main.wasm", target)
+    _compile_witness_calculator(
+        f'include "proven_logit.circom";\ncomponent main = InputsHash({n_features});\n',
+        target,
+        cache,
+    )
     return target
 
 
@@ -419,20 +451,14 @@ def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> Trai
         )
     n_rows = TRAINING_SHAPES[n_features]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    h = hashlib.sha256()
-    for part in (
+    digest = _dev_key_digest(
         *(
             (CIRCUIT.parent / name).read_text()
             for name in ("logit.circom", "sigmoid_table.circom", "training.circom")
         ),
         f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
-        DEV_PTAU_BEACON,
-        DEV_ZKEY_BEACON,
-        str(DEV_BEACON_ITERATIONS_EXP),
-        _tool_versions(),
-    ):
-        h.update(part.encode() + b"\0")
-    directory = cache / f"training_f{n_features}_n{n_rows}_{h.hexdigest()[:16]}"
+    )
+    directory = cache / f"training_f{n_features}_n{n_rows}_{digest}"
     keys = TrainingCircuitKeys(n_features, directory, n_rows)
     if keys.zkey.exists():
         return keys
@@ -489,31 +515,63 @@ class BatchCircuitKeys(CircuitKeys):
         return self.directory / f"BatchGroth16Verifier{self.n_features}.sol"
 
 
+def _batch_keys_at(n_features: int, cache: Path) -> BatchCircuitKeys:
+    """Where the batch circuit's files for ``n_features`` live (content-addressed)."""
+    if n_features < 1:
+        raise ValueError("a batch circuit needs at least one feature")
+    digest = _dev_key_digest(
+        *((CIRCUIT.parent / name).read_text() for name in ("batch.circom", "logit.circom")),
+        f"{n_features},{BATCH_ROWS},{X_BITS},{BATCH_PTAU_POWER}",
+    )
+    directory = cache / f"batch_f{n_features}_r{BATCH_ROWS}_{digest}"
+    return BatchCircuitKeys(n_features, directory, BATCH_ROWS)
+
+
+def ensure_batch_hashes(n_features: int, cache_dir: Path | None = None) -> BatchCircuitKeys:
+    """The batch circuit's hash calculator only: what a client needs to check a batch proof.
+
+    ``BatchHashes(R, F)`` is a witness-only circuit (a circom compile, seconds; no powers of tau and
+    no phase 2), so a client that verifies a batch answer never builds the prover's keys. The
+    returned object's ``zkey`` may not exist; only ``hashes_wasm``, ``n_rows`` and ``n_features``
+    are for use (``zk.batch_hashes``).
+
+    Args:
+        n_features: F >= 1.
+        cache_dir: Cache root; :func:`default_cache_dir` when None.
+
+    Raises:
+        SetupError: The Node tools are missing or the compile failed.
+        ValueError: ``n_features`` < 1.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    keys = _batch_keys_at(n_features, cache)
+    if keys.hashes_wasm.exists():
+        return keys
+    keys.directory.mkdir(parents=True, exist_ok=True)
+    with _locked(cache / ".lock"):
+        if not keys.hashes_wasm.exists():
+            _compile_witness_calculator(
+                'include "batch.circom";\n'
+                f"component main = BatchHashes({BATCH_ROWS}, {n_features});\n",
+                keys.hashes_wasm,
+                cache,
+            )
+    return keys
+
+
 def ensure_batch_keys(n_features: int, cache_dir: Path | None = None) -> BatchCircuitKeys:
     """The batch circuit's keys for ``n_features`` features and :data:`BATCH_ROWS` rows (cached).
 
     The first call builds the 2^13 development powers of tau (minutes on loaded cores) and the
-    circuit's phase 2. Development keys only (module docstring).
+    circuit's phase 2. Development keys only (module docstring). A client that only checks batch
+    proofs needs :func:`ensure_batch_hashes`, not this.
 
     Raises:
         SetupError: The Node tools are missing or a step failed.
         ValueError: ``n_features`` < 1.
     """
-    if n_features < 1:
-        raise ValueError("a batch circuit needs at least one feature")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    h = hashlib.sha256()
-    for part in (
-        *((CIRCUIT.parent / name).read_text() for name in ("batch.circom", "logit.circom")),
-        f"{n_features},{BATCH_ROWS},{X_BITS},{BATCH_PTAU_POWER}",
-        DEV_PTAU_BEACON,
-        DEV_ZKEY_BEACON,
-        str(DEV_BEACON_ITERATIONS_EXP),
-        _tool_versions(),
-    ):
-        h.update(part.encode() + b"\0")
-    directory = cache / f"batch_f{n_features}_r{BATCH_ROWS}_{h.hexdigest()[:16]}"
-    keys = BatchCircuitKeys(n_features, directory, BATCH_ROWS)
+    keys = _batch_keys_at(n_features, cache)
     if keys.zkey.exists() and keys.hashes_wasm.exists():
         return keys
     _refuse_dev_keys_in(cache, f"the {n_features}-feature batch circuit")
@@ -526,28 +584,13 @@ def ensure_batch_keys(n_features: int, cache_dir: Path | None = None) -> BatchCi
                     f"component main = BatchLogit({BATCH_ROWS}, {n_features}, {X_BITS});\n"
                 ),
                 ptau=_ensure_ptau(cache, BATCH_PTAU_POWER),
-                target=directory,
+                target=keys.directory,
                 wasm_name="batch.wasm",
                 zkey_name="batch.zkey",
                 contract=f"BatchGroth16Verifier{n_features}",
                 what=f"{n_features}-feature, {BATCH_ROWS}-row\n// batch circuit, zk/circuits/batch.circom",
             )
-        if not keys.hashes_wasm.exists():
-            with tempfile.TemporaryDirectory(dir=cache) as tmp:
-                src = Path(tmp)
-                shutil.copytree(
-                    ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
-                )
-                for circuit in CIRCUIT.parent.glob("*.circom"):
-                    shutil.copy(circuit, src / circuit.name)
-                (src / "main.circom").write_text(
-                    'pragma circom 2.1.0;\ninclude "batch.circom";\n'
-                    f"component main = BatchHashes({BATCH_ROWS}, {n_features});\n"
-                )
-                circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
-                _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
-                os.replace(src / "main_js" / "main.wasm", keys.hashes_wasm)
-    return keys
+    return ensure_batch_hashes(n_features, cache)
 
 
 def ensure_dev_keys(cache_dir: Path | None = None) -> None:

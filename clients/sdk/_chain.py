@@ -45,7 +45,7 @@ from zk import (
     VERIFY_PROOF_ABI,
     FixedPointRangeError,
     batch_hashes,
-    ensure_batch_keys,
+    ensure_batch_hashes,
     inputs_hash,
 )
 
@@ -1085,7 +1085,7 @@ class ChainClient:
         Reads the version's verifier and commitment from ``SubnetRegistry.modelVerifierOf``; checks
         ``instances[2]`` is that commitment; recomputes ``inputsHash`` from the rows sent and
         ``logitsHash`` from the logits received (``zk.batch_hashes``, a local Node witness
-        computation with the batch circuit's hash calculator, made with ``zk.ensure_batch_keys``);
+        computation with the batch circuit's hash calculator, made with ``zk.ensure_batch_hashes``);
         then calls ``verifyProof(proof, instances)`` with at most ``gas`` gas. True means every
         ``proven.logit_words[i]`` is the version's logit of ``rows[i]``.
 
@@ -1115,7 +1115,7 @@ class ChainClient:
             return False
         if not rows or len(proven.logit_words) != len(rows):
             return False
-        keys = ensure_batch_keys(len(rows[0]))
+        keys = ensure_batch_hashes(len(rows[0]))  # a compile, never the prover's setup
         try:
             hashes = batch_hashes(keys, rows, list(proven.logit_words), pad_logit=proven.pad_logit)
         except (FixedPointRangeError, ValueError):

@@ -119,3 +119,35 @@ def test_the_committed_batch_verifier_is_the_one_the_cached_keys_export(keys):
     assert committed.read_text() == keys.solidity.read_text(), (
         "run: python -m zk setup --write-verifiers && npm run build:contracts"
     )
+
+
+def test_a_client_checks_batch_hashes_without_the_provers_setup(tmp_path, keys, rows, proof):
+    """What the SDK's verify_batch_proof needs is a compile (seconds), not the 2^13 ptau + phase 2."""
+    from zk import ensure_batch_hashes
+
+    client = ensure_batch_hashes(3, tmp_path)
+    assert client.hashes_wasm.is_file()
+    assert not client.zkey.exists() and not list(tmp_path.glob("*.ptau"))
+    assert client.directory.name == keys.directory.name  # same content address as the prover's
+    assert batch_hashes(client, rows, proof.logits, B3) == proof.instances[:2]
+
+
+def test_a_setup_finishing_into_a_directory_that_exists_adds_only_what_is_missing(tmp_path):
+    """The batch directory may hold the client's hash calculator before the prover's keys land."""
+    from zk._setup import PTAU_POWER, X_BITS, _build_circuit, _ensure_ptau, default_cache_dir
+
+    target = tmp_path / "keys"
+    target.mkdir()
+    (target / "hashes.wasm").write_bytes(b"compiled first")
+    _build_circuit(
+        main=f'include "proven_logit.circom";\ncomponent main = ProvenLogit(3, {X_BITS});\n',
+        ptau=_ensure_ptau(default_cache_dir(), PTAU_POWER),
+        target=target,
+        wasm_name="logit.wasm",
+        zkey_name="logit.zkey",
+        contract="LogitGroth16Verifier3",
+        what="test",
+    )
+    assert (target / "hashes.wasm").read_bytes() == b"compiled first"
+    for name in ("logit.wasm", "logit.zkey", "verification_key.json", "LogitGroth16Verifier3.sol"):
+        assert (target / name).is_file(), name
