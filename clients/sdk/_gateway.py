@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from types import TracebackType
@@ -82,6 +82,7 @@ class _FromJson(Protocol):
 
 
 J = TypeVar("J", bound=_FromJson)
+P = TypeVar("P", ProvenPrediction, ProvenBatch)
 
 BINARY = "application/octet-stream"
 """Media type of encrypted frames (no base64)."""
@@ -122,6 +123,26 @@ def _parse(cls: type[J], data: Any, path: str) -> J:
         return cls.from_json(data)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ServerError(0, "Unexpected response", f"{path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _one_row_fields(data: Any) -> dict[str, Any]:
+    """The fields of a one-row proven answer that a batch's lacks (``ProvenPrediction``)."""
+    return {
+        "probability": float(data["probabilities"][0]),
+        "logit": float(data["logits"][0]),
+        "proven_logit": float(data["proven_logit"]),
+    }
+
+
+def _batch_fields(data: Any) -> dict[str, Any]:
+    """The fields of a batch proven answer that a one-row's lacks (``ProvenBatch``)."""
+    return {
+        "probabilities": tuple(float(v) for v in data["probabilities"]),
+        "logits": tuple(float(v) for v in data["logits"]),
+        "proven_logits": tuple(float(v) for v in data["proven_logits"]),
+        "logit_words": tuple(int(str(v), 16) for v in data["logit_words"]),
+        "pad_logit": int(str(data["pad_logit_word"]), 16),
+    }
 
 
 def _check_receipt_id(receipt_id: str) -> str:
@@ -332,43 +353,49 @@ class _Protocol:
     def _predict_proven(
         self, subnet: int | Subnet, row: Mapping[str, float]
     ) -> _Flow[ProvenPrediction]:
-        subnet_id = _subnet_id(subnet)
-        path = f"/v1/subnets/{subnet_id}/predict?proof=true"
-        response = yield _Call("POST", path, json={"rows": [dict(row)]})
-        data = _json_of(response, path)
-        try:
-            proven = ProvenPrediction(
-                probability=float(data["probabilities"][0]),
-                logit=float(data["logits"][0]),
-                proven_logit=float(data["proven_logit"]),
-                proof=bytes.fromhex(str(data["proof"]).removeprefix("0x")),
-                instances=tuple(int(str(v), 16) for v in data["instances"]),
-                verifier=str(data["verifier"]),
-                model_commitment=int(str(data["model_commitment"]), 16),
-                model_version=int(data["model_version"]),
-                proving_s=float(data.get("proving_s") or 0.0),
-                receipt_id=response.headers.get(RECEIPT_HEADER),
-            )
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise ServerError(
-                response.status_code, "Unexpected response", f"{path}: {exc}"
-            ) from exc
-        return proven
+        return (
+            yield from self._post_proven(subnet, [row], ProvenPrediction, _one_row_fields, None)
+        )
 
     def _predict_proven_batch(
         self, subnet: int | Subnet, rows: Sequence[Mapping[str, float]]
     ) -> _Flow[ProvenBatch]:
-        subnet_id = _subnet_id(subnet)
-        path = f"/v1/subnets/{subnet_id}/predict?proof=true"
+        return (
+            yield from self._post_proven(
+                subnet, rows, ProvenBatch, _batch_fields, lambda p: len(p.logit_words)
+            )
+        )
+
+    def _post_proven(
+        self,
+        subnet: int | Subnet,
+        rows: Sequence[Mapping[str, float]],
+        build: Callable[..., P],
+        own_fields: Callable[[Any], dict[str, Any]],
+        rows_proven: Callable[[P], int] | None,
+    ) -> _Flow[P]:
+        """``POST /v1/subnets/{id}/predict?proof=true`` and read the proven answer.
+
+        Args:
+            subnet: Subnet id or object.
+            rows: Feature name -> value, per row (one for a one-row proof).
+            build: ``ProvenPrediction`` or ``ProvenBatch``.
+            own_fields: Reads the fields only ``build`` has from the decoded body (keyword ->
+                value); the proof fields both share are read here, after them.
+            rows_proven: How many rows the answer proves, checked against ``len(rows)``; None
+                when the body's shape fixes it (one row).
+
+        Raises:
+            ServerError: The body is not JSON, a field is missing or malformed, or the answer
+                proves another number of rows ("Unexpected response", the request's path and
+                what is wrong in the detail).
+        """
+        path = f"/v1/subnets/{_subnet_id(subnet)}/predict?proof=true"
         response = yield _Call("POST", path, json={"rows": [dict(r) for r in rows]})
         data = _json_of(response, path)
         try:
-            proven = ProvenBatch(
-                probabilities=tuple(float(v) for v in data["probabilities"]),
-                logits=tuple(float(v) for v in data["logits"]),
-                proven_logits=tuple(float(v) for v in data["proven_logits"]),
-                logit_words=tuple(int(str(v), 16) for v in data["logit_words"]),
-                pad_logit=int(str(data["pad_logit_word"]), 16),
+            proven = build(
+                **own_fields(data),
                 proof=bytes.fromhex(str(data["proof"]).removeprefix("0x")),
                 instances=tuple(int(str(v), 16) for v in data["instances"]),
                 verifier=str(data["verifier"]),
@@ -381,8 +408,8 @@ class _Protocol:
             raise ServerError(
                 response.status_code, "Unexpected response", f"{path}: {exc}"
             ) from exc
-        if len(proven.logit_words) != len(rows):
-            detail = f"{path}: {len(proven.logit_words)} proven logits for {len(rows)} rows"
+        if rows_proven is not None and rows_proven(proven) != len(rows):
+            detail = f"{path}: {rows_proven(proven)} proven logits for {len(rows)} rows"
             raise ServerError(response.status_code, "Unexpected response", detail)
         return proven
 

@@ -291,3 +291,95 @@ def test_a_time_is_shown_in_utc_to_the_minute() -> None:
     from clients.sdk._exceptions import utc_time
 
     assert utc_time(1_796_576_520) == "2026-12-06 17:02 UTC"
+
+
+# ----------------------------------------------------------------------------- proven answers
+
+_PROOF_FIELDS: dict[str, Any] = {
+    "proof": "0x" + "11" * 256,
+    "instances": ["0x1", "0x2", "0x3"],
+    "verifier": "0x" + "22" * 20,
+    "model_commitment": "0x7",
+    "model_version": 4,
+    "proving_s": 1.5,
+}
+_PROVEN_ONE: dict[str, Any] = {
+    "probabilities": [0.25],
+    "logits": [-1.0986],
+    "proven_logit": -1.0986,
+    **_PROOF_FIELDS,
+}
+_PROVEN_BATCH: dict[str, Any] = {
+    "probabilities": [0.25, 0.5],
+    "logits": [-1.0986, 0.0],
+    "proven_logits": [-1.0986, 0.0],
+    "logit_words": ["0x10", "0x0"],
+    "pad_logit_word": "0x3",
+    **_PROOF_FIELDS,
+}
+_ROW = {"a": 1.0}
+PROVEN_CALLS: dict[str, tuple[dict[str, Any], Callable[[GatewayClient], Any]]] = {
+    "one": (_PROVEN_ONE, lambda c: c.predict_proven(3, _ROW)),
+    "batch": (_PROVEN_BATCH, lambda c: c.predict_proven_batch(3, [_ROW, _ROW])),
+}
+# (field, bad value or None to drop it, the error the SDK wraps)
+MALFORMED_PROOF_FIELDS: list[tuple[str, Any, type[Exception]]] = [
+    ("proof", None, KeyError),
+    ("proof", "0xnothex", ValueError),
+    ("instances", None, KeyError),
+    ("instances", ["0xzz"], ValueError),
+    ("instances", 5, TypeError),
+    ("verifier", None, KeyError),
+    ("model_commitment", "seven", ValueError),
+    ("model_version", "four", ValueError),
+    ("model_version", None, KeyError),
+    ("proving_s", "slow", ValueError),
+]
+
+
+def _proven_client(body: Any) -> GatewayClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params.get("proof") == "true"
+        return httpx.Response(200, json=body, headers={"X-Receipt-Id": "0x" + "ab" * 32})
+
+    return GatewayClient(
+        "http://gw.invalid", api_key="twopm_x_y", transport=httpx.MockTransport(handler)
+    )
+
+
+@pytest.mark.parametrize("kind", PROVEN_CALLS)
+def test_a_well_formed_proven_answer_is_read_field_by_field(kind: str) -> None:
+    body, call = PROVEN_CALLS[kind]
+    with _proven_client(body) as client:
+        proven = call(client)
+    assert proven.proof == b"\x11" * 256
+    assert proven.instances == (1, 2, 3)
+    assert proven.verifier == "0x" + "22" * 20
+    assert (proven.model_commitment, proven.model_version, proven.proving_s) == (7, 4, 1.5)
+    assert proven.receipt_id == "0x" + "ab" * 32
+
+
+@pytest.mark.parametrize("kind", PROVEN_CALLS)
+@pytest.mark.parametrize(
+    ("name", "bad", "cause"),
+    MALFORMED_PROOF_FIELDS,
+    ids=[f"{n}-{'missing' if b is None else b}" for n, b, _ in MALFORMED_PROOF_FIELDS],
+)
+def test_a_proven_answer_with_a_malformed_proof_field_is_a_server_error(
+    kind: str, name: str, bad: Any, cause: type[Exception]
+) -> None:
+    body, call = PROVEN_CALLS[kind]
+    body = {k: v for k, v in body.items() if k != name} | ({} if bad is None else {name: bad})
+    with _proven_client(body) as client, pytest.raises(ServerError) as caught:
+        call(client)
+    assert caught.value.status_code == 200 and caught.value.title == "Unexpected response"
+    assert caught.value.detail.startswith("/v1/subnets/3/predict?proof=true: ")
+    assert isinstance(caught.value.__cause__, cause)
+
+
+def test_a_proven_batch_with_fewer_proven_logits_than_rows_is_a_server_error() -> None:
+    with (
+        _proven_client(_PROVEN_BATCH | {"logit_words": ["0x10"]}) as client,
+        pytest.raises(ServerError, match="1 proven logits for 2 rows"),
+    ):
+        client.predict_proven_batch(3, [_ROW, _ROW])
