@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import math
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from gateway._errors import GatewayError, ServiceUnavailable
 from gateway._onnx import LoadedModel
@@ -36,6 +37,7 @@ from zk import (
 )
 
 _log = logging.getLogger("gateway.proofs")
+P = TypeVar("P")
 ZERO_ADDRESS = "0x" + "00" * 20
 #: Feature counts with a batch circuit (``zk/circuits/batch.circom``, ``BatchGroth16Verifier<F>``).
 BATCH_FEATURE_COUNTS: tuple[int, ...] = (3,)
@@ -227,8 +229,27 @@ class ProofService:
                 commitment recorded on chain.
         """
         keys = self._keys[model.n_features]
+        job = self.pool.prove(keys, model.linear.weights, model.linear.intercept, row)
+        proof = await self._proven(job)
+        self._check_commitment(proof.model_commitment, commitment)
+        return proof
+
+    async def _proven(self, job: Awaitable[P]) -> P:
+        """Await a prover job, its errors translated into problem responses (the one place).
+
+        Args:
+            job: A ``ProverPool.prove`` or ``prove_batch`` call, not yet awaited.
+
+        Returns:
+            What the job returns.
+
+        Raises:
+            ProofUnsupported: A value outside the fixed-point range (422).
+            ProverOverloaded: The queue is full (503 with Retry-After ``proof_retry_after_s``).
+            ServiceUnavailable: The prover failed or timed out (503).
+        """
         try:
-            proof = await self.pool.prove(keys, model.linear.weights, model.linear.intercept, row)
+            return await job
         except FixedPointRangeError as exc:
             raise ProofUnsupported(str(exc)) from exc
         except ProverBusy as exc:
@@ -237,11 +258,14 @@ class ProofService:
             ) from exc
         except ProofError as exc:
             raise ServiceUnavailable(f"the proof could not be made: {exc}") from exc
-        if proof.model_commitment != commitment:
+
+    @staticmethod
+    def _check_commitment(proven: int, recorded: int) -> None:
+        """Raise ServiceUnavailable (503) when the proof's model commitment is not the chain's."""
+        if proven != recorded:
             raise ServiceUnavailable(
                 "the served model's parameters do not match the commitment recorded on chain"
             )
-        return proof
 
     async def _routes_batches(self, verifier: str) -> bool:
         found = self._batch_capable.get(verifier)
@@ -307,20 +331,7 @@ class ProofService:
                 commitment recorded on chain.
         """
         keys = self._batch_keys[model.n_features]
-        try:
-            proof: BatchProof = await self.pool.prove_batch(
-                keys, model.linear.weights, model.linear.intercept, rows
-            )
-        except FixedPointRangeError as exc:
-            raise ProofUnsupported(str(exc)) from exc
-        except ProverBusy as exc:
-            raise ProverOverloaded(
-                str(exc), retry_after_s=self.settings.proof_retry_after_s
-            ) from exc
-        except ProofError as exc:
-            raise ServiceUnavailable(f"the proof could not be made: {exc}") from exc
-        if proof.instances[2] != commitment:
-            raise ServiceUnavailable(
-                "the served model's parameters do not match the commitment recorded on chain"
-            )
+        job = self.pool.prove_batch(keys, model.linear.weights, model.linear.intercept, rows)
+        proof: BatchProof = await self._proven(job)
+        self._check_commitment(proof.instances[2], commitment)
         return proof
