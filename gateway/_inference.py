@@ -26,6 +26,7 @@ The uploaded contexts are kept by :mod:`gateway._contexts`; plaintext rows are p
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -155,7 +156,9 @@ INLINE_PREDICT_ROWS = 256
 run in a thread."""
 _CONTEXT_ID = re.compile(r"^[0-9a-f]{64}$")
 SET_ERROR_CACHE = 64
-"""Most models whose parameter-set errors are kept (a few floats each)."""
+"""Most models whose parameter-set errors are kept (a few floats each), and most measurements
+running at once."""
+_log = logging.getLogger("gateway.inference")
 
 
 # ---------------------------------------------------------------------------- service
@@ -205,17 +208,65 @@ class Inference:
         self.contexts = context_store_for(state, settings)
         self.proofs = ProofService(settings, chain)
         self._set_errors: OrderedDict[str, dict[str, float]] = OrderedDict()
-        self._set_errors_lock = asyncio.Lock()
+        self._measuring: dict[str, asyncio.Task[None]] = {}
+        if self.follower is not None:
+            self.follower.on_loaded = self.measure_soon
+
+    def measure_soon(self, model: LoadedModel) -> None:
+        """Start measuring the parameter sets' logit errors on ``model`` in the background.
+
+        Called by the follower when it has loaded and verified a model, so that the first
+        ``GET /v1/subnets/{id}`` finds the errors ready. The measurement
+        (``gateway.he.measure_set_errors``: 192 rows of the model's input ball per set, about
+        0.5 s) runs in one of the evaluation workers, off the event loop and its GIL, and its
+        result is kept per model hash (at most ``SET_ERROR_CACHE`` models, least recently used
+        dropped). Nothing happens when the errors are known or being measured, or when
+        ``SET_ERROR_CACHE`` measurements already run; a model the sets cannot evaluate (e.g.
+        all-zero weights, 422 on ``/infer``) is remembered with no errors. When the pool is
+        full or a worker dies nothing is kept, and the next listing starts it again.
+
+        Args:
+            model: A verified model.
+        """
+        key = model.model_hash
+        if key in self._set_errors or key in self._measuring:
+            return
+        try:
+            affine = model.linear.affine()
+        except ValueError:  # no standardised form: the sets list no errors for it
+            self._keep_errors(key, {})
+            return
+        if len(self._measuring) >= SET_ERROR_CACHE:
+            return
+        self._measuring[key] = asyncio.create_task(self._measure(key, affine))
+
+    async def _measure(self, key: str, affine: AffineModel) -> None:
+        try:
+            errors = await self.pool.measure_sets(affine)
+        except EncryptedInputRejected:
+            errors = {}  # the sets cannot evaluate this model: nothing to measure
+        except GatewayError as exc:  # pool full or a worker died: the next listing retries
+            _log.info("model %s: parameter-set errors not measured (%s)", key, exc)
+            return
+        except Exception:
+            _log.exception("model %s: measuring the parameter sets failed", key)
+            return
+        finally:
+            self._measuring.pop(key, None)
+        self._keep_errors(key, errors)
+
+    def _keep_errors(self, key: str, errors: dict[str, float]) -> None:
+        self._set_errors[key] = errors
+        while len(self._set_errors) > SET_ERROR_CACHE:
+            self._set_errors.popitem(last=False)
 
     async def parameter_sets(self, model: LoadedModel | None) -> dict[str, Any]:
         """``ckks_parameter_sets`` for a subnet serving ``model`` (None: nothing served yet).
 
-        Each set's ``max_abs_logit_error`` is measured on the model itself the first time it
-        is asked for (``gateway.he.measure_set_errors``: 192 rows of its input ball per set,
-        about 0.5 s in one of the evaluation workers, off the event loop and its GIL), then
-        kept per model hash (at most ``SET_ERROR_CACHE`` models). When the pool is full the
-        errors are null this time and measured on a later request; a model the sets refuse
-        (e.g. all-zero weights, 422 on ``/infer``) keeps null errors without being measured again.
+        Never waits for a measurement: each set's ``max_abs_logit_error`` is the one measured
+        on the model when it was loaded (:meth:`measure_soon`), or null while that
+        measurement is still running (or could not run; it is started again here then, and
+        a later listing shows it). A model the sets refuse keeps null errors.
 
         Args:
             model: The served model.
@@ -231,18 +282,9 @@ class Inference:
             return sets_json(None, {})
         errors = self._set_errors.get(model.model_hash)
         if errors is None:
-            async with self._set_errors_lock:
-                errors = self._set_errors.get(model.model_hash)
-                if errors is None:
-                    try:
-                        errors = await self.pool.measure_sets(affine)
-                    except EncryptedInputRejected:
-                        errors = {}  # the sets cannot evaluate this model: nothing to measure
-                    except GatewayError:  # pool full or a worker died: not this time
-                        return sets_json(affine, {})
-                    self._set_errors[model.model_hash] = errors
-                    while len(self._set_errors) > SET_ERROR_CACHE:
-                        self._set_errors.popitem(last=False)
+            self.measure_soon(model)
+            return sets_json(affine, {})
+        self._set_errors.move_to_end(model.model_hash)
         return sets_json(affine, errors)
 
     async def start(self) -> None:
@@ -255,6 +297,8 @@ class Inference:
         """Stop the follower and the worker processes."""
         if self.follower is not None:
             await self.follower.stop()
+        for task in list(self._measuring.values()):
+            task.cancel()
         await self.proofs.stop()
         await asyncio.to_thread(self.pool.close)
 

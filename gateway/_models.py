@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -109,6 +110,11 @@ class ModelFollower:
         registry: Prometheus registry for the follower's metrics.
         cache_max_entries: Loaded models kept (LRU by bundle hash), >= 1.
         load_wait_s: Seconds a request waits for a model that is still loading.
+
+    Attributes:
+        on_loaded: Called on the event loop with each model right after it was fetched and
+            verified (not on cache hits); must not block (start a task for slow work). An
+            exception it raises is logged and does not refuse the model.
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class ModelFollower:
         self._last_block: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._fetcher = BundleFetcher(source)
+        self.on_loaded: Callable[[LoadedModel], None] | None = None
         self.loads = Counter(
             "gateway_model_loads",
             "Model bundles fetched and verified, by outcome (loaded, refused).",
@@ -355,6 +362,11 @@ class ModelFollower:
             self._models.popitem(last=False)
         self.loaded_gauge.set(len(self._models))
         self.loads.labels("loaded").inc()
+        if self.on_loaded is not None:
+            try:
+                self.on_loaded(model)
+            except Exception:  # a hook's failure must not refuse a verified model
+                _log.exception("model %s: on_loaded hook failed", model_hash)
         return model
 
     async def _fetch_and_verify(self, model_hash: str, artifact_uri: str) -> LoadedModel:

@@ -114,10 +114,18 @@ def users(world: Any, anvil: Anvil, module_chain: None, gateway: str) -> dict[st
 
 
 def _ready(client: httpx.Client, subnet_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
+    """The subnet once its model is served and the sets' errors on it are measured (the
+    measurement follows the load in the only worker, which would answer 503 meanwhile)."""
+    deadline = time.monotonic() + 60
     while True:
         body = client.get(f"/v1/subnets/{subnet_id}").json()
-        if body["model_status"] != "loading" or time.monotonic() > deadline:
+        measured = all(
+            s["max_abs_logit_error"] is not None for s in body["ckks_parameter_sets"].values()
+        )
+        settled = body["model_status"] != "loading" and (
+            body["model_status"] != "ready" or measured
+        )
+        if settled or time.monotonic() > deadline:
             return body
         time.sleep(0.05)
 
