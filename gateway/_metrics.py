@@ -13,6 +13,9 @@ from prometheus_client.registry import Collector
 __all__ = ["Metrics", "MetricsMiddleware"]
 
 _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+MAX_REQUEST_SERIES = 1024
+"""Most (route, method, status) series whose labelled children the middleware keeps; beyond
+it (e.g. odd methods) a request resolves its labels each time, counted all the same."""
 
 
 class Metrics:
@@ -110,6 +113,21 @@ class MetricsMiddleware:
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # (route, method, status) -> (request counter child, latency histogram child): each
+        # ``labels()`` takes a lock and builds a key, so a request resolves both once per series
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def _children(self, route: str, method: str, status: str) -> tuple[Any, Any]:
+        key = (route, method, status)
+        children = self._series.get(key)
+        if children is None:
+            children = (
+                self.metrics.requests.labels(route, method, status),
+                self.metrics.latency.labels(route),
+            )
+            if len(self._series) < MAX_REQUEST_SERIES:
+                self._series[key] = children
+        return children
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Pass the request on and record its status and duration.
@@ -134,5 +152,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("path_template") or "unmatched"
-            self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            count, latency = self._children(route, scope["method"], str(status[0]))
+            count.inc()
+            latency.observe(time.perf_counter() - start)
