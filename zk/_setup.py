@@ -191,12 +191,24 @@ def _snarkjs(*args: str, cwd: Path) -> str:
     return _run(["node", str(ROOT / "node_modules" / "snarkjs" / "build" / "cli.cjs"), *args], cwd)
 
 
+#: Prefix of the work directories of builds made under the cache lock (see :func:`_locked`).
+BUILD_DIR_PREFIX = ".build-"
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """Hold the cache's build lock; on taking it, remove work directories that killed builds left.
+
+    Only a holder of this lock builds in a ``.build-*`` directory beside ``path``, so any such
+    directory found on entry belongs to a process that died mid-build (a gateway stopped while it
+    made its keys leaves a powers of tau of several MB otherwise, seen in ~/.cache/twopm/zk).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            for stale in path.parent.glob(f"{BUILD_DIR_PREFIX}*"):
+                shutil.rmtree(stale, ignore_errors=True)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -207,7 +219,7 @@ def _ensure_ptau(cache: Path, power: int = PTAU_POWER) -> Path:
     target = cache / f"dev_pot{power}_final.ptau"
     if target.exists():
         return target
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+    with tempfile.TemporaryDirectory(dir=cache, prefix=BUILD_DIR_PREFIX) as tmp:
         work = Path(tmp)
         _snarkjs("powersoftau", "new", "bn128", str(power), "pot_0.ptau", cwd=work)
         _snarkjs(
@@ -269,7 +281,7 @@ def _build_circuit(
     phase2: Callable[[Path, Path, Path], None] = _dev_phase2,
     note: str = DEV_NOTE,
 ) -> None:
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=BUILD_DIR_PREFIX) as tmp:
         work = Path(tmp)
         # circom2 (WASI) only reaches files under its working directory: copy what it includes there.
         src = work / "src"

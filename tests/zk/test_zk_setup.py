@@ -69,3 +69,21 @@ def test_field_round_trip_and_range_errors():
         encode_model([1.0, 2.0**25], 0.0)
     with pytest.raises(FixedPointRangeError, match="intercept"):
         encode_model([1.0], float("inf"))
+
+
+def test_taking_the_build_lock_removes_work_left_by_a_killed_build_and_nothing_else(tmp_path):
+    from zk._setup import BUILD_DIR_PREFIX, _locked
+
+    stale = tmp_path / f"{BUILD_DIR_PREFIX}abc123"
+    stale.mkdir()
+    (stale / "pot_final.ptau").write_bytes(b"\0" * 1024)
+    witness_compile = tmp_path / "tmpw1tness"  # unlocked compiles work here; never swept
+    witness_compile.mkdir()
+    keys = tmp_path / "logit_f3_0123456789abcdef"
+    keys.mkdir()
+    (keys / "logit.zkey").write_bytes(b"key")
+
+    with _locked(tmp_path / ".lock"):
+        assert not stale.exists()
+    assert witness_compile.is_dir()
+    assert (keys / "logit.zkey").read_bytes() == b"key"
