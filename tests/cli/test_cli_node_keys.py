@@ -8,7 +8,7 @@ a non-zero exit.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,9 @@ from trainer.deployment import _env, _wait_port, flwr_bin
 from trainer.nodeauth import make_tls_files
 
 pytestmark = pytest.mark.usefixtures("chain_snapshot")
+
+AdmitArgs = tuple[str, dict[str, str]]
+"""The public key file ``twopm node admit`` is given, and its flags (name -> value)."""
 
 
 @pytest.fixture
@@ -104,122 +107,125 @@ def test_a_registered_holder_signs_its_node_key_and_the_superlinks_operator_admi
     refused(twopm(*admit, cwd=tmp_path), rf"the SuperLink refused the key of {holder.address}")
 
 
-def test_an_unregistered_holder_cannot_sign_a_node_key(
-    tmp_path: Path, holder: Wallet, wallet_flags: list[str]
-) -> None:
-    refused(
-        twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path),
-        rf"{holder.address} is not registered; run `twopm node register` first",
-    )
-    assert not (tmp_path / "node.key").exists()
-
-
-def test_a_half_present_key_pair_is_refused(tmp_path: Path, wallet_flags: list[str]) -> None:
-    (tmp_path / "node.key").write_text("x")
-    refused(
-        twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path),
+# Refusals of `twopm node key --out OUT`: what is in the working directory first, OUT, and the one
+# line expected ("{address}" stands for the holder's address, the only refusals that name it).
+KEY_REFUSALS: dict[str, tuple[Callable[[Path], object], str, str]] = {
+    "an unregistered holder": (
+        lambda d: None,
+        "node.key",
+        r"{address} is not registered; run `twopm node register` first",
+    ),
+    "a half-present key pair": (
+        lambda d: (d / "node.key").write_text("x"),
+        "node.key",
         r"node.key and node.key.pub must both exist \(reuse\) or both be absent",
-    )
+    ),
+    "a directory as the key file": (
+        lambda d: [(d / "keys").mkdir(), (d / "keys.pub").mkdir()],
+        "keys",
+        r"--out keys is a directory; give the private key's file name",
+    ),
+}
 
 
-def test_admit_refuses_a_key_whose_signer_left_the_registry(
-    tmp_path: Path,
-    holder: Wallet,
-    stack: Path,
-    wallet_flags: list[str],
-    superlink: tuple[str, Path],
+@pytest.mark.parametrize("case", KEY_REFUSALS)
+def test_node_key_refuses_in_one_line_and_writes_nothing(
+    case: str, tmp_path: Path, holder: Wallet, wallet_flags: list[str]
 ) -> None:
-    _register(wallet_flags, tmp_path)
-    ok(twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path), holder.address)
-    ok(twopm("node", "leave", *wallet_flags, cwd=tmp_path), holder.address)
-    address, ca = superlink
-    refused(
-        twopm(
-            "node",
-            "admit",
-            "node.key.pub",
-            "--superlink",
-            address,
-            "--root-certificates",
-            str(ca),
-            "--stack",
-            str(stack),
-            cwd=tmp_path,
-        ),
-        rf"{holder.address} signed this node key but is not registered in NodeRegistry",
-    )
-
-
-def test_admit_refuses_a_signature_over_another_key(
-    tmp_path: Path,
-    holder: Wallet,
-    stack: Path,
-    wallet_flags: list[str],
-    superlink: tuple[str, Path],
-) -> None:
-    _register(wallet_flags, tmp_path)
-    ok(twopm("node", "key", "--out", "a.key", *wallet_flags, cwd=tmp_path), holder.address)
-    ok(twopm("node", "key", "--out", "b.key", *wallet_flags, cwd=tmp_path), holder.address)
-    address, ca = superlink
+    prepare, out, pattern = KEY_REFUSALS[case]
+    prepare(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
     line = refused(
-        twopm(
-            "node",
-            "admit",
-            "b.key.pub",
-            "--signature-file",
-            "a.key.pub.sig",
-            "--superlink",
-            address,
-            "--root-certificates",
-            str(ca),
-            "--stack",
-            str(stack),
-            cwd=tmp_path,
-        ),
-        r"signed this node key but is not registered in NodeRegistry \(or signed another key\)",
+        twopm("node", "key", "--out", out, *wallet_flags, cwd=tmp_path),
+        pattern.replace("{address}", holder.address),
     )
-    assert holder.address not in line
+    assert (holder.address in line) == ("{address}" in pattern)
+    assert sorted(tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize(
-    ("extra", "pattern"),
-    [
-        (["--signature-file", "missing.sig"], r"cannot read the signature missing.sig"),
-        (["--superlink", "nohost"], r"--superlink 'nohost' is not host:port"),
-        (["--root-certificates", "missing.crt"], r"--root-certificates: no such file missing.crt"),
-    ],
-)
-def test_admit_refuses_bad_flags_in_one_line(
-    tmp_path: Path, stack: Path, extra: list[str], pattern: str
-) -> None:
-    (tmp_path / "ca.crt").write_text("x")
-    (tmp_path / "node.key.pub.sig").write_text("0x00")
-    flags = {"--superlink": "127.0.0.1:1", "--root-certificates": "ca.crt"}
-    flags.update(dict(zip(extra[::2], extra[1::2], strict=True)))
-    args = [a for kv in flags.items() for a in kv]
-    refused(twopm("node", "admit", "node.key.pub", *args, "--stack", str(stack), cwd=tmp_path),
-            pattern)  # fmt: skip
+_FAKE_SUPERLINK = {"--superlink": "127.0.0.1:1", "--root-certificates": "ca.crt"}
 
 
-def test_admit_refuses_a_file_that_is_not_a_node_key(tmp_path: Path, stack: Path) -> None:
-    (tmp_path / "ca.crt").write_text("x")
-    (tmp_path / "node.key.pub").write_text("not a key\n")
-    (tmp_path / "node.key.pub.sig").write_text("0x" + "11" * 65)
-    refused(
-        twopm(
-            "node",
-            "admit",
-            "node.key.pub",
-            "--superlink",
-            "127.0.0.1:1",
-            "--root-certificates",
-            "ca.crt",
-            "--stack",
-            str(stack),
-            cwd=tmp_path,
-        ),
+def _bad_flag(flag: str, value: str) -> Callable[[Path, Wallet, list[str]], AdmitArgs]:
+    def prepare(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
+        (d / "ca.crt").write_text("x")
+        (d / "node.key.pub.sig").write_text("0x00")
+        return "node.key.pub", {**_FAKE_SUPERLINK, flag: value}
+
+    return prepare
+
+
+def _not_a_node_key(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
+    (d / "ca.crt").write_text("x")
+    (d / "node.key.pub").write_text("not a key\n")
+    (d / "node.key.pub.sig").write_text("0x" + "11" * 65)
+    return "node.key.pub", dict(_FAKE_SUPERLINK)
+
+
+def _signed_then_left(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
+    _register(wallet_flags, d)
+    ok(twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=d), holder.address)
+    ok(twopm("node", "leave", *wallet_flags, cwd=d), holder.address)
+    return "node.key.pub", {}
+
+
+def _signature_over_another_key(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
+    _register(wallet_flags, d)
+    ok(twopm("node", "key", "--out", "a.key", *wallet_flags, cwd=d), holder.address)
+    ok(twopm("node", "key", "--out", "b.key", *wallet_flags, cwd=d), holder.address)
+    return "b.key.pub", {"--signature-file": "a.key.pub.sig"}
+
+
+# Refusals of `twopm node admit PUB --stack S FLAGS`: a preparation returning (PUB, FLAGS) and the
+# one line expected ("{address}" as above). FLAGS without --superlink get the real SuperLink's.
+ADMIT_REFUSALS: dict[str, tuple[Callable[[Path, Wallet, list[str]], AdmitArgs], str]] = {
+    "a missing signature file": (
+        _bad_flag("--signature-file", "missing.sig"),
+        r"cannot read the signature missing.sig",
+    ),
+    "a superlink that is not host:port": (
+        _bad_flag("--superlink", "nohost"),
+        r"--superlink 'nohost' is not host:port",
+    ),
+    "missing root certificates": (
+        _bad_flag("--root-certificates", "missing.crt"),
+        r"--root-certificates: no such file missing.crt",
+    ),
+    "a file that is not a node key": (
+        _not_a_node_key,
         r"node.key.pub is not an OpenSSH public key",
+    ),
+    "a key whose signer left the registry": (
+        _signed_then_left,
+        r"{address} signed this node key but is not registered in NodeRegistry",
+    ),
+    "a signature over another key": (
+        _signature_over_another_key,
+        r"signed this node key but is not registered in NodeRegistry \(or signed another key\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ADMIT_REFUSALS)
+def test_node_admit_refuses_in_one_line(
+    case: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    holder: Wallet,
+    stack: Path,
+    wallet_flags: list[str],
+) -> None:
+    prepare, pattern = ADMIT_REFUSALS[case]
+    public_key, flags = prepare(tmp_path, holder, wallet_flags)
+    if "--superlink" not in flags:
+        address, ca = request.getfixturevalue("superlink")
+        flags = {"--superlink": address, "--root-certificates": str(ca), **flags}
+    args = [a for kv in flags.items() for a in kv]
+    line = refused(
+        twopm("node", "admit", public_key, *args, "--stack", str(stack), cwd=tmp_path),
+        pattern.replace("{address}", holder.address),
     )
+    assert (holder.address in line) == ("{address}" in pattern)
 
 
 def test_running_a_node_with_an_auth_key_but_without_tls_is_refused(tmp_path: Path) -> None:
@@ -241,13 +247,4 @@ def test_running_a_node_with_an_auth_key_but_without_tls_is_refused(tmp_path: Pa
             cwd=tmp_path,
         ),
         r"--auth-key needs TLS: give --root-certificates instead of --insecure",
-    )
-
-
-def test_a_directory_as_the_key_file_is_refused(tmp_path: Path, wallet_flags: list[str]) -> None:
-    (tmp_path / "keys").mkdir()
-    (tmp_path / "keys.pub").mkdir()
-    refused(
-        twopm("node", "key", "--out", "keys", *wallet_flags, cwd=tmp_path),
-        r"--out keys is a directory; give the private key's file name",
     )
