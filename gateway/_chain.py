@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +124,10 @@ class ChainReader:
         metrics: Cache hit/miss counters.
         cache_ttl_s: Seconds a read is served from the cache.
         cache_max_entries: Bound of each cache.
+        head_max_age_s: Seconds a head block read is shared by every caller in the process
+            (:meth:`head_block`); the gateway passes ``event_poll_interval_s``, the period of
+            its followers' polls. 0 (default): every call reads, only concurrent ones share.
+        clock: Monotonic seconds (tests pass a fake).
 
     Raises:
         ConfigurationError: A required contract address is missing.
@@ -135,6 +141,8 @@ class ChainReader:
         *,
         cache_ttl_s: float = 5.0,
         cache_max_entries: int = 10_000,
+        head_max_age_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         missing = [n for n in REQUIRED_CONTRACTS if n not in addresses]
         if missing:
@@ -162,6 +170,10 @@ class ChainReader:
         self._spendable: TTLCache[str, int] = TTLCache(cache_max_entries, cache_ttl_s)
         self._subnets: TTLCache[int, SubnetInfo] = TTLCache(cache_max_entries, cache_ttl_s)
         self._last_block: int | None = None
+        self.head_max_age_s = head_max_age_s
+        self._clock = clock
+        self._head: tuple[float, int] | None = None  # (clock when asked, block): one value
+        self._head_read: asyncio.Future[int] | None = None  # the one eth_blockNumber in flight
         self.restaking: Any = None
         """A :class:`gateway._restaking.RestakingReader` whose value adds to the vault's, or None."""
 
@@ -175,7 +187,7 @@ class ChainReader:
             rpc_url: JSON-RPC URL.
             addresses: Contract name -> address.
             metrics: Metrics.
-            **kwargs: ``cache_ttl_s``, ``cache_max_entries``.
+            **kwargs: ``cache_ttl_s``, ``cache_max_entries``, ``head_max_age_s``.
 
         Returns:
             The reader.
@@ -389,6 +401,44 @@ class ChainReader:
         """
         self._spendable.drop(user.lower())
 
+    async def head_block(self) -> int:
+        """The chain's head block number, shared by every reader in this gateway process.
+
+        The registry follower (:mod:`gateway._models`), this reader's event poll and the
+        receipts' confirmation depth all ask here, so one ``eth_blockNumber`` serves them all:
+        a value read less than ``head_max_age_s`` ago is returned as is, and callers arriving
+        while a read is in flight wait for that read instead of sending their own. It keeps
+        one value and at most one pending call; no thread.
+
+        Returns:
+            The block number (at most ``head_max_age_s`` old).
+
+        Raises:
+            ServiceUnavailable: The chain is unreachable (every waiter of that read gets it).
+        """
+        asked = self._clock()
+        if self._head is not None and asked - self._head[0] < self.head_max_age_s:
+            return self._head[1]
+        pending = self._head_read
+        if pending is not None:
+            return await asyncio.shield(pending)
+        read: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._head_read = read
+        try:
+            head = int(await self.w3.eth.block_number)
+        except BaseException as exc:
+            unavailable = ServiceUnavailable("the chain is unreachable")
+            read.set_exception(unavailable)
+            read.exception()  # retrieved: waiters get it through shield
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise unavailable from exc
+        finally:
+            self._head_read = None
+        self._head = (asked, head)
+        read.set_result(head)
+        return head
+
     async def poll_events(self) -> int:
         """Read new logs of the three contracts once and drop the cache entries they touch.
 
@@ -398,8 +448,8 @@ class ChainReader:
         Raises:
             ServiceUnavailable: The chain is unreachable.
         """
+        head = await self.head_block()
         try:
-            head = int(await self.w3.eth.block_number)
             if self._last_block is None:
                 self._last_block = head
                 return 0

@@ -244,10 +244,8 @@ class ModelFollower:
         return len(touched)
 
     async def _block_number(self) -> int:
-        try:
-            return int(await self.chain.w3.eth.block_number)
-        except Exception as exc:
-            raise ServiceUnavailable("the chain is unreachable") from exc
+        head: int = await self.chain.head_block()  # shared with the reader's event poll
+        return head
 
     async def refresh(self, subnet_id: int) -> SubnetModelStatus:
         """Re-read one subnet and start loading its model if a new version is published.

@@ -134,6 +134,7 @@ def build_services(
             metrics,
             cache_ttl_s=settings.stake_cache_ttl_s,
             cache_max_entries=settings.cache_max_entries,
+            head_max_age_s=settings.event_poll_interval_s,
         )
         try:
             chain.restaking = RestakingReader.from_settings(settings)
