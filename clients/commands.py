@@ -219,13 +219,17 @@ def _verify_training(args: argparse.Namespace) -> int:
     print(f"subnet {found.subnet_id} version {found.version}")
     for h in found.holders:
         state = "proof verified on chain" if h.get("proof_verified_on_chain") else "NOT PROVEN"
-        print(f"  holder {h['address']}  rows {h.get('n_rows', '-')}  {state}")
+        chunks = f"  chunks {h['chunks']}" if "chunks" in h else ""
+        print(f"  holder {h['address']}  rows {h.get('n_rows', '-')}{chunks}  {state}")
     print(f"rows {found.n_rows}, shares {'match' if found.shares_match else 'DO NOT MATCH'}")
-    if found.gradient:
+    if found.residual:
+        condition = (
+            "gradient" if found.penalty_c is None else f"gradient - w/C (C = {found.penalty_c})"
+        )
         print(
-            "gradient / tolerance: "
+            f"{condition} / tolerance: "
             + ", ".join(
-                f"{g:.2e}/{t:.2e}" for g, t in zip(found.gradient, found.tolerance, strict=False)
+                f"{g:.2e}/{t:.2e}" for g, t in zip(found.residual, found.tolerance, strict=False)
             )
         )
     for problem in found.problems:

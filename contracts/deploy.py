@@ -22,9 +22,14 @@ LOCAL_TOKENS = {"stETH": "MockStETH", "wstETH": "MockWstETH", "rETH": "MockRETH"
 #: Groth16 verifiers of the 3- and 30-feature logit circuits, development keys: local chains only.
 DEV_ZK_VERIFIERS = ("LogitGroth16Verifier3", "LogitGroth16Verifier30", "BatchGroth16Verifier3")
 #: Deployment keys whose contract has another name (one TrainingProofVerifier per feature count).
-ARTIFACT_OF = {"TrainingProofVerifier3": "TrainingProofVerifier"}
+ARTIFACT_OF = {
+    "TrainingProofVerifier3": "TrainingProofVerifier",
+    "TrainingChunkVerifier30": "TrainingChunkVerifier",
+}
 #: Groth16 verifiers of the training circuit (feature count -> contract), development keys: local only.
 DEV_TRAINING_VERIFIERS = {3: "TrainingGroth16Verifier3"}
+#: Groth16 verifiers of the training chunk circuit (feature count -> contract), development keys only.
+DEV_TRAINING_CHUNK_VERIFIERS = {30: "TrainingChunkGroth16Verifier30"}
 LOCAL_RATES_WEI = {"MockWstETH": 1_210_000_000_000_000_000, "MockRETH": 1_140_000_000_000_000_000}
 #: Default staleness allowance of a rate feed, seconds: the wstETH/stETH feed on Scroll updates about every
 #: 24 h (observed heartbeat, /work/shared/FACTS.md), plus 2 h of slack.
@@ -303,6 +308,17 @@ def deploy_all(
             addresses[name] = groth16
             addresses[f"TrainingProofVerifier{n_features}"] = sender.deploy(
                 "TrainingProofVerifier",
+                groth16,
+                n_features,
+                addresses["DataRegistry"],
+                subnets.address,
+            ).address
+        # Chunked proof of training (30 features): the chunk circuit's verifier and its front.
+        for n_features, name in DEV_TRAINING_CHUNK_VERIFIERS.items():
+            groth16 = sender.deploy(name).address
+            addresses[name] = groth16
+            addresses[f"TrainingChunkVerifier{n_features}"] = sender.deploy(
+                "TrainingChunkVerifier",
                 groth16,
                 n_features,
                 addresses["DataRegistry"],

@@ -5,7 +5,7 @@ phase 2 on a ceremony powers of tau (zk/_ceremony.py), for ``twopm chain deploy 
 
 With ``--write-verifiers`` it also rewrites the committed Solidity verifiers
 (``contracts/src/zk/LogitGroth16Verifier<F>.sol``, ``TrainingGroth16Verifier<F>.sol`` and
-``BatchGroth16Verifier3.sol``) from them;
+``BatchGroth16Verifier3.sol``, ``TrainingChunkGroth16Verifier30.sol``) from them;
 then ``npm run build:contracts``.
 """
 
@@ -26,9 +26,10 @@ from zk._setup import (
     SetupError,
     ensure_batch_keys,
     ensure_keys,
+    ensure_training_chunk_keys,
     ensure_training_keys,
 )
-from zk._training import TRAINING_SHAPES
+from zk._training import TRAINING_CHUNK_SHAPES, TRAINING_SHAPES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         [(f"{n} features", ensure_keys, n) for n in SUPPORTED_FEATURE_COUNTS]
         + [(f"training, {n} features", ensure_training_keys, n) for n in TRAINING_SHAPES]
         + [("batch, 3 features", ensure_batch_keys, 3)]
+        + [
+            (f"training chunks, {n} features", ensure_training_chunk_keys, n)
+            for n in TRAINING_CHUNK_SHAPES
+        ]
     )
     for what, make, n in jobs:
         started = time.perf_counter()

@@ -493,6 +493,94 @@ def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> Trai
     return keys
 
 
+@dataclass(frozen=True)
+class TrainingChunkCircuitKeys(CircuitKeys):
+    """Files of one training chunk circuit shape (``zk/circuits/training_chunk.circom``).
+
+    Attributes:
+        n_rows: Rows R per chunk.
+    """
+
+    n_rows: int = 0
+
+    @property
+    def wasm(self) -> Path:
+        return self.directory / "training_chunk.wasm"
+
+    @property
+    def zkey(self) -> Path:
+        return self.directory / "training_chunk.zkey"
+
+    @property
+    def solidity(self) -> Path:
+        return self.directory / f"TrainingChunkGroth16Verifier{self.n_features}.sol"
+
+
+def ensure_training_chunk_keys(
+    n_features: int, cache_dir: Path | None = None
+) -> TrainingChunkCircuitKeys:
+    """The training chunk circuit's keys for ``n_features`` features, made on first use and cached.
+
+    ``TrainingChunk(R, F, XB)`` (R = ``zk.TRAINING_CHUNK_SHAPES[F]``; 7,628 constraints for R = 4,
+    F = 30) fits the 2^13 development powers of tau the 3-feature training circuit uses; its phase 2
+    takes a few minutes on 2 loaded cores. Development keys only (module docstring).
+
+    Args:
+        n_features: F; must be a key of ``zk.TRAINING_CHUNK_SHAPES``.
+        cache_dir: Cache root; :func:`default_cache_dir` when None.
+
+    Raises:
+        SetupError: The Node tools are missing or a step failed.
+        ValueError: No chunk circuit shape for ``n_features``.
+    """
+    from zk._training import TRAIN_X_BITS, TRAINING_CHUNK_SHAPES, TRAINING_PTAU_POWER
+
+    if n_features not in TRAINING_CHUNK_SHAPES:
+        raise ValueError(
+            f"no training chunk circuit for {n_features} features "
+            f"(shapes: {sorted(TRAINING_CHUNK_SHAPES)})"
+        )
+    n_rows = TRAINING_CHUNK_SHAPES[n_features]
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    digest = _dev_key_digest(
+        *(
+            (CIRCUIT.parent / name).read_text()
+            for name in (
+                "logit.circom",
+                "sigmoid_table.circom",
+                "training.circom",
+                "training_chunk.circom",
+            )
+        ),
+        f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
+    )
+    directory = cache / f"training_chunk_f{n_features}_r{n_rows}_{digest}"
+    keys = TrainingChunkCircuitKeys(n_features, directory, n_rows)
+    if keys.zkey.exists():
+        return keys
+    _refuse_dev_keys_in(cache, f"the {n_features}-feature training chunk circuit")
+    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache / ".lock"):
+        if not keys.zkey.exists():
+            _build_circuit(
+                main=(
+                    'include "training_chunk.circom";\n'
+                    "component main {public [linkIn]} = "
+                    f"TrainingChunk({n_rows}, {n_features}, {TRAIN_X_BITS});\n"
+                ),
+                ptau=_ensure_ptau(cache, TRAINING_PTAU_POWER),
+                target=directory,
+                wasm_name="training_chunk.wasm",
+                zkey_name="training_chunk.zkey",
+                contract=f"TrainingChunkGroth16Verifier{n_features}",
+                what=(
+                    f"{n_features}-feature, {n_rows}-row\n"
+                    "// training chunk circuit, zk/circuits/training_chunk.circom"
+                ),
+            )
+    return keys
+
+
 #: Rows per batch proof and its powers of tau (BatchLogit(24, 3, 49): 7,863 constraints, the most
 #: rows that fit the 2^13 file the training circuit uses; 2^14 did not finish in 30 min here).
 BATCH_ROWS = 24
@@ -609,8 +697,9 @@ def ensure_dev_keys(cache_dir: Path | None = None) -> None:
     """Every development key a local ``twopm up`` proves with, made now if not cached.
 
     The logit circuits of :data:`SUPPORTED_FEATURE_COUNTS` (the gateway's ``proof=true``), the
-    3-feature batch circuit (several rows in one proof) and the 3-feature training circuit (the
-    Spector holders' proofs). On a fresh machine this is the 2^12 and 2^13 powers of tau plus each
+    3-feature batch circuit (several rows in one proof), the 3-feature training circuit (the
+    Spector holders' proofs) and the 30-feature training chunk circuit (the breast-cancer holders'
+    chunked proofs). On a fresh machine this is the 2^12 and 2^13 powers of tau plus each
     circuit's phase 2: 15-20 minutes on 2 loaded cores, summed from the steps in docs/proofs.md;
     afterwards a few file checks. Development keys only (module docstring).
 
@@ -624,3 +713,4 @@ def ensure_dev_keys(cache_dir: Path | None = None) -> None:
         ensure_keys(n_features, cache_dir)
     ensure_training_keys(3, cache_dir)
     ensure_batch_keys(3, cache_dir)
+    ensure_training_chunk_keys(30, cache_dir)

@@ -27,8 +27,11 @@ logit circuit's. Gradient outputs are exact integers: intercept component at 2^8
 at 2^96; sums of squares at 2^32.
 
 Shapes: a circuit has a fixed row capacity N (padding rows carry ``present = 0``); only
-:data:`TRAINING_SHAPES` have keys and an on-chain verifier. The 30-feature breast-cancer model is not
-covered: see docs/proofs.md for its constraint count and why its setup does not fit this machine.
+:data:`TRAINING_SHAPES` have keys and an on-chain verifier. Feature counts in
+:data:`TRAINING_CHUNK_SHAPES` (the 30-feature breast-cancer model, whose one-circuit proof would need
+a 2^19 powers of tau) are proven in chunks of R rows linked by a Poseidon chain ending at the committed
+root ("chunked proofs" below; ``TrainingChunkVerifier`` on chain). An L2-penalised fit (the breast-cancer
+run, C = 1) is checked against its own first-order condition (:func:`penalised_stationarity`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ MAX_ABS_FEATURE = float(1 << 13)
 RESIDUAL_SCALE_BITS = 80
 #: Feature count -> row capacity N of the training circuits with keys and an on-chain verifier.
 TRAINING_SHAPES: dict[int, int] = {3: 16}
+#: Feature count -> rows R per proof of the chunked training circuits (``training_chunk.circom``).
+TRAINING_CHUNK_SHAPES: dict[int, int] = {30: 4}
 #: log2 of the powers of tau the training circuits need (5,546 constraints for N = 16, F = 3).
 TRAINING_PTAU_POWER = 13
 #: Max |table - sigmoid| of the 32 cubic pieces over all 2^21 inputs in [-16, 16) (tests/zk).
@@ -463,11 +468,13 @@ class TrainingVerification:
             ``data_commitment_id``, ``data_root``.
         n_rows: Pooled proven rows.
         shares_match: The proven row counts give back the shares published on chain.
-        max_abs_gradient: max_j |g_j| of the pooled proven gradient (raw units).
-        gradient: The pooled proven gradient, intercept first.
-        tolerance: Per-component tolerance (:func:`stationarity_tolerance`).
-        stationary: |g_j| <= tolerance_j for every j.
+        max_abs_gradient: max_j of |residual_j| (raw units; the gradient itself when unpenalised).
+        gradient: The pooled proven gradient of the log-likelihood, intercept first.
+        tolerance: Per-component tolerance (:func:`penalised_stationarity`).
+        stationary: |residual_j| <= tolerance_j for every j.
         problems: One line per failed check.
+        penalty_c: The fit's L2 strength C checked against (None: unpenalised).
+        residual: First-order condition per component (:func:`penalised_stationarity`).
     """
 
     verified: bool
@@ -481,6 +488,8 @@ class TrainingVerification:
     tolerance: list[float] = field(default_factory=list)
     stationary: bool = False
     problems: list[str] = field(default_factory=list)
+    penalty_c: float | None = None
+    residual: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (``twopm demo``'s ``training_verification``)."""
@@ -495,6 +504,8 @@ class TrainingVerification:
             "gradient": self.gradient,
             "tolerance": self.tolerance,
             "stationary": self.stationary,
+            "penalty_c": self.penalty_c,
+            "residual": self.residual,
             "problems": self.problems,
         }
 
@@ -528,6 +539,7 @@ def verify_training(
     subnet_id: int,
     version: int | None = None,
     weights: Sequence[float] | None = None,
+    l2_c: float | None = None,
 ) -> TrainingVerification:
     """Check a model version's training from the chain alone (plus its published coefficients).
 
@@ -543,6 +555,13 @@ def verify_training(
         version: The model version (the current one when None).
         weights: The version's coefficients (for the tolerance); read from the bundle at the version's
             ``artifactUri`` (``file://`` only) and checked against its model hash when None.
+        l2_c: The fit's inverse L2 strength C (None: unpenalised); with ``weights`` None it is read
+            from the bundle's card (``penalty``) instead.
+
+    Feature counts in :data:`TRAINING_CHUNK_SHAPES` are checked from chunked proofs
+    (``TrainingChunkVerifier``; :func:`check_chunk_chain` per holder), the others from one proof per
+    holder. The stationarity check is :func:`penalised_stationarity` (the plain gradient when
+    unpenalised).
 
     Returns:
         The findings; ``verified`` is the conjunction of every check.
@@ -558,26 +577,96 @@ def verify_training(
         out.problems.append("the version has no model commitment in SubnetRegistry")
         return out
     if weights is None:
-        weights = _weights_from_artifact(artifact_uri, model[0], out.problems)
-        if weights is None:
+        read = _weights_from_artifact(artifact_uri, model[0], out.problems)
+        if read is None:
             return out
+        weights, l2_c = read
     f = len(weights)
+    rows: dict[str, int] = {}
+    grad = [0.0] * (f + 1)
+    sumsq = [0.0] * f
+    sumx: list[float] | None = None
+    if f in TRAINING_CHUNK_SHAPES:
+        sumx = [0.0] * f
+        if not _check_chunked_holders(
+            deployment, out, int(subnet_id), int(version), contributors, f, int(commitment),
+            rows, grad, sumsq, sumx,
+        ):  # fmt: skip
+            return out
+    elif not _check_whole_holders(
+        deployment, out, int(subnet_id), int(version), contributors, f, int(commitment),
+        rows, grad, sumsq,
+    ):  # fmt: skip
+        return out
+    out.n_rows = sum(rows.values())
+    if len(rows) == len(contributors) and all(n > 0 for n in rows.values()):
+        expected = dict(
+            zip((Web3.to_checksum_address(a) for a in contributors), shares, strict=True)
+        )
+        out.shares_match = shares_from_rows(rows) == expected
+        if not out.shares_match:
+            out.problems.append(
+                f"the proven row counts {rows} do not give the published shares {expected}"
+            )
+    out.gradient = grad
+    out.penalty_c = l2_c
+    if l2_c is not None and sumx is None:
+        out.problems.append("an L2-penalised fit needs proven feature sums (a chunked proof)")
+    if out.n_rows:
+        residual, out.tolerance = penalised_stationarity(
+            out.n_rows, grad, sumsq, sumx or [0.0] * f, weights, l2_c if sumx else None
+        )
+    else:
+        residual = list(grad)
+    out.residual = residual
+    out.max_abs_gradient = max(abs(g) for g in residual)
+    out.stationary = bool(out.tolerance) and all(
+        abs(g) <= t for g, t in zip(residual, out.tolerance, strict=True)
+    )
+    if out.n_rows and not out.stationary:
+        out.problems.append(
+            "the summed gradient is not within the tolerance: the published coefficients are not "
+            "the fit (maximum likelihood, L2-penalised when the card says so) of the committed rows"
+        )
+    out.verified = (
+        not out.problems
+        and out.shares_match
+        and out.stationary
+        and all(h.get("proof_verified_on_chain") for h in out.holders)
+    )
+    return out
+
+
+def _check_whole_holders(
+    deployment: Any,
+    out: TrainingVerification,
+    subnet_id: int,
+    version: int,
+    contributors: list[str],
+    f: int,
+    commitment: int,
+    rows: dict[str, int],
+    grad: list[float],
+    sumsq: list[float],
+) -> bool:
+    """One proof per holder (``TrainingProofVerifier``); fills ``rows``/``grad``/``sumsq`` in place.
+
+    Returns:
+        False when the deployment has no verifier for F (``out.problems`` says so).
+    """
     name = training_proof_verifier_name(f)
     if name not in deployment.addresses:
         out.problems.append(f"no training verifier for {f} features in this deployment")
-        return out
+        return False
     verifier = deployment.contract(name)
     events = verifier.events.TrainingProven().get_logs(
         from_block=deployment.block,
-        argument_filters={"subnetId": int(subnet_id), "version": int(version)},
+        argument_filters={"subnetId": subnet_id, "version": version},
     )
     latest: dict[str, Any] = {}
     for event in events:
         latest[Web3.to_checksum_address(event["args"]["holder"])] = event["args"]
     data_registry = deployment.contract("DataRegistry")
-    rows: dict[str, int] = {}
-    grad = [0.0] * (f + 1)
-    sumsq = [0.0] * f
     for holder in (Web3.to_checksum_address(a) for a in contributors):
         args = latest.get(holder)
         if args is None:
@@ -593,7 +682,7 @@ def verify_training(
         root_ok = Web3.to_checksum_address(c_holder) == holder and int(c_root) == sums.data_root
         if not root_ok:
             out.problems.append(f"{holder}: the proof's data root is not its commitment")
-        model_ok = sums.model_commitment == int(commitment)
+        model_ok = sums.model_commitment == commitment
         if not model_ok:
             out.problems.append(f"{holder}: the proof is for other parameters")
         ok = verified and root_ok and model_ok
@@ -607,36 +696,85 @@ def verify_training(
             }
         )
         rows[holder] = sums.n_rows
-        grad = [a + b for a, b in zip(grad, sums.grad, strict=True)]
-        sumsq = [a + b for a, b in zip(sumsq, sums.sumsq, strict=True)]
-    out.n_rows = sum(rows.values())
-    if len(rows) == len(contributors) and all(n > 0 for n in rows.values()):
-        expected = dict(
-            zip((Web3.to_checksum_address(a) for a in contributors), shares, strict=True)
-        )
-        out.shares_match = shares_from_rows(rows) == expected
-        if not out.shares_match:
-            out.problems.append(
-                f"the proven row counts {rows} do not give the published shares {expected}"
-            )
-    out.gradient = grad
-    out.max_abs_gradient = max(abs(g) for g in grad)
-    out.tolerance = stationarity_tolerance(out.n_rows, sumsq, weights) if out.n_rows else []
-    out.stationary = bool(out.tolerance) and all(
-        abs(g) <= t for g, t in zip(grad, out.tolerance, strict=True)
+        grad[:] = [a + b for a, b in zip(grad, sums.grad, strict=True)]
+        sumsq[:] = [a + b for a, b in zip(sumsq, sums.sumsq, strict=True)]
+    return True
+
+
+def _check_chunked_holders(
+    deployment: Any,
+    out: TrainingVerification,
+    subnet_id: int,
+    version: int,
+    contributors: list[str],
+    f: int,
+    commitment: int,
+    rows: dict[str, int],
+    grad: list[float],
+    sumsq: list[float],
+    sumx: list[float],
+) -> bool:
+    """Chunked proofs per holder (``TrainingChunkVerifier``); fills the sums in place.
+
+    A holder's chain is its latest run of ``TrainingChunkProven`` events (from its last chunk with
+    index 0), re-verified chunk by chunk through the verifier's ``verifyProof`` (``eth_call``) and
+    walked from link 0 to the root of the commitment it names (:func:`check_chunk_chain`).
+
+    Returns:
+        False when the deployment has no chunk verifier for F (``out.problems`` says so).
+    """
+    name = training_chunk_verifier_name(f)
+    if name not in deployment.addresses:
+        out.problems.append(f"no training chunk verifier for {f} features in this deployment")
+        return False
+    verifier = deployment.contract(name)
+    events = verifier.events.TrainingChunkProven().get_logs(
+        from_block=deployment.block,
+        argument_filters={"subnetId": subnet_id, "version": version},
     )
-    if out.n_rows and not out.stationary:
-        out.problems.append(
-            "the summed gradient is not within the tolerance: the published coefficients are not "
-            "the maximum-likelihood fit of the committed rows"
+    runs: dict[str, list[Any]] = {}
+    for event in events:
+        args = event["args"]
+        holder = Web3.to_checksum_address(args["holder"])
+        if int(args["index"]) == 0:
+            runs[holder] = []
+        runs.setdefault(holder, []).append(args)
+    data_registry = deployment.contract("DataRegistry")
+    for holder in (Web3.to_checksum_address(a) for a in contributors):
+        run = runs.get(holder)
+        if not run:
+            out.problems.append(f"contributor {holder} has no training proof on chain")
+            out.holders.append({"address": holder, "proof_verified_on_chain": False})
+            continue
+        commitment_ids = {int(a["commitmentId"]) for a in run}
+        cid = int(run[0]["commitmentId"])
+        c_holder, c_root, _ = data_registry.functions.commitmentOf(cid).call()
+        found = check_chunk_chain(
+            [(bytes(a["proof"]), [int(v) for v in a["instances"]]) for a in run],
+            f,
+            int(c_root),
+            commitment,
+            lambda proof, instances: _verifies(verifier, proof, instances),
         )
-    out.verified = (
-        not out.problems
-        and out.shares_match
-        and out.stationary
-        and all(h.get("proof_verified_on_chain") for h in out.holders)
-    )
-    return out
+        problems = list(found.problems)
+        if Web3.to_checksum_address(c_holder) != holder or len(commitment_ids) != 1:
+            problems.append("the chunks do not name one commitment of the holder's")
+        out.problems.extend(f"{holder}: {p}" for p in problems)
+        out.holders.append(
+            {
+                "address": holder,
+                "n_rows": found.n_rows,
+                "chunks": len(run),
+                "proof_verified_on_chain": not problems,
+                "data_commitment_id": cid,
+                "data_root": "0x" + int(c_root).to_bytes(32, "big").hex(),
+            }
+        )
+        rows[holder] = found.n_rows
+        grad[:] = [a + b for a, b in zip(grad, found.grad, strict=True)]
+        sumsq[:] = [a + b for a, b in zip(sumsq, found.sumsq, strict=True)]
+        sumx[:] = [a + b for a, b in zip(sumx, found.sumx, strict=True)]
+    return True
 
 
 def _verifies(verifier: Any, proof: bytes, instances: list[int]) -> bool:
@@ -646,7 +784,10 @@ def _verifies(verifier: Any, proof: bytes, instances: list[int]) -> bool:
         return False
 
 
-def _weights_from_artifact(uri: str, model_hash: bytes, problems: list[str]) -> list[float] | None:
+def _weights_from_artifact(
+    uri: str, model_hash: bytes, problems: list[str]
+) -> tuple[list[float], float | None] | None:
+    """The bundle's coefficients and L2 strength C (None when unpenalised), or None (problem noted)."""
     from urllib.parse import unquote, urlparse
 
     from core.bundle import BundleError, verify_bundle
@@ -660,4 +801,384 @@ def _weights_from_artifact(uri: str, model_hash: bytes, problems: list[str]) -> 
     except BundleError as exc:
         problems.append(f"the published model does not verify: {exc}")
         return None
-    return [float(c) for c in bundle.coef]
+    penalty = bundle.card.get("penalty") or {"type": "none"}
+    strength = float(penalty["C"]) if penalty.get("type") == "l2" else None
+    return [float(c) for c in bundle.coef], strength
+
+
+# ----------------------------------------------------------------------------------- chunked proofs
+#
+# A circuit over all of a breast-cancer holder's rows (30 features, ~190 rows) needs a 2^19 powers of
+# tau; this machine cannot make one. Instead a holder proves its rows R at a time with
+# ``zk/circuits/training_chunk.circom`` (7,628 constraints for R = 4, F = 30: the 2^13 file), and
+# chains the chunks: link_0 = 0, link_{k+1} = Commit(link_k, salt, packed rows of chunk k), and the
+# data root the holder commits to before training is the last link. The salt enters every link, so the
+# public links hide the rows. The verifier checks every chunk proof, walks the chain from 0 to the
+# committed root, adds the partial sums and applies the same row-count and stationarity checks (with
+# the L2 penalty's term when the fit was penalised: :func:`penalised_stationarity`).
+
+
+@dataclass(frozen=True)
+class ChunkSums:
+    """The public signals of one chunk proof, decoded.
+
+    Attributes:
+        n_rows: Real rows of the chunk.
+        grad: Partial gradient of the log-likelihood (intercept first), shape (F + 1,), raw units.
+        sumsq: Partial sums of squared features, shape (F,).
+        sumx: Partial sums of features, shape (F,).
+        link_out: The chain value after the chunk.
+        model_commitment: The parameter commitment the sums were computed at.
+        link_in: The chain value before the chunk (0 for the first).
+    """
+
+    n_rows: int
+    grad: tuple[float, ...]
+    sumsq: tuple[float, ...]
+    sumx: tuple[float, ...]
+    link_out: int
+    model_commitment: int
+    link_in: int
+
+    @classmethod
+    def from_instances(cls, instances: Sequence[int], n_features: int) -> ChunkSums:
+        """Decode ``[n, grad_0..grad_F, sumsq_*, sumx_*, linkOut, modelCommitment, linkIn]``.
+
+        Raises:
+            ValueError: Wrong length.
+        """
+        f = n_features
+        if len(instances) != 3 * f + 5:
+            raise ValueError(f"a chunk proof of {f} features has {3 * f + 5} public signals")
+        v = [int(i) for i in instances]
+        grad = [from_field(v[1]) / 2.0**RESIDUAL_SCALE_BITS] + [
+            from_field(g) / 2.0 ** (RESIDUAL_SCALE_BITS + TRAIN_X_SCALE_BITS) for g in v[2 : f + 2]
+        ]
+        sumsq = [from_field(s) / 2.0 ** (2 * TRAIN_X_SCALE_BITS) for s in v[f + 2 : 2 * f + 2]]
+        sumx = [from_field(s) / 2.0**TRAIN_X_SCALE_BITS for s in v[2 * f + 2 : 3 * f + 2]]
+        return cls(
+            v[0], tuple(grad), tuple(sumsq), tuple(sumx), v[3 * f + 2], v[3 * f + 3], v[3 * f + 4]
+        )
+
+
+@dataclass(frozen=True)
+class ChunkProof:
+    """One chunk's proof.
+
+    Attributes:
+        proof: 256 bytes, ``abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)``.
+        instances: The 3F + 5 public signals (:class:`ChunkSums`).
+        n_features: F.
+        proving_s: Seconds the worker spent on witness and proof.
+    """
+
+    proof: bytes
+    instances: tuple[int, ...]
+    n_features: int
+    proving_s: float
+
+    @property
+    def sums(self) -> ChunkSums:
+        """The decoded public signals."""
+        return ChunkSums.from_instances(self.instances, self.n_features)
+
+
+def training_chunk_verifier_name(n_features: int) -> str:
+    """Key of the F-feature ``TrainingChunkVerifier`` in a deployment's addresses."""
+    return f"TrainingChunkVerifier{n_features}"
+
+
+def chunk_capacity(n_rows: int, n_features: int) -> int:
+    """Rows a holder's ``n_rows`` are padded to for the F-feature chunk circuit (a multiple of R).
+
+    Raises:
+        ValueError: No chunk circuit for ``n_features``, or ``n_rows`` < 1.
+    """
+    if n_features not in TRAINING_CHUNK_SHAPES:
+        raise ValueError(f"no training chunk circuit for {n_features} features")
+    if n_rows < 1:
+        raise ValueError("no rows")
+    r = TRAINING_CHUNK_SHAPES[n_features]
+    return -(-n_rows // r) * r
+
+
+def split_chunks(rows: EncodedRows) -> list[EncodedRows]:
+    """The chunks of a holder's padded rows, in chain order (R rows each).
+
+    Raises:
+        ValueError: No chunk circuit for the feature count, or the rows are not a multiple of R.
+    """
+    f = len(rows.x[0])
+    if f not in TRAINING_CHUNK_SHAPES:
+        raise ValueError(f"no training chunk circuit for {f} features")
+    r = TRAINING_CHUNK_SHAPES[f]
+    if len(rows.x) % r:
+        raise ValueError(f"{len(rows.x)} rows are not a multiple of the chunk's {r}")
+    return [
+        EncodedRows(rows.x[i : i + r], rows.y[i : i + r], rows.present[i : i + r])
+        for i in range(0, len(rows.x), r)
+    ]
+
+
+def chunk_circuit_input(
+    chunk: EncodedRows, salt: int, link_in: int, weights: Sequence[float], intercept: float
+) -> dict[str, Any]:
+    """The chunk circuit's input signals (decimal strings of field elements).
+
+    Raises:
+        FixedPointRangeError: A parameter is outside the fixed-point range.
+        ValueError: Mismatched feature counts, or the salt or link is not a field element.
+    """
+    if not 0 <= link_in < FIELD_MODULUS:
+        raise ValueError("a link must be a BN254 scalar field element")
+    signals = circuit_input(chunk, salt, weights, intercept)
+    signals["linkIn"] = str(link_in)
+    return signals
+
+
+def _run_chunks(
+    rows: EncodedRows,
+    salt: int,
+    weights: Sequence[float],
+    intercept: float,
+    keys: Any,
+    op: str,
+) -> list[dict[str, Any]]:
+    """Witness (``op = "outputs"``) or prove (``"prove"``) every chunk in order, in one worker."""
+    from zk._prover import ProverPool
+
+    f = len(rows.x[0])
+    chunks = split_chunks(rows)
+
+    async def run() -> list[dict[str, Any]]:
+        answers = []
+        link = 0
+        async with ProverPool(workers=1, max_pending=1, timeout_s=600.0) as pool:
+            for chunk in chunks:
+                request: dict[str, Any] = {
+                    "op": op,
+                    "wasm": str(keys.wasm),
+                    "zkey": str(keys.zkey),
+                    "input": chunk_circuit_input(chunk, salt, link, weights, intercept),
+                }
+                if op == "outputs":
+                    request["n_outputs"] = 3 * f + 4
+                    answer = await pool._call(request)
+                    link = int(answer["outputs"][3 * f + 2])
+                else:
+                    answer = await pool._call(request)
+                    link = int(answer["public"][3 * f + 2])
+                answers.append(answer)
+        return answers
+
+    return asyncio.run(run())
+
+
+def chunked_data_root(rows: EncodedRows, salt: int, keys: Any = None) -> int:
+    """The root a holder commits to for chunked proofs: the last link of its chain (witnesses only).
+
+    Args:
+        rows: The holder's encoded rows, padded to :func:`chunk_capacity`.
+        salt: The holder's secret salt.
+        keys: ``zk.TrainingChunkCircuitKeys``; made on first use when None.
+
+    Raises:
+        zk.ProofError: The worker failed.
+        zk.SetupError: The keys could not be made.
+    """
+    from zk._setup import ensure_training_chunk_keys
+
+    f = len(rows.x[0])
+    keys = keys or ensure_training_chunk_keys(f)
+    answers = _run_chunks(rows, salt, [0.0] * f, 0.0, keys, "outputs")
+    return int(answers[-1]["outputs"][3 * f + 2])
+
+
+def prove_training_chunks(
+    rows: EncodedRows, salt: int, weights: Sequence[float], intercept: float, keys: Any = None
+) -> list[ChunkProof]:
+    """Prove every chunk of a holder's committed rows at the published parameters, in chain order.
+
+    Args:
+        rows: The rows committed to (same encoding, padded to :func:`chunk_capacity`).
+        salt: The commitment's salt.
+        weights: The published coefficients, shape (F,), raw units.
+        intercept: The published intercept.
+        keys: ``zk.TrainingChunkCircuitKeys``; made on first use when None.
+
+    Returns:
+        One proof per chunk; the last one's ``link_out`` is the data root.
+
+    Raises:
+        zk.ProofError: The worker failed (for example a value outside the circuit's ranges).
+        zk.SetupError: The keys could not be made.
+    """
+    from zk._prover import PROOF_BYTES
+    from zk._setup import ensure_training_chunk_keys
+
+    f = len(weights)
+    keys = keys or ensure_training_chunk_keys(f)
+    out = []
+    for answer in _run_chunks(rows, salt, weights, intercept, keys, "prove"):
+        proof = bytes.fromhex(str(answer["proof"])[2:])
+        if len(proof) != PROOF_BYTES:
+            raise TrainingProofError(f"the prover returned {len(proof)} bytes")
+        out.append(
+            ChunkProof(
+                proof, tuple(int(v) for v in answer["public"]), f, float(answer["proving_s"])
+            )
+        )
+    return out
+
+
+def submit_chunk_proofs(
+    transactor: Any,
+    deployment: Any,
+    subnet_id: int,
+    version: int,
+    commitment_id: int,
+    proofs: Sequence[ChunkProof],
+) -> list[dict[str, Any]]:
+    """Submit a holder's chunk proofs, in order, to the F-feature ``TrainingChunkVerifier``.
+
+    Returns:
+        One transaction receipt per chunk.
+
+    Raises:
+        KeyError: The deployment has no chunk verifier for F features.
+        contracts.ContractError: The verifier refused a chunk (bad proof, other parameters, out of
+            order, not a contributor, someone else's or a late commitment).
+    """
+    receipts = []
+    for proof in proofs:
+        verifier = deployment.contract(training_chunk_verifier_name(proof.n_features))
+        receipts.append(
+            transactor.transact(
+                verifier.functions.submitChunk(
+                    int(subnet_id),
+                    int(version),
+                    int(commitment_id),
+                    proof.proof,
+                    list(proof.instances),
+                ),
+                gas=2_500_000,
+            )
+        )
+    return receipts
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What :func:`check_chunk_chain` found for one holder.
+
+    Attributes:
+        ok: Every chunk verifies, the chain runs from 0 to the root, all at the model commitment.
+        n_rows: Summed rows.
+        grad: Summed gradient (intercept first), shape (F + 1,).
+        sumsq: Summed squares, shape (F,).
+        sumx: Summed features, shape (F,).
+        problems: One line per failed check.
+    """
+
+    ok: bool
+    n_rows: int
+    grad: list[float]
+    sumsq: list[float]
+    sumx: list[float]
+    problems: list[str]
+
+
+def check_chunk_chain(
+    chunks: Sequence[tuple[bytes, Sequence[int]]],
+    n_features: int,
+    root: int,
+    model_commitment: int,
+    verifies: Any,
+) -> ChainCheck:
+    """Check one holder's chunks, in the order given, against its committed root.
+
+    Args:
+        chunks: ``(proof, instances)`` per chunk, in chain order.
+        n_features: F.
+        root: The holder's committed data root.
+        model_commitment: The model version's commitment.
+        verifies: ``verifies(proof, instances) -> bool``, the Groth16 check (an ``eth_call`` to the
+            chunk verifier).
+
+    Returns:
+        The findings and the summed partial sums (over every chunk, also when a check fails).
+    """
+    f = n_features
+    problems: list[str] = []
+    grad, sumsq, sumx = [0.0] * (f + 1), [0.0] * f, [0.0] * f
+    n = 0
+    link = 0
+    if not chunks:
+        problems.append("no chunk proofs")
+    for k, (proof, instances) in enumerate(chunks):
+        try:
+            sums = ChunkSums.from_instances(instances, f)
+        except ValueError as exc:
+            problems.append(f"chunk {k}: {exc}")
+            continue
+        if not verifies(proof, list(instances)):
+            problems.append(f"chunk {k}: the proof does not verify")
+        if sums.link_in != link:
+            problems.append(f"chunk {k}: does not continue the chain (dropped or reordered chunk)")
+        if sums.model_commitment != model_commitment:
+            problems.append(f"chunk {k}: the proof is for other parameters")
+        link = sums.link_out
+        n += sums.n_rows
+        grad = [a + b for a, b in zip(grad, sums.grad, strict=True)]
+        sumsq = [a + b for a, b in zip(sumsq, sums.sumsq, strict=True)]
+        sumx = [a + b for a, b in zip(sumx, sums.sumx, strict=True)]
+    if chunks and link != root:
+        problems.append("the chain does not end at the committed data root")
+    return ChainCheck(not problems, n, grad, sumsq, sumx, problems)
+
+
+def penalised_stationarity(
+    n_rows: int,
+    grad: Sequence[float],
+    sumsq: Sequence[float],
+    sumx: Sequence[float],
+    weights: Sequence[float],
+    l2_c: float | None,
+) -> tuple[list[float], list[float]]:
+    """The first-order condition of the fit, residual and tolerance per component (intercept first).
+
+    The trainer maximises ``loglik - ||w_std||^2 / (2 C)`` over standardised features
+    ``z_j = (x_j - m_j) / s_j`` (population moments of the pooled rows, intercept not penalised;
+    ``trainer/newton.py``). At its optimum ``g_0 = 0`` and ``sum_i r_i z_ij = w_std_j / C``; in raw
+    units (``g_j = sum_i r_i x_ij``, ``w_std_j = s_j w_j``):
+
+        g_j - m_j g_0 - s_j^2 w_j / C = 0,
+
+    with ``m_j = sumx_j / n`` and ``s_j^2 = sumsq_j / n - m_j^2`` from the proven sums. Tolerance: the
+    proven gradient's own (:func:`stationarity_tolerance`, for ``g_j`` and, times ``|m_j|``, for
+    ``g_0``), plus the penalty term moved by rounding the features to 2^-17 (``|w_j| n / C`` times
+    ``2^-16 sqrt(S_j / n) + 2^-17 (2 |m_j| + 2^-16)``). Without a penalty (``l2_c`` None) this is
+    ``g`` against :func:`stationarity_tolerance`.
+
+    Args:
+        n_rows: Pooled rows n > 0.
+        grad: Pooled proven gradient, shape (F + 1,).
+        sumsq: Pooled sums of squares, shape (F,).
+        sumx: Pooled sums of features, shape (F,).
+        weights: The model's coefficients in raw units, shape (F,).
+        l2_c: The fit's inverse L2 strength C, or None.
+
+    Returns:
+        ``(residual, tolerance)``, each shape (F + 1,).
+    """
+    base = stationarity_tolerance(n_rows, sumsq, weights)
+    if l2_c is None:
+        return list(grad), base
+    residual, tolerance = [grad[0]], [base[0]]
+    for j, w in enumerate(weights):
+        m = sumx[j] / n_rows
+        var = max(sumsq[j] / n_rows - m * m, 0.0)
+        residual.append(grad[j + 1] - m * grad[0] - var * w / l2_c)
+        moved = 2.0**-16 * math.sqrt(sumsq[j] / n_rows) + 2.0**-17 * (2 * abs(m) + 2.0**-16)
+        tolerance.append(base[j + 1] + abs(m) * base[0] + abs(w) * n_rows / l2_c * moved)
+    return residual, tolerance
