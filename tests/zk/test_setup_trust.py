@@ -167,6 +167,7 @@ def test_the_dev_keys_twopm_up_needs_are_all_made_by_one_call(zk_keys_cached: No
         ensure_batch_keys,
         ensure_dev_keys,
         ensure_keys,
+        ensure_training_chunk_keys,
         ensure_training_keys,
     )
 
@@ -175,3 +176,4 @@ def test_the_dev_keys_twopm_up_needs_are_all_made_by_one_call(zk_keys_cached: No
         assert ensure_keys(n_features).zkey.is_file()
     assert ensure_training_keys(3).zkey.is_file()
     assert ensure_batch_keys(3).zkey.is_file()
+    assert ensure_training_chunk_keys(30).zkey.is_file()
