@@ -19,7 +19,8 @@ batches, accounts); logs are read from block 0, which suits a local chain and a 
 
 Training runs come from the model cards of the published versions whose bundles lie in the
 gateway's model store (``TWOPM_GATEWAY_MODEL_STORE``; each bundle verified against its on-chain
-hash): rounds with log-likelihood and gradient, the nodes that contributed with their row counts,
+hash, once per (subnet, version, bundle hash): :class:`TrainingRuns` keeps the verified records,
+bounded, and verifies again when the chain names another hash): rounds with log-likelihood and gradient, the nodes that contributed with their row counts,
 the nodes that dropped out, and the minimum. The signer's newest audit entries come from the
 signer's ``GET /v1/audit`` with the gateway's caller credentials (that read is audited too); when
 the signer is not configured or does not answer, ``signer_audit.error`` says so and the rest of
@@ -29,6 +30,7 @@ the overview still answers.
 from __future__ import annotations
 
 import hmac
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,13 +47,22 @@ from gateway._errors import Forbidden, NotAuthenticated, ServiceUnavailable
 from gateway._openapi import answer, problem_spec, problems
 from gateway._services import Services, services_of
 
-__all__ = ["ADMIN_KEY_HEADER", "MAX_ITEMS", "OverviewAnswer", "operator_route_handler"]
+__all__ = [
+    "ADMIN_KEY_HEADER",
+    "MAX_ITEMS",
+    "TRAINING_RUN_CACHE_ENTRIES",
+    "OverviewAnswer",
+    "TrainingRuns",
+    "operator_route_handler",
+]
 
 ADMIN_KEY_HEADER = "X-Admin-Key"
 """Header carrying the admin key."""
 MAX_ITEMS = 100
 """Most nodes, subnets, versions per subnet, batches and accounts one overview lists
 (``NodeRegistry.MAX_PAGE_SIZE`` is 100 too)."""
+TRAINING_RUN_CACHE_ENTRIES = 1024
+"""Most verified training records kept (one per subnet version, a few KB each)."""
 
 
 class OverviewAnswer(msgspec.Struct):
@@ -118,20 +129,90 @@ def _training_run(store: Path, subnet_id: int, version: dict[str, Any]) -> dict[
         The record, or None when the bundle is absent, fails verification, or its card's
         training section is malformed (a published card is verified by hash only).
     """
+    return _verified_training_run(store, subnet_id, version)[1]
+
+
+def _verified_training_run(
+    store: Path, subnet_id: int, version: dict[str, Any]
+) -> tuple[bool, dict[str, Any] | None]:
+    """One version's bundle verified against its on-chain hash, and its training record.
+
+    Returns:
+        ``(verified, record)``: whether the bundle was there and matched the hash, and the
+        record (None when not verified or when the verified card's training part is malformed).
+    """
     from core.bundle import BundleError, verify_bundle
 
     digest = str(version["model_hash"]).removeprefix("0x")
     path = store / digest
     if not path.is_dir():
-        return None
+        return False, None
     try:
         card = verify_bundle(path, digest).card
     except (BundleError, OSError, ValueError):
-        return None
+        return False, None
     try:
-        return _run_of_card(card, subnet_id, version)
+        return True, _run_of_card(card, subnet_id, version)
     except (AttributeError, KeyError, TypeError, ValueError):
-        return None  # the card's hash is on chain, not its shape: a malformed record is left out
+        return (
+            True,
+            None,
+        )  # the card's hash is on chain, not its shape: a malformed record is left out
+
+
+class TrainingRuns:
+    """The overview's training records, each bundle verified once per (subnet, version, hash).
+
+    Verifying a bundle rereads and hashes every file of it; the dashboard asks for every
+    published version on every page load. A record is kept under (subnet, version) with the
+    on-chain hash it was verified against: the next load with the same hash uses it, a
+    different hash (the chain reorganised or was reverted under that version) drops it and
+    verifies the bundle the chain now names. Only verified outcomes are kept (a malformed card
+    is kept as "no record"); an absent or failing bundle is tried again on the next load, since
+    it may be stored or repaired meanwhile. At most ``max_entries`` records (least recently
+    used dropped). Lookups run on the event loop, verification in a worker thread.
+
+    Args:
+        max_entries: Most records kept, >= 1.
+    """
+
+    def __init__(self, max_entries: int = TRAINING_RUN_CACHE_ENTRIES) -> None:
+        self._max = max(1, max_entries)
+        self._runs: OrderedDict[tuple[int, int], tuple[str, dict[str, Any] | None]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    async def run(
+        self, store: Path, subnet_id: int, version: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The record of one published version (see :func:`_training_run`).
+
+        Args:
+            store: The gateway's model store.
+            subnet_id: Subnet id.
+            version: ``version`` and on-chain ``model_hash`` (0x-hex) of the version.
+
+        Returns:
+            The record, or None (absent, failing or malformed bundle).
+        """
+        key = (subnet_id, int(version["version"]))
+        digest = str(version["model_hash"]).lower()
+        kept = self._runs.get(key)
+        if kept is not None and kept[0] == digest:
+            self._runs.move_to_end(key)
+            return kept[1]
+        verified, run = await anyio.to_thread.run_sync(
+            _verified_training_run, store, subnet_id, version
+        )
+        if verified:
+            self._runs[key] = (digest, run)
+            self._runs.move_to_end(key)
+            while len(self._runs) > self._max:
+                self._runs.popitem(last=False)
+        else:
+            self._runs.pop(key, None)
+        return run
 
 
 def _run_of_card(card: dict[str, Any], subnet_id: int, version: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +267,9 @@ def _signer_audit(services: Services) -> dict[str, Any]:
     }
 
 
-async def _overview(services: Services, who: str, operator: str) -> dict[str, Any]:
+async def _overview(
+    services: Services, who: str, operator: str, runs: TrainingRuns
+) -> dict[str, Any]:
     chain = services.chain
     assert chain is not None
     w3 = chain.w3
@@ -239,9 +322,7 @@ async def _overview(services: Services, who: str, operator: str) -> dict[str, An
     if store is not None:
         for subnet in subnets:
             for version in subnet["versions"]:
-                run = await anyio.to_thread.run_sync(
-                    _training_run, Path(store), subnet["subnet_id"], version
-                )
+                run = await runs.run(Path(store), subnet["subnet_id"], version)
                 if run is not None:
                     training_runs.append(run)
     signer_audit = await anyio.to_thread.run_sync(_signer_audit, services)
@@ -316,6 +397,7 @@ def operator_route_handler() -> Any:
     Returns:
         The Litestar route handler.
     """
+    runs = TrainingRuns()
 
     @get(
         "/v1/operator/overview",
@@ -346,7 +428,7 @@ def operator_route_handler() -> Any:
         """
         who, operator = await _who(request, admin_key)
         try:
-            return await _overview(services_of(request), who, operator)
+            return await _overview(services_of(request), who, operator, runs)
         except ServiceUnavailable:
             raise
         except Exception as exc:

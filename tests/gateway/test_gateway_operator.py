@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+import core.bundle
 from core.net import free_port
-from gateway._operator import MAX_ITEMS, _signer_audit, _training_run
+from gateway._operator import MAX_ITEMS, TrainingRuns, _signer_audit, _training_run
 from trainer.bundle import result_to_card, write_bundle
 from trainer.data import load_dataset, split_rows
 from trainer.task import JobConfig, TrainingResult, run_in_process
@@ -78,3 +81,69 @@ def test_a_verified_card_with_a_malformed_training_section_is_left_out_not_a_500
     written = write_bundle(card, tmp_path / "many")
     run = _training_run(tmp_path / "many", 7, {"version": 1, "model_hash": "0x" + written.sha256})
     assert run is not None and run["dropped_nodes"] == dropped[:MAX_ITEMS]
+
+
+def test_a_second_load_does_not_verify_again_and_a_changed_onchain_hash_is_verified(
+    tmp_path: Path, result: TrainingResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = write_bundle(result_to_card(result, secure=True, job_name="first"), tmp_path)
+    other = write_bundle(result_to_card(result, secure=True, job_name="other"), tmp_path)
+    verified: list[str] = []
+    verify = core.bundle.verify_bundle
+
+    def counted(path: Path, digest: str) -> Any:
+        verified.append(digest)
+        return verify(path, digest)
+
+    monkeypatch.setattr(core.bundle, "verify_bundle", counted)
+    runs = TrainingRuns(max_entries=2)
+    as_first = {"version": 1, "model_hash": "0x" + first.sha256}
+    as_other = {"version": 1, "model_hash": "0x" + other.sha256}  # the chain changed v1's hash
+
+    async def go() -> list[dict[str, Any] | None]:
+        return [
+            await runs.run(tmp_path, 7, as_first),
+            await runs.run(tmp_path, 7, as_first),  # the second page load
+            await runs.run(tmp_path, 7, as_other),
+            await runs.run(tmp_path, 7, as_other),
+            await runs.run(tmp_path, 7, as_first),  # and back (a revert): verified again
+        ]
+
+    answers = asyncio.run(go())
+    assert verified == [first.sha256, other.sha256, first.sha256]
+    assert [a["job_name"] for a in answers if a is not None] == [
+        "first", "first", "other", "other", "first"
+    ]  # fmt: skip
+    assert answers[2] is not None and answers[2]["model_hash"] == "0x" + other.sha256
+    assert len(runs) == 1  # one record per (subnet, version)
+
+
+def test_the_training_run_cache_is_bounded_and_keeps_no_unverified_bundle(
+    tmp_path: Path, result: TrainingResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = write_bundle(result_to_card(result, secure=True, job_name="j"), tmp_path)
+    verified: list[str] = []
+    verify = core.bundle.verify_bundle
+
+    def counted(path: Path, digest: str) -> Any:
+        verified.append(digest)
+        return verify(path, digest)
+
+    monkeypatch.setattr(core.bundle, "verify_bundle", counted)
+    runs = TrainingRuns(max_entries=2)
+    version = {"version": 1, "model_hash": "0x" + written.sha256}
+    absent = {"version": 9, "model_hash": "0x" + "ab" * 32}
+
+    async def go() -> list[dict[str, Any] | None]:
+        out = [await runs.run(tmp_path, subnet_id, version) for subnet_id in (1, 2, 3)]
+        out.append(await runs.run(tmp_path, 1, version))  # dropped by the bound: verified again
+        out.append(await runs.run(tmp_path, 4, absent))
+        (Path(written.path) / "card.json").write_text("{}")  # forged after its record was kept
+        out.append(await runs.run(tmp_path, 5, version))  # a new key: verified, fails
+        out.append(await runs.run(tmp_path, 5, version))  # a failure is not kept: tried again
+        return out
+
+    answers = asyncio.run(go())
+    assert len(runs) == 2
+    assert verified == [written.sha256] * 6
+    assert [a is not None for a in answers] == [True, True, True, True, False, False, False]
