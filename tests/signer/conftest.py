@@ -8,6 +8,7 @@ scrypt takes about a second).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -40,12 +41,16 @@ def deployment(anvil: Anvil, keystore: Keystore) -> Deployment:
 
 
 @pytest.fixture(scope="session")
-def make_signer(
+def signer_factory(
     tmp_path_factory: pytest.TempPathFactory,
     keystore: Keystore,
     deployment: Deployment,
 ) -> Iterator[Callable[..., SignerProcess]]:
-    """Start a signer on a fresh state directory: ``make_signer(limits=..., extra_args=[...])``."""
+    """Make a signer on a fresh state directory: ``signer_factory(limits=..., extra_args=[...])``.
+
+    The caller stops what it made; tests take :func:`make_signer`, which does. Whatever is still
+    running at the end of the session is killed here (a fixture that failed before its teardown).
+    """
     started: list[SignerProcess] = []
 
     def make(
@@ -87,7 +92,24 @@ def make_signer(
         proc.kill9()
 
 
+@pytest.fixture
+def make_signer(
+    signer_factory: Callable[..., SignerProcess],
+) -> Iterator[Callable[..., SignerProcess]]:
+    """``signer_factory`` for one test: the signers it starts are killed when the test ends."""
+    made: list[SignerProcess] = []
+
+    def make(*, start: bool = True, **kwargs: Any) -> SignerProcess:
+        proc = signer_factory(**kwargs, start=False)
+        made.append(proc)  # before starting: a start that fails half-way is stopped too
+        return proc.start() if start else proc
+
+    yield make
+    for proc in made:
+        proc.kill9()
+
+
 @pytest.fixture(scope="session")
-def signer(make_signer: Callable[..., SignerProcess]) -> SignerProcess:
+def signer(signer_factory: Callable[..., SignerProcess]) -> SignerProcess:
     """A signer shared by the tests that sign without broadcasting (and never stop it)."""
-    return make_signer()
+    return signer_factory()

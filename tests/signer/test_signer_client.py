@@ -35,14 +35,17 @@ from signer.client import SignedTransaction
 
 @pytest.fixture(scope="module")
 def transactor(
-    make_signer: Callable[..., SignerProcess], deployment: Deployment
+    signer_factory: Callable[..., SignerProcess], deployment: Deployment
 ) -> Iterator[Transactor]:
-    signer = make_signer()
+    signer = signer_factory()
     assert deployment.w3 is not None
-    with signer.client() as client:
-        tx = Transactor(deployment.w3, RemoteSigner(client), receipt_timeout_s=30)
-        tx.sync_nonce()
-        yield tx
+    try:
+        with signer.client() as client:
+            tx = Transactor(deployment.w3, RemoteSigner(client), receipt_timeout_s=30)
+            tx.sync_nonce()
+            yield tx
+    finally:
+        signer.kill9()  # the module's signer: not left running for the rest of the session
 
 
 def test_an_allowed_call_is_signed_recovers_to_the_operator_and_is_mined(
