@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -37,14 +36,13 @@ from pathlib import Path
 from core.ptau import CeremonyPtau
 from zk._setup import (
     CEREMONY_MANIFEST,
-    PROVEN_CIRCUIT,
     ROOT,
     SUPPORTED_FEATURE_COUNTS,
-    X_BITS,
     CircuitKeys,
     SetupError,
-    _build_circuit,
-    _run,
+    _build_shape,
+    _compile_circom,
+    _logit_main,
     _shape_key,
     _snarkjs,
     verifier_contract_name,
@@ -116,17 +114,7 @@ def _verify_chain(keys: CircuitKeys, ptau: Path) -> None:
     """``snarkjs zkey verify`` of the final zkey against the circuit and the ceremony file."""
     with tempfile.TemporaryDirectory(dir=keys.directory.parent) as tmp:
         work = Path(tmp)
-        shutil.copytree(
-            ROOT / "node_modules" / "circomlib" / "circuits", work / "circomlib" / "circuits"
-        )
-        for circuit in PROVEN_CIRCUIT.parent.glob("*.circom"):
-            shutil.copy(circuit, work / circuit.name)
-        (work / "main.circom").write_text(
-            'pragma circom 2.1.0;\ninclude "proven_logit.circom";\n'
-            f"component main = ProvenLogit({keys.n_features}, {X_BITS});\n"
-        )
-        circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
-        _run(["node", circom, "main.circom", "--r1cs", "--O2", "-o", "."], cwd=work)
+        _compile_circom(_logit_main(keys.n_features), work, "--r1cs")
         out = _snarkjs("zkey", "verify", "main.r1cs", str(ptau), str(keys.zkey), cwd=work)
         if "ZKey Ok!" not in out:
             raise SetupError(f"snarkjs zkey verify did not confirm {keys.zkey}: {out[-800:]}")
@@ -189,14 +177,10 @@ def make_ceremony_keys(
     for n in feature_counts:
         circuit = CircuitKeys(n, directory / f"logit_f{n}_{_shape_key(n)}")
         contract = verifier_contract_name(n)
-        _build_circuit(
-            main=f'include "proven_logit.circom";\ncomponent main = ProvenLogit({n}, {X_BITS});\n',
-            ptau=ptau.path,
-            target=circuit.directory,
-            wasm_name="logit.wasm",
-            zkey_name="logit.zkey",
-            contract=contract,
-            what=f"{n}-feature\n// logit circuit, zk/circuits/proven_logit.circom",
+        _build_shape(
+            n,
+            ptau.path,
+            circuit.directory,
             phase2=lambda first, final, work: _contribute(
                 first, final, work, beacon, "2PM deployment"
             ),

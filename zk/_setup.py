@@ -164,15 +164,33 @@ def _compile_witness_calculator(main: str, target: Path, cache: Path) -> None:
     """
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         src = Path(tmp)
-        shutil.copytree(
-            ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
-        )
-        for circuit in CIRCUIT.parent.glob("*.circom"):
-            shutil.copy(circuit, src / circuit.name)
-        (src / "main.circom").write_text("pragma circom 2.1.0;\n" + main)
-        circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
-        _run(["node", circom, "main.circom", "--wasm", "--O2", "-o", "."], cwd=src)
+        _compile_circom(main, src, "--wasm")
         os.replace(src / "main_js" / "main.wasm", target)
+
+
+def _compile_circom(main: str, src: Path, *outputs: str) -> None:
+    """Compile ``main.circom`` with circom2 in ``src`` (``--O2``), with every circuit it may include.
+
+    circom2 (WASI) only reaches files under its working directory: circomlib's circuits and this
+    package's ``zk/circuits/*.circom`` are copied into ``src`` first.
+
+    Args:
+        main: Body of ``main.circom`` after the pragma (an include and ``component main``).
+        src: Empty or new directory to compile in; the outputs land there (``main.r1cs``,
+            ``main_js/main.wasm``).
+        outputs: circom's output flags, in order: ``"--r1cs"``, ``"--wasm"``.
+
+    Raises:
+        SetupError: The Node tools are missing or the compile failed.
+    """
+    shutil.copytree(
+        ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
+    )
+    for circuit in CIRCUIT.parent.glob("*.circom"):
+        shutil.copy(circuit, src / circuit.name)
+    (src / "main.circom").write_text("pragma circom 2.1.0;\n" + main)
+    circom = str(ROOT / "node_modules" / "circom2" / "cli.js")
+    _run(["node", circom, "main.circom", *outputs, "--O2", "-o", "."], cwd=src)
 
 
 def _run(args: list[str], cwd: Path, timeout_s: float = 1800.0) -> str:
@@ -237,18 +255,6 @@ def _ensure_ptau(cache: Path, power: int = PTAU_POWER) -> Path:
     return target
 
 
-def _build_shape(n_features: int, ptau: Path, target: Path) -> None:
-    _build_circuit(
-        main=f'include "proven_logit.circom";\ncomponent main = ProvenLogit({n_features}, {X_BITS});\n',
-        ptau=ptau,
-        target=target,
-        wasm_name="logit.wasm",
-        zkey_name="logit.zkey",
-        contract=verifier_contract_name(n_features),
-        what=f"{n_features}-feature\n// logit circuit, zk/circuits/proven_logit.circom",
-    )
-
-
 def _dev_phase2(first: Path, final: Path, work: Path) -> None:
     """Phase 2 of the development setup: one public beacon (anyone can recompute the toxic waste)."""
     _snarkjs(
@@ -283,27 +289,8 @@ def _build_circuit(
 ) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=BUILD_DIR_PREFIX) as tmp:
         work = Path(tmp)
-        # circom2 (WASI) only reaches files under its working directory: copy what it includes there.
         src = work / "src"
-        shutil.copytree(
-            ROOT / "node_modules" / "circomlib" / "circuits", src / "circomlib" / "circuits"
-        )
-        for circuit in CIRCUIT.parent.glob("*.circom"):
-            shutil.copy(circuit, src / circuit.name)
-        (src / "main.circom").write_text("pragma circom 2.1.0;\n" + main)
-        _run(
-            [
-                "node",
-                str(ROOT / "node_modules" / "circom2" / "cli.js"),
-                "main.circom",
-                "--r1cs",
-                "--wasm",
-                "--O2",
-                "-o",
-                ".",
-            ],
-            cwd=src,
-        )
+        _compile_circom(main, src, "--r1cs", "--wasm")
         out = work / "out"
         out.mkdir()
         shutil.copy(src / "main_js" / "main.wasm", out / wasm_name)
@@ -338,6 +325,45 @@ def _build_circuit(
         for item in sorted(out.iterdir(), key=lambda path: path.name == zkey_name):
             if not (target / item.name).exists():
                 os.replace(item, target / item.name)
+
+
+def _logit_main(n_features: int) -> str:
+    """Body of ``main.circom`` for the served logit proof of ``n_features`` features."""
+    return (
+        f'include "proven_logit.circom";\ncomponent main = ProvenLogit({n_features}, {X_BITS});\n'
+    )
+
+
+def _build_shape(
+    n_features: int,
+    ptau: Path,
+    target: Path,
+    phase2: Callable[[Path, Path, Path], None] = _dev_phase2,
+    note: str = DEV_NOTE,
+) -> None:
+    """Build the logit circuit's keys for ``n_features`` into ``target`` (see :func:`_build_circuit`).
+
+    Args:
+        n_features: F, a shape of :data:`SUPPORTED_FEATURE_COUNTS`.
+        ptau: Powers of tau (phase 1).
+        target: The key directory.
+        phase2: ``(first zkey, final zkey, work dir)``; the development beacon by default.
+        note: Comment written into the Solidity verifier; the development warning by default.
+
+    Raises:
+        SetupError: A tool failed.
+    """
+    _build_circuit(
+        main=_logit_main(n_features),
+        ptau=ptau,
+        target=target,
+        wasm_name="logit.wasm",
+        zkey_name="logit.zkey",
+        contract=verifier_contract_name(n_features),
+        what=f"{n_features}-feature\n// logit circuit, zk/circuits/proven_logit.circom",
+        phase2=phase2,
+        note=note,
+    )
 
 
 def _refuse_dev_keys_in(cache: Path, what: str) -> None:
