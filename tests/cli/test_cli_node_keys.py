@@ -28,13 +28,6 @@ AdmitArgs = tuple[str, dict[str, str]]
 
 
 @pytest.fixture
-def holder(anvil: Anvil) -> Wallet:
-    wallet = Wallet.create()
-    anvil.w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**18)])  # type: ignore[arg-type]
-    return wallet
-
-
-@pytest.fixture
 def stack(tmp_path: Path, anvil: Anvil, deployment: Deployment) -> Path:
     path = tmp_path / "stack.json"
     path.write_text(
@@ -47,14 +40,6 @@ def stack(tmp_path: Path, anvil: Anvil, deployment: Deployment) -> Path:
         )
     )
     return path
-
-
-@pytest.fixture
-def wallet_flags(tmp_path: Path, stack: Path, holder: Wallet) -> list[str]:
-    key = tmp_path / "holder.key"
-    key.write_text(holder._private_key_hex())
-    key.chmod(0o600)
-    return ["--stack", str(stack), "--key-file", str(key)]
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +72,11 @@ def test_a_registered_holder_signs_its_node_key_and_the_superlinks_operator_admi
     tmp_path: Path,
     holder: Wallet,
     stack: Path,
-    wallet_flags: list[str],
+    key_flags: list[str],
     superlink: tuple[str, Path],
 ) -> None:
-    _register(wallet_flags, tmp_path)
-    line = ok(
-        twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path), holder.address
-    )
+    _register(key_flags, tmp_path)
+    line = ok(twopm("node", "key", "--out", "node.key", *key_flags, cwd=tmp_path), holder.address)
     assert "signed node key node.key.pub (signature in node.key.pub.sig)" in line
     assert (tmp_path / "node.key.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
     assert (tmp_path / "node.key").stat().st_mode & 0o777 == 0o600
@@ -103,7 +86,7 @@ def test_a_registered_holder_signs_its_node_key_and_the_superlinks_operator_admi
     line = ok(twopm(*admit, cwd=tmp_path), holder.address)
     assert "admitted: SuperNode " in line and line.endswith(f"at {address}")
     # signing again reuses the key; Flower never registers a key twice
-    ok(twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=tmp_path), holder.address)
+    ok(twopm("node", "key", "--out", "node.key", *key_flags, cwd=tmp_path), holder.address)
     refused(twopm(*admit, cwd=tmp_path), rf"the SuperLink refused the key of {holder.address}")
 
 
@@ -130,13 +113,13 @@ KEY_REFUSALS: dict[str, tuple[Callable[[Path], object], str, str]] = {
 
 @pytest.mark.parametrize("case", KEY_REFUSALS)
 def test_node_key_refuses_in_one_line_and_writes_nothing(
-    case: str, tmp_path: Path, holder: Wallet, wallet_flags: list[str]
+    case: str, tmp_path: Path, holder: Wallet, key_flags: list[str]
 ) -> None:
     prepare, out, pattern = KEY_REFUSALS[case]
     prepare(tmp_path)
     before = sorted(tmp_path.rglob("*"))
     line = refused(
-        twopm("node", "key", "--out", out, *wallet_flags, cwd=tmp_path),
+        twopm("node", "key", "--out", out, *key_flags, cwd=tmp_path),
         pattern.replace("{address}", holder.address),
     )
     assert (holder.address in line) == ("{address}" in pattern)
@@ -147,7 +130,7 @@ _FAKE_SUPERLINK = {"--superlink": "127.0.0.1:1", "--root-certificates": "ca.crt"
 
 
 def _bad_flag(flag: str, value: str) -> Callable[[Path, Wallet, list[str]], AdmitArgs]:
-    def prepare(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
+    def prepare(d: Path, holder: Wallet, key_flags: list[str]) -> AdmitArgs:
         (d / "ca.crt").write_text("x")
         (d / "node.key.pub.sig").write_text("0x00")
         return "node.key.pub", {**_FAKE_SUPERLINK, flag: value}
@@ -155,24 +138,24 @@ def _bad_flag(flag: str, value: str) -> Callable[[Path, Wallet, list[str]], Admi
     return prepare
 
 
-def _not_a_node_key(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
+def _not_a_node_key(d: Path, holder: Wallet, key_flags: list[str]) -> AdmitArgs:
     (d / "ca.crt").write_text("x")
     (d / "node.key.pub").write_text("not a key\n")
     (d / "node.key.pub.sig").write_text("0x" + "11" * 65)
     return "node.key.pub", dict(_FAKE_SUPERLINK)
 
 
-def _signed_then_left(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
-    _register(wallet_flags, d)
-    ok(twopm("node", "key", "--out", "node.key", *wallet_flags, cwd=d), holder.address)
-    ok(twopm("node", "leave", *wallet_flags, cwd=d), holder.address)
+def _signed_then_left(d: Path, holder: Wallet, key_flags: list[str]) -> AdmitArgs:
+    _register(key_flags, d)
+    ok(twopm("node", "key", "--out", "node.key", *key_flags, cwd=d), holder.address)
+    ok(twopm("node", "leave", *key_flags, cwd=d), holder.address)
     return "node.key.pub", {}
 
 
-def _signature_over_another_key(d: Path, holder: Wallet, wallet_flags: list[str]) -> AdmitArgs:
-    _register(wallet_flags, d)
-    ok(twopm("node", "key", "--out", "a.key", *wallet_flags, cwd=d), holder.address)
-    ok(twopm("node", "key", "--out", "b.key", *wallet_flags, cwd=d), holder.address)
+def _signature_over_another_key(d: Path, holder: Wallet, key_flags: list[str]) -> AdmitArgs:
+    _register(key_flags, d)
+    ok(twopm("node", "key", "--out", "a.key", *key_flags, cwd=d), holder.address)
+    ok(twopm("node", "key", "--out", "b.key", *key_flags, cwd=d), holder.address)
     return "b.key.pub", {"--signature-file": "a.key.pub.sig"}
 
 
@@ -213,10 +196,10 @@ def test_node_admit_refuses_in_one_line(
     tmp_path: Path,
     holder: Wallet,
     stack: Path,
-    wallet_flags: list[str],
+    key_flags: list[str],
 ) -> None:
     prepare, pattern = ADMIT_REFUSALS[case]
-    public_key, flags = prepare(tmp_path, holder, wallet_flags)
+    public_key, flags = prepare(tmp_path, holder, key_flags)
     if "--superlink" not in flags:
         address, ca = request.getfixturevalue("superlink")
         flags = {"--superlink": address, "--root-certificates": str(ca), **flags}

@@ -49,13 +49,6 @@ def refused(result: subprocess.CompletedProcess[str], pattern: str) -> str:
 
 
 @pytest.fixture
-def holder(anvil: Anvil) -> Wallet:
-    wallet = Wallet.create()
-    anvil.w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**18)])  # type: ignore[arg-type]
-    return wallet
-
-
-@pytest.fixture
 def stack(tmp_path: Path, anvil: Anvil, deployment: Deployment, holder: Wallet) -> Path:
     path = tmp_path / "stack.json"
     path.write_text(
@@ -69,14 +62,6 @@ def stack(tmp_path: Path, anvil: Anvil, deployment: Deployment, holder: Wallet) 
         )
     )
     return path
-
-
-@pytest.fixture
-def key_flags(tmp_path: Path, stack: Path, holder: Wallet) -> list[str]:
-    key = tmp_path / "holder.key"
-    key.write_text(holder._private_key_hex())
-    key.chmod(0o600)
-    return ["--stack", str(stack), "--key-file", str(key)]
 
 
 def on_chain(deployment: Deployment, address: str) -> tuple[str, str] | None:
