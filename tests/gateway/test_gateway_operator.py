@@ -83,19 +83,25 @@ def test_a_verified_card_with_a_malformed_training_section_is_left_out_not_a_500
     assert run is not None and run["dropped_nodes"] == dropped[:MAX_ITEMS]
 
 
-def test_a_second_load_does_not_verify_again_and_a_changed_onchain_hash_is_verified(
-    tmp_path: Path, result: TrainingResult, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first = write_bundle(result_to_card(result, secure=True, job_name="first"), tmp_path)
-    other = write_bundle(result_to_card(result, secure=True, job_name="other"), tmp_path)
-    verified: list[str] = []
+@pytest.fixture
+def verified(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The digests ``core.bundle.verify_bundle`` is asked to check, in order (it still checks)."""
+    digests: list[str] = []
     verify = core.bundle.verify_bundle
 
     def counted(path: Path, digest: str) -> Any:
-        verified.append(digest)
+        digests.append(digest)
         return verify(path, digest)
 
     monkeypatch.setattr(core.bundle, "verify_bundle", counted)
+    return digests
+
+
+def test_a_second_load_does_not_verify_again_and_a_changed_onchain_hash_is_verified(
+    tmp_path: Path, result: TrainingResult, verified: list[str]
+) -> None:
+    first = write_bundle(result_to_card(result, secure=True, job_name="first"), tmp_path)
+    other = write_bundle(result_to_card(result, secure=True, job_name="other"), tmp_path)
     runs = TrainingRuns(max_entries=2)
     as_first = {"version": 1, "model_hash": "0x" + first.sha256}
     as_other = {"version": 1, "model_hash": "0x" + other.sha256}  # the chain changed v1's hash
@@ -119,17 +125,9 @@ def test_a_second_load_does_not_verify_again_and_a_changed_onchain_hash_is_verif
 
 
 def test_the_training_run_cache_is_bounded_and_keeps_no_unverified_bundle(
-    tmp_path: Path, result: TrainingResult, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, result: TrainingResult, verified: list[str]
 ) -> None:
     written = write_bundle(result_to_card(result, secure=True, job_name="j"), tmp_path)
-    verified: list[str] = []
-    verify = core.bundle.verify_bundle
-
-    def counted(path: Path, digest: str) -> Any:
-        verified.append(digest)
-        return verify(path, digest)
-
-    monkeypatch.setattr(core.bundle, "verify_bundle", counted)
     runs = TrainingRuns(max_entries=2)
     version = {"version": 1, "model_hash": "0x" + written.sha256}
     absent = {"version": 9, "model_hash": "0x" + "ab" * 32}
