@@ -302,28 +302,18 @@ def deploy_all(
         # so they only ever go to a local chain; see zk/_setup.py.
         for name in DEV_ZK_VERIFIERS:
             addresses[name] = sender.deploy(name).address
-        # Proof of training (zk/_training.py): the circuit's verifier and the registry-aware front.
-        for n_features, name in DEV_TRAINING_VERIFIERS.items():
-            groth16 = sender.deploy(name).address
-            addresses[name] = groth16
-            addresses[f"TrainingProofVerifier{n_features}"] = sender.deploy(
-                "TrainingProofVerifier",
-                groth16,
-                n_features,
-                addresses["DataRegistry"],
-                subnets.address,
-            ).address
-        # Chunked proof of training (30 features): the chunk circuit's verifier and its front.
-        for n_features, name in DEV_TRAINING_CHUNK_VERIFIERS.items():
-            groth16 = sender.deploy(name).address
-            addresses[name] = groth16
-            addresses[f"TrainingChunkVerifier{n_features}"] = sender.deploy(
-                "TrainingChunkVerifier",
-                groth16,
-                n_features,
-                addresses["DataRegistry"],
-                subnets.address,
-            ).address
+        # Proof of training (zk/_training.py), whole and chunked (30 features): each circuit's
+        # verifier and the registry-aware front that checks a holder's proofs with it.
+        for verifiers, front in (
+            (DEV_TRAINING_VERIFIERS, "TrainingProofVerifier"),
+            (DEV_TRAINING_CHUNK_VERIFIERS, "TrainingChunkVerifier"),
+        ):
+            for n_features, name in verifiers.items():
+                groth16 = sender.deploy(name).address
+                addresses[name] = groth16
+                addresses[f"{front}{n_features}"] = sender.deploy(
+                    front, groth16, n_features, addresses["DataRegistry"], subnets.address
+                ).address
     zk_setup: dict[str, Any] = {"kind": "development" if dev_zk_verifiers else "none"}
     if ceremony is not None:
         manifest, artifacts = ceremony

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from contracts import Anvil, deploy_all
+from contracts._artifacts import load_artifact
 from contracts.chain import is_local_chain
+from contracts.deploy import DEV_TRAINING_CHUNK_VERIFIERS, DEV_TRAINING_VERIFIERS
 from core import ptau
 from core.ptau import PtauError, check_ceremony_ptau
 from zk import default_cache_dir
@@ -90,6 +92,27 @@ def test_development_keys_go_to_a_local_chain(anvil, deployment):
     assert is_local_chain(anvil.w3)
     assert deployment.zk_setup == {"kind": "development"}
     assert "LogitGroth16Verifier3" in deployment.addresses
+
+
+@pytest.mark.parametrize(
+    ("verifiers", "front"),
+    [
+        (DEV_TRAINING_VERIFIERS, "TrainingProofVerifier"),
+        (DEV_TRAINING_CHUNK_VERIFIERS, "TrainingChunkVerifier"),
+    ],
+)
+def test_each_training_front_checks_proofs_with_its_own_circuits_verifier(
+    anvil, deployment, verifiers, front
+):
+    assert verifiers
+    for n_features, groth16 in verifiers.items():
+        contract = anvil.w3.eth.contract(
+            address=deployment.addresses[f"{front}{n_features}"], abi=load_artifact(front).abi
+        )
+        assert contract.functions.groth16Verifier().call() == deployment.addresses[groth16]
+        assert contract.functions.numFeatures().call() == n_features
+        assert contract.functions.dataRegistry().call() == deployment.addresses["DataRegistry"]
+        assert contract.functions.subnetRegistry().call() == deployment.addresses["SubnetRegistry"]
 
 
 def deploy(
