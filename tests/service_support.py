@@ -37,10 +37,38 @@ __all__ = [
     "SignerProcess",
     "create_subnet",
     "deploy_for_operator",
+    "drop_redis_namespace",
     "free_port",
     "serve",
     "start_signer",
 ]
+
+
+def drop_redis_namespace(redis_url: str, namespace: str | None) -> int:
+    """Delete every key a gateway (or ``twopm up``) wrote under ``namespace`` on a shared Redis.
+
+    Keys are ``<namespace>:<name>`` (``gateway._state.RedisState``, Litestar's ``RedisStore``,
+    the recorder's lease); the match is ``<namespace>*``, so give a namespace no other one
+    starts with (the tests' are random hex of one length).
+
+    Args:
+        redis_url: The Redis.
+        namespace: The prefix; None (the stack ran without Redis) deletes nothing.
+
+    Returns:
+        How many keys were deleted.
+    """
+    if not namespace:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
+
 
 #: Value-free operator limits for a test signer: no ETH may leave, gas and rate generous.
 SIGNER_LIMITS = Limits(

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from gateway_support import PUBLIC_URL
+from service_support import drop_redis_namespace
 
 from gateway import GatewaySettings
 
@@ -22,11 +22,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
         return
     namespace = f"twopm-test-{uuid.uuid4().hex[:12]}"
     yield {"redis_url": REDIS_URL, "redis_namespace": namespace}
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_redis_namespace(REDIS_URL, namespace)
 
 
 @pytest.fixture

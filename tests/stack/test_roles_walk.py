@@ -33,7 +33,8 @@ import httpx
 import pytest
 from eth_account import Account
 from playwright.sync_api import Page, sync_playwright
-from test_stack_up_and_demo import Up
+from service_support import drop_redis_namespace
+from test_stack_up_and_demo import REDIS_URL, Up
 from web3 import Web3
 from web_support import CHROMIUM, CHROMIUM_ARGS, PageOpener, screenshot
 
@@ -79,6 +80,8 @@ def test_every_role_does_its_whole_job_with_its_own_key(tmp_path: Path) -> None:
         for proc in reversed(procs):
             terminate(proc, 5.0)
         up.stop()
+        # the shared Redis keeps nothing of this stack (its gateways' keys, queue and lease)
+        drop_redis_namespace(REDIS_URL, up.info["redis_namespace"])
 
 
 def _walk(up: Up, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from service_support import drop_redis_namespace
 
 TWOPM = [sys.executable, "-m", "clients"]
 STARTUP_TIMEOUT_S = 900
@@ -65,13 +66,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running = Up(tmp_path_factory.mktemp("up") / "state")
     yield running
     running.stop()
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{running.info['redis_namespace']}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_redis_namespace(REDIS_URL, running.info["redis_namespace"])
 
 
 def twopm(
