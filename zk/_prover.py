@@ -21,6 +21,8 @@ from zk._fixed import decode_logit, encode_features, encode_model, to_field
 from zk._setup import ROOT, CircuitKeys
 
 PROVER_SCRIPT = Path(__file__).resolve().parent / "js" / "prover.mjs"
+#: Proving engines of ``zk/js/prover.mjs`` (see :class:`ProverPool`).
+ENGINES = ("fixed-base", "prepared", "snarkjs")
 #: Bytes of a proof: abi.encode(uint256[2], uint256[2][2], uint256[2]).
 PROOF_BYTES = 256
 
@@ -41,12 +43,14 @@ class LogitProof:
         proof: 256 bytes, ``abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)``.
         instances: Public signals ``[logit, model_commitment, inputs_hash]``, field elements
             (``inputs_hash``: Poseidon chain over the fixed-point features, :func:`inputs_hash`).
-        proving_s: Seconds the worker spent on witness and proof.
+        proving_s: Seconds the worker spent on witness and proof (wall clock).
+        cpu_s: CPU seconds the worker process (all its threads) spent on them.
     """
 
     proof: bytes
     instances: tuple[int, ...]
     proving_s: float
+    cpu_s: float = float("nan")
 
     @property
     def logit(self) -> float:
@@ -124,7 +128,21 @@ class ProverPool:
             :class:`ProverBusy`.
         timeout_s: Seconds one proof may take before the worker is restarted and
             :class:`ProofError` raised.
-        single_thread: Ask snarkjs not to start its own worker threads.
+        single_thread: Keep ffjavascript's curve arithmetic in the worker's own thread (default).
+            False starts one thread per core: measured on 2 busy cores no faster, ~90 MiB more
+            peak RSS (bench/proofs/run.py).
+        engine: ``"fixed-base"`` (default; needs ``single_thread``): ``"prepared"`` plus the
+            multi-exponentiations over window tables of the key's points built when the key is
+            loaded (``zk/js/fixed_base.mjs``; ~33 MiB and seconds of CPU for the 30-feature key;
+            keys past a per-worker budget, ``TWOPM_FIXED_BASE_MIB``, default 48, keep snarkjs's).
+            ``"prepared"``: the proving key parsed once per worker, the QAP evaluated in one
+            WebAssembly call. ``"snarkjs"``: ``snarkjs.groth16.prove`` as is, re-parsing the key
+            every proof (the benchmark's baseline). All make proofs of the same verification key.
+        msm_threads: Worker threads of the ``fixed-base`` multi-exponentiations, each holding its
+            share of the key's tables (1: in the worker's own thread).
+
+    Raises:
+        ValueError: Bad sizes, an unknown engine, ``msm_threads`` outside 1..16.
     """
 
     def __init__(
@@ -132,10 +150,18 @@ class ProverPool:
         workers: int = 1,
         max_pending: int = 8,
         timeout_s: float = 60.0,
-        single_thread: bool = False,
+        single_thread: bool = True,
+        engine: str = "fixed-base",
+        msm_threads: int = 1,
     ) -> None:
         if workers < 1 or max_pending < workers:
             raise ValueError("need workers >= 1 and max_pending >= workers")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if not 1 <= msm_threads <= 16:
+            raise ValueError(f"msm_threads must be 1..16, not {msm_threads}")
+        self.engine = engine
+        self.msm_threads = msm_threads
         self.workers = workers
         self.max_pending = max_pending
         self.timeout_s = timeout_s
@@ -194,11 +220,11 @@ class ProverPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self._pending >= self.max_pending:
+    async def _call(self, request: dict[str, Any], counted: bool = True) -> dict[str, Any]:
+        if counted and self._pending >= self.max_pending:
             raise ProverBusy(f"{self._pending} proofs are already queued or running")
         await self.start()
-        self._pending += 1
+        self._pending += counted
         try:
             worker = await self._idle.get()
             try:
@@ -222,7 +248,37 @@ class ProverPool:
             self._idle.put_nowait(worker)
             return answer
         finally:
-            self._pending -= 1
+            self._pending -= counted
+
+    async def prepare(self, keys: Any) -> list[dict[str, Any]]:
+        """Load a circuit's keys into every worker before its first proof.
+
+        With the ``fixed-base`` engine this builds the key's window tables (seconds of CPU for the
+        30-feature logit key), which the first proof would otherwise pay. A worker started later
+        (after a failure) loads the keys on its first proof.
+
+        Args:
+            keys: ``CircuitKeys`` or ``zk.BatchCircuitKeys`` (anything with ``wasm`` and ``zkey``).
+
+        Loading is not a proof: it takes no place in the bounded queue (proofs wait for the
+        worker meanwhile, their timeout starting when the worker takes them).
+
+        Returns:
+            One answer per worker: ``prepare_s`` (seconds) and ``fixed_base`` (tables built).
+
+        Raises:
+            ProofError: A worker failed.
+        """
+        await self.start()
+        request = {
+            "op": "prepare",
+            "wasm": str(keys.wasm),
+            "zkey": str(keys.zkey),
+            "single_thread": self.single_thread,
+            "engine": self.engine,
+            "msm_threads": self.msm_threads,
+        }
+        return [await self._call(request, counted=False) for _ in range(self.workers)]
 
     async def prove(
         self, keys: CircuitKeys, weights: Sequence[float], intercept: float, row: Sequence[float]
@@ -253,13 +309,18 @@ class ProverPool:
                 "zkey": str(keys.zkey),
                 "input": circuit_input(weights, intercept, row),
                 "single_thread": self.single_thread,
+                "engine": self.engine,
+                "msm_threads": self.msm_threads,
             }
         )
         proof = bytes.fromhex(str(answer["proof"])[2:])
         if len(proof) != PROOF_BYTES:
             raise ProofError(f"the prover returned {len(proof)} bytes, not {PROOF_BYTES}")
         return LogitProof(
-            proof, tuple(int(v) for v in answer["public"]), float(answer["proving_s"])
+            proof,
+            tuple(int(v) for v in answer["public"]),
+            float(answer["proving_s"]),
+            float(answer.get("cpu_s", "nan")),
         )
 
     async def prove_batch(
@@ -288,6 +349,8 @@ class ProverPool:
             "zkey": str(keys.zkey),
             "input": batch_input(keys, weights, intercept, rows),
             "single_thread": self.single_thread,
+            "engine": self.engine,
+            "msm_threads": self.msm_threads,
         }
         answer = await self._call(request)
         proof = bytes.fromhex(str(answer["proof"])[2:])

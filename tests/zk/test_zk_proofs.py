@@ -69,6 +69,76 @@ def test_a_real_proof_verifies_on_anvil_through_the_version_verifier(anvil, veri
     assert check.gas is not None and 150_000 < check.gas < 300_000
 
 
+@pytest.mark.parametrize(
+    ("engine", "single_thread", "msm_threads"),
+    [
+        ("fixed-base", True, 1),
+        ("fixed-base", True, 2),
+        ("prepared", True, 1),
+        ("prepared", False, 1),
+        ("snarkjs", False, 1),
+    ],
+)
+def test_every_proving_engine_makes_proofs_the_chain_accepts(
+    anvil, verifier3, keys3, engine, single_thread, msm_threads
+):
+    async def run() -> tuple[list[dict[str, object]], list[LogitProof]]:
+        async with ProverPool(
+            workers=1,
+            max_pending=2,
+            engine=engine,
+            single_thread=single_thread,
+            msm_threads=msm_threads,
+        ) as pool:
+            prepared = await pool.prepare(keys3)
+            # Two proofs: the second one reuses what the first (or prepare) loaded.
+            proofs = [await pool.prove(keys3, W3, B3, row) for row in (ROW3, (1.0, 2.0, 3.0))]
+            return prepared, proofs
+
+    prepared, proofs = asyncio.run(run())
+    assert prepared[0]["fixed_base"] is (engine == "fixed-base")
+    sender = Transactor(anvil.w3, anvil.accounts[6].private_key)
+    for proof, row in zip(proofs, (ROW3, (1.0, 2.0, 3.0)), strict=True):
+        assert proof.inputs_hash == inputs_hash(row)
+        assert proof.cpu_s > 0
+        check = check_on_chain(anvil.w3, verifier3, proof.proof, proof.instances, sender=sender)
+        assert check.verified is True
+        bad = bytearray(proof.proof)
+        bad[40] ^= 1
+        assert not check_on_chain(anvil.w3, verifier3, bytes(bad), proof.instances).verified
+    # Groth16 proofs are randomised: two proofs of one statement differ.
+    assert proofs[0].proof != prove(keys3, W3, B3, ROW3).proof
+
+
+def test_loading_keys_takes_no_place_in_the_bounded_queue(keys3):
+    async def run() -> tuple[int, LogitProof, list[dict[str, object]]]:
+        async with ProverPool(workers=1, max_pending=1) as pool:
+            loading = asyncio.create_task(pool.prepare(keys3))
+            await asyncio.sleep(0.2)
+            pending = pool.pending
+            proof = await pool.prove(keys3, W3, B3, ROW3)  # waits for the worker, not refused
+            return pending, proof, await loading
+
+    pending, proof, prepared = asyncio.run(run())
+    assert pending == 0
+    assert prepared[0]["fixed_base"] is True and float(str(prepared[0]["prepare_s"])) > 0
+    assert len(proof.proof) == PROOF_BYTES
+
+
+def test_an_unknown_engine_bad_msm_threads_or_fixed_base_with_threads_are_refused(keys3):
+    with pytest.raises(ValueError, match="engine"):
+        ProverPool(engine="rapid")
+    with pytest.raises(ValueError, match="msm_threads"):
+        ProverPool(msm_threads=0)
+
+    async def run() -> None:
+        async with ProverPool(engine="fixed-base", single_thread=False) as pool:
+            await pool.prove(keys3, W3, B3, ROW3)
+
+    with pytest.raises(ProofError, match="fixed-base needs single_thread"):
+        asyncio.run(run())
+
+
 def test_a_proof_with_one_bit_flipped_is_refused_with_bounded_gas(anvil, verifier3, keys3):
     proof = prove(keys3, W3, B3, ROW3)
     for byte in (0, 31, 100, 255):  # a's x, a's low byte, inside b, c's low byte
