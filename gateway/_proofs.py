@@ -115,12 +115,18 @@ class ProofService:
     async def _prepare_keys(self) -> None:
         for n in SUPPORTED_FEATURE_COUNTS:
             try:
-                self._keys[n] = await asyncio.to_thread(
-                    ensure_keys, n, self.settings.proof_keys_dir
-                )
+                keys = await asyncio.to_thread(ensure_keys, n, self.settings.proof_keys_dir)
             except (SetupError, OSError) as exc:
                 self._keys_failed[n] = str(exc)
                 _log.error("proof keys for %d features could not be made: %s", n, exc)
+                continue
+            try:
+                # Parse the key and build its fixed-base tables now, not in the first proof
+                # (requests for this shape meanwhile hear "still being prepared").
+                await self.pool.prepare(keys)
+            except ProofError as exc:  # the first proof loads the key instead
+                _log.warning("proof keys for %d features not preloaded: %s", n, exc)
+            self._keys[n] = keys
         for n in BATCH_FEATURE_COUNTS:
             try:
                 self._batch_keys[n] = await asyncio.to_thread(
