@@ -96,3 +96,25 @@ def test_a_proof_under_another_commitment_than_the_chains_is_a_503(kind: str, pr
 )
 def test_a_proof_under_the_chains_commitment_is_returned_as_made(kind: str, proof: Any) -> None:
     assert asyncio.run(PROOFS[kind](_service(proof))) is proof
+
+
+def test_keys_are_loaded_into_the_prover_before_they_are_served_and_a_failed_load_hides_none():
+    """``_prepare_keys`` (the real cached keys) loads each shape into the pool, then serves it."""
+    from gateway._proofs import SUPPORTED_FEATURE_COUNTS
+
+    service = ProofService(GatewaySettings(), chain=None)
+    loaded: list[tuple[int, bool]] = []
+
+    class Loading(_Pool):
+        async def prepare(self, keys: Any) -> list[dict[str, Any]]:
+            loaded.append((keys.n_features, keys.n_features in service._keys))
+            if keys.n_features == SUPPORTED_FEATURE_COUNTS[-1]:
+                raise ProofError("the prover worker exited")
+            return [{"prepare_s": 0.1, "fixed_base": True}]
+
+    service.pool = Loading(None)  # type: ignore[assignment]
+    asyncio.run(service._prepare_keys())
+    # Each shape was loaded before it was served (not yet in _keys), and a failed load (the first
+    # proof then loads the key) still serves the shape.
+    assert loaded == [(n, False) for n in SUPPORTED_FEATURE_COUNTS]
+    assert set(service._keys) == set(SUPPORTED_FEATURE_COUNTS)
