@@ -94,6 +94,7 @@ class ProofService:
             workers=settings.proof_workers,
             max_pending=max(settings.proof_max_pending, settings.proof_workers),
             timeout_s=settings.proof_timeout_s,
+            msm_threads=settings.proof_msm_threads,
         )
         self._keys: dict[int, CircuitKeys] = {}
         self._batch_keys: dict[int, BatchCircuitKeys] = {}

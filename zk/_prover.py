@@ -131,7 +131,8 @@ class ProverPool:
         single_thread: Keep ffjavascript's curve arithmetic in the worker's own thread (default).
             False starts one thread per core: measured on 2 busy cores no faster, ~90 MiB more
             peak RSS (bench/proofs/run.py).
-        engine: ``"fixed-base"`` (default; needs ``single_thread``): ``"prepared"`` plus the
+        engine: ``"fixed-base"`` (the default with ``single_thread``, which it needs; without
+            it ``"prepared"`` is the default): ``"prepared"`` plus the
             multi-exponentiations over window tables of the key's points built when the key is
             loaded (``zk/js/fixed_base.mjs``; ~33 MiB and seconds of CPU for the 30-feature key;
             keys past a per-worker budget, ``TWOPM_FIXED_BASE_MIB``, default 48, keep snarkjs's).
@@ -151,11 +152,13 @@ class ProverPool:
         max_pending: int = 8,
         timeout_s: float = 60.0,
         single_thread: bool = True,
-        engine: str = "fixed-base",
+        engine: str | None = None,
         msm_threads: int = 1,
     ) -> None:
         if workers < 1 or max_pending < workers:
             raise ValueError("need workers >= 1 and max_pending >= workers")
+        if engine is None:
+            engine = "fixed-base" if single_thread else "prepared"
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         if not 1 <= msm_threads <= 16:

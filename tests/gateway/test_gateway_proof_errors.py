@@ -118,3 +118,10 @@ def test_keys_are_loaded_into_the_prover_before_they_are_served_and_a_failed_loa
     # proof then loads the key) still serves the shape.
     assert loaded == [(n, False) for n in SUPPORTED_FEATURE_COUNTS]
     assert set(service._keys) == set(SUPPORTED_FEATURE_COUNTS)
+
+
+def test_the_msm_threads_setting_reaches_the_pool_and_a_bad_value_is_refused():
+    assert ProofService(GatewaySettings(proof_msm_threads=2), chain=None).pool.msm_threads == 2
+    assert ProofService(GatewaySettings(), chain=None).pool.msm_threads == 1
+    with pytest.raises(ValueError, match="msm_threads"):
+        ProofService(GatewaySettings(proof_msm_threads=0), chain=None)

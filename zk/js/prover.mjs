@@ -16,9 +16,9 @@
 // Keys are read once and kept in memory (at most MAX_KEYS circuits). Started by zk/_prover.py.
 //
 // Three engines make the same Groth16 proof (all verify against the same verification key):
-//   "fixed-base" (default; needs "single_thread"): "prepared", and the five multi-exponentiations
-//     over precomputed window tables of the key's points (fixed_base.mjs), within a per-worker
-//     memory budget (keys past it use snarkjs's multi-exponentiation).
+//   "fixed-base" (the default with "single_thread", which it needs; "prepared" is without): as
+//     "prepared", and the five multi-exponentiations over precomputed window tables of the key's
+//     points (fixed_base.mjs), within a per-worker memory budget (keys past it use snarkjs's).
 //   "prepared": the zkey is parsed once per circuit (header, curve, coefficient and point
 //     sections kept in memory); per proof, the QAP evaluation (A, B, C at the domain) is one
 //     WebAssembly call (wasmcurves' qap_buildABC) instead of snarkjs 0.7.6's JavaScript loop of one
@@ -268,7 +268,7 @@ function checkEngine(engine, singleThread) {
 async function prepare(req) {
   const started = process.hrtime.bigint();
   const entry = await load(req.wasm, req.zkey);
-  const engine = req.engine ?? "fixed-base";
+  const engine = req.engine ?? (req.single_thread ? "fixed-base" : "prepared");
   checkEngine(engine, Boolean(req.single_thread));
   if (engine != "snarkjs") {
     const key = await prepared(
@@ -286,7 +286,7 @@ function cpuS() {
 async function prove(req) {
   const entry = await load(req.wasm, req.zkey);
   const singleThread = Boolean(req.single_thread);
-  const engine = req.engine ?? "fixed-base";
+  const engine = req.engine ?? (req.single_thread ? "fixed-base" : "prepared");
   checkEngine(engine, singleThread);
   let key = engine == "snarkjs"
     ? null
