@@ -2,9 +2,10 @@
 //
 // snarkjs's MSM (ffjavascript 0.3.1, Pippenger) runs ceil(254 / w) windows over the bases and pays,
 // per window, a bucket reduction of 2^(w+1) projective additions plus w doublings. Since the bases
-// are fixed, each is stored once per window already multiplied by 2^(W*k) (k = 0..K-1, W = 12,
-// K = 22): one proof is then a single bucket pass over the K*n digits (each digit a 12-bit slice
-// of its scalar) and one reduction, no doublings; the same sum, ~40% fewer group operations.
+// are fixed, each is stored once per window already multiplied by 2^(w*k) (k = 0..K-1, K =
+// ceil(254 / w), w = windowBits(n): 12 for the 30-feature key): one proof is then a single bucket
+// pass over the K*n digits (each a w-bit slice of its scalar) and one reduction, no doublings; the
+// same sum, ~40% fewer group operations.
 // Points at infinity (variables absent from a section) are dropped when the table is built.
 //
 // The tables live in this module's own instance of ffjavascript's curve WebAssembly (its code,
@@ -12,8 +13,17 @@
 // G1 64 B and G2 128 B per point and window, ~30 MiB for the 30-feature logit key.
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 
-const WINDOW = 12; // bits per digit
-const WINDOWS = Math.ceil(254 / WINDOW); // BN254 scalars are < 2^254
+// Bits per digit for n points: fewest group operations, ceil(254 / w) * n mixed additions in the
+// bucket pass (BN254 scalars are < 2^254) plus ~3 * 2^w for the reduction (2^(w+1) projective
+// additions, each ~1.5 mixed ones). 12 for the 30-feature key's ~4,000 points, 10 for ~700.
+function windowBits(n) {
+  let best = 12, cost = Infinity;
+  for (let w = 6; w <= 14; w++) {
+    const c = Math.ceil(254 / w) * n + 3 * (1 << w);
+    if (c < cost) { best = w; cost = c; }
+  }
+  return best;
+}
 const PAGE = 65536;
 
 export class FixedBaseEngine {
@@ -21,14 +31,15 @@ export class FixedBaseEngine {
   // bases: Uint8Array of affine Montgomery points}], built in this order.
   // Bytes of the tables of `sections` (upper bound: no point dropped) and of the scratch space.
   static bytes(sections) {
-    let tables = 0, maxN = 0;
+    let tables = 0, scratch = 0;
     for (const { group, bases } of sections) {
       const n = bases.byteLength / (group == "G1" ? 64 : 128);
-      tables += WINDOWS * bases.byteLength;
-      maxN = Math.max(maxN, n);
+      const windows = Math.ceil(254 / windowBits(n));
+      tables += windows * bases.byteLength;
+      scratch = Math.max(scratch, windows * n * 2 + (1 << windowBits(n)) * 192);
     }
-    // Digits, buckets (2^W projective G2 points at most), conversion batches.
-    return tables + WINDOWS * maxN * 2 + (1 << WINDOW) * 192 + 2 * BATCH * 192 + 4096;
+    // Digits and buckets (2^w projective G2 points at most), conversion batches.
+    return tables + scratch + 2 * BATCH * 192 + 4096;
   }
 
   static async build(code, sections) {
@@ -71,7 +82,8 @@ export class FixedBaseEngine {
       if (p.some((b) => b != 0)) keep.push(i);
     }
     const m = keep.length;
-    const pTable = this.#alloc(WINDOWS * m * sA);
+    const bits = windowBits(n), windows = Math.ceil(254 / bits);
+    const pTable = this.#alloc(windows * m * sA);
     const start = this.next;
     const pIn = this.#alloc(BATCH * sA), pJac = this.#alloc(BATCH * sJ);
     // batchToAffine keeps its scratch past the free pointer at address 0.
@@ -85,45 +97,45 @@ export class FixedBaseEngine {
         this.u8.set(bases.subarray(i * sA, (i + 1) * sA), pIn + j * sA);
         toJacobian(pIn + j * sA, pJac + j * sJ);
       }
-      for (let k = 0; k < WINDOWS; k++) {
+      for (let k = 0; k < windows; k++) {
         batchToAffine(pJac, count, pTable + (k * m + b) * sA);
-        if (k == WINDOWS - 1) break;
+        if (k == windows - 1) break;
         for (let j = 0; j < count; j++) {
           const p = pJac + j * sJ;
-          for (let d = 0; d < WINDOW; d++) double(p, p);
+          for (let d = 0; d < bits; d++) double(p, p);
         }
       }
     }
     this.next = start; // the conversion buffers were scratch
-    return { g, sA, sJ, n, keep, m, pTable };
+    return { g, sA, sJ, n, keep, m, pTable, bits, windows };
   }
 
   // sum_i scalars[i] * bases[i] of table `t` (index into the build's sections); scalars: Uint8Array
   // of n 32-byte little-endian normal-form field elements. Returns the projective Montgomery point
   // (Uint8Array, 96 or 192 bytes) that ffjavascript's G1 / G2 take.
   multiExp(t, scalars) {
-    const { g, sJ, n, keep, m, pTable } = this.tables[t];
+    const { g, sJ, n, keep, m, pTable, bits, windows } = this.tables[t];
     if (scalars.byteLength != n * 32) {
       throw new Error(`scalars: ${scalars.byteLength / 32}, bases: ${n}`);
     }
     this.next = this.freeFrom;
-    const pDigits = this.#alloc(WINDOWS * m * 2);
+    const pDigits = this.#alloc(windows * m * 2);
     const pOut = this.#alloc(sJ);
-    const digits = new Uint16Array(this.memory.buffer, pDigits, WINDOWS * m);
+    const digits = new Uint16Array(this.memory.buffer, pDigits, windows * m);
     const padded = new Uint8Array(36);
     const view = new DataView(padded.buffer);
-    const mask = (1 << WINDOW) - 1;
+    const mask = (1 << bits) - 1;
     for (let j = 0; j < m; j++) {
       const i = keep[j];
       padded.set(scalars.subarray(i * 32, i * 32 + 32));
-      for (let k = 0; k < WINDOWS; k++) {
-        const bit = k * WINDOW;
+      for (let k = 0; k < windows; k++) {
+        const bit = k * bits;
         digits[k * m + j] = (view.getUint32(bit >> 3, true) >>> (bit & 7)) & mask;
       }
     }
     // The chunk function keeps its buckets past the free pointer at address 0.
     new Uint32Array(this.memory.buffer)[0] = this.next;
-    this.x[g + "_multiexpAffine_chunk"](pTable, pDigits, 2, WINDOWS * m, 0, WINDOW, pOut);
+    this.x[g + "_multiexpAffine_chunk"](pTable, pDigits, 2, windows * m, 0, bits, pOut);
     return this.u8.slice(pOut, pOut + sJ);
   }
 }
