@@ -1,7 +1,8 @@
 """The data holders' side of proof of training in ``twopm up``: commit before the fit, prove after it.
 
-Each holder of a data set with a training circuit (``zk.TRAINING_SHAPES``: the 3-feature Spector run)
-encodes the rows it will train on, draws a secret salt (kept 0600 beside its CSV) and commits to the
+Each holder of a data set with a training circuit (``zk.TRAINING_SHAPES``: the 3-feature Spector run;
+``zk.TRAINING_CHUNK_SHAPES``: the 30-feature breast-cancer run, proven in chunks of 4 rows whose hash
+chain ends at the committed root) encodes the rows it will train on, draws a secret salt (kept 0600 beside its CSV) and commits to the
 Poseidon root in ``DataRegistry`` *before* training. After the model version is published and its model
 commitment recorded, each holder reads back the CSV its SuperNode trained on, proves its local sums at
 the published coefficients and submits the proof to ``TrainingProofVerifier`` with its own key; the
@@ -56,25 +57,24 @@ def commit_before_training(
     Returns:
         One commitment per holder.
     """
-    from zk import TRAINING_SHAPES, data_root, encode_rows, ensure_training_keys, new_salt
+    from zk import TRAINING_CHUNK_SHAPES, new_salt
     from zk import commit_data as commit
 
     data = load_dataset(dataset)
-    capacity = TRAINING_SHAPES[len(data.feature_names)]
-    keys = ensure_training_keys(len(data.feature_names))
+    chunked = len(data.feature_names) in TRAINING_CHUNK_SHAPES
     workdir.mkdir(parents=True, exist_ok=True)
     out = []
     for i, (rows, (address, key)) in enumerate(
         zip(split_rows(data, len(holders), mode="iid"), holders, strict=True)
     ):
         part = data.take(rows)
-        encoded = encode_rows(part.x.tolist(), part.y.tolist(), capacity)
+        encoded = _encode(part.x.tolist(), part.y.tolist(), len(data.feature_names))
         salt = new_salt()
         salt_path = workdir / f"holder-{i}.salt"
         fd = os.open(salt_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{salt}\n")
-        root = data_root(encoded, salt, keys)
+        root = _root(encoded, salt, chunked)
         commitment_id = commit(Transactor(w3, key), deployment, root)
         out.append(
             HolderCommitment(
@@ -106,31 +106,59 @@ def prove_after_publication(
         contracts.ContractError: The chain refused a proof (for example the CSV is not what was
             committed).
     """
-    from zk import TRAINING_SHAPES, encode_rows, ensure_training_keys, prove_training
-    from zk import submit_training_proof as submit
+    from zk import (
+        TRAINING_CHUNK_SHAPES,
+        prove_training,
+        prove_training_chunks,
+        submit_chunk_proofs,
+        submit_training_proof,
+    )
 
-    keys = ensure_training_keys(len(feature_names))
+    f = len(feature_names)
     out = []
     for holder in commitments:
         started = time.perf_counter()
         data = read_node_csv(holder.csv_path, label=label, features=tuple(feature_names))
-        rows = encode_rows(data.x.tolist(), data.y.tolist(), TRAINING_SHAPES[len(feature_names)])
+        rows = _encode(data.x.tolist(), data.y.tolist(), f)
         salt = int(holder.salt_path.read_text().strip())
-        proof = prove_training(rows, salt, weights, intercept, keys)
-        receipt = submit(
-            Transactor(w3, holder.private_key),
-            deployment,
-            subnet_id,
-            version,
-            holder.commitment_id,
-            proof,
-        )
+        tx = Transactor(w3, holder.private_key)
+        if f in TRAINING_CHUNK_SHAPES:
+            chunks = prove_training_chunks(rows, salt, weights, intercept)
+            receipts = submit_chunk_proofs(
+                tx, deployment, subnet_id, version, holder.commitment_id, chunks
+            )
+            proving_s = sum(c.proving_s for c in chunks)
+        else:
+            proof = prove_training(rows, salt, weights, intercept)
+            receipts = [
+                submit_training_proof(
+                    tx, deployment, subnet_id, version, holder.commitment_id, proof
+                )
+            ]
+            proving_s = proof.proving_s
         out.append(
             {
                 "address": holder.address,
-                "proving_s": round(proof.proving_s, 3),
+                "proving_s": round(proving_s, 3),
                 "wall_s": round(time.perf_counter() - started, 3),
-                "submit_gas": int(receipt["gasUsed"]),
+                "submit_gas": sum(int(r["gasUsed"]) for r in receipts),
+                "proofs": len(receipts),
             }
         )
     return out
+
+
+def _encode(x: list[list[float]], y: list[float], n_features: int) -> Any:
+    """A holder's rows for its training circuit: one circuit's capacity, or whole chunks."""
+    from zk import TRAINING_CHUNK_SHAPES, TRAINING_SHAPES, chunk_capacity, encode_rows
+
+    if n_features in TRAINING_CHUNK_SHAPES:
+        return encode_rows(x, y, chunk_capacity(len(x), n_features))
+    return encode_rows(x, y, TRAINING_SHAPES[n_features])
+
+
+def _root(rows: Any, salt: int, chunked: bool) -> int:
+    """The root a holder commits to: one circuit's commitment, or the last link of its chunk chain."""
+    from zk import chunked_data_root, data_root
+
+    return chunked_data_root(rows, salt) if chunked else data_root(rows, salt)

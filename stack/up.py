@@ -36,9 +36,11 @@ from stack._proc import http_ok, read_json_file
 #: Accounts of the local chain, by role (anvil's funded development accounts).
 DEPLOYER, OPERATOR, FEE_RECIPIENT = 0, 1, 2
 HOLDERS = {"spector": (4, 5, 6), "breast-cancer": (7, 8, 9)}
-#: Data sets whose holders commit to their rows and prove their training (a training circuit exists for
-#: 3 features only: the 30-feature breast-cancer circuit needs a 2^19 setup, see docs/proofs.md).
+#: Data sets whose holders commit to their rows and prove their training by default (one proof each).
 PROVEN_TRAINING = ("spector",)
+#: Proven only with ``--chunked-training-proofs``: the 30-feature holders prove ~48 chunks each
+#: (minutes on 2 loaded cores; bench/proofs/training_chunks_results.json), too long for every demo.
+CHUNKED_TRAINING = ("breast-cancer",)
 WALLET_USERS = (10, 11, 12)
 
 #: The subnets published by ``twopm up``: price per billed row (wei) and minimum stake (wei of ETH).
@@ -110,6 +112,7 @@ def start_stack(
     console: Console | None = None,
     redis_url: str | None = None,
     replicas: int = 1,
+    chunked_training_proofs: bool = False,
 ) -> Stack:
     """Start every part of the local network and return it running.
 
@@ -121,6 +124,8 @@ def start_stack(
             :data:`DEFAULT_REDIS_URL`). Each run writes under a fresh namespace
             ``twopm-up-<8 hex>`` (in ``stack.json`` as ``redis_namespace``), so an earlier
             run's receipts (of an earlier chain) are never picked up.
+        chunked_training_proofs: Also let the breast-cancer holders commit before training and prove
+            their training in 4-row chunks after publication (:data:`CHUNKED_TRAINING`; minutes).
 
     Returns:
         The running stack; close it to stop everything.
@@ -228,7 +233,13 @@ def start_stack(
                 )
         done()
 
-        done = _step(console, "Spector's data holders commit to their rows in DataRegistry")
+        proven = PROVEN_TRAINING + (CHUNKED_TRAINING if chunked_training_proofs else ())
+        done = _step(
+            console,
+            "every data holder commits to its rows in DataRegistry"
+            if chunked_training_proofs
+            else "Spector's data holders commit to their rows in DataRegistry",
+        )
         from stack._training_proofs import commit_before_training, prove_after_publication
 
         commitments = {
@@ -239,7 +250,7 @@ def start_stack(
                 [(accounts[i].address, accounts[i].private_key) for i in HOLDERS[dataset]],
                 state_dir / "training" / dataset,
             )
-            for dataset in PROVEN_TRAINING
+            for dataset in proven
         }
         done()
 
@@ -517,6 +528,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help=f"gateway processes on one Redis (default 1; more use --redis-url or {DEFAULT_REDIS_URL})",
     )
+    up.add_argument(
+        "--chunked-training-proofs",
+        action="store_true",
+        help="the breast-cancer holders also prove their training, in 4-row chunks (minutes)",
+    )
     up.set_defaults(handler=run)
 
 
@@ -532,6 +548,7 @@ def run(args: argparse.Namespace) -> int:
                 console=console,
                 redis_url=args.redis_url,
                 replicas=args.replicas,
+                chunked_training_proofs=args.chunked_training_proofs,
             )
         except ProcessError as exc:
             raise CliError(f"twopm up failed: {exc}") from exc

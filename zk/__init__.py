@@ -7,7 +7,9 @@ the model version, and the features hashed into one public signal (:func:`inputs
 
 Proof of training (:mod:`zk._training`): data holders commit to their rows in ``DataRegistry``, prove
 their local sums at the published model with ``zk/circuits/training.circom``, submit the proofs to
-``TrainingProofVerifier``, and anyone checks the whole fit with :func:`verify_training`.
+``TrainingProofVerifier``, and anyone checks the whole fit with :func:`verify_training`. The
+30-feature model is proven in 4-row chunks (``zk/circuits/training_chunk.circom``) linked by a Poseidon
+chain ending at the committed root (:func:`prove_training_chunks`, ``TrainingChunkVerifier``).
 
 The trusted setup made here is for development only (see :mod:`zk._setup`).
 """

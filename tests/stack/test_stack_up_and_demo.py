@@ -222,7 +222,8 @@ def test_anyone_verifies_the_spector_training_on_chain_and_the_unproven_one_fail
     report = json.loads(ok.stdout)
     assert report["verified"] is True and report["n_rows"] == 32 and len(report["holders"]) == 3
     assert report["max_abs_gradient"] < min(report["tolerance"])
-    # breast cancer (30 features) has no training circuit: no proofs, so it cannot verify
+    # breast cancer (30 features) is proven (in chunks) only with --chunked-training-proofs: no
+    # proofs here, so it cannot verify
     bc = twopm(up, "verify", "training", "--subnet", "2", session=session)
     assert bc.returncode == 1 and "training NOT verified" in bc.stdout, bc.stdout + bc.stderr
 
@@ -270,7 +271,8 @@ def test_demo_tours_the_network_and_reports_every_subnet(tmp_path):
     assert trained["verified"] is True and len(trained["holders"]) == 3
     assert all(h["proof_verified_on_chain"] for h in trained["holders"])
     assert 0 <= trained["max_abs_gradient"] <= min(trained["tolerance"])
-    assert by_name["breast-cancer"]["training_verification"]["verified"] is None
+    unproven = by_name["breast-cancer"]["training_verification"]
+    assert unproven["verified"] is None and "--chunked-training-proofs" in unproven["not_proven"]
 
 
 @pytest.mark.parametrize("command", ["demo", "up"])
