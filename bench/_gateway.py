@@ -8,6 +8,7 @@ with :func:`drive` and measure the server's CPU with :func:`cpu_s`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -109,7 +110,7 @@ def gateway_env(chain: Anvil, addresses: dict[str, str], **extra: str) -> dict[s
 
 
 def start_gateway(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """``uvicorn --factory bench.gateway.app:make_app`` on a free port, once it answers.
+    """``uvicorn --factory bench.gateway.app:make_app`` on a free port, once it answers and settles.
 
     Args:
         env: ``TWOPM_GATEWAY_*`` settings (the caller's other ``TWOPM_*`` are dropped).
@@ -119,7 +120,8 @@ def start_gateway(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byte
         The process and its port.
 
     Raises:
-        SystemExit: It did not answer ``/healthz`` within 60 s (the log's tail).
+        SystemExit: It did not answer ``/healthz`` within 60 s (the log's tail), or its start-up
+            work did not settle (:func:`wait_settled`).
     """
     port = free_port()
     argv = [
@@ -132,6 +134,7 @@ def start_gateway(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byte
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                wait_settled(proc.pid)
                 return proc, port
         except httpx.TransportError:
             pass
@@ -272,6 +275,52 @@ def cpu_s(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
             continue
     return total_ns / 1e9
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (``/proc/<pid>/task/*/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for tid in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{tid}/children").read_text().split()
+                todo.extend(int(child) for child in children)
+        except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
+            continue
+    return found
+
+
+def wait_settled(
+    pid: int, busy_below: float = 0.05, window_s: float = 1.0, timeout_s: float = 180.0
+) -> float:
+    """Wait until a gateway and its children have finished their start-up work; seconds waited.
+
+    A gateway answers ``/healthz`` before its background start-up is done: proof keys loaded into
+    the Node prover (fixed-base tables, ~5 s of CPU for the 30-feature key), the CKKS sets'
+    error measured per model in an evaluation worker. Measured while that runs, a round competes
+    with it for the two cores. Settled means the process tree used less than ``busy_below`` of
+    one core over ``window_s``.
+
+    Raises:
+        SystemExit: Still busy after ``timeout_s``.
+    """
+    started = time.monotonic()
+
+    def tree_cpu_s() -> float:
+        total = 0.0
+        for process in _tree(pid):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                total += cpu_s(process)
+        return total
+
+    while time.monotonic() - started < timeout_s:
+        before = tree_cpu_s()
+        time.sleep(window_s)
+        if tree_cpu_s() - before < busy_below * window_s:
+            return time.monotonic() - started
+    raise SystemExit(f"gateway {pid} still busy after {timeout_s:.0f} s of start-up")
 
 
 def server_peak_rss_mib(pid: int) -> float:
