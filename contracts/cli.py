@@ -301,6 +301,9 @@ def _deploy(args: argparse.Namespace) -> int:
             f"zk setup: ceremony {ceremony.name if ceremony else ''} (sha256 checked), phase 2 keys "
             f"{args.zk_keys}; give the gateway TWOPM_GATEWAY_PROOF_KEYS_DIR={args.zk_keys}"
         )
+        skipped = deployment.zk_setup.get("skipped") or {}
+        if skipped:
+            print(f"zk setup: no {', '.join(skipped)} ({'; '.join(sorted(set(skipped.values())))})")
     elif setup == "ceremony":
         print(
             f"zk setup: ceremony {ceremony.name if ceremony else ''} (sha256 checked); no --zk-keys, so "

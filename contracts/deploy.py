@@ -39,6 +39,11 @@ DEFAULT_FEED_MAX_AGE_S = 26 * 3600
 DEFAULT_FEED_BOUNDS = (1, 2)
 
 
+#: Groth16 verifiers a ceremony key directory may hold: the development deployment's set.
+CEREMONY_ZK_VERIFIERS = frozenset(
+    (*DEV_ZK_VERIFIERS, *DEV_TRAINING_VERIFIERS.values(), *DEV_TRAINING_CHUNK_VERIFIERS.values())
+)
+
 #: The manifest ``python -m zk ceremony`` writes into a key directory (zk/_ceremony.py).
 ZK_KEYS_MANIFEST = "zk_setup.json"
 
@@ -47,14 +52,16 @@ def read_zk_keys(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The manifest and the compiled verifiers of a key directory made by ``python -m zk ceremony``.
 
     Every verifier's runtime code is scanned for opcodes Scroll lacks
-    (:data:`contracts._artifacts.FORBIDDEN_OPCODES`).
+    (:data:`contracts._artifacts.FORBIDDEN_OPCODES`). A manifest lists the Groth16 verifiers of
+    :data:`CEREMONY_ZK_VERIFIERS` its ceremony file was large enough for (the batch and training
+    circuits need 2^13).
 
     Returns:
         ``(manifest, {contract name: Artifact})``.
 
     Raises:
-        ValueError: No manifest, not a ceremony's, an artifact missing or unreadable, a verifier that
-            is not a ``LogitGroth16Verifier<F>``, or one using a forbidden opcode.
+        ValueError: No manifest, not a ceremony's, an artifact missing or unreadable, a verifier
+            not in :data:`CEREMONY_ZK_VERIFIERS`, or one using a forbidden opcode.
     """
     path = Path(directory) / ZK_KEYS_MANIFEST
     try:
@@ -72,7 +79,7 @@ def read_zk_keys(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ValueError(f"{path} lists no verifiers")
     artifacts: dict[str, Any] = {}
     for name, entry in verifiers.items():
-        if name not in DEV_ZK_VERIFIERS or not name.startswith("LogitGroth16Verifier"):
+        if name not in CEREMONY_ZK_VERIFIERS:
             raise ValueError(f"{path}: unexpected verifier {name!r}")
         try:
             artifact = read_artifact(Path(directory) / str(entry["artifact"]))
@@ -85,6 +92,41 @@ def read_zk_keys(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ValueError(f"{name} uses opcodes Scroll does not run: {', '.join(used)}")
         artifacts[name] = artifact
     return manifest, artifacts
+
+
+def _deploy_training_verifiers(
+    sender: Transactor, addresses: dict[str, str], groth16: dict[str, Any]
+) -> None:
+    """Deploy the training Groth16 verifiers in ``groth16``, each followed by its proof-of-training front.
+
+    Whole (``TrainingProofVerifier<F>``) and chunked (``TrainingChunkVerifier<F>``, 30 features):
+    each registry-aware front checks a holder's proofs with its circuit's Groth16 verifier
+    (zk/_training.py). The development and the ceremony deployments both go through here, in the
+    same order.
+
+    Args:
+        sender: The deployer.
+        addresses: The deployment so far (needs ``DataRegistry`` and ``SubnetRegistry``); the
+            verifiers and fronts are added to it.
+        groth16: Verifier contract name -> what ``sender.deploy`` takes (the committed contract's
+            name, or a ceremony key directory's artifact); a training verifier missing from it (a
+            ceremony file too small for its circuit) gets no front.
+    """
+    for verifiers, front in (
+        (DEV_TRAINING_VERIFIERS, "TrainingProofVerifier"),
+        (DEV_TRAINING_CHUNK_VERIFIERS, "TrainingChunkVerifier"),
+    ):
+        for n_features, name in verifiers.items():
+            if name not in groth16:
+                continue
+            addresses[name] = sender.deploy(groth16[name]).address
+            addresses[f"{front}{n_features}"] = sender.deploy(
+                front,
+                addresses[name],
+                n_features,
+                addresses["DataRegistry"],
+                addresses["SubnetRegistry"],
+            ).address
 
 
 #: ``RateFeedConfig.feed`` value that deploys the ``WstETHRateFeed`` stand-in.
@@ -136,8 +178,8 @@ class Deployment:
         zk_setup: Which powers of tau the zk verifiers rest on: ``{"kind": "development"}`` (public
             beacon, local chains only), ``{"kind": "ceremony", "ptau": name, "power": k, "sha256": hex}``
             (checked by ``core.ptau.check_ceremony_ptau``; with ``contributions``, ``beacon``,
-            ``keys_dir`` and ``verifiers`` when the phase-2 keys of ``python -m zk ceremony`` were
-            deployed), or ``{"kind": "none"}``.
+            ``keys_dir``, ``verifiers`` and ``skipped`` when the phase-2 keys of
+            ``python -m zk ceremony`` were deployed), or ``{"kind": "none"}``.
         w3: Client used for :meth:`contract`; not serialised.
     """
 
@@ -244,8 +286,10 @@ def deploy_all(
             from a public beacon, anyone can forge proofs). None: exactly when ``local_tokens`` and the
             chain is local (:func:`contracts.chain.is_local_chain`). True on any other chain is refused.
         zk_keys: A key directory made by ``python -m zk ceremony`` (phase 2 on a ceremony powers of
-            tau): its ``LogitGroth16Verifier<F>`` are deployed (on any chain) instead of the
-            development ones, and its manifest becomes ``zk_setup``. Excludes ``dev_zk_verifiers``.
+            tau): its Groth16 verifiers (logit, and batch and training where the ceremony file was
+            large enough) are deployed (on any chain) instead of the development ones, the training
+            ones with their fronts as in the development deployment, and its manifest becomes
+            ``zk_setup``. Excludes ``dev_zk_verifiers``.
 
     Returns:
         The deployment, with ``w3`` attached.
@@ -302,26 +346,20 @@ def deploy_all(
         # so they only ever go to a local chain; see zk/_setup.py.
         for name in DEV_ZK_VERIFIERS:
             addresses[name] = sender.deploy(name).address
-        # Proof of training (zk/_training.py), whole and chunked (30 features): each circuit's
-        # verifier and the registry-aware front that checks a holder's proofs with it.
-        for verifiers, front in (
-            (DEV_TRAINING_VERIFIERS, "TrainingProofVerifier"),
-            (DEV_TRAINING_CHUNK_VERIFIERS, "TrainingChunkVerifier"),
-        ):
-            for n_features, name in verifiers.items():
-                groth16 = sender.deploy(name).address
-                addresses[name] = groth16
-                addresses[f"{front}{n_features}"] = sender.deploy(
-                    front, groth16, n_features, addresses["DataRegistry"], subnets.address
-                ).address
+        # Proof of training (zk/_training.py), whole and chunked, with their fronts.
+        training = (*DEV_TRAINING_VERIFIERS.values(), *DEV_TRAINING_CHUNK_VERIFIERS.values())
+        _deploy_training_verifiers(sender, addresses, {name: name for name in training})
     zk_setup: dict[str, Any] = {"kind": "development" if dev_zk_verifiers else "none"}
     if ceremony is not None:
         manifest, artifacts = ceremony
-        for name, artifact in artifacts.items():
-            addresses[name] = sender.deploy(artifact).address
+        # The development deployment's order: logit and batch verifiers, then training ones.
+        for name in DEV_ZK_VERIFIERS:
+            if name in artifacts:
+                addresses[name] = sender.deploy(artifacts[name]).address
+        _deploy_training_verifiers(sender, addresses, artifacts)
         zk_setup = {
             key: manifest[key]
-            for key in ("kind", "ptau", "power", "sha256", "contributions", "beacon")
+            for key in ("kind", "ptau", "power", "sha256", "contributions", "beacon", "skipped")
             if key in manifest
         }
         zk_setup["keys_dir"] = str(Path(zk_keys).resolve()) if zk_keys is not None else ""

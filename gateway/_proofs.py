@@ -21,6 +21,7 @@ from gateway._errors import GatewayError, ServiceUnavailable
 from gateway._onnx import LoadedModel
 from gateway._settings import GatewaySettings
 from zk import (
+    BATCH_FEATURE_COUNTS,
     BATCH_ROWS,
     SUPPORTED_FEATURE_COUNTS,
     BatchCircuitKeys,
@@ -39,8 +40,6 @@ from zk import (
 _log = logging.getLogger("gateway.proofs")
 P = TypeVar("P")
 ZERO_ADDRESS = "0x" + "00" * 20
-#: Feature counts with a batch circuit (``zk/circuits/batch.circom``, ``BatchGroth16Verifier<F>``).
-BATCH_FEATURE_COUNTS: tuple[int, ...] = (3,)
 _BATCH_VERIFIER_ABI: list[dict[str, Any]] = [
     {
         "type": "function",

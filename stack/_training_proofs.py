@@ -43,7 +43,12 @@ class HolderCommitment:
 
 
 def commit_before_training(
-    w3: Any, deployment: Any, dataset: str, holders: list[tuple[str, str]], workdir: Path
+    w3: Any,
+    deployment: Any,
+    dataset: str,
+    holders: list[tuple[str, str]],
+    workdir: Path,
+    keys_dir: Path | None = None,
 ) -> list[HolderCommitment]:
     """Commit each holder's rows of ``dataset`` in DataRegistry (the split ``train_locally`` makes).
 
@@ -53,6 +58,8 @@ def commit_before_training(
         dataset: A bundled data set whose feature count has a training circuit.
         holders: ``(address, private key)`` per node, in node order.
         workdir: The training work directory; ``node-<i>.csv`` there is what node i trains on.
+        keys_dir: The zk key directory (a deployment's ``python -m zk ceremony`` output, whose
+            verifiers ``twopm chain deploy --zk-keys`` deployed); the development cache when None.
 
     Returns:
         One commitment per holder.
@@ -62,6 +69,7 @@ def commit_before_training(
 
     data = load_dataset(dataset)
     chunked = len(data.feature_names) in TRAINING_CHUNK_SHAPES
+    keys = _keys(len(data.feature_names), keys_dir)
     workdir.mkdir(parents=True, exist_ok=True)
     out = []
     for i, (rows, (address, key)) in enumerate(
@@ -74,7 +82,7 @@ def commit_before_training(
         fd = os.open(salt_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{salt}\n")
-        root = _root(encoded, salt, chunked)
+        root = _root(encoded, salt, chunked, keys)
         commitment_id = commit(Transactor(w3, key), deployment, root)
         out.append(
             HolderCommitment(
@@ -95,8 +103,12 @@ def prove_after_publication(
     label: str,
     weights: list[float],
     intercept: float,
+    keys_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Each holder proves its local sums on the CSV it trained on and submits the proof.
+
+    ``keys_dir`` is the zk key directory the proofs are made with (as for
+    :func:`commit_before_training`); the development cache when None.
 
     Returns:
         Per holder: ``address``, ``proving_s`` (witness + proof in the worker), ``wall_s`` (with Node
@@ -115,6 +127,7 @@ def prove_after_publication(
     )
 
     f = len(feature_names)
+    keys = _keys(f, keys_dir)
     out = []
     for holder in commitments:
         started = time.perf_counter()
@@ -123,13 +136,13 @@ def prove_after_publication(
         salt = int(holder.salt_path.read_text().strip())
         tx = Transactor(w3, holder.private_key)
         if f in TRAINING_CHUNK_SHAPES:
-            chunks = prove_training_chunks(rows, salt, weights, intercept)
+            chunks = prove_training_chunks(rows, salt, weights, intercept, keys)
             receipts = submit_chunk_proofs(
                 tx, deployment, subnet_id, version, holder.commitment_id, chunks
             )
             proving_s = sum(c.proving_s for c in chunks)
         else:
-            proof = prove_training(rows, salt, weights, intercept)
+            proof = prove_training(rows, salt, weights, intercept, keys)
             receipts = [
                 submit_training_proof(
                     tx, deployment, subnet_id, version, holder.commitment_id, proof
@@ -157,8 +170,20 @@ def _encode(x: list[list[float]], y: list[float], n_features: int) -> Any:
     return encode_rows(x, y, TRAINING_SHAPES[n_features])
 
 
-def _root(rows: Any, salt: int, chunked: bool) -> int:
-    """The root a holder commits to: one circuit's commitment, or the last link of its chunk chain."""
+def _root(rows: Any, salt: int, chunked: bool, keys: Any = None) -> int:
+    """The root a holder commits to: one circuit's commitment, or the last link of its chunk chain.
+
+    ``keys`` are the circuit's keys (:func:`_keys`); the development keys when None.
+    """
     from zk import chunked_data_root, data_root
 
-    return chunked_data_root(rows, salt) if chunked else data_root(rows, salt)
+    return chunked_data_root(rows, salt, keys) if chunked else data_root(rows, salt, keys)
+
+
+def _keys(n_features: int, keys_dir: Path | None) -> Any:
+    """The training (or chunk) circuit keys of ``n_features`` in ``keys_dir`` (dev cache when None)."""
+    from zk import TRAINING_CHUNK_SHAPES, ensure_training_chunk_keys, ensure_training_keys
+
+    if n_features in TRAINING_CHUNK_SHAPES:
+        return ensure_training_chunk_keys(n_features, keys_dir)
+    return ensure_training_keys(n_features, keys_dir)

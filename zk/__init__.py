@@ -51,6 +51,7 @@ from zk._prover import (
     model_commitment,
 )
 from zk._setup import (
+    BATCH_FEATURE_COUNTS,
     BATCH_ROWS,
     SUPPORTED_FEATURE_COUNTS,
     BatchCircuitKeys,
@@ -101,6 +102,7 @@ from zk._training import (
 )
 
 __all__ = [
+    "BATCH_FEATURE_COUNTS",
     "BATCH_ROWS",
     "CONTRIBUTIONS",
     "FIELD_MODULUS",

@@ -1,7 +1,8 @@
 """``python -m zk setup [--write-verifiers]``: make the development keys.
 
 ``python -m zk ceremony --ptau FILE --ptau-sha256 HEX --beacon HEX --out KEYDIR``: a deployment's own
-phase 2 on a ceremony powers of tau (zk/_ceremony.py), for ``twopm chain deploy --zk-keys KEYDIR``.
+phase 2 on a ceremony powers of tau (zk/_ceremony.py), for ``twopm chain deploy --zk-keys KEYDIR``:
+the logit, batch and training circuits that fit the file (one line names the ones skipped).
 
 With ``--write-verifiers`` it also rewrites the committed Solidity verifiers
 (``contracts/src/zk/LogitGroth16Verifier<F>.sol``, ``TrainingGroth16Verifier<F>.sol`` and
@@ -80,8 +81,11 @@ def _ceremony(args: argparse.Namespace) -> int:
     except (PtauError, SetupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for n, keys in made.keys.items():
-        print(f"{n} features: {keys.directory}")
+    for contract, keys in made.circuits.items():
+        print(f"{contract}: {keys.directory}")
+    if made.skipped:
+        reasons = sorted(set(made.skipped.values()))
+        print(f"skipped {', '.join(made.skipped)}: {'; '.join(reasons)}")
     print(f"zk keys of {checked.name}: {made.directory} ({time.perf_counter() - started:.1f} s)")
     return 0
 

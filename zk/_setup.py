@@ -334,38 +334,6 @@ def _logit_main(n_features: int) -> str:
     )
 
 
-def _build_shape(
-    n_features: int,
-    ptau: Path,
-    target: Path,
-    phase2: Callable[[Path, Path, Path], None] = _dev_phase2,
-    note: str = DEV_NOTE,
-) -> None:
-    """Build the logit circuit's keys for ``n_features`` into ``target`` (see :func:`_build_circuit`).
-
-    Args:
-        n_features: F, a shape of :data:`SUPPORTED_FEATURE_COUNTS`.
-        ptau: Powers of tau (phase 1).
-        target: The key directory.
-        phase2: ``(first zkey, final zkey, work dir)``; the development beacon by default.
-        note: Comment written into the Solidity verifier; the development warning by default.
-
-    Raises:
-        SetupError: A tool failed.
-    """
-    _build_circuit(
-        main=_logit_main(n_features),
-        ptau=ptau,
-        target=target,
-        wasm_name="logit.wasm",
-        zkey_name="logit.zkey",
-        contract=verifier_contract_name(n_features),
-        what=f"{n_features}-feature\n// logit circuit, zk/circuits/proven_logit.circom",
-        phase2=phase2,
-        note=note,
-    )
-
-
 def _refuse_dev_keys_in(cache: Path, what: str) -> None:
     """Raise SetupError when ``cache`` is a ceremony key directory (development keys never go there)."""
     if (cache / CEREMONY_MANIFEST).exists():
@@ -373,6 +341,11 @@ def _refuse_dev_keys_in(cache: Path, what: str) -> None:
             f"{cache} holds a deployment's ceremony keys (python -m zk ceremony) but none for "
             f"{what}: refusing to add development keys there"
         )
+
+
+def _logit_keys_at(n_features: int, cache: Path) -> CircuitKeys:
+    """Where the logit circuit's files for ``n_features`` live (content-addressed)."""
+    return CircuitKeys(n_features, cache / f"logit_f{n_features}_{_shape_key(n_features)}")
 
 
 def ensure_keys(n_features: int, cache_dir: Path | None = None) -> CircuitKeys:
@@ -393,14 +366,14 @@ def ensure_keys(n_features: int, cache_dir: Path | None = None) -> CircuitKeys:
     if n_features < 1:
         raise ValueError("a logit circuit needs at least one feature")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    keys = CircuitKeys(n_features, cache / f"logit_f{n_features}_{_shape_key(n_features)}")
+    keys = _logit_keys_at(n_features, cache)
     if keys.zkey.exists():
         return keys
     _refuse_dev_keys_in(cache, f"{n_features} features of this circuit")
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():
-            _build_shape(n_features, _ensure_ptau(cache), keys.directory)
+            _build_keys(keys, _ensure_ptau(cache))
     return keys
 
 
@@ -467,6 +440,30 @@ class TrainingCircuitKeys(CircuitKeys):
         return self.directory / f"TrainingGroth16Verifier{self.n_features}.sol"
 
 
+def _training_keys_at(n_features: int, cache: Path) -> TrainingCircuitKeys:
+    """Where the training circuit's files for ``n_features`` live (content-addressed).
+
+    Raises:
+        ValueError: No training circuit shape for ``n_features``.
+    """
+    from zk._training import TRAIN_X_BITS, TRAINING_PTAU_POWER, TRAINING_SHAPES
+
+    if n_features not in TRAINING_SHAPES:
+        raise ValueError(
+            f"no training circuit for {n_features} features (shapes: {sorted(TRAINING_SHAPES)})"
+        )
+    n_rows = TRAINING_SHAPES[n_features]
+    digest = _dev_key_digest(
+        *(
+            (CIRCUIT.parent / name).read_text()
+            for name in ("logit.circom", "sigmoid_table.circom", "training.circom")
+        ),
+        f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
+    )
+    directory = cache / f"training_f{n_features}_n{n_rows}_{digest}"
+    return TrainingCircuitKeys(n_features, directory, n_rows)
+
+
 def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> TrainingCircuitKeys:
     """The training circuit's keys for ``n_features`` features, made on first use and cached.
 
@@ -481,41 +478,15 @@ def ensure_training_keys(n_features: int, cache_dir: Path | None = None) -> Trai
         SetupError: The Node tools are missing or a step failed.
         ValueError: No training circuit shape for ``n_features``.
     """
-    from zk._training import TRAIN_X_BITS, TRAINING_PTAU_POWER, TRAINING_SHAPES
-
-    if n_features not in TRAINING_SHAPES:
-        raise ValueError(
-            f"no training circuit for {n_features} features (shapes: {sorted(TRAINING_SHAPES)})"
-        )
-    n_rows = TRAINING_SHAPES[n_features]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    digest = _dev_key_digest(
-        *(
-            (CIRCUIT.parent / name).read_text()
-            for name in ("logit.circom", "sigmoid_table.circom", "training.circom")
-        ),
-        f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
-    )
-    directory = cache / f"training_f{n_features}_n{n_rows}_{digest}"
-    keys = TrainingCircuitKeys(n_features, directory, n_rows)
+    keys = _training_keys_at(n_features, cache)
     if keys.zkey.exists():
         return keys
     _refuse_dev_keys_in(cache, f"the {n_features}-feature training circuit")
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():
-            _build_circuit(
-                main=(
-                    'include "training.circom";\n'
-                    f"component main = TrainingSums({n_rows}, {n_features}, {TRAIN_X_BITS});\n"
-                ),
-                ptau=_ensure_ptau(cache, TRAINING_PTAU_POWER),
-                target=directory,
-                wasm_name="training.wasm",
-                zkey_name="training.zkey",
-                contract=f"TrainingGroth16Verifier{n_features}",
-                what=f"{n_features}-feature, {n_rows}-row\n// training circuit, zk/circuits/training.circom",
-            )
+            _build_keys(keys, _ensure_ptau(cache, circuit_spec(keys).ptau_power))
     return keys
 
 
@@ -542,6 +513,36 @@ class TrainingChunkCircuitKeys(CircuitKeys):
         return self.directory / f"TrainingChunkGroth16Verifier{self.n_features}.sol"
 
 
+def _training_chunk_keys_at(n_features: int, cache: Path) -> TrainingChunkCircuitKeys:
+    """Where the training chunk circuit's files for ``n_features`` live (content-addressed).
+
+    Raises:
+        ValueError: No chunk circuit shape for ``n_features``.
+    """
+    from zk._training import TRAIN_X_BITS, TRAINING_CHUNK_SHAPES, TRAINING_PTAU_POWER
+
+    if n_features not in TRAINING_CHUNK_SHAPES:
+        raise ValueError(
+            f"no training chunk circuit for {n_features} features "
+            f"(shapes: {sorted(TRAINING_CHUNK_SHAPES)})"
+        )
+    n_rows = TRAINING_CHUNK_SHAPES[n_features]
+    digest = _dev_key_digest(
+        *(
+            (CIRCUIT.parent / name).read_text()
+            for name in (
+                "logit.circom",
+                "sigmoid_table.circom",
+                "training.circom",
+                "training_chunk.circom",
+            )
+        ),
+        f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
+    )
+    directory = cache / f"training_chunk_f{n_features}_r{n_rows}_{digest}"
+    return TrainingChunkCircuitKeys(n_features, directory, n_rows)
+
+
 def ensure_training_chunk_keys(
     n_features: int, cache_dir: Path | None = None
 ) -> TrainingChunkCircuitKeys:
@@ -559,51 +560,15 @@ def ensure_training_chunk_keys(
         SetupError: The Node tools are missing or a step failed.
         ValueError: No chunk circuit shape for ``n_features``.
     """
-    from zk._training import TRAIN_X_BITS, TRAINING_CHUNK_SHAPES, TRAINING_PTAU_POWER
-
-    if n_features not in TRAINING_CHUNK_SHAPES:
-        raise ValueError(
-            f"no training chunk circuit for {n_features} features "
-            f"(shapes: {sorted(TRAINING_CHUNK_SHAPES)})"
-        )
-    n_rows = TRAINING_CHUNK_SHAPES[n_features]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    digest = _dev_key_digest(
-        *(
-            (CIRCUIT.parent / name).read_text()
-            for name in (
-                "logit.circom",
-                "sigmoid_table.circom",
-                "training.circom",
-                "training_chunk.circom",
-            )
-        ),
-        f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
-    )
-    directory = cache / f"training_chunk_f{n_features}_r{n_rows}_{digest}"
-    keys = TrainingChunkCircuitKeys(n_features, directory, n_rows)
+    keys = _training_chunk_keys_at(n_features, cache)
     if keys.zkey.exists():
         return keys
     _refuse_dev_keys_in(cache, f"the {n_features}-feature training chunk circuit")
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():
-            _build_circuit(
-                main=(
-                    'include "training_chunk.circom";\n'
-                    "component main {public [linkIn]} = "
-                    f"TrainingChunk({n_rows}, {n_features}, {TRAIN_X_BITS});\n"
-                ),
-                ptau=_ensure_ptau(cache, TRAINING_PTAU_POWER),
-                target=directory,
-                wasm_name="training_chunk.wasm",
-                zkey_name="training_chunk.zkey",
-                contract=f"TrainingChunkGroth16Verifier{n_features}",
-                what=(
-                    f"{n_features}-feature, {n_rows}-row\n"
-                    "// training chunk circuit, zk/circuits/training_chunk.circom"
-                ),
-            )
+            _build_keys(keys, _ensure_ptau(cache, circuit_spec(keys).ptau_power))
     return keys
 
 
@@ -611,6 +576,8 @@ def ensure_training_chunk_keys(
 #: rows that fit the 2^13 file the training circuit uses; 2^14 did not finish in 30 min here).
 BATCH_ROWS = 24
 BATCH_PTAU_POWER = 13
+#: Feature counts with a batch circuit (``zk/circuits/batch.circom``, ``BatchGroth16Verifier<F>``).
+BATCH_FEATURE_COUNTS: tuple[int, ...] = (3,)
 
 
 @dataclass(frozen=True)
@@ -704,19 +671,90 @@ def ensure_batch_keys(n_features: int, cache_dir: Path | None = None) -> BatchCi
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / ".lock"):
         if not keys.zkey.exists():
-            _build_circuit(
-                main=(
-                    'include "batch.circom";\n'
-                    f"component main = BatchLogit({BATCH_ROWS}, {n_features}, {X_BITS});\n"
-                ),
-                ptau=_ensure_ptau(cache, BATCH_PTAU_POWER),
-                target=keys.directory,
-                wasm_name="batch.wasm",
-                zkey_name="batch.zkey",
-                contract=f"BatchGroth16Verifier{n_features}",
-                what=f"{n_features}-feature, {BATCH_ROWS}-row\n// batch circuit, zk/circuits/batch.circom",
-            )
+            _build_keys(keys, _ensure_ptau(cache, circuit_spec(keys).ptau_power))
     return ensure_batch_hashes(n_features, cache)
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """How one circuit shape is compiled and how large a powers of tau it needs.
+
+    Attributes:
+        main: Body of ``main.circom`` after the pragma (an include and ``component main``).
+        what: Description written into the Solidity verifier's header comment.
+        ptau_power: log2 of the smallest powers of tau that holds the circuit's constraints.
+    """
+
+    main: str
+    what: str
+    ptau_power: int
+
+
+def circuit_spec(keys: CircuitKeys) -> CircuitSpec:
+    """The compile step and powers-of-tau size of the circuit whose files ``keys`` names.
+
+    One place for both the development build (``ensure_*``) and a deployment's ceremony
+    (zk/_ceremony.py), so the two always compile the same circuit for a key directory layout.
+    """
+    from zk._training import TRAIN_X_BITS, TRAINING_PTAU_POWER
+
+    f = keys.n_features
+    if isinstance(keys, BatchCircuitKeys):
+        return CircuitSpec(
+            f'include "batch.circom";\ncomponent main = BatchLogit({keys.n_rows}, {f}, {X_BITS});\n',
+            f"{f}-feature, {keys.n_rows}-row\n// batch circuit, zk/circuits/batch.circom",
+            BATCH_PTAU_POWER,
+        )
+    if isinstance(keys, TrainingChunkCircuitKeys):
+        return CircuitSpec(
+            'include "training_chunk.circom";\n'
+            f"component main {{public [linkIn]}} = TrainingChunk({keys.n_rows}, {f}, {TRAIN_X_BITS});\n",
+            f"{f}-feature, {keys.n_rows}-row\n// training chunk circuit, zk/circuits/training_chunk.circom",
+            TRAINING_PTAU_POWER,
+        )
+    if isinstance(keys, TrainingCircuitKeys):
+        return CircuitSpec(
+            'include "training.circom";\n'
+            f"component main = TrainingSums({keys.n_rows}, {f}, {TRAIN_X_BITS});\n",
+            f"{f}-feature, {keys.n_rows}-row\n// training circuit, zk/circuits/training.circom",
+            TRAINING_PTAU_POWER,
+        )
+    return CircuitSpec(
+        _logit_main(f),
+        f"{f}-feature\n// logit circuit, zk/circuits/proven_logit.circom",
+        PTAU_POWER,
+    )
+
+
+def _build_keys(
+    keys: CircuitKeys,
+    ptau: Path,
+    phase2: Callable[[Path, Path, Path], None] = _dev_phase2,
+    note: str = DEV_NOTE,
+) -> None:
+    """Build the circuit of ``keys`` (:func:`circuit_spec`) into ``keys.directory``.
+
+    Args:
+        keys: Which circuit and where its files go.
+        ptau: Powers of tau (phase 1) of at least ``circuit_spec(keys).ptau_power``.
+        phase2: ``(first zkey, final zkey, work dir)``; the development beacon by default.
+        note: Comment written into the Solidity verifier; the development warning by default.
+
+    Raises:
+        SetupError: A tool failed (a powers of tau too small for the circuit among them).
+    """
+    spec = circuit_spec(keys)
+    _build_circuit(
+        main=spec.main,
+        ptau=ptau,
+        target=keys.directory,
+        wasm_name=keys.wasm.name,
+        zkey_name=keys.zkey.name,
+        contract=keys.solidity.stem,
+        what=spec.what,
+        phase2=phase2,
+        note=note,
+    )
 
 
 def ensure_dev_keys(cache_dir: Path | None = None) -> None:
@@ -738,5 +776,6 @@ def ensure_dev_keys(cache_dir: Path | None = None) -> None:
     for n_features in SUPPORTED_FEATURE_COUNTS:
         ensure_keys(n_features, cache_dir)
     ensure_training_keys(3, cache_dir)
-    ensure_batch_keys(3, cache_dir)
+    for n_features in BATCH_FEATURE_COUNTS:
+        ensure_batch_keys(n_features, cache_dir)
     ensure_training_chunk_keys(30, cache_dir)
