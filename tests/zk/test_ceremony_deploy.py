@@ -6,6 +6,9 @@ commands run in this process, through their ``main``: ``python -m zk ceremony`` 
 deploy``, which check the file against that list). Everything else is real: circom, snarkjs phase 2
 with a secret contribution and a beacon, solc, anvil, the provers. ``--no-verify`` skips ``zkey
 verify`` (test_ceremony_setup.py runs it) to keep the module to one phase 2 per circuit.
+Then a batch, a whole-training and a chunk proof made with the ceremony keys verify on the deployed
+verifiers, and a holder's chunked proofs through ``stack._training_proofs`` with ``keys_dir`` are
+accepted; the same statements proven with the development keys are refused.
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from contracts import Anvil, Deployment, Transactor
+from contracts import Anvil, Deployment, TransactionReverted, Transactor
 from contracts._artifacts import load_artifact
+from contracts.tx import expect_revert
 from core import ptau
 from core.cli import main as twopm
-from trainer.data import load_dataset
+from stack._training_proofs import HolderCommitment, _encode, _keys, _root, prove_after_publication
+from trainer import JobConfig, run_in_process
+from trainer.data import load_dataset, write_csv
 from zk import (
     BATCH_ROWS,
     TRAINING_SHAPES,
     check_on_chain,
     chunk_capacity,
+    commit_data,
     default_cache_dir,
     deploy_version_verifier,
     encode_rows,
@@ -42,6 +49,8 @@ from zk import (
     prove_batch,
     prove_training,
     prove_training_chunks,
+    record_model_verifier,
+    verify_training,
 )
 from zk.__main__ import main as zk_main
 
@@ -256,3 +265,69 @@ def test_the_cli_refuses_zk_keys_made_from_another_ptau(chain, trusted, made, tm
     assert code != 0 and err.getvalue().count("\n") == 1
     assert "was made from a powers of tau with sha256 " + "0" * 64 in err.getvalue()
     assert not out.exists()
+
+
+def test_a_holder_proves_its_training_with_the_key_directory_and_not_with_the_dev_keys(
+    chain, deployment, made, tmp_path
+):
+    """The stack's holder side (stack._training_proofs) given ``keys_dir``: a chunked 30-feature
+    holder of 8 rows (2 chunks) commits, the version is published, its proofs are accepted; the same
+    proofs made with the development keys are refused by the ceremony deployment's front."""
+    data = load_dataset("breast-cancer")
+    part = data.take(list(range(8)))
+    csv = tmp_path / "node-0.csv"
+    write_csv(part, csv)
+    result = run_in_process(
+        [part], JobConfig(tuple(data.feature_names), data.label, n_nodes=1, l2_c=1.0)
+    )
+    weights, intercept = [float(c) for c in result.coef], float(result.intercept)
+    w3 = chain.w3
+    account, owner = chain.accounts[7], Transactor(w3, chain.accounts[3].private_key)
+    tx = Transactor(w3, account.private_key)
+    tx.transact(deployment.contract("NodeRegistry").functions.register("h", "http://127.0.0.1/h"))
+    salt = 4242
+    (tmp_path / "holder-0.salt").write_text(f"{salt}\n")
+    rows = _encode(part.x.tolist(), part.y.tolist(), 30)
+    root = _root(rows, salt, True, _keys(30, made.directory))
+    holder = HolderCommitment(
+        account.address, account.private_key, csv, tmp_path / "holder-0.salt",
+        commit_data(tx, deployment, root), root,
+    )  # fmt: skip
+    registry = deployment.contract("SubnetRegistry")
+    receipt = owner.transact(registry.functions.createSubnet("cancer-ceremony", 10**12, 0, 1000))
+    sid = int(registry.events.SubnetCreated().process_receipt(receipt)[0]["args"]["subnetId"])
+    owner.transact(
+        registry.functions.publishModel(
+            sid, b"\x01" * 32, "file:///nowhere", b"\x02" * 32, b"\x03" * 32, [account.address],
+            [10_000],
+        )
+    )  # fmt: skip
+    record_model_verifier(
+        deployment=deployment,
+        deployer=Transactor(w3, chain.accounts[5].private_key),
+        owner=owner,
+        subnet_id=sid,
+        version=1,
+        weights=weights,
+        intercept=intercept,
+    )
+    publication = {
+        "subnet_id": sid,
+        "version": 1,
+        "feature_names": list(data.feature_names),
+        "label": data.label,
+        "weights": weights,
+        "intercept": intercept,
+    }
+    with pytest.raises(TransactionReverted):
+        prove_after_publication(w3, deployment, [holder], **publication)  # development keys
+    # why: the front's Groth16 verifier (the ceremony's) refuses the development proof
+    first = prove_training_chunks(rows, salt, weights, intercept, ensure_training_chunk_keys(30))[0]
+    call = deployment.contract("TrainingChunkVerifier30").functions.submitChunk(
+        sid, 1, holder.commitment_id, first.proof, list(first.instances)
+    )
+    assert expect_revert(call, account.address).name == "TrainingChunkInvalid"
+    done = prove_after_publication(w3, deployment, [holder], **publication, keys_dir=made.directory)
+    assert [d["proofs"] for d in done] == [2]
+    found = verify_training(deployment, sid, weights=weights, l2_c=1.0)
+    assert found.verified, found.problems
