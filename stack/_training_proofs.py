@@ -1,8 +1,9 @@
 """The data holders' side of proof of training in ``twopm up``: commit before the fit, prove after it.
 
 Each holder of a data set with a training circuit (``zk.TRAINING_SHAPES``: the 3-feature Spector run;
-``zk.TRAINING_CHUNK_SHAPES``: the 30-feature breast-cancer run, proven in chunks of 4 rows whose hash
-chain ends at the committed root) encodes the rows it will train on, draws a secret salt (kept 0600 beside its CSV) and commits to the
+``zk.TRAINING_CHUNK_SHAPES``: the 30-feature breast-cancer run, proven in chunks of 2 rows whose hash
+chain ends at the committed root and whose sums stay private in committed running sums, opened after
+the last chunk) encodes the rows it will train on, draws a secret salt (kept 0600 beside its CSV) and commits to the
 Poseidon root in ``DataRegistry`` *before* training. After the model version is published and its model
 commitment recorded, each holder reads back the CSV its SuperNode trained on, proves its local sums at
 the published coefficients and submits the proof to ``TrainingProofVerifier`` with its own key; the
@@ -112,7 +113,8 @@ def prove_after_publication(
 
     Returns:
         Per holder: ``address``, ``proving_s`` (witness + proof in the worker), ``wall_s`` (with Node
-        start-up), ``submit_gas``.
+        start-up), ``submit_gas`` (every transaction: the chunks and the opening of their totals),
+        ``proofs`` (chunks, or 1).
 
     Raises:
         contracts.ContractError: The chain refused a proof (for example the CSV is not what was
@@ -122,7 +124,7 @@ def prove_after_publication(
         TRAINING_CHUNK_SHAPES,
         prove_training,
         prove_training_chunks,
-        submit_chunk_proofs,
+        submit_and_open_chunks,
         submit_training_proof,
     )
 
@@ -137,10 +139,11 @@ def prove_after_publication(
         tx = Transactor(w3, holder.private_key)
         if f in TRAINING_CHUNK_SHAPES:
             chunks = prove_training_chunks(rows, salt, weights, intercept, keys)
-            receipts = submit_chunk_proofs(
+            receipts = submit_and_open_chunks(
                 tx, deployment, subnet_id, version, holder.commitment_id, chunks
             )
             proving_s = sum(c.proving_s for c in chunks)
+            n_proofs = len(chunks)
         else:
             proof = prove_training(rows, salt, weights, intercept, keys)
             receipts = [
@@ -149,13 +152,14 @@ def prove_after_publication(
                 )
             ]
             proving_s = proof.proving_s
+            n_proofs = 1
         out.append(
             {
                 "address": holder.address,
                 "proving_s": round(proving_s, 3),
                 "wall_s": round(time.perf_counter() - started, 3),
                 "submit_gas": sum(int(r["gasUsed"]) for r in receipts),
-                "proofs": len(receipts),
+                "proofs": n_proofs,
             }
         )
     return out

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--chunked-training-proofs",
         action="store_true",
-        help="the breast-cancer holders also prove their training, in 4-row chunks (minutes)",
+        help="the breast-cancer holders also prove their training, in 2-row chunks (minutes)",
     )
     demo.set_defaults(handler=run)
 

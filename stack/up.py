@@ -38,7 +38,7 @@ DEPLOYER, OPERATOR, FEE_RECIPIENT = 0, 1, 2
 HOLDERS = {"spector": (4, 5, 6), "breast-cancer": (7, 8, 9)}
 #: Data sets whose holders commit to their rows and prove their training by default (one proof each).
 PROVEN_TRAINING = ("spector",)
-#: Proven only with ``--chunked-training-proofs``: the 30-feature holders prove ~48 chunks each
+#: Proven only with ``--chunked-training-proofs``: the 30-feature holders prove ~95 chunks each
 #: (minutes on 2 loaded cores; bench/proofs/training_chunks_results.json), too long for every demo.
 CHUNKED_TRAINING = ("breast-cancer",)
 WALLET_USERS = (10, 11, 12)
@@ -125,7 +125,7 @@ def start_stack(
             ``twopm-up-<8 hex>`` (in ``stack.json`` as ``redis_namespace``), so an earlier
             run's receipts (of an earlier chain) are never picked up.
         chunked_training_proofs: Also let the breast-cancer holders commit before training and prove
-            their training in 4-row chunks after publication (:data:`CHUNKED_TRAINING`; minutes).
+            their training in 2-row chunks after publication (:data:`CHUNKED_TRAINING`; minutes).
 
     Returns:
         The running stack; close it to stop everything.
@@ -531,7 +531,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--chunked-training-proofs",
         action="store_true",
-        help="the breast-cancer holders also prove their training, in 4-row chunks (minutes)",
+        help="the breast-cancer holders also prove their training, in 2-row chunks (minutes)",
     )
     up.set_defaults(handler=run)
 

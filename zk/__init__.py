@@ -8,8 +8,9 @@ the model version, and the features hashed into one public signal (:func:`inputs
 Proof of training (:mod:`zk._training`): data holders commit to their rows in ``DataRegistry``, prove
 their local sums at the published model with ``zk/circuits/training.circom``, submit the proofs to
 ``TrainingProofVerifier``, and anyone checks the whole fit with :func:`verify_training`. The
-30-feature model is proven in 4-row chunks (``zk/circuits/training_chunk.circom``) linked by a Poseidon
-chain ending at the committed root (:func:`prove_training_chunks`, ``TrainingChunkVerifier``).
+30-feature model is proven in 2-row chunks (``zk/circuits/training_chunk.circom``) linked by a Poseidon
+chain ending at the committed root, whose sums stay private in committed running sums opened once after
+the last chunk (:func:`prove_training_chunks`, :func:`submit_and_open_chunks`, ``TrainingChunkVerifier``).
 
 The trusted setup made here is for development only (see :mod:`zk._setup`).
 """
@@ -70,12 +71,15 @@ from zk._setup import (
     verifier_contract_name,
 )
 from zk._training import (
+    CHUNK_COUNT_BITS,
     SIGMOID_ERROR,
     TRAINING_CHUNK_SHAPES,
     TRAINING_SHAPES,
     ChainCheck,
+    ChunkOpening,
     ChunkProof,
-    ChunkSums,
+    ChunkSignals,
+    ChunkTotals,
     EncodedRows,
     TrainingProof,
     TrainingProofError,
@@ -83,27 +87,34 @@ from zk._training import (
     TrainingVerification,
     check_chunk_chain,
     chunk_capacity,
+    chunk_slot_bits,
     chunked_data_root,
     commit_data,
+    commit_fields,
     data_root,
     encode_rows,
     fixed_training_sums,
     new_salt,
+    open_chunk_totals,
+    pack_chunk_sums,
     penalised_stationarity,
     prove_training,
     prove_training_chunks,
     split_chunks,
     stationarity_tolerance,
+    submit_and_open_chunks,
     submit_chunk_proofs,
     submit_training_proof,
     training_chunk_verifier_name,
     training_proof_verifier_name,
+    unpack_running_sums,
     verify_training,
 )
 
 __all__ = [
     "BATCH_FEATURE_COUNTS",
     "BATCH_ROWS",
+    "CHUNK_COUNT_BITS",
     "CONTRIBUTIONS",
     "FIELD_MODULUS",
     "LOGIT_SCALE_BITS",
@@ -121,8 +132,10 @@ __all__ = [
     "BatchProof",
     "CeremonyKeys",
     "ChainCheck",
+    "ChunkOpening",
     "ChunkProof",
-    "ChunkSums",
+    "ChunkSignals",
+    "ChunkTotals",
     "CircuitKeys",
     "EncodedRows",
     "FixedPointRangeError",
@@ -142,9 +155,11 @@ __all__ = [
     "check_chunk_chain",
     "check_on_chain",
     "chunk_capacity",
+    "chunk_slot_bits",
     "chunked_data_root",
     "circuit_input",
     "commit_data",
+    "commit_fields",
     "data_root",
     "decode_logit",
     "default_cache_dir",
@@ -169,6 +184,8 @@ __all__ = [
     "model_commitment",
     "model_verifier_of",
     "new_salt",
+    "open_chunk_totals",
+    "pack_chunk_sums",
     "penalised_stationarity",
     "prove_batch",
     "prove_training",
@@ -176,11 +193,13 @@ __all__ = [
     "record_model_verifier",
     "split_chunks",
     "stationarity_tolerance",
+    "submit_and_open_chunks",
     "submit_chunk_proofs",
     "submit_training_proof",
     "to_field",
     "training_chunk_verifier_name",
     "training_proof_verifier_name",
+    "unpack_running_sums",
     "verifier_contract_name",
     "verify_training",
 ]

@@ -519,7 +519,12 @@ def _training_chunk_keys_at(n_features: int, cache: Path) -> TrainingChunkCircui
     Raises:
         ValueError: No chunk circuit shape for ``n_features``.
     """
-    from zk._training import TRAIN_X_BITS, TRAINING_CHUNK_SHAPES, TRAINING_PTAU_POWER
+    from zk._training import (
+        CHUNK_COUNT_BITS,
+        TRAIN_X_BITS,
+        TRAINING_CHUNK_SHAPES,
+        TRAINING_PTAU_POWER,
+    )
 
     if n_features not in TRAINING_CHUNK_SHAPES:
         raise ValueError(
@@ -537,7 +542,7 @@ def _training_chunk_keys_at(n_features: int, cache: Path) -> TrainingChunkCircui
                 "training_chunk.circom",
             )
         ),
-        f"{n_features},{n_rows},{TRAIN_X_BITS},{TRAINING_PTAU_POWER}",
+        f"{n_features},{n_rows},{TRAIN_X_BITS},{CHUNK_COUNT_BITS},{TRAINING_PTAU_POWER}",
     )
     directory = cache / f"training_chunk_f{n_features}_r{n_rows}_{digest}"
     return TrainingChunkCircuitKeys(n_features, directory, n_rows)
@@ -548,8 +553,8 @@ def ensure_training_chunk_keys(
 ) -> TrainingChunkCircuitKeys:
     """The training chunk circuit's keys for ``n_features`` features, made on first use and cached.
 
-    ``TrainingChunk(R, F, XB)`` (R = ``zk.TRAINING_CHUNK_SHAPES[F]``; 7,628 constraints for R = 4,
-    F = 30) fits the 2^13 development powers of tau the 3-feature training circuit uses; its phase 2
+    ``TrainingChunk(R, F, XB, KB)`` (R = ``zk.TRAINING_CHUNK_SHAPES[F]``, KB = ``zk.CHUNK_COUNT_BITS``;
+    7,382 constraints for R = 2, F = 30, with the private running sums) fits the 2^13 development powers of tau the 3-feature training circuit uses; its phase 2
     takes a few minutes on 2 loaded cores. Development keys only (module docstring).
 
     Args:
@@ -696,7 +701,7 @@ def circuit_spec(keys: CircuitKeys) -> CircuitSpec:
     One place for both the development build (``ensure_*``) and a deployment's ceremony
     (zk/_ceremony.py), so the two always compile the same circuit for a key directory layout.
     """
-    from zk._training import TRAIN_X_BITS, TRAINING_PTAU_POWER
+    from zk._training import CHUNK_COUNT_BITS, TRAIN_X_BITS, TRAINING_PTAU_POWER
 
     f = keys.n_features
     if isinstance(keys, BatchCircuitKeys):
@@ -708,7 +713,8 @@ def circuit_spec(keys: CircuitKeys) -> CircuitSpec:
     if isinstance(keys, TrainingChunkCircuitKeys):
         return CircuitSpec(
             'include "training_chunk.circom";\n'
-            f"component main {{public [linkIn]}} = TrainingChunk({keys.n_rows}, {f}, {TRAIN_X_BITS});\n",
+            "component main {public [linkIn, accIn]} = "
+            f"TrainingChunk({keys.n_rows}, {f}, {TRAIN_X_BITS}, {CHUNK_COUNT_BITS});\n",
             f"{f}-feature, {keys.n_rows}-row\n// training chunk circuit, zk/circuits/training_chunk.circom",
             TRAINING_PTAU_POWER,
         )

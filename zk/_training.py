@@ -62,7 +62,10 @@ RESIDUAL_SCALE_BITS = 80
 #: Feature count -> row capacity N of the training circuits with keys and an on-chain verifier.
 TRAINING_SHAPES: dict[int, int] = {3: 16}
 #: Feature count -> rows R per proof of the chunked training circuits (``training_chunk.circom``).
-TRAINING_CHUNK_SHAPES: dict[int, int] = {30: 4}
+TRAINING_CHUNK_SHAPES: dict[int, int] = {30: 2}
+#: log2 of the most chunks one holder's chain may have: the packed running sums of the chunk circuit
+#: (``chunkSlotBits`` in ``zk/circuits/training_chunk.circom``) cannot carry between slots below it.
+CHUNK_COUNT_BITS = 8
 #: log2 of the powers of tau the training circuits need (5,546 constraints for N = 16, F = 3).
 TRAINING_PTAU_POWER = 13
 #: Max |table - sigmoid| of the 32 cubic pieces over all 2^21 inputs in [-16, 16) (tests/zk).
@@ -718,7 +721,9 @@ def _check_chunked_holders(
 
     A holder's chain is its latest run of ``TrainingChunkProven`` events (from its last chunk with
     index 0), re-verified chunk by chunk through the verifier's ``verifyProof`` (``eth_call``) and
-    walked from link 0 to the root of the commitment it names (:func:`check_chunk_chain`).
+    walked from link 0 to the root of the commitment it names and from accumulator 0 to the one its
+    latest ``TrainingTotalsOpened`` opens (recomputed off chain; :func:`check_chunk_chain`), whose
+    totals are the holder's sums.
 
     Returns:
         False when the deployment has no chunk verifier for F (``out.problems`` says so).
@@ -739,6 +744,12 @@ def _check_chunked_holders(
         if int(args["index"]) == 0:
             runs[holder] = []
         runs.setdefault(holder, []).append(args)
+    openings: dict[str, Any] = {}
+    for event in verifier.events.TrainingTotalsOpened().get_logs(
+        from_block=deployment.block,
+        argument_filters={"subnetId": subnet_id, "version": version},
+    ):
+        openings[Web3.to_checksum_address(event["args"]["holder"])] = event["args"]
     data_registry = deployment.contract("DataRegistry")
     for holder in (Web3.to_checksum_address(a) for a in contributors):
         run = runs.get(holder)
@@ -749,12 +760,17 @@ def _check_chunked_holders(
         commitment_ids = {int(a["commitmentId"]) for a in run}
         cid = int(run[0]["commitmentId"])
         c_holder, c_root, _ = data_registry.functions.commitmentOf(cid).call()
+        opened = openings.get(holder)
+        opening = None
+        if opened is not None and int(opened["chunks"]) == len(run):
+            opening = ChunkOpening(int(opened["salt"]), tuple(int(v) for v in opened["packed"]))
         found = check_chunk_chain(
             [(bytes(a["proof"]), [int(v) for v in a["instances"]]) for a in run],
             f,
             int(c_root),
             commitment,
             lambda proof, instances: _verifies(verifier, proof, instances),
+            opening,
         )
         problems = list(found.problems)
         if Web3.to_checksum_address(c_holder) != holder or len(commitment_ids) != 1:
@@ -810,55 +826,65 @@ def _weights_from_artifact(
 #
 # A circuit over all of a breast-cancer holder's rows (30 features, ~190 rows) needs a 2^19 powers of
 # tau; this machine cannot make one. Instead a holder proves its rows R at a time with
-# ``zk/circuits/training_chunk.circom`` (7,628 constraints for R = 4, F = 30: the 2^13 file), and
+# ``zk/circuits/training_chunk.circom`` (7,382 constraints for R = 2, F = 30: the 2^13 file), and
 # chains the chunks: link_0 = 0, link_{k+1} = Commit(link_k, salt, packed rows of chunk k), and the
 # data root the holder commits to before training is the last link. The salt enters every link, so the
-# public links hide the rows. The verifier checks every chunk proof, walks the chain from 0 to the
-# committed root, adds the partial sums and applies the same row-count and stationarity checks (with
-# the L2 penalty's term when the fit was penalised: :func:`penalised_stationarity`).
+# public links hide the rows. The chunk's sums stay private: each proof adds them to the holder's
+# packed running sums, committed as acc_{k+1} = Commit(salt_{k+1}, sums) with a fresh salt per chunk
+# (acc_0 = 0, the sums 0), so a proof's public signals are only [linkOut, accOut, modelCommitment,
+# linkIn, accIn]. After the last chunk the holder opens acc_K (its salt and packed totals,
+# ``TrainingChunkVerifier.openTotals``); the verifier checks every chunk proof, walks both chains, recomputes
+# acc_K from the opening off chain (:func:`commit_fields`), unpacks the totals and applies the same
+# row-count and stationarity checks (with the L2 penalty's term when the fit was penalised:
+# :func:`penalised_stationarity`).
 
 
 @dataclass(frozen=True)
-class ChunkSums:
+class ChunkSignals:
     """The public signals of one chunk proof, decoded.
 
     Attributes:
-        n_rows: Real rows of the chunk.
-        grad: Partial gradient of the log-likelihood (intercept first), shape (F + 1,), raw units.
-        sumsq: Partial sums of squared features, shape (F,).
-        sumx: Partial sums of features, shape (F,).
-        link_out: The chain value after the chunk.
+        link_out: The data chain value after the chunk.
+        acc_out: The running-sums commitment after the chunk.
         model_commitment: The parameter commitment the sums were computed at.
-        link_in: The chain value before the chunk (0 for the first).
+        link_in: The data chain value before the chunk (0 for the first).
+        acc_in: The running-sums commitment before the chunk (0, the fixed start, for the first).
     """
 
-    n_rows: int
-    grad: tuple[float, ...]
-    sumsq: tuple[float, ...]
-    sumx: tuple[float, ...]
     link_out: int
+    acc_out: int
     model_commitment: int
     link_in: int
+    acc_in: int
 
     @classmethod
-    def from_instances(cls, instances: Sequence[int], n_features: int) -> ChunkSums:
-        """Decode ``[n, grad_0..grad_F, sumsq_*, sumx_*, linkOut, modelCommitment, linkIn]``.
+    def from_instances(cls, instances: Sequence[int]) -> ChunkSignals:
+        """Decode ``[linkOut, accOut, modelCommitment, linkIn, accIn]``.
 
         Raises:
             ValueError: Wrong length.
         """
-        f = n_features
-        if len(instances) != 3 * f + 5:
-            raise ValueError(f"a chunk proof of {f} features has {3 * f + 5} public signals")
+        if len(instances) != CHUNK_SIGNALS:
+            raise ValueError(f"a chunk proof has {CHUNK_SIGNALS} public signals")
         v = [int(i) for i in instances]
-        grad = [from_field(v[1]) / 2.0**RESIDUAL_SCALE_BITS] + [
-            from_field(g) / 2.0 ** (RESIDUAL_SCALE_BITS + TRAIN_X_SCALE_BITS) for g in v[2 : f + 2]
-        ]
-        sumsq = [from_field(s) / 2.0 ** (2 * TRAIN_X_SCALE_BITS) for s in v[f + 2 : 2 * f + 2]]
-        sumx = [from_field(s) / 2.0**TRAIN_X_SCALE_BITS for s in v[2 * f + 2 : 3 * f + 2]]
-        return cls(
-            v[0], tuple(grad), tuple(sumsq), tuple(sumx), v[3 * f + 2], v[3 * f + 3], v[3 * f + 4]
-        )
+        return cls(v[0], v[1], v[2], v[3], v[4])
+
+
+#: Public signals of a chunk proof (:class:`ChunkSignals`).
+CHUNK_SIGNALS = 5
+
+
+@dataclass(frozen=True)
+class ChunkOpening:
+    """The opening of a running-sums commitment: ``acc = Commit(salt, packed)``.
+
+    Attributes:
+        salt: The accumulator's salt (fresh per chunk; only the last one is ever published).
+        packed: The packed running sums, F + 1 field elements (:func:`pack_chunk_sums`).
+    """
+
+    salt: int
+    packed: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -867,20 +893,140 @@ class ChunkProof:
 
     Attributes:
         proof: 256 bytes, ``abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)``.
-        instances: The 3F + 5 public signals (:class:`ChunkSums`).
+        instances: The 5 public signals (:class:`ChunkSignals`).
         n_features: F.
         proving_s: Seconds the worker spent on witness and proof.
+        opening: The opening of ``acc_out`` (holder-secret; the last chunk's is published by
+            :func:`open_chunk_totals`).
     """
 
     proof: bytes
     instances: tuple[int, ...]
     n_features: int
     proving_s: float
+    opening: ChunkOpening
 
     @property
-    def sums(self) -> ChunkSums:
+    def signals(self) -> ChunkSignals:
         """The decoded public signals."""
-        return ChunkSums.from_instances(self.instances, self.n_features)
+        return ChunkSignals.from_instances(self.instances)
+
+
+def chunk_slot_bits(rows_per_chunk: int) -> tuple[int, int, int, int, int]:
+    """Widths of the packed running sums' slots, as ``chunkSlotBits`` in the chunk circuit.
+
+    Returns:
+        ``(NB, G0, GW, SW, MW)``: bits of n and g_0 (element 0, n low), and of g_j, S_j, M_j (element
+        1 + j, g_j low), each for at most 2^``CHUNK_COUNT_BITS`` chunks.
+    """
+    rb = max(rows_per_chunk - 1, 0).bit_length()
+    kb, xb = CHUNK_COUNT_BITS, TRAIN_X_BITS
+    return (rb + 1 + kb, rb + 82 + kb, rb + xb + 81 + kb, rb + 2 * xb - 1 + kb, rb + xb + kb)
+
+
+def _chunk_offsets(rows_per_chunk: int) -> tuple[int, int, int]:
+    """Offsets making one chunk's g_0, g_j and M_j non-negative: R 2^81, R 2^(XB-1) 2^81, R 2^(XB-1)."""
+    xoff = rows_per_chunk << (TRAIN_X_BITS - 1)
+    return rows_per_chunk << 81, xoff << 81, xoff
+
+
+def pack_chunk_sums(chunk: EncodedRows, weights: Sequence[float], intercept: float) -> list[int]:
+    """One chunk's sums packed as the circuit adds them to the running sums (exact integers).
+
+    Returns:
+        F + 1 non-negative integers below 2^253 (``zk/circuits/training_chunk.circom``).
+    """
+    r = len(chunk.x)
+    f = len(weights)
+    n, grad, sumsq = fixed_training_sums(chunk, weights, intercept)
+    sumx = [sum(row[j] for row in chunk.x) for j in range(f)]
+    nb, _, gw, sw, _ = chunk_slot_bits(r)
+    g0off, goff, moff = _chunk_offsets(r)
+    out = [n + ((grad[0] + g0off) << nb)]
+    for j in range(f):
+        out.append((grad[j + 1] + goff) + (sumsq[j] << gw) + ((sumx[j] + moff) << (gw + sw)))
+    return out
+
+
+@dataclass(frozen=True)
+class ChunkTotals:
+    """A holder's totals, unpacked from its opened running sums.
+
+    Attributes:
+        n_rows: Real rows.
+        grad: Gradient of the log-likelihood (intercept first), shape (F + 1,), raw units.
+        sumsq: Sums of squared features, shape (F,).
+        sumx: Sums of features, shape (F,).
+    """
+
+    n_rows: int
+    grad: tuple[float, ...]
+    sumsq: tuple[float, ...]
+    sumx: tuple[float, ...]
+
+
+def unpack_running_sums(packed: Sequence[int], n_chunks: int, rows_per_chunk: int) -> ChunkTotals:
+    """The totals in the packed running sums after ``n_chunks`` chunks (offsets removed).
+
+    Unique because no slot can carry into the next within 2^``CHUNK_COUNT_BITS`` chunks.
+
+    Raises:
+        ValueError: ``n_chunks`` outside [1, 2^CHUNK_COUNT_BITS], or a value that no chain of
+            ``n_chunks`` chunks can reach (a slot or element too wide).
+    """
+    if not 1 <= n_chunks <= 1 << CHUNK_COUNT_BITS:
+        raise ValueError(f"{n_chunks} chunks: a chain has 1 to {1 << CHUNK_COUNT_BITS}")
+    nb, g0b, gw, sw, mw = chunk_slot_bits(rows_per_chunk)
+    g0off, goff, moff = _chunk_offsets(rows_per_chunk)
+    v = [int(p) for p in packed]
+    if v[0] >> (nb + g0b) or any(p >> (gw + sw + mw) for p in v[1:]):
+        raise ValueError("the packed sums are wider than their slots")
+    n = v[0] & ((1 << nb) - 1)
+    g0 = (v[0] >> nb) - n_chunks * g0off
+    grad = [g0 / 2.0**RESIDUAL_SCALE_BITS]
+    sumsq, sumx = [], []
+    for p in v[1:]:
+        g = (p & ((1 << gw) - 1)) - n_chunks * goff
+        s = (p >> gw) & ((1 << sw) - 1)
+        m = (p >> (gw + sw)) - n_chunks * moff
+        grad.append(g / 2.0 ** (RESIDUAL_SCALE_BITS + TRAIN_X_SCALE_BITS))
+        sumsq.append(s / 2.0 ** (2 * TRAIN_X_SCALE_BITS))
+        sumx.append(m / 2.0**TRAIN_X_SCALE_BITS)
+    return ChunkTotals(n, tuple(grad), tuple(sumsq), tuple(sumx))
+
+
+def commit_fields(values: Sequence[int], cache_dir: Any = None) -> int:
+    """``Commit(values)`` of ``zk/circuits/logit.circom`` (the circuits' Poseidon chain), off chain.
+
+    Computed by the witness-only ``InputsHash(len(values))`` circuit (which is ``Commit``) in a one-off
+    Node worker; used to check a running-sums opening against the chain's last accumulator.
+
+    Raises:
+        ValueError: A value is not a field element.
+        zk.SetupError: The hash circuit could not be compiled.
+        zk.ProofError: The worker failed.
+    """
+    from zk._prover import ProverPool
+    from zk._setup import ensure_inputs_hash_wasm
+
+    if not all(0 <= int(v) < FIELD_MODULUS for v in values):
+        raise ValueError("Commit takes BN254 scalar field elements")
+    wasm = ensure_inputs_hash_wasm(len(values), cache_dir)
+
+    async def run() -> int:
+        async with ProverPool(workers=1, max_pending=1) as pool:
+            answer = await pool._call(
+                {
+                    "op": "outputs",
+                    "wasm": str(wasm),
+                    "zkey": str(wasm),
+                    "n_outputs": 1,
+                    "input": {"x": [str(int(v)) for v in values]},
+                }
+            )
+        return int(answer["outputs"][0])
+
+    return asyncio.run(run())
 
 
 def training_chunk_verifier_name(n_features: int) -> str:
@@ -921,18 +1067,42 @@ def split_chunks(rows: EncodedRows) -> list[EncodedRows]:
 
 
 def chunk_circuit_input(
-    chunk: EncodedRows, salt: int, link_in: int, weights: Sequence[float], intercept: float
+    chunk: EncodedRows,
+    salt: int,
+    link_in: int,
+    weights: Sequence[float],
+    intercept: float,
+    acc_in: int = 0,
+    acc_opening: ChunkOpening | None = None,
+    salt_out: int = 0,
 ) -> dict[str, Any]:
     """The chunk circuit's input signals (decimal strings of field elements).
 
+    Args:
+        chunk: The chunk's R rows.
+        salt: The holder's data salt (enters the link).
+        link_in: The previous link (0 for the first chunk).
+        weights: Coefficients, shape (F,), raw units.
+        intercept: Intercept.
+        acc_in: The previous running-sums commitment (0, the fixed start, for the first chunk).
+        acc_opening: Its opening (None with ``acc_in`` 0: salt 0, sums 0).
+        salt_out: The fresh salt of the commitment this chunk outputs.
+
     Raises:
         FixedPointRangeError: A parameter is outside the fixed-point range.
-        ValueError: Mismatched feature counts, or the salt or link is not a field element.
+        ValueError: Mismatched feature counts, or a salt, link or sum that is not a field element.
     """
-    if not 0 <= link_in < FIELD_MODULUS:
-        raise ValueError("a link must be a BN254 scalar field element")
+    f = len(weights)
+    opening = acc_opening or ChunkOpening(0, (0,) * (f + 1))
+    values = (link_in, acc_in, salt_out, opening.salt, *opening.packed)
+    if not all(0 <= v < FIELD_MODULUS for v in values) or len(opening.packed) != f + 1:
+        raise ValueError("links, salts and running sums must be BN254 scalar field elements")
     signals = circuit_input(chunk, salt, weights, intercept)
     signals["linkIn"] = str(link_in)
+    signals["accIn"] = str(acc_in)
+    signals["saltIn"] = str(opening.salt)
+    signals["saltOut"] = str(salt_out)
+    signals["pin"] = [str(v) for v in opening.packed]
     return signals
 
 
@@ -943,32 +1113,42 @@ def _run_chunks(
     intercept: float,
     keys: Any,
     op: str,
-) -> list[dict[str, Any]]:
-    """Witness (``op = "outputs"``) or prove (``"prove"``) every chunk in order, in one worker."""
+) -> list[tuple[dict[str, Any], ChunkOpening]]:
+    """Witness (``op = "outputs"``) or prove (``"prove"``) every chunk in order, in one worker.
+
+    Each chunk gets a fresh accumulator salt; returns each answer with the opening of its ``accOut``.
+    """
     from zk._prover import ProverPool
 
     f = len(rows.x[0])
     chunks = split_chunks(rows)
 
-    async def run() -> list[dict[str, Any]]:
+    async def run() -> list[tuple[dict[str, Any], ChunkOpening]]:
         answers = []
-        link = 0
+        link, acc = 0, 0
+        opening: ChunkOpening | None = None
         async with ProverPool(workers=1, max_pending=1, timeout_s=600.0) as pool:
             for chunk in chunks:
+                salt_out = new_salt()
                 request: dict[str, Any] = {
                     "op": op,
                     "wasm": str(keys.wasm),
                     "zkey": str(keys.zkey),
-                    "input": chunk_circuit_input(chunk, salt, link, weights, intercept),
+                    "input": chunk_circuit_input(
+                        chunk, salt, link, weights, intercept, acc, opening, salt_out
+                    ),
                 }
                 if op == "outputs":
-                    request["n_outputs"] = 3 * f + 4
-                    answer = await pool._call(request)
-                    link = int(answer["outputs"][3 * f + 2])
-                else:
-                    answer = await pool._call(request)
-                    link = int(answer["public"][3 * f + 2])
-                answers.append(answer)
+                    request["n_outputs"] = 3
+                answer = await pool._call(request)
+                values = answer["outputs"] if op == "outputs" else answer["public"]
+                link, acc = int(values[0]), int(values[1])
+                before = opening.packed if opening else (0,) * (f + 1)
+                added = pack_chunk_sums(chunk, weights, intercept)
+                opening = ChunkOpening(
+                    salt_out, tuple(a + b for a, b in zip(before, added, strict=True))
+                )
+                answers.append((answer, opening))
         return answers
 
     return asyncio.run(run())
@@ -991,7 +1171,7 @@ def chunked_data_root(rows: EncodedRows, salt: int, keys: Any = None) -> int:
     f = len(rows.x[0])
     keys = keys or ensure_training_chunk_keys(f)
     answers = _run_chunks(rows, salt, [0.0] * f, 0.0, keys, "outputs")
-    return int(answers[-1]["outputs"][3 * f + 2])
+    return int(answers[-1][0]["outputs"][0])
 
 
 def prove_training_chunks(
@@ -1007,25 +1187,33 @@ def prove_training_chunks(
         keys: ``zk.TrainingChunkCircuitKeys``; made on first use when None.
 
     Returns:
-        One proof per chunk; the last one's ``link_out`` is the data root.
+        One proof per chunk; the last one's ``link_out`` is the data root and its ``opening`` opens the
+        holder's totals (:func:`open_chunk_totals`).
 
     Raises:
         zk.ProofError: The worker failed (for example a value outside the circuit's ranges).
         zk.SetupError: The keys could not be made.
+        ValueError: More chunks than 2^CHUNK_COUNT_BITS.
     """
     from zk._prover import PROOF_BYTES
     from zk._setup import ensure_training_chunk_keys
 
     f = len(weights)
+    if len(rows.x) > TRAINING_CHUNK_SHAPES.get(f, 1) << CHUNK_COUNT_BITS:
+        raise ValueError(f"{len(rows.x)} rows need more than {1 << CHUNK_COUNT_BITS} chunks")
     keys = keys or ensure_training_chunk_keys(f)
     out = []
-    for answer in _run_chunks(rows, salt, weights, intercept, keys, "prove"):
+    for answer, opening in _run_chunks(rows, salt, weights, intercept, keys, "prove"):
         proof = bytes.fromhex(str(answer["proof"])[2:])
         if len(proof) != PROOF_BYTES:
             raise TrainingProofError(f"the prover returned {len(proof)} bytes")
         out.append(
             ChunkProof(
-                proof, tuple(int(v) for v in answer["public"]), f, float(answer["proving_s"])
+                proof,
+                tuple(int(v) for v in answer["public"]),
+                f,
+                float(answer["proving_s"]),
+                opening,
             )
         )
     return out
@@ -1041,13 +1229,16 @@ def submit_chunk_proofs(
 ) -> list[dict[str, Any]]:
     """Submit a holder's chunk proofs, in order, to the F-feature ``TrainingChunkVerifier``.
 
+    Does not open the totals: :func:`open_chunk_totals` after the last chunk.
+
     Returns:
         One transaction receipt per chunk.
 
     Raises:
         KeyError: The deployment has no chunk verifier for F features.
         contracts.ContractError: The verifier refused a chunk (bad proof, other parameters, out of
-            order, not a contributor, someone else's or a late commitment).
+            order, an accumulator that does not continue the chain, not a contributor, someone else's
+            or a late commitment).
     """
     receipts = []
     for proof in proofs:
@@ -1061,9 +1252,72 @@ def submit_chunk_proofs(
                     proof.proof,
                     list(proof.instances),
                 ),
-                gas=2_500_000,
+                gas=1_000_000,
             )
         )
+    return receipts
+
+
+def open_chunk_totals(
+    transactor: Any,
+    deployment: Any,
+    subnet_id: int,
+    version: int,
+    n_features: int,
+    opening: ChunkOpening,
+) -> dict[str, Any]:
+    """Publish the opening of a holder's last accumulator (``TrainingChunkVerifier.openTotals``).
+
+    Args:
+        transactor: Signs as the holder (``contracts.Transactor``).
+        deployment: The deployment with ``TrainingChunkVerifier<F>``.
+        subnet_id: The subnet.
+        version: The model version.
+        n_features: F.
+        opening: The last chunk proof's ``opening`` (its salt and packed totals).
+
+    Returns:
+        The transaction receipt.
+
+    Raises:
+        KeyError: The deployment has no chunk verifier for F features.
+        contracts.ContractError: The chain is not complete, or the opening has the wrong length.
+    """
+    verifier = deployment.contract(training_chunk_verifier_name(n_features))
+    return transactor.transact(  # type: ignore[no-any-return]
+        verifier.functions.openTotals(
+            int(subnet_id), int(version), int(opening.salt), [int(v) for v in opening.packed]
+        ),
+        gas=500_000,
+    )
+
+
+def submit_and_open_chunks(
+    transactor: Any,
+    deployment: Any,
+    subnet_id: int,
+    version: int,
+    commitment_id: int,
+    proofs: Sequence[ChunkProof],
+) -> list[dict[str, Any]]:
+    """:func:`submit_chunk_proofs`, then :func:`open_chunk_totals` with the last proof's opening.
+
+    Returns:
+        One receipt per chunk, then the opening's.
+
+    Raises:
+        ValueError: No proofs.
+        KeyError, contracts.ContractError: As the two calls.
+    """
+    if not proofs:
+        raise ValueError("no chunk proofs")
+    receipts = submit_chunk_proofs(
+        transactor, deployment, subnet_id, version, commitment_id, proofs
+    )
+    last = proofs[-1]
+    receipts.append(
+        open_chunk_totals(transactor, deployment, subnet_id, version, last.n_features, last.opening)
+    )
     return receipts
 
 
@@ -1072,11 +1326,12 @@ class ChainCheck:
     """What :func:`check_chunk_chain` found for one holder.
 
     Attributes:
-        ok: Every chunk verifies, the chain runs from 0 to the root, all at the model commitment.
-        n_rows: Summed rows.
-        grad: Summed gradient (intercept first), shape (F + 1,).
-        sumsq: Summed squares, shape (F,).
-        sumx: Summed features, shape (F,).
+        ok: Every chunk verifies, both chains run from 0 to the root and the opened accumulator, all
+            at the model commitment, and the opening recomputes to the last accumulator.
+        n_rows: The opened rows (0 when the opening fails).
+        grad: The opened gradient (intercept first), shape (F + 1,).
+        sumsq: The opened sums of squares, shape (F,).
+        sumx: The opened sums of features, shape (F,).
         problems: One line per failed check.
     """
 
@@ -1094,8 +1349,10 @@ def check_chunk_chain(
     root: int,
     model_commitment: int,
     verifies: Any,
+    opening: ChunkOpening | None,
+    commit: Any = None,
 ) -> ChainCheck:
-    """Check one holder's chunks, in the order given, against its committed root.
+    """Check one holder's chunks, in the order given, against its committed root and opened totals.
 
     Args:
         chunks: ``(proof, instances)`` per chunk, in chain order.
@@ -1104,37 +1361,59 @@ def check_chunk_chain(
         model_commitment: The model version's commitment.
         verifies: ``verifies(proof, instances) -> bool``, the Groth16 check (an ``eth_call`` to the
             chunk verifier).
+        opening: The published opening of the last accumulator (None: not opened).
+        commit: ``commit(values) -> int``, the circuits' ``Commit`` (:func:`commit_fields` when None).
 
     Returns:
-        The findings and the summed partial sums (over every chunk, also when a check fails).
+        The findings and, when the opening recomputes to the last accumulator, the opened totals.
     """
     f = n_features
+    commit = commit or commit_fields
     problems: list[str] = []
-    grad, sumsq, sumx = [0.0] * (f + 1), [0.0] * f, [0.0] * f
-    n = 0
-    link = 0
+    link, acc = 0, 0
     if not chunks:
         problems.append("no chunk proofs")
     for k, (proof, instances) in enumerate(chunks):
         try:
-            sums = ChunkSums.from_instances(instances, f)
+            sig = ChunkSignals.from_instances(instances)
         except ValueError as exc:
             problems.append(f"chunk {k}: {exc}")
             continue
         if not verifies(proof, list(instances)):
             problems.append(f"chunk {k}: the proof does not verify")
-        if sums.link_in != link:
+        if sig.link_in != link:
             problems.append(f"chunk {k}: does not continue the chain (dropped or reordered chunk)")
-        if sums.model_commitment != model_commitment:
+        if sig.acc_in != acc:
+            problems.append(f"chunk {k}: its running sums do not continue the previous chunk's")
+        if sig.model_commitment != model_commitment:
             problems.append(f"chunk {k}: the proof is for other parameters")
-        link = sums.link_out
-        n += sums.n_rows
-        grad = [a + b for a, b in zip(grad, sums.grad, strict=True)]
-        sumsq = [a + b for a, b in zip(sumsq, sums.sumsq, strict=True)]
-        sumx = [a + b for a, b in zip(sumx, sums.sumx, strict=True)]
+        link, acc = sig.link_out, sig.acc_out
     if chunks and link != root:
         problems.append("the chain does not end at the committed data root")
-    return ChainCheck(not problems, n, grad, sumsq, sumx, problems)
+    totals = None
+    if opening is None:
+        problems.append("the running sums were not opened")
+    elif chunks:
+        rows_per_chunk = TRAINING_CHUNK_SHAPES.get(f, 1)
+        if len(opening.packed) != f + 1:
+            problems.append(f"the opening has {len(opening.packed)} sums, not {f + 1}")
+        elif commit([opening.salt, *opening.packed]) != acc:
+            problems.append("the opened totals do not match the last running-sums commitment")
+        else:
+            try:
+                totals = unpack_running_sums(opening.packed, len(chunks), rows_per_chunk)
+            except ValueError as exc:
+                problems.append(f"the opened totals: {exc}")
+    if totals is None:
+        return ChainCheck(False, 0, [0.0] * (f + 1), [0.0] * f, [0.0] * f, problems)
+    return ChainCheck(
+        not problems,
+        totals.n_rows,
+        list(totals.grad),
+        list(totals.sumsq),
+        list(totals.sumx),
+        problems,
+    )
 
 
 def penalised_stationarity(

@@ -1,13 +1,14 @@
 """bench/proofs/training_chunks: chunked proof of training for the 30-feature breast-cancer holders.
 
 The demo's breast-cancer run (569 rows split over 3 holders as ``twopm up`` splits them, 189-190 rows
-each, L2 fit with C = 1): for each holder, its rows padded to whole 4-row chunks, the chain root it
-commits to, then every chunk proved in one Node worker (``zk/circuits/training_chunk.circom``, 7,628
-constraints, the 2^13 development powers of tau): summed and per-chunk Groth16 proving time, the
-worker's peak RSS (VmHWM) beside this process's, the gas of each real ``TrainingChunkVerifier.submitChunk``
-transaction (registry and chain checks + Groth16 over 95 public signals + event) and of one bare
-``verifyProof`` transaction, on a local Shanghai anvil; then ``verify_training`` over the chain (every
-chunk re-verified by ``eth_call``, chain walked, sums added, penalised stationarity) and its wall time.
+each, L2 fit with C = 1): for each holder, its rows padded to whole 2-row chunks, the chain root it
+commits to, then every chunk proved in one Node worker (``zk/circuits/training_chunk.circom``, 2 rows and
+the private running sums, 7,382 constraints, the 2^13 development powers of tau): summed and per-chunk
+Groth16 proving time, the worker's peak RSS (VmHWM) beside this process's, the gas of each real
+``TrainingChunkVerifier.submitChunk`` transaction (registry and chain checks + Groth16 over 5 public
+signals + event), of the ``openTotals`` transaction and of one bare ``verifyProof`` transaction, on a
+local Shanghai anvil; then ``verify_training`` over the chain (every chunk re-verified by ``eth_call``,
+both chains walked, the opening recomputed, penalised stationarity) and its wall time.
 
     .venv/bin/python -m bench.proofs.training_chunks [--holders K] [--out FILE]
 """
@@ -27,6 +28,7 @@ from contracts import Anvil, Transactor, deploy_all
 from trainer import JobConfig, load_dataset, run_in_process, split_rows
 from trainer.publish import contributor_shares
 from zk import (
+    ChunkOpening,
     ChunkProof,
     ProverPool,
     check_on_chain,
@@ -36,9 +38,10 @@ from zk import (
     encode_rows,
     ensure_training_chunk_keys,
     new_salt,
+    pack_chunk_sums,
     record_model_verifier,
     split_chunks,
-    submit_chunk_proofs,
+    submit_and_open_chunks,
     training_chunk_verifier_name,
     verify_training,
 )
@@ -54,23 +57,32 @@ async def prove_all(keys: Any, rows: Any, salt: int, coef: list[float], b: float
     async with ProverPool(workers=1, max_pending=1, timeout_s=600) as pool:
         pid = pool._all[0].process.pid
         t = time.perf_counter()
-        link = 0
+        link, acc, opening = 0, 0, None
         for chunk in split_chunks(rows):
+            salt_out = new_salt()
             answer = await pool._call(
                 {
                     "op": "prove",
                     "wasm": str(keys.wasm),
                     "zkey": str(keys.zkey),
-                    "input": chunk_circuit_input(chunk, salt, link, coef, b),
+                    "input": chunk_circuit_input(
+                        chunk, salt, link, coef, b, acc, opening, salt_out
+                    ),
                 }
+            )
+            before = opening.packed if opening else (0,) * (len(coef) + 1)
+            added = pack_chunk_sums(chunk, coef, b)
+            opening = ChunkOpening(
+                salt_out, tuple(x + y for x, y in zip(before, added, strict=True))
             )
             proof = ChunkProof(
                 bytes.fromhex(answer["proof"][2:]),
                 tuple(int(v) for v in answer["public"]),
                 len(coef),
                 float(answer["proving_s"]),
+                opening,
             )
-            link = proof.sums.link_out
+            link, acc = proof.signals.link_out, proof.signals.acc_out
             proofs.append(proof)
         wall = time.perf_counter() - t
         rss = vm_hwm_mib(pid)
@@ -139,8 +151,9 @@ def main() -> None:
                 break
             got = asyncio.run(prove_all(keys, rows, salt, coef, b))
             proofs: list[ChunkProof] = got["proofs"]
-            receipts = submit_chunk_proofs(tx, deployment, sid, 1, cid, proofs)
-            gas = [int(r["gasUsed"]) for r in receipts]
+            receipts = submit_and_open_chunks(tx, deployment, sid, 1, cid, proofs)
+            gas = [int(r["gasUsed"]) for r in receipts[:-1]]
+            open_gas = int(receipts[-1]["gasUsed"])
             verify = check_on_chain(
                 chain.w3, front, proofs[0].proof, proofs[0].instances, gas=2_000_000, sender=tx
             )
@@ -150,7 +163,8 @@ def main() -> None:
                     "holder": f"breast-cancer holder {i + 1}",
                     "rows": rows.n_rows,
                     "chunks": len(proofs),
-                    "constraints per chunk": 7628,
+                    "rows per chunk": len(split_chunks(rows)[0].x),
+                    "constraints per chunk": 7382,
                     "commit root s": round(commit_s[i], 2),
                     "prove s (sum)": round(sum(each), 1),
                     "prove s per chunk (median)": round(statistics.median(each), 2),
@@ -161,6 +175,8 @@ def main() -> None:
                     "proof B per chunk": len(proofs[0].proof),
                     "submitChunk gas (median)": int(statistics.median(gas)),
                     "submitChunk gas (sum)": sum(gas),
+                    "openTotals gas": open_gas,
+                    "gas per holder (chunks + opening)": sum(gas) + open_gas,
                     "verifyProof gas per chunk": int(verify.gas or 0),
                     "verified": bool(verify.verified),
                 }
@@ -183,7 +199,9 @@ def main() -> None:
             "problems": found.problems,
         },
         "submit_gas": "TrainingChunkVerifier.submitChunk: contributor, commitment, model and chain "
-        "checks + Groth16 (95 public signals) + TrainingChunkProven event with proof and signals",
+        "checks + Groth16 (5 public signals) + TrainingChunkProven event with proof and signals; "
+        "openTotals: the last accumulator's salt and 31 packed totals in TrainingTotalsOpened (the "
+        "Poseidon recompute is off chain, in verify_training)",
     }
     write_report(
         "bench/proofs/training_chunks: chunked Groth16 proof of training, 30 features "

@@ -1,6 +1,7 @@
 """The holders' side of chunked proof of training in ``twopm up --chunked-training-proofs``: a
 30-feature holder commits the last link of its chunk chain, then proves and submits every chunk of the
-CSV its SuperNode trained on (real anvil, real snarkjs; 8 rows, so 2 chunks)."""
+CSV its SuperNode trained on, and opens its running sums (real anvil, real snarkjs; 8 rows, so 4
+chunks of 2)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def test_a_30_feature_holder_commits_its_chain_and_proves_its_csv_in_chunks(
         weights=weights,
         intercept=intercept,
     )
-    assert [d["proofs"] for d in done] == [2] and done[0]["submit_gas"] > 0
+    assert [d["proofs"] for d in done] == [4] and done[0]["submit_gas"] > 0
     _, complete = (
         deployment.contract(training_chunk_verifier_name(30))
         .functions.chainOf(sid, 1, account.address)
@@ -87,4 +88,4 @@ def test_a_30_feature_holder_commits_its_chain_and_proves_its_csv_in_chunks(
     assert complete
     found = verify_training(deployment, sid, weights=weights, l2_c=1.0)
     assert found.verified, found.problems
-    assert found.holders[0]["chunks"] == 2 and found.n_rows == 8
+    assert found.holders[0]["chunks"] == 4 and found.n_rows == 8

@@ -1,10 +1,13 @@
 """Chunked proof of training (30 features): holders commit to the last link of a Poseidon chain over
-4-row chunks, prove each chunk's partial sums at the published model, and the chain (TrainingChunkVerifier
-on a real anvil, real snarkjs proofs) and `verify_training` refuse other rows, dropped, reordered or
-altered chunks and bit-flipped proofs; the L2-penalised first-order condition is what is checked."""
+2-row chunks, prove each chunk's sums into private running sums (a salted commitment per chunk, 5 public
+signals), open the totals after the last chunk, and the chains (TrainingChunkVerifier on a real anvil,
+real snarkjs proofs) and `verify_training` refuse other rows, dropped, reordered or altered chunks,
+running sums that do not continue, an altered opening and bit-flipped proofs; the L2-penalised
+first-order condition is what is checked."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -20,31 +23,40 @@ from contracts.tx import expect_revert
 from trainer import JobConfig, load_dataset, run_in_process
 from trainer.publish import contributor_shares
 from zk import (
+    CHUNK_COUNT_BITS,
+    ChunkOpening,
     ChunkProof,
     EncodedRows,
+    ProverPool,
     check_chunk_chain,
     chunk_capacity,
     chunked_data_root,
     commit_data,
+    commit_fields,
     encode_rows,
     ensure_training_chunk_keys,
     fixed_training_sums,
+    open_chunk_totals,
+    pack_chunk_sums,
     penalised_stationarity,
     prove_training_chunks,
     record_model_verifier,
     split_chunks,
     stationarity_tolerance,
+    submit_and_open_chunks,
     submit_chunk_proofs,
     training_chunk_verifier_name,
+    unpack_running_sums,
     verify_training,
 )
+from zk._training import chunk_circuit_input
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDERS = (7, 8, 9)
 OWNER = 3
 SALTS = (101, 202, 303)
-#: Rows per holder: 12, 10 (padding in its last chunk) and 12 of the breast-cancer data.
-SIZES = (12, 10, 12)
+#: Rows per holder: 6, 5 (padding in its last chunk) and 6 of the breast-cancer data (3 chunks each).
+SIZES = (6, 5, 6)
 C = 1.0
 
 
@@ -52,15 +64,55 @@ C = 1.0
 
 
 def test_rows_are_padded_to_whole_chunks_and_split_in_order():
-    assert chunk_capacity(10, 30) == 12 and chunk_capacity(12, 30) == 12
+    assert chunk_capacity(5, 30) == 6 and chunk_capacity(6, 30) == 6
     with pytest.raises(ValueError, match="no training chunk circuit"):
         chunk_capacity(10, 3)
-    rows = encode_rows([[float(i)] * 30 for i in range(10)], [1] * 10, 12)
+    rows = encode_rows([[float(i)] * 30 for i in range(5)], [1] * 5, 6)
     chunks = split_chunks(rows)
-    assert [c.n_rows for c in chunks] == [4, 4, 2]
-    assert chunks[1].x[0][0] == 4 * 65536
+    assert [c.n_rows for c in chunks] == [2, 2, 1]
+    assert chunks[1].x[0][0] == 2 * 65536
     with pytest.raises(ValueError, match="multiple"):
         split_chunks(encode_rows([[0.0] * 30] * 5, [0] * 5, 5))
+
+
+def test_packed_running_sums_of_the_most_chunks_at_the_extreme_values_unpack_exactly():
+    # every feature at an end of the circuit's range (-2^35 or 2^35 - 1 at 2^16), residuals at
+    # their extremes: the widest sums any chunk can add, 2^CHUNK_COUNT_BITS times, never carry
+    lo, hi = -(1 << 35), (1 << 35) - 1
+    weights, intercept = [0.0] * 30, 1000.0  # p ~ 1: r = -2^80 for y = 0
+    chunks = [
+        EncodedRows(((lo,) * 30, (hi,) * 15 + (lo,) * 15), (0, 0), (1, 1)),
+        EncodedRows(((lo,) * 30, (lo,) * 30), (0, 0), (1, 1)),
+        EncodedRows(((hi,) * 30, (0,) * 30), (1, 0), (1, 0)),
+    ]
+    k = 1 << CHUNK_COUNT_BITS
+    for chunk in chunks:
+        packed = [0] * 31
+        for _ in range(k):
+            packed = [
+                a + b
+                for a, b in zip(packed, pack_chunk_sums(chunk, weights, intercept), strict=True)
+            ]
+        assert all(0 <= v < 1 << 253 for v in packed)
+        totals = unpack_running_sums(packed, k, 2)
+        n, grad, sumsq = fixed_training_sums(chunk, weights, intercept)
+        assert totals.n_rows == k * n
+        assert totals.grad[0] * 2.0**80 == pytest.approx(k * grad[0], rel=1e-15)
+        assert [g * 2.0**96 for g in totals.grad[1:]] == pytest.approx(
+            [k * g for g in grad[1:]], rel=1e-15
+        )
+        assert [s * 2.0**32 for s in totals.sumsq] == pytest.approx(
+            [k * s for s in sumsq], rel=1e-15
+        )
+        assert totals.sumx == pytest.approx(
+            [k * sum(r[j] for r in chunk.x) / 65536.0 for j in range(30)], rel=1e-15
+        )
+        # a carry between slots would move a value by a whole slot (a factor >= 2^45)
+        assert totals.sumsq[0] > 0 or n == 0
+    with pytest.raises(ValueError, match="a chain has 1 to"):
+        unpack_running_sums(packed, k + 1, 2)
+    with pytest.raises(ValueError, match="wider than their slots"):
+        unpack_running_sums([1 << 253, *packed[1:]], k, 2)
 
 
 def test_the_penalised_condition_is_the_trainers_first_order_condition():
@@ -163,9 +215,29 @@ def _tx(anvil: Anvil, i: int) -> Transactor:
 
 
 def _submit_all(anvil, deployment, sid, version, ids, proofs, first=0):
-    """Holders ``first``, ``first + 1``, ... submit their chunks (``ids``/``proofs`` start there)."""
+    """Holders ``first``, ``first + 1``, ... submit their chunks and open their totals."""
     for i, (cid, chunks) in enumerate(zip(ids, proofs, strict=True), start=first):
-        submit_chunk_proofs(_tx(anvil, i), deployment, sid, version, cid, chunks)
+        submit_and_open_chunks(_tx(anvil, i), deployment, sid, version, cid, chunks)
+
+
+def _prove_one(keys, chunk, salt, link_in, weights, intercept, acc_in, opening, salt_out):
+    """One chunk proof with chosen running sums (what a cheating holder can make)."""
+
+    async def run():
+        async with ProverPool(workers=1, max_pending=1) as pool:
+            return await pool._call(
+                {
+                    "op": "prove",
+                    "wasm": str(keys.wasm),
+                    "zkey": str(keys.zkey),
+                    "input": chunk_circuit_input(
+                        chunk, salt, link_in, weights, intercept, acc_in, opening, salt_out
+                    ),
+                }
+            )
+
+    answer = asyncio.run(run())
+    return bytes.fromhex(str(answer["proof"])[2:]), [int(v) for v in answer["public"]]
 
 
 def _front(deployment: Deployment):
@@ -176,13 +248,16 @@ def _front(deployment: Deployment):
 def test_the_chunks_sum_to_the_integer_reference_and_end_at_the_committed_root(fit):
     for holder, chunks in zip(fit.holders, fit.proofs, strict=True):
         assert len(chunks) == 3
+        # only the links, the running-sums commitments and the model commitment are public
+        assert all(len(c.instances) == 5 for c in chunks)
         n, grad, sumsq = fixed_training_sums(holder.rows, fit.weights, fit.intercept)
         found = check_chunk_chain(
             [(c.proof, c.instances) for c in chunks],
             30,
             holder.root,
-            chunks[0].sums.model_commitment,
+            chunks[0].signals.model_commitment,
             lambda proof, instances: True,
+            chunks[-1].opening,
         )
         assert found.ok, found.problems
         assert found.n_rows == n == holder.rows.n_rows
@@ -213,7 +288,9 @@ def test_an_honest_chunked_training_verifies_and_meets_the_penalised_condition(
         .functions.chainOf(sid, version, anvil.accounts[HOLDERS[1]].address)
         .call()
     )
-    assert complete and chain[0] == ids[1] and chain[2] == 3 and chain[3] == SIZES[1]
+    assert complete and chain[0] == ids[1] and chain[3] == 3
+    assert chain[2] == fit.proofs[1][-1].signals.acc_out
+    assert found.holders[1]["n_rows"] == SIZES[1]
     # the same proofs against the unpenalised condition: the w / C term is what makes it hold
     plain = verify_training(deployment, sid, weights=fit.weights, l2_c=None)
     assert not plain.stationary and not plain.verified
@@ -226,13 +303,19 @@ def test_chunks_over_other_rows_than_committed_are_caught(
     sid, version, ids = _publish(anvil, deployment, fit, fit.weights, fit.intercept)
     honest = fit.holders[0]
     x = [list(r) for r in honest.rows.x]
-    x[5][3] += 65536  # one value of the second chunk changed after committing
+    x[3][3] += 65536  # one value of the second chunk changed after committing
     other = replace(honest.rows, x=tuple(tuple(r) for r in x))
     chunks = prove_training_chunks(other, honest.salt, fit.weights, fit.intercept, keys)
-    assert chunks[0].instances == fit.proofs[0][0].instances  # the first chunk is the same
-    # each chunk is a valid proof and continues the chain, so the chain accepts them; it just never
-    # reaches the committed root
+    # the first chunk's link is the same
+    assert chunks[0].signals.link_out == fit.proofs[0][0].signals.link_out
+    # each chunk is a valid proof and continues the chains, so the chain accepts them; it just never
+    # reaches the committed root, and the totals cannot be opened
     submit_chunk_proofs(_tx(anvil, 0), deployment, sid, version, ids[0], chunks)
+    call = _front(deployment).functions.openTotals(
+        sid, version, chunks[-1].opening.salt, list(chunks[-1].opening.packed)
+    )
+    holder = anvil.accounts[HOLDERS[0]].address
+    assert expect_revert(call, holder).name == "TrainingChunkChainIncomplete"
     _submit_all(anvil, deployment, sid, version, ids[1:], fit.proofs[1:], first=1)
     _, complete = (
         _front(deployment)
@@ -265,11 +348,61 @@ def test_a_dropped_or_reordered_chunk_is_refused(anvil, deployment, chain_snapsh
     assert not found.verified
     assert any("does not end at the committed data root" in p for p in found.problems)
     # off chain, the same walk refuses a reordered or gapped list of otherwise valid chunks
-    model = c0.sums.model_commitment
+    model = c0.signals.model_commitment
     root = fit.holders[0].root
     for order in ([c0, c2, c1], [c1, c0, c2], [c0, c2]):
-        walk = check_chunk_chain([(c.proof, c.instances) for c in order], 30, root, model, _ok)
+        walk = check_chunk_chain(
+            [(c.proof, c.instances) for c in order], 30, root, model, _ok, c2.opening, _no_commit
+        )
         assert not walk.ok and any("does not continue the chain" in p for p in walk.problems)
+
+
+def _no_commit(values) -> int:
+    return -1
+
+
+@pytest.mark.slow
+def test_running_sums_that_do_not_continue_the_previous_chunks_are_refused(
+    anvil, deployment, chain_snapshot, fit, keys
+):
+    sid, version, ids = _publish(anvil, deployment, fit, fit.weights, fit.intercept)
+    front = _front(deployment)
+    holder = anvil.accounts[HOLDERS[0]].address
+    honest = fit.holders[0]
+    c0, c1, c2 = fit.proofs[0]
+    first = split_chunks(honest.rows)[0]
+    # a first chunk (link 0) that starts from running sums other than 0: here chunk 0's own, so the
+    # totals would count it twice; a valid proof, refused because a chain starts at accumulator 0
+    proof, instances = _prove_one(
+        keys, first, honest.salt, 0, fit.weights, fit.intercept, c0.signals.acc_out, c0.opening, 7
+    )
+    assert instances[3] == 0 and instances[4] == c0.signals.acc_out
+    assert front.functions.verifyProof(proof, instances).call() is True
+    call = front.functions.submitChunk(sid, version, ids[0], proof, instances)
+    revert = expect_revert(call, holder)
+    assert revert.name == "TrainingChunkAccumulatorMismatch" and revert.arguments == (
+        0,
+        instances[4],
+    )
+    # a second run's chunk 1 (the same link, other running-sums salts) after the first run's chunk 0
+    again = prove_training_chunks(honest.rows, honest.salt, fit.weights, fit.intercept, keys)
+    assert again[1].signals.link_in == c1.signals.link_in
+    assert again[1].signals.acc_in != c1.signals.acc_in
+    submit_chunk_proofs(_tx(anvil, 0), deployment, sid, version, ids[0], [c0])
+    call = front.functions.submitChunk(
+        sid, version, ids[0], again[1].proof, list(again[1].instances)
+    )
+    revert = expect_revert(call, holder)
+    assert revert.name == "TrainingChunkAccumulatorMismatch"
+    assert revert.arguments == (c0.signals.acc_out, again[1].signals.acc_in)
+    # the off-chain walk refuses the same mixes
+    model, root = c0.signals.model_commitment, honest.root
+    for chunks in ([(proof, instances), (c1.proof, c1.instances), (c2.proof, c2.instances)],
+                   [(c0.proof, c0.instances), (again[1].proof, again[1].instances),
+                    (again[2].proof, again[2].instances)]):  # fmt: skip
+        walk = check_chunk_chain(chunks, 30, root, model, _ok, again[2].opening, _no_commit)
+        assert not walk.ok
+        assert any("running sums do not continue" in p for p in walk.problems)
 
 
 def _ok(proof: bytes, instances: list[int]) -> bool:
@@ -285,13 +418,15 @@ def test_an_altered_partial_sum_or_a_flipped_proof_bit_is_refused(
     holder = anvil.accounts[HOLDERS[0]].address
     good = fit.proofs[0][0]
     assert front.functions.verifyProof(good.proof, list(good.instances)).call() is True
-    # n, intercept gradient, a feature gradient, a sum of squares, a feature sum
-    for index in (0, 1, 5, 40, 70):
+    # every public signal: linkOut, accOut, model commitment, linkIn, accIn
+    expected = ("TrainingChunkInvalid", "TrainingChunkInvalid", "TrainingChunkWrongModel",
+                "TrainingChunkOutOfOrder", "TrainingChunkAccumulatorMismatch")  # fmt: skip
+    for index, name in enumerate(expected):
         lied = list(good.instances)
         lied[index] = (lied[index] + 1) % (1 << 254)
         assert front.functions.verifyProof(good.proof, lied).call() is False
         call = front.functions.submitChunk(sid, version, ids[0], good.proof, lied)
-        assert expect_revert(call, holder).name == "TrainingChunkInvalid"
+        assert expect_revert(call, holder).name == name
     flipped = bytearray(good.proof)
     flipped[40] ^= 1
     call = front.functions.submitChunk(sid, version, ids[0], bytes(flipped), list(good.instances))
@@ -300,11 +435,38 @@ def test_an_altered_partial_sum_or_a_flipped_proof_bit_is_refused(
     walk = check_chunk_chain(
         [(bytes(flipped), good.instances)],
         30,
-        good.sums.link_out,
-        good.sums.model_commitment,
+        good.signals.link_out,
+        good.signals.model_commitment,
         lambda proof, instances: front.functions.verifyProof(proof, instances).call(),
+        good.opening,
     )
     assert not walk.ok and any("does not verify" in p for p in walk.problems)
+
+
+@pytest.mark.slow
+def test_an_altered_opening_of_the_totals_is_refused(anvil, deployment, chain_snapshot, fit):
+    sid, version, ids = _publish(anvil, deployment, fit, fit.weights, fit.intercept)
+    front = _front(deployment)
+    holder = anvil.accounts[HOLDERS[0]].address
+    _submit_all(anvil, deployment, sid, version, ids, fit.proofs)
+    assert verify_training(deployment, sid, weights=fit.weights, l2_c=C).verified
+    honest = fit.proofs[0][-1].opening
+    assert commit_fields([honest.salt, *honest.packed]) == fit.proofs[0][-1].signals.acc_out
+    call = front.functions.openTotals(sid, version, honest.salt, list(honest.packed[:-1]))
+    assert expect_revert(call, holder).name == "TrainingChunkBadOpening"
+    # one more row, a larger intercept gradient, another salt: recorded (the contract does not
+    # hash), refused by the verifier's recompute; the latest opening is the one that counts
+    for lied in (
+        ChunkOpening(honest.salt, (honest.packed[0] + 1, *honest.packed[1:])),
+        ChunkOpening(honest.salt, (honest.packed[0] + (1 << 100), *honest.packed[1:])),
+        ChunkOpening(honest.salt + 1, honest.packed),
+    ):
+        open_chunk_totals(_tx(anvil, 0), deployment, sid, version, 30, lied)
+        found = verify_training(deployment, sid, weights=fit.weights, l2_c=C)
+        assert not found.verified
+        assert any("do not match the last running-sums commitment" in p for p in found.problems)
+    open_chunk_totals(_tx(anvil, 0), deployment, sid, version, 30, honest)
+    assert verify_training(deployment, sid, weights=fit.weights, l2_c=C).verified
 
 
 @pytest.mark.slow
@@ -324,6 +486,9 @@ def test_someone_elses_commitment_a_non_contributor_and_other_parameters_are_ref
     )[0]
     call = front.functions.submitChunk(sid, version, ids[0], other.proof, list(other.instances))
     assert expect_revert(call, holder0).name == "TrainingChunkWrongModel"
+    # a non-contributor has no chain to open
+    call = front.functions.openTotals(sid, version, 1, [0] * 31)
+    assert expect_revert(call, anvil.accounts[OWNER].address).name == "TrainingChunkChainIncomplete"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -1,17 +1,25 @@
 pragma circom 2.1.0;
 
-// One chunk of a data holder's rows: its partial sums at a published model, and one link of the hash chain
-// whose last value is the holder's committed data root (chunked proof of training, zk/_training.py).
+// One chunk of a data holder's rows: its partial sums at a published model, added to the holder's
+// running sums, which stay private behind a salted commitment; and one link of the hash chain whose last
+// value is the holder's committed data root (chunked proof of training, zk/_training.py).
 //
 // Fixed point, rows and sigmoid exactly as in training.circom (features at 2^16, |x| < 2^(XB-1), w_j at
 // 2^32, b at 2^56, eta truncated to 2^-16, 32 cubic pieces). For row i of the chunk:
 //   r_i = present_i * (y_i * 2^80 - p_i)                                scale 2^80
-// Outputs (public signals, in this order; then the public input linkIn):
-//   n            = sum_i present_i                                      real rows of the chunk
-//   grad[0]      = sum_i r_i                                            scale 2^80
-//   grad[1 + j]  = sum_i x_ij r_i                                       scale 2^96
-//   sumsq[j]     = sum_i x_ij^2                                         scale 2^32
-//   sumx[j]      = sum_i x_ij                                           scale 2^16
+// The chunk's sums (never public):
+//   n = sum_i present_i, g_0 = sum_i r_i, g_j = sum_i x_ij r_i, S_j = sum_i x_ij^2, M_j = sum_i x_ij
+// Running sums, packed (F + 1 field elements, P[0] = n + 2^NB (g_0 + G0OFF), P[1 + j] =
+// (g_j + GOFF) + 2^GW S_j + 2^(GW + SW) (M_j + MOFF), widths chunkSlotBits): every slot of one chunk lies
+// in [0, 2^(width - KB)) because every x is range checked (-2^(XB-1) <= x < 2^(XB-1)) and |p_i| < 2^81 (the sigmoid's cubic pieces), so after at most 2^KB
+// chunks no slot carries into the next and every element stays below 2^253 < the field: the packing is
+// the integer sum of the chunks' packings, and unpacks uniquely (zk.unpack_running_sums; the verifier
+// refuses chains longer than 2^KB chunks).
+//   accIn  = 0 (the fixed start: running sums 0) or Commit(saltIn, Pin)      public input
+//   accOut = Commit(saltOut, Pin + pack(chunk sums))                           output
+// saltIn and saltOut are fresh per chunk, so opening the last accumulator (its salt and packed totals)
+// reveals nothing about earlier ones.
+// Public signals, in this order: linkOut, accOut, modelCommitment (outputs), linkIn, accIn (inputs):
 //   linkOut      = Commit(linkIn, salt, packed row 0, .., packed row R-1)
 //   modelCommitment = Commit(w_0 .. w_{F-1}, b)                        (as in logit.circom)
 // Padding rows (present_i = 0) must have all features 0 (checked), so they add nothing to any sum; they are
@@ -22,7 +30,20 @@ include "circomlib/circuits/bitify.circom";
 include "logit.circom";
 include "training.circom";
 
-template TrainingChunk(R, F, XB) {
+// Slot widths of the packed running sums for at most 2^KB chunks of R rows, F features, XB-bit features.
+function chunkSlotBits(R, XB, KB) {
+    var rb = 0;
+    while ((1 << rb) < R) { rb++; }
+    return [
+        rb + 1 + KB,            // NB: n <= R per chunk
+        rb + 82 + KB,           // G0: |g_0| < R 2^81, offset R 2^81
+        rb + XB + 81 + KB,      // GW: |g_j| < R 2^(XB-1) 2^81, offset the same
+        rb + 2 * XB - 1 + KB,   // SW: 0 <= S_j <= R 2^(2 XB - 2)
+        rb + XB + KB            // MW: |M_j| < R 2^(XB-1), offset the same
+    ];
+}
+
+template TrainingChunk(R, F, XB, KB) {
     signal input x[R][F];
     signal input y[R];
     signal input present[R];
@@ -30,13 +51,18 @@ template TrainingChunk(R, F, XB) {
     signal input linkIn;
     signal input w[F];
     signal input b;
+    signal input accIn;
+    signal input saltIn;
+    signal input saltOut;
+    signal input pin[F + 1];
 
-    signal output n;
-    signal output grad[F + 1];
-    signal output sumsq[F];
-    signal output sumx[F];
     signal output linkOut;
+    signal output accOut;
     signal output modelCommitment;
+
+    var W[5] = chunkSlotBits(R, XB, KB);
+    assert(W[0] + W[1] <= 253);
+    assert(W[2] + W[3] + W[4] <= 253);
 
     var PER = 6;                                  // features per packed field element
     var CHUNKS = (F + PER - 1) \ PER;
@@ -106,10 +132,27 @@ template TrainingChunk(R, F, XB) {
             packed[i][ch] <== acc;
         }
     }
-    n <== nAcc;
-    for (var j = 0; j <= F; j++) { grad[j] <== gAcc[j]; }
-    for (var j = 0; j < F; j++) { sumsq[j] <== sAcc[j]; }
-    for (var j = 0; j < F; j++) { sumx[j] <== mAcc[j]; }
+    // The fixed start: accIn = 0 forces the running sums in to 0; otherwise accIn opens to them.
+    component start = IsZero();
+    start.in <== accIn;
+    for (var k = 0; k <= F; k++) {
+        pin[k] * start.out === 0;
+    }
+    component prev = Commit(F + 2);
+    prev.in[0] <== saltIn;
+    for (var k = 0; k <= F; k++) { prev.in[k + 1] <== pin[k]; }
+    (prev.out - accIn) * (1 - start.out) === 0;
+
+    var ROFF = R << 81;
+    var XOFFR = R << (XB - 1);
+    component next = Commit(F + 2);
+    next.in[0] <== saltOut;
+    next.in[1] <== pin[0] + nAcc + (gAcc[0] + ROFF) * (1 << W[0]);
+    for (var j = 0; j < F; j++) {
+        next.in[j + 2] <== pin[j + 1] + (gAcc[j + 1] + XOFFR * (1 << 81)) + sAcc[j] * (1 << W[2])
+            + (mAcc[j] + XOFFR) * (1 << (W[2] + W[3]));
+    }
+    accOut <== next.out;
 
     component link = Commit(2 + R * CHUNKS);
     link.in[0] <== linkIn;

@@ -6,19 +6,27 @@ import {DataRegistry} from "../DataRegistry.sol";
 import {SubnetRegistry} from "../SubnetRegistry.sol";
 
 /// @title TrainingChunkVerifier
-/// @notice Records data holders' chunked proofs of training: each proof covers R committed rows and one link
-/// of the hash chain whose last value is the holder's root in `DataRegistry` (`zk/_training.py`, chunks).
+/// @notice Records data holders' chunked proofs of training: each proof covers R committed rows, one link
+/// of the hash chain whose last value is the holder's root in `DataRegistry`, and one step of the holder's
+/// private running sums (`zk/_training.py`, chunks).
 /// @dev One instance per feature count F, forwarding to the Groth16 verifier of
-/// `zk/circuits/training_chunk.circom` (`TrainingChunkGroth16Verifier<F>`). Public signals (3F + 5):
-/// `[n, grad_0 .. grad_F, sumsq_0 .. sumsq_{F-1}, sumx_0 .. sumx_{F-1}, linkOut, modelCommitment, linkIn]`.
-/// `submitChunk` refuses a chunk unless the caller is a contributor of the model version, the commitment is
-/// the caller's and was made no later than the version's publication, the model commitment is the version's,
-/// the chunk continues the caller's chain (its `linkIn` is 0 to start a chain, else the previous chunk's
-/// `linkOut` under the same commitment) and the Groth16 check passes. A chain is complete when its last link
-/// equals the commitment's root (`chainOf`); `twopm verify training` re-checks every recorded chunk (event
-/// `TrainingChunkProven`), walks the chain, adds the partial sums and applies the row-count and stationarity
-/// checks.
+/// `zk/circuits/training_chunk.circom` (`TrainingChunkGroth16Verifier<F>`). Public signals (5):
+/// `[linkOut, accOut, modelCommitment, linkIn, accIn]`; `acc` is a salted Poseidon commitment to the packed
+/// running sums (0 = the fixed start, sums 0). `submitChunk` refuses a chunk unless the caller is a
+/// contributor of the model version, the commitment is the caller's and was made no later than the
+/// version's publication, the model commitment is the version's, the chunk continues the caller's chain
+/// (`linkIn` and `accIn` both 0 to start a chain, else the previous chunk's `linkOut` and `accOut` under the
+/// same commitment), the chain stays within `MAX_CHUNKS` and the Groth16 check passes. After the last chunk
+/// the holder opens its totals (`openTotals`: the last accumulator's salt and packed sums, recorded in
+/// `TrainingTotalsOpened`); the Poseidon recompute of that opening is done off chain by
+/// `twopm verify training`, which also re-checks every recorded chunk (`TrainingChunkProven`) and walks both
+/// chains.
 contract TrainingChunkVerifier {
+    /// @notice Public signals of one chunk proof.
+    uint256 public constant NUM_SIGNALS = 5;
+    /// @notice Most chunks in one chain: the packed running sums cannot carry between slots below it
+    /// (`CHUNK_COUNT_BITS` = 8 in `zk/_training.py`).
+    uint64 public constant MAX_CHUNKS = 256;
     /// @notice The Groth16 verifier of the chunk circuit for `numFeatures` features.
     address public immutable groth16Verifier;
     /// @notice Features F of the circuit.
@@ -36,13 +44,13 @@ contract TrainingChunkVerifier {
     struct Chain {
         uint256 commitmentId;
         uint256 link;
+        uint256 acc;
         uint64 chunks;
-        uint64 rows;
     }
 
     mapping(uint256 subnetId => mapping(uint64 version => mapping(address holder => Chain))) private _chains;
 
-    /// @notice Emitted for every accepted chunk, in chain order.
+    /// @notice A chunk proof was accepted; `index` is its position in the holder's chain.
     event TrainingChunkProven(
         uint256 indexed subnetId,
         uint64 indexed version,
@@ -53,27 +61,31 @@ contract TrainingChunkVerifier {
         uint256[] instances
     );
 
-    /// @notice The Groth16 verifier has no code or the feature count is zero.
+    /// @notice A holder opened the running sums of its complete chain of `chunks` chunks, ending at `acc`.
+    event TrainingTotalsOpened(
+        uint256 indexed subnetId,
+        uint64 indexed version,
+        address indexed holder,
+        uint256 commitmentId,
+        uint64 chunks,
+        uint256 acc,
+        uint256 salt,
+        uint256[] packed
+    );
+
     error TrainingChunkInvalidSetup(address groth16Verifier, uint256 numFeatures);
-    /// @notice The caller is not a contributor of the model version.
     error TrainingChunkNotContributor(uint256 subnetId, uint64 version, address holder);
-    /// @notice The commitment belongs to someone else.
     error TrainingChunkNotYourCommitment(uint256 commitmentId, address holder);
-    /// @notice The commitment was made after the model version was published.
     error TrainingChunkCommitmentTooLate(uint256 commitmentId, uint64 committedAt, uint64 publishedAt);
-    /// @notice The version has no model commitment in SubnetRegistry.
     error TrainingChunkNoModelCommitment(uint256 subnetId, uint64 version);
-    /// @notice The chunk is for other parameters than the version's.
     error TrainingChunkWrongModel(uint256 committed, uint256 proven);
-    /// @notice The chunk does not continue the caller's chain (dropped, repeated or reordered chunk).
     error TrainingChunkOutOfOrder(uint256 expectedLinkIn, uint256 linkIn);
-    /// @notice The Groth16 check failed (or the proof or signals are malformed).
+    error TrainingChunkAccumulatorMismatch(uint256 expectedAccIn, uint256 accIn);
+    error TrainingChunkChainTooLong(uint64 chunks);
+    error TrainingChunkChainIncomplete(uint256 subnetId, uint64 version, address holder);
+    error TrainingChunkBadOpening(uint256 expectedLength, uint256 length);
     error TrainingChunkInvalid();
 
-    /// @param groth16Verifier_ `TrainingChunkGroth16Verifier<F>`.
-    /// @param numFeatures_ F >= 1.
-    /// @param dataRegistry_ The DataRegistry.
-    /// @param subnetRegistry_ The SubnetRegistry.
     constructor(
         address groth16Verifier_,
         uint256 numFeatures_,
@@ -87,35 +99,35 @@ contract TrainingChunkVerifier {
         numFeatures = numFeatures_;
         dataRegistry = dataRegistry_;
         subnetRegistry = subnetRegistry_;
-        verifyGasLimit = 300_000 + 12_000 * (3 * numFeatures_ + 5);
+        verifyGasLimit = 300_000 + 12_000 * NUM_SIGNALS;
         _selector = bytes4(
             keccak256(
                 abi.encodePacked(
                     "verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[",
-                    Strings.toString(3 * numFeatures_ + 5),
+                    Strings.toString(NUM_SIGNALS),
                     "])"
                 )
             )
         );
     }
 
-    /// @notice Whether `proof` is a valid Groth16 proof of the chunk circuit for `instances` (no registry or
-    /// chain checks: `submitChunk` makes those).
-    /// @param proof 256 bytes, `abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)`.
-    /// @param instances The 3F + 5 public signals.
+    /// @notice The Groth16 check of one chunk proof alone (no registry checks), for verifiers off chain.
+    /// @param proof `abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c)`, 256 bytes.
+    /// @param instances The 5 public signals.
+    /// @return Whether the proof verifies (false for malformed input).
     function verifyProof(bytes calldata proof, uint256[] calldata instances) public view returns (bool) {
-        if (proof.length != 256 || instances.length != 3 * numFeatures + 5) return false;
+        if (proof.length != 256 || instances.length != NUM_SIGNALS) return false;
         (bool ok, bytes memory ret) =
             groth16Verifier.staticcall{gas: verifyGasLimit}(abi.encodePacked(_selector, proof, instances));
         return ok && ret.length == 32 && abi.decode(ret, (bool));
     }
 
-    /// @notice Records the caller's next chunk for a model version; reverts unless it holds.
+    /// @notice Record the caller's next chunk proof for model `version` of `subnetId`.
     /// @param subnetId The subnet.
-    /// @param version The published model version.
-    /// @param commitmentId The caller's DataRegistry commitment the chain ends at.
-    /// @param proof 256 proof bytes.
-    /// @param instances The public signals (3F + 5).
+    /// @param version The model version the proof is about.
+    /// @param commitmentId The caller's data commitment (its root ends the chain).
+    /// @param proof The Groth16 proof, 256 bytes.
+    /// @param instances The 5 public signals.
     function submitChunk(
         uint256 subnetId,
         uint64 version,
@@ -123,8 +135,7 @@ contract TrainingChunkVerifier {
         bytes calldata proof,
         uint256[] calldata instances
     ) external {
-        uint256 f = numFeatures;
-        if (instances.length != 3 * f + 5) revert TrainingChunkInvalid();
+        if (instances.length != NUM_SIGNALS) revert TrainingChunkInvalid();
         SubnetRegistry.ModelVersion memory model = subnetRegistry.modelOf(subnetId, version);
         bool contributor = false;
         for (uint256 i = 0; i < model.contributors.length; i++) {
@@ -141,31 +152,56 @@ contract TrainingChunkVerifier {
         }
         (, uint256 modelCommitment) = subnetRegistry.modelVerifierOf(subnetId, version);
         if (modelCommitment == 0) revert TrainingChunkNoModelCommitment(subnetId, version);
-        if (instances[3 * f + 3] != modelCommitment) {
-            revert TrainingChunkWrongModel(modelCommitment, instances[3 * f + 3]);
+        if (instances[2] != modelCommitment) {
+            revert TrainingChunkWrongModel(modelCommitment, instances[2]);
         }
         Chain storage chain = _chains[subnetId][version][msg.sender];
-        uint256 linkIn = instances[3 * f + 4];
-        if (linkIn != 0) {
+        uint256 linkIn = instances[3];
+        uint256 accIn = instances[4];
+        if (linkIn == 0) {
+            if (accIn != 0) revert TrainingChunkAccumulatorMismatch(0, accIn);
+        } else {
             if (chain.chunks == 0 || chain.commitmentId != commitmentId || chain.link != linkIn) {
                 revert TrainingChunkOutOfOrder(chain.commitmentId == commitmentId ? chain.link : 0, linkIn);
             }
+            if (chain.acc != accIn) revert TrainingChunkAccumulatorMismatch(chain.acc, accIn);
+            if (chain.chunks >= MAX_CHUNKS) revert TrainingChunkChainTooLong(chain.chunks);
         }
         if (!verifyProof(proof, instances)) revert TrainingChunkInvalid();
         if (linkIn == 0) {
             chain.commitmentId = commitmentId;
             chain.chunks = 0;
-            chain.rows = 0;
         }
-        chain.link = instances[3 * f + 2];
-        chain.rows += uint64(instances[0]);
+        chain.link = instances[0];
+        chain.acc = instances[1];
         emit TrainingChunkProven(subnetId, version, msg.sender, commitmentId, chain.chunks, proof, instances);
         chain.chunks += 1;
     }
 
-    /// @notice The chain `holder` has submitted for a model version, and whether it ends at its commitment.
-    /// @return chain Commitment id, last link, chunks and rows so far (zero values when none).
-    /// @return complete The last link is the commitment's root.
+    /// @notice Open the running sums of the caller's complete chain for model `version` of `subnetId`.
+    /// @dev Records the opening only: the Poseidon recompute (`acc == Commit(salt, packed)`) is checked off
+    /// chain by `twopm verify training` (about 7 Poseidon permutations of width 17 would cost far more gas).
+    /// @param subnetId The subnet.
+    /// @param version The model version.
+    /// @param salt The last accumulator's salt.
+    /// @param packed The packed totals, F + 1 field elements.
+    function openTotals(uint256 subnetId, uint64 version, uint256 salt, uint256[] calldata packed) external {
+        if (packed.length != numFeatures + 1) revert TrainingChunkBadOpening(numFeatures + 1, packed.length);
+        Chain storage chain = _chains[subnetId][version][msg.sender];
+        if (chain.chunks == 0) revert TrainingChunkChainIncomplete(subnetId, version, msg.sender);
+        (, uint256 root,) = dataRegistry.commitmentOf(chain.commitmentId);
+        if (chain.link != root) revert TrainingChunkChainIncomplete(subnetId, version, msg.sender);
+        emit TrainingTotalsOpened(
+            subnetId, version, msg.sender, chain.commitmentId, chain.chunks, chain.acc, salt, packed
+        );
+    }
+
+    /// @notice A holder's chain for a model version, and whether it ends at its commitment's root.
+    /// @param subnetId The subnet.
+    /// @param version The model version.
+    /// @param holder The data holder.
+    /// @return chain The chain so far.
+    /// @return complete Whether its last link equals the root of the commitment it names.
     function chainOf(uint256 subnetId, uint64 version, address holder)
         external
         view
