@@ -1284,7 +1284,7 @@ def open_chunk_totals(
         contracts.ContractError: The chain is not complete, or the opening has the wrong length.
     """
     verifier = deployment.contract(training_chunk_verifier_name(n_features))
-    return transactor.transact(  # type: ignore[no-any-return]
+    return transactor.transact(
         verifier.functions.openTotals(
             int(subnet_id), int(version), int(opening.salt), [int(v) for v in opening.packed]
         ),
