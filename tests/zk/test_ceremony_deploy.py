@@ -239,15 +239,18 @@ def test_ceremony_training_proofs_verify_on_the_fronts_and_dev_ones_do_not(deplo
     chunked = deployment.contract("TrainingChunkVerifier30")
     weights = [0.01 * (i - 15) for i in range(30)]
     rows30 = _holder_rows(30, chunk_capacity(4, 30))
-    (chunk,) = prove_training_chunks(
+    chunks = prove_training_chunks(
         rows30, SALT, weights, 0.25, ensure_training_chunk_keys(30, made.directory)
     )
-    assert chunked.functions.verifyProof(chunk.proof, list(chunk.instances)).call() is True
-    (dev_chunk,) = prove_training_chunks(
-        rows30, SALT, weights, 0.25, ensure_training_chunk_keys(30)
-    )
-    assert list(dev_chunk.instances) == list(chunk.instances)
-    assert chunked.functions.verifyProof(dev_chunk.proof, list(dev_chunk.instances)).call() is False
+    dev_chunks = prove_training_chunks(rows30, SALT, weights, 0.25, ensure_training_chunk_keys(30))
+    assert len(chunks) == len(dev_chunks) == 2
+    for chunk, dev_chunk in zip(chunks, dev_chunks, strict=True):
+        assert chunked.functions.verifyProof(chunk.proof, list(chunk.instances)).call() is True
+        # the same links and model commitment; the running-sums commitments differ (fresh salts)
+        same = (0, 2, 3)
+        assert [dev_chunk.instances[i] for i in same] == [chunk.instances[i] for i in same]
+        call = chunked.functions.verifyProof(dev_chunk.proof, list(dev_chunk.instances))
+        assert call.call() is False
 
 
 def test_the_cli_refuses_zk_keys_made_from_another_ptau(chain, trusted, made, tmp_path):
