@@ -274,7 +274,7 @@ def test_a_holder_proves_its_training_with_the_key_directory_and_not_with_the_de
     chain, deployment, made, tmp_path
 ):
     """The stack's holder side (stack._training_proofs) given ``keys_dir``: a chunked 30-feature
-    holder of 8 rows (2 chunks) commits, the version is published, its proofs are accepted; the same
+    holder of 8 rows (4 chunks) commits, the version is published, its proofs are accepted; the same
     proofs made with the development keys are refused by the ceremony deployment's front."""
     data = load_dataset("breast-cancer")
     part = data.take(list(range(8)))
@@ -331,6 +331,6 @@ def test_a_holder_proves_its_training_with_the_key_directory_and_not_with_the_de
     )
     assert expect_revert(call, account.address).name == "TrainingChunkInvalid"
     done = prove_after_publication(w3, deployment, [holder], **publication, keys_dir=made.directory)
-    assert [d["proofs"] for d in done] == [2]
+    assert [d["proofs"] for d in done] == [4]
     found = verify_training(deployment, sid, weights=weights, l2_c=1.0)
     assert found.verified, found.problems
