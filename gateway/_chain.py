@@ -404,8 +404,9 @@ class ChainReader:
     async def head_block(self) -> int:
         """The chain's head block number, shared by every reader in this gateway process.
 
-        The registry follower (:mod:`gateway._models`), this reader's event poll and the
-        receipts' confirmation depth all ask here, so one ``eth_blockNumber`` serves them all:
+        The registry follower (:mod:`gateway._models`) and this reader's event poll ask here,
+        so one ``eth_blockNumber`` serves both (a receipt's confirmation depth, in
+        :mod:`gateway._recorder`, still reads its own head, to report an exact depth):
         a value read less than ``head_max_age_s`` ago is returned as is, and callers arriving
         while a read is in flight wait for that read instead of sending their own. It keeps
         one value and at most one pending call; no thread.
